@@ -1,0 +1,1 @@
+"""The OpenADR 3 VTN server."""

@@ -1,0 +1,90 @@
+"""The VTN application: one FastAPI app serving the OpenADR 3.0.1 API under its base path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from vtn.auth.authenticator import BuiltinAuthenticator
+from vtn.auth.router import router as auth_router
+from vtn.auth.router import well_known
+from vtn.auth.tokens import TokenService
+from vtn.core.database import Database
+from vtn.core.errors import install_error_handlers, problem_response
+from vtn.core.middleware import BodyGuard
+from vtn.core.openapi import install_openapi
+from vtn.core.security import Scope
+from vtn.core.settings import Settings, get_settings
+from vtn.events.router import router as events_router
+from vtn.programs.router import router as programs_router
+from vtn.reports.router import router as reports_router
+from vtn.subscriptions.router import router as subscriptions_router
+from vtn.vens.router import router as vens_router
+
+log = logging.getLogger("vtn")
+
+DESCRIPTION = (
+    "OpenADR 3.0.1 VTN for Great Britain's flexibility market. The API follows "
+    "openadr3.yaml (OpenADR Alliance, Apache-2.0); errors are application/problem+json."
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    base = settings.base_path
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await app.state.db.dispose()
+
+    app = FastAPI(
+        title="OpenADR 3 API",
+        version="3.0.1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url=f"{base}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        separate_input_output_schemas=False,
+    )
+    db = Database(settings.database_url, settings.db_pool_size)
+    issuer = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    tokens = TokenService(db, issuer, settings.token_audience or issuer, settings.token_lifetime_seconds)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.tokens = tokens
+    app.state.scopes = {s.value for s in Scope}
+    app.state.authenticator = BuiltinAuthenticator(db, tokens)
+
+    install_error_handlers(app)
+
+    async def integrity_error(_request: object, exc: Exception) -> JSONResponse:
+        log.info("integrity conflict: %s", exc)
+        return problem_response(409, "the request conflicts with stored data (a duplicate or a dangling reference)")
+
+    app.add_exception_handler(IntegrityError, integrity_error)
+
+    for router in (programs_router, reports_router, events_router, subscriptions_router, vens_router):
+        app.include_router(router, prefix=base)
+    if settings.auth_mode == "builtin":
+        app.include_router(auth_router, prefix=base)
+    app.include_router(well_known)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=f"{base}/openapi.json", title="OpenADR 3 VTN")
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    install_openapi(app, base)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, form_paths=("/auth/token", "/auth/login"))
+    return app

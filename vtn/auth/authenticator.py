@@ -1,0 +1,65 @@
+"""Bearer-token authentication of API requests (the `Authenticator` the core hook calls)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import Request
+
+from vtn.auth.models import ClientRow
+from vtn.auth.tokens import InvalidToken, TokenService
+from vtn.core.database import Database
+from vtn.core.errors import Unauthorized
+from vtn.core.security import Principal, Role
+
+CLIENT_CACHE_SECONDS = 5.0
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthorized("an access token is required: Authorization: Bearer <token>", error="missing")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'", error="invalid_request")
+    return token.strip()
+
+
+class BuiltinAuthenticator:
+    """Validates tokens issued by this VTN and checks the client is still enabled."""
+
+    def __init__(self, db: Database, tokens: TokenService) -> None:
+        self.db = db
+        self.tokens = tokens
+        self._clients: dict[str, tuple[float, ClientRow | None]] = {}
+
+    async def client(self, client_id: str) -> ClientRow | None:
+        cached = self._clients.get(client_id)
+        if cached and time.monotonic() - cached[0] < CLIENT_CACHE_SECONDS:
+            return cached[1]
+        async with self.db.session(write=False) as session:
+            row = await session.get(ClientRow, client_id)
+        self._clients[client_id] = (time.monotonic(), row)
+        return row
+
+    async def claims(self, request: Request) -> dict[str, Any]:
+        try:
+            return await self.tokens.validate(bearer_token(request))
+        except InvalidToken as exc:
+            raise Unauthorized(str(exc)) from exc
+
+    async def authenticate(self, request: Request) -> Principal:
+        claims = await self.claims(request)
+        client = await self.client(str(claims["sub"]))
+        if client is None or not client.enabled:
+            raise Unauthorized("the client of this token is unknown or disabled")
+        granted = set(client.scopes.split())
+        scopes = frozenset(s for s in str(claims.get("scope", "")).split() if s in granted)
+        return Principal(
+            client_id=client.client_id,
+            role=Role(client.role),
+            scopes=scopes,
+            ven_name=client.ven_name,
+            claims=claims,
+        )

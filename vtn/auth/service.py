@@ -1,0 +1,115 @@
+"""Client registry operations and client authentication."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from vtn.auth.models import ClientRow
+from vtn.core.database import utcnow
+from vtn.core.errors import BadRequest, NotFound
+from vtn.core.security import Role, Scope
+
+_hasher = PasswordHasher()
+# A dummy hash verified when the client is unknown, so timing does not reveal which ids exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+DEFAULT_SCOPES = {
+    Role.BL: [Scope.READ_ALL, Scope.WRITE_PROGRAMS, Scope.WRITE_EVENTS, Scope.WRITE_SUBSCRIPTIONS, Scope.WRITE_VENS],
+    Role.VEN: [Scope.READ_ALL, Scope.WRITE_REPORTS, Scope.WRITE_SUBSCRIPTIONS, Scope.WRITE_VENS],
+}
+
+
+@dataclass(frozen=True)
+class NewClient:
+    client: ClientRow
+    secret: str | None
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+async def add_client(
+    session: AsyncSession,
+    client_id: str,
+    role: Role,
+    *,
+    scopes: list[str] | None = None,
+    ven_name: str | None = None,
+    cert_subject_dn: str | None = None,
+    cert_san: str | None = None,
+    with_secret: bool = True,
+) -> NewClient:
+    if role == Role.VEN and not ven_name:
+        raise BadRequest("a VEN client must be bound to a ven name")
+    if await session.get(ClientRow, client_id) is not None:
+        raise BadRequest(f"client {client_id!r} already exists")
+    granted = scopes if scopes is not None else [s.value for s in DEFAULT_SCOPES[role]]
+    unknown = sorted(set(granted) - {s.value for s in Scope})
+    if unknown:
+        raise BadRequest(f"unknown scopes: {', '.join(unknown)}")
+    secret = new_secret() if with_secret else None
+    client = ClientRow(
+        client_id=client_id,
+        secret_hash=_hasher.hash(secret) if secret else None,
+        role=role.value,
+        scopes=" ".join(granted),
+        ven_name=ven_name if role == Role.VEN else None,
+        cert_subject_dn=cert_subject_dn,
+        cert_san=cert_san,
+        created_at=utcnow(),
+    )
+    session.add(client)
+    await session.flush()
+    return NewClient(client, secret)
+
+
+async def list_clients(session: AsyncSession) -> list[ClientRow]:
+    return list((await session.exec(select(ClientRow).order_by(ClientRow.client_id))).all())  # type: ignore[call-overload]
+
+
+async def _client(session: AsyncSession, client_id: str) -> ClientRow:
+    client = await session.get(ClientRow, client_id)
+    if client is None:
+        raise NotFound(f"client {client_id!r} not found")
+    return client
+
+
+async def set_enabled(session: AsyncSession, client_id: str, enabled: bool) -> ClientRow:
+    client = await _client(session, client_id)
+    client.enabled = enabled
+    session.add(client)
+    return client
+
+
+async def rotate_secret(session: AsyncSession, client_id: str) -> str:
+    client = await _client(session, client_id)
+    secret = new_secret()
+    client.secret_hash = _hasher.hash(secret)
+    client.secret_rotated_at = utcnow()
+    session.add(client)
+    return secret
+
+
+def _verify(stored: str, secret: str) -> bool:
+    try:
+        return _hasher.verify(stored, secret)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def verify_secret(session: AsyncSession, client_id: str, secret: str) -> ClientRow | None:
+    """The enabled client with this id and secret, or None (constant work either way)."""
+    client = await session.get(ClientRow, client_id)
+    stored = client.secret_hash if client is not None and client.secret_hash else _DUMMY_HASH
+    ok = await asyncio.to_thread(_verify, stored, secret)
+    if not ok or client is None or client.secret_hash is None or not client.enabled:
+        return None
+    return client

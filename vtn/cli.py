@@ -1,0 +1,147 @@
+"""The `vtn` command: serve, migrate, manage clients."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from vtn.core.migrate import upgrade
+from vtn.core.security import Role
+from vtn.core.settings import Settings, get_settings
+
+app = typer.Typer(help="OpenADR 3 VTN for GB flexibility.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth2 clients (BL and VEN).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (VTN_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (VTN_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (VTN_WORKERS).")] = None,
+    base_path: Annotated[str | None, typer.Option(help="API base path (VTN_BASE_PATH).")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Database URL (VTN_DATABASE_URL).")] = None,
+    migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before serving.")] = True,
+) -> None:
+    """Serve the VTN with uvicorn (the schema is upgraded first)."""
+    import os
+
+    overrides = {
+        "VTN_HOST": host, "VTN_PORT": port, "VTN_WORKERS": workers, "VTN_BASE_PATH": base_path,
+        "VTN_DATABASE_URL": database_url,
+    }
+    for key, value in overrides.items():
+        if value is not None:
+            os.environ[key] = str(value)  # worker processes read settings from the environment
+    get_settings.cache_clear()
+    settings = get_settings()
+    if migrate:
+        upgrade(settings.database_url)
+    typer.echo(f"VTN on http://{settings.host}:{settings.port}{settings.base_path} ({settings.database_url})")
+    uvicorn.run(
+        "vtn.asgi:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Upgrade the database schema (creates it on an empty database)."""
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at {revision}: {settings.database_url}")
+
+
+def _run(coro_factory):  # type: ignore[no-untyped-def]
+    from vtn.core.database import Database
+
+    async def main():  # type: ignore[no-untyped-def]
+        settings: Settings = get_settings()
+        upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                return await coro_factory(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@clients_app.command("add")
+def clients_add(
+    client_id: Annotated[str, typer.Argument(help="The client id to create.")],
+    role: Annotated[Role, typer.Option(help="BL (network operator) or VEN (an FSP's VEN).")],
+    ven_name: Annotated[str | None, typer.Option(help="The venName a VEN client is bound to.")] = None,
+    scope: Annotated[list[str] | None, typer.Option(help="Granted scope (repeat); default: the role's set.")] = None,
+    cert_subject_dn: Annotated[str | None, typer.Option(help="RFC 8705: bind a certificate subject DN.")] = None,
+    cert_san: Annotated[str | None, typer.Option(help="RFC 8705: bind a certificate SAN (DNS, URI or e-mail).")] = None,
+    no_secret: Annotated[bool, typer.Option(help="Certificate authentication only.")] = False,
+) -> None:
+    """Register a client; its secret is printed once and stored only as a hash."""
+    from vtn.auth import service
+
+    async def add(session):  # type: ignore[no-untyped-def]
+        return await service.add_client(
+            session, client_id, role, scopes=scope or None, ven_name=ven_name,
+            cert_subject_dn=cert_subject_dn, cert_san=cert_san, with_secret=not no_secret,
+        )
+
+    created = _run(add)
+    typer.echo(f"client_id:     {created.client.client_id}")
+    if created.secret:
+        typer.echo(f"client_secret: {created.secret}")
+        typer.echo("(the secret is shown once; store it now)")
+    typer.echo(f"role: {created.client.role}  scopes: {created.client.scopes}")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List clients (never secrets)."""
+    from vtn.auth import service
+
+    rows = _run(service.list_clients)
+    for row in rows:
+        state = "enabled" if row.enabled else "DISABLED"
+        typer.echo(f"{row.client_id}\t{row.role}\t{row.ven_name or '-'}\t{state}\t{row.scopes}")
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str) -> None:
+    """Disable a client: its tokens stop working within seconds."""
+    from vtn.auth import service
+
+    _run(lambda s: service.set_enabled(s, client_id, False))
+    typer.echo(f"disabled {client_id}")
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str) -> None:
+    """Enable a disabled client again."""
+    from vtn.auth import service
+
+    _run(lambda s: service.set_enabled(s, client_id, True))
+    typer.echo(f"enabled {client_id}")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(client_id: str) -> None:
+    """Issue a new secret (printed once); the old one stops working at once."""
+    from vtn.auth import service
+
+    secret = _run(lambda s: service.rotate_secret(s, client_id))
+    typer.echo(f"client_secret: {secret}")
+    typer.echo("(the secret is shown once; store it now)")
+
+
+if __name__ == "__main__":
+    app()

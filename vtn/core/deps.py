@@ -1,0 +1,54 @@
+"""Request-scoped dependencies shared by every router: sessions, path ids, target filters."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Path, Query, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import OBJECT_ID_PATTERN
+from vtn.core.database import Database
+from vtn.core.errors import BadRequest
+from vtn.core.store import TargetFilter
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+async def read_session(db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    async with db.session(write=False) as session:
+        yield session
+
+
+async def write_session(db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[AsyncSession]:
+    async with db.session(write=True) as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(read_session)]
+WriteSession = Annotated[AsyncSession, Depends(write_session)]
+
+
+def target_filter(
+    targetType: Annotated[str | None, Query(description="Indicates targeting type, e.g. GROUP")] = None,
+    targetValues: Annotated[
+        list[str] | None, Query(description="List of target values, e.g. group names")
+    ] = None,
+) -> TargetFilter | None:
+    if targetType is None and not targetValues:
+        return None
+    if targetType is None or not targetValues:
+        raise BadRequest("targetType and targetValues must be given together")
+    return TargetFilter(targetType, tuple(targetValues))
+
+
+Targets = Annotated[TargetFilter | None, Depends(target_filter)]
+
+
+ObjectIDPath = Annotated[
+    str,
+    Path(min_length=1, max_length=128, pattern=OBJECT_ID_PATTERN, description="Object ID (URL safe, VTN assigned)"),
+]

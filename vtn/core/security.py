@@ -1,0 +1,91 @@
+"""The one auth hook every operation goes through: `requires(scope)`.
+
+The authenticator (built by `vtn.auth`) turns a request into a `Principal`; this module only
+checks the scope the spec requires for the operation and records who asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from fastapi import Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2, SecurityScopes
+
+from vtn.core.errors import Forbidden
+
+
+class Scope(StrEnum):
+    READ_ALL = "read_all"
+    WRITE_PROGRAMS = "write_programs"
+    WRITE_EVENTS = "write_events"
+    WRITE_REPORTS = "write_reports"
+    WRITE_SUBSCRIPTIONS = "write_subscriptions"
+    WRITE_VENS = "write_vens"
+
+
+SCOPE_DESCRIPTIONS = {
+    Scope.READ_ALL: "VENs and BL can read all resources",
+    Scope.WRITE_PROGRAMS: "Only BL can write to programs",
+    Scope.WRITE_EVENTS: "Only BL can write to events",
+    Scope.WRITE_REPORTS: "only VENs can write to reports",
+    Scope.WRITE_SUBSCRIPTIONS: "VENs and BL can write to subscriptions",
+    Scope.WRITE_VENS: "VENS and BL can write to vens and resources",
+}
+
+
+class Role(StrEnum):
+    BL = "BL"
+    VEN = "VEN"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a business-logic client (network operator) or a VEN client (FSP)."""
+
+    client_id: str
+    role: Role
+    scopes: frozenset[str]
+    ven_name: str | None = None  # the ven a VEN client is bound to
+    claims: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_bl(self) -> bool:
+        return self.role == Role.BL
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, request: Request) -> Principal: ...
+
+
+oauth2_scheme = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl="auth/token", scopes={s.value: d for s, d in SCOPE_DESCRIPTIONS.items()}
+        )
+    ),
+    scheme_name="oAuth2ClientCredentials",
+    description="Client credential flow.",
+    auto_error=False,
+)
+
+
+async def current_principal(
+    request: Request,
+    security_scopes: SecurityScopes,
+    _token: str | None = Security(oauth2_scheme),
+) -> Principal:
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = await authenticator.authenticate(request)
+    missing = [s for s in security_scopes.scopes if s not in principal.scopes]
+    if missing:
+        raise Forbidden(f"this operation needs the scope {', '.join(missing)}")
+    request.state.principal = principal
+    return principal
+
+
+def requires(scope: Scope) -> object:
+    """Dependency: the caller must hold `scope`; returns the `Principal`."""
+    return Security(current_principal, scopes=[scope.value])

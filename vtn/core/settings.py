@@ -1,0 +1,75 @@
+"""Settings from `VTN_*` environment variables and an optional `.env` file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from ipaddress import ip_network
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VTN_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./vtn.db",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
+    )
+    base_path: str = "/openadr3/3.0.1"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    public_url: str | None = Field(None, description="External URL of the VTN, used as token issuer")
+    max_body_bytes: int = 1_048_576
+    default_page_limit: int = 50
+    db_pool_size: int = 10
+    log_level: str = "info"
+
+    # auth
+    auth_mode: Literal["builtin", "external"] = "builtin"
+    token_lifetime_seconds: int = 3600
+    token_audience: str | None = None
+    external_issuer: str | None = None
+    external_jwks_url: str | None = None
+    external_jwks_file: str | None = None
+    external_scope_claim: str = "scope"
+    trusted_proxy_cert_header: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # notifications
+    callback_allow_http: bool = False
+    callback_allowed_networks: list[str] = Field(default_factory=list)
+    delivery_enabled: bool = True
+    delivery_timeout_seconds: float = 15.0
+    delivery_max_attempts: int = 12
+    delivery_max_age_seconds: int = 3 * 24 * 3600
+    delivery_concurrency_per_callback: int = 2
+    comms_loss_seconds: int = 300
+
+    # console
+    console_enabled: bool = True
+    console_path: str = "/console"
+
+    @field_validator("base_path")
+    @classmethod
+    def _normalise_base_path(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        return "" if value == "/" else value
+
+    @field_validator("callback_allowed_networks", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ip_network(network, strict=False)
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

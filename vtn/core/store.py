@@ -1,0 +1,149 @@
+"""Generic persistence of OpenADR objects: one implementation for all six object types.
+
+Domains describe their table and extra columns; this module provisions ids and timestamps,
+keeps the target side table in step, pages deterministically by (created, id), and emits a
+`Change` for every write inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, and_, delete, false, or_, union
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import ObjectType, Operation
+from openadr3.targets import TargetPair, target_pairs
+from vtn.core import changes
+from vtn.core.database import utcnow
+from vtn.core.pagination import Page
+from vtn.core.tables import ObjectRow, ObjectTarget
+
+RowT = TypeVar("RowT", bound=ObjectRow)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class TargetFilter:
+    """`targetType` + `targetValues` from a query (OR over values)."""
+
+    type: str
+    values: tuple[str, ...]
+
+
+class ObjectStore(Generic[RowT]):
+    def __init__(self, object_type: ObjectType, table: type[RowT]) -> None:
+        self.object_type = object_type
+        self.table = table
+
+    # --- reading -------------------------------------------------------------------------------
+    def _by_target(self, pairs: Sequence[TargetPair]) -> Any:
+        conditions = [and_(ObjectTarget.type == t, ObjectTarget.value == v) for t, v in pairs]
+        return select(ObjectTarget.object_id).where(
+            ObjectTarget.object_type == self.object_type.value, or_(*conditions) if conditions else false()
+        )
+
+    def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
+        return self.table.id.in_(self._by_target([(target.type, v) for v in target.values]))  # type: ignore[attr-defined]
+
+    def visible_by_targets(self, granted: set[TargetPair]) -> ColumnElement[bool]:
+        """Untargeted objects, and those sharing a target with `granted`."""
+        untargeted = select(self.table.id).where(self.table.targeted == false())  # type: ignore[arg-type]
+        if not granted:
+            return self.table.id.in_(untargeted)  # type: ignore[attr-defined]
+        return self.table.id.in_(union(untargeted, self._by_target(sorted(granted))))  # type: ignore[attr-defined]
+
+    async def get(self, session: AsyncSession, object_id: str, *where: Any, for_update: bool = False) -> RowT | None:
+        query = select(self.table).where(self.table.id == object_id, *where)  # type: ignore[arg-type]
+        if for_update and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+            query = query.with_for_update()
+        return (await session.exec(query)).first()  # type: ignore[call-overload]
+
+    async def list_documents(self, session: AsyncSession, where: Sequence[Any], page: Page) -> list[dict[str, Any]]:
+        if page.limit == 0:
+            return []
+        table = self.table
+        query = (
+            select(table.document)  # type: ignore[call-overload]
+            .where(*where)
+            .order_by(table.created_at, table.id)
+            .offset(page.skip)
+            .limit(page.limit)
+        )
+        return list((await session.exec(query)).all())
+
+    # --- writing -------------------------------------------------------------------------------
+    async def _write_targets(self, session: AsyncSession, object_id: str, targets: Any) -> bool:
+        await session.exec(  # type: ignore[call-overload]
+            delete(ObjectTarget).where(
+                ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == object_id
+            )
+        )
+        pairs = target_pairs(targets)
+        for target_type, value in sorted(pairs):
+            session.add(
+                ObjectTarget(object_type=self.object_type.value, object_id=object_id, type=target_type, value=value[:512])
+            )
+        return bool(pairs)
+
+    def _document(self, object_id: str, created: datetime, modified: datetime, content: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": object_id,
+            "createdDateTime": format_timestamp(created),
+            "modificationDateTime": format_timestamp(modified),
+            "objectType": self.object_type.value,
+            **content,
+        }
+
+    async def insert(
+        self, session: AsyncSession, content: dict[str, Any], change: dict[str, Any] | None = None, **columns: Any
+    ) -> RowT:
+        now = utcnow()
+        object_id = str(uuid.uuid4())
+        document = self._document(object_id, now, now, content)
+        targeted = await self._write_targets(session, object_id, content.get("targets"))
+        row = self.table(id=object_id, created_at=now, modified_at=now, document=document, targeted=targeted, **columns)
+        session.add(row)
+        await session.flush()
+        await self._emit(session, Operation.CREATE, document, change)
+        return row
+
+    async def replace(
+        self, session: AsyncSession, row: RowT, content: dict[str, Any], change: dict[str, Any] | None = None,
+        **columns: Any,
+    ) -> RowT:
+        now = max(utcnow(), row.modified_at)
+        row.document = self._document(row.id, row.created_at, now, content)
+        row.modified_at = now
+        row.targeted = await self._write_targets(session, row.id, content.get("targets"))
+        for key, value in columns.items():
+            setattr(row, key, value)
+        session.add(row)
+        await session.flush()
+        await self._emit(session, Operation.UPDATE, row.document, change)
+        return row
+
+    async def delete(self, session: AsyncSession, row: RowT, change: dict[str, Any] | None = None) -> dict[str, Any]:
+        document = row.document
+        await session.exec(  # type: ignore[call-overload]
+            delete(ObjectTarget).where(
+                ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == row.id
+            )
+        )
+        await session.delete(row)
+        await session.flush()
+        await self._emit(session, Operation.DELETE, document, change)
+        return document
+
+    async def _emit(
+        self, session: AsyncSession, operation: Operation, document: dict[str, Any], change: dict[str, Any] | None
+    ) -> None:
+        await changes.emit(session, changes.Change(self.object_type, operation, document, **(change or {})))

@@ -1,0 +1,77 @@
+"""Event logic: an event belongs to an existing program; deleting it removes its reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import Event, ObjectType
+from vtn.auth.privacy import Viewer, ensure_can_write, read_clauses
+from vtn.core.errors import NotFound
+from vtn.core.pagination import Page
+from vtn.core.references import require_reference
+from vtn.core.store import ObjectStore, TargetFilter
+from vtn.events.models import EventRow
+
+store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
+
+
+async def list_events(
+    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page
+) -> list[dict[str, Any]]:
+    where = read_clauses(viewer, store)
+    if program_id is not None:
+        where.append(EventRow.program_id == program_id)
+    if targets:
+        where.append(store.target_clause(targets))
+    return await store.list_documents(session, where, page)
+
+
+async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:
+    row = await store.get(session, event_id, *read_clauses(viewer, store), for_update=for_update)
+    if row is None:
+        raise NotFound(f"event {event_id!r} not found")
+    return row
+
+
+async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> dict[str, Any]:
+    from vtn.programs.service import store as programs
+
+    ensure_can_write(viewer, ObjectType.EVENT)
+    await require_reference(session, viewer, programs, event.programID, "programID")
+    row = await store.insert(session, event.content(), change={"program_id": event.programID}, program_id=event.programID)
+    return row.document
+
+
+async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, event: Event) -> dict[str, Any]:
+    from vtn.programs.service import store as programs
+
+    ensure_can_write(viewer, ObjectType.EVENT)
+    row = await get_event(session, viewer, event_id, for_update=True)
+    if event.programID != row.program_id:
+        await require_reference(session, viewer, programs, event.programID, "programID")
+    row = await store.replace(
+        session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID
+    )
+    return row.document
+
+
+async def _delete(session: AsyncSession, row: EventRow) -> dict[str, Any]:
+    from vtn.reports.models import ReportRow
+    from vtn.reports.service import delete_reports_where
+
+    await delete_reports_where(session, ReportRow.event_id == row.id)
+    return await store.delete(session, row, change={"program_id": row.program_id})
+
+
+async def delete_event(session: AsyncSession, viewer: Viewer, event_id: str) -> dict[str, Any]:
+    ensure_can_write(viewer, ObjectType.EVENT)
+    return await _delete(session, await get_event(session, viewer, event_id, for_update=True))
+
+
+async def delete_events_of_program(session: AsyncSession, program_id: str) -> None:
+    rows = (await session.exec(select(EventRow).where(EventRow.program_id == program_id))).all()  # type: ignore[call-overload]
+    for row in rows:
+        await _delete(session, row)

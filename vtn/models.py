@@ -1,0 +1,14 @@
+"""Every table of the VTN, imported in one place for Alembic and the test fixtures."""
+
+from vtn.auth.models import ClientRow, SigningKeyRow
+from vtn.core.tables import ObjectTarget
+from vtn.events.models import EventRow
+from vtn.programs.models import ProgramRow
+from vtn.reports.models import ReportRow
+from vtn.subscriptions.models import SubscriptionRow
+from vtn.vens.models import ResourceRow, VenRow
+
+__all__ = [
+    "ClientRow", "EventRow", "ObjectTarget", "ProgramRow", "ReportRow", "ResourceRow", "SigningKeyRow",
+    "SubscriptionRow", "VenRow",
+]

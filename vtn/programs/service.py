@@ -1,0 +1,74 @@
+"""Program logic: unique names, privacy, and the delete cascade."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import ObjectType, Program
+from vtn.auth.privacy import Viewer, ensure_can_write, read_clauses
+from vtn.core.errors import Conflict, NotFound
+from vtn.core.pagination import Page
+from vtn.core.store import ObjectStore, TargetFilter
+from vtn.programs.models import ProgramRow
+
+store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
+
+
+async def list_programs(
+    session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page
+) -> list[dict[str, Any]]:
+    where = read_clauses(viewer, store)
+    if targets:
+        where.append(store.target_clause(targets))
+    return await store.list_documents(session, where, page)
+
+
+async def get_program(session: AsyncSession, viewer: Viewer, program_id: str, for_update: bool = False) -> ProgramRow:
+    row = await store.get(session, program_id, *read_clauses(viewer, store), for_update=for_update)
+    if row is None:
+        raise NotFound(f"program {program_id!r} not found")
+    return row
+
+
+async def _ensure_unique_name(session: AsyncSession, name: str, own_id: str | None = None) -> None:
+    existing = (await session.exec(select(ProgramRow.id).where(ProgramRow.program_name == name))).first()  # type: ignore[call-overload]
+    if existing is not None and existing != own_id:
+        raise Conflict(f"a program named {name!r} already exists")
+
+
+async def create_program(session: AsyncSession, viewer: Viewer, program: Program) -> dict[str, Any]:
+    ensure_can_write(viewer, ObjectType.PROGRAM)
+    await _ensure_unique_name(session, program.programName)
+    row = await store.insert(session, program.content(), program_name=program.programName)
+    return row.document
+
+
+async def update_program(session: AsyncSession, viewer: Viewer, program_id: str, program: Program) -> dict[str, Any]:
+    ensure_can_write(viewer, ObjectType.PROGRAM)
+    row = await get_program(session, viewer, program_id, for_update=True)
+    await _ensure_unique_name(session, program.programName, own_id=row.id)
+    row = await store.replace(
+        session, row, program.content(), change={"program_id": row.id}, program_name=program.programName
+    )
+    return row.document
+
+
+async def delete_program(session: AsyncSession, viewer: Viewer, program_id: str) -> dict[str, Any]:
+    """Delete a program with everything that belongs to it (docs/architecture.md, "Deleting").
+
+    Its subscriptions, events and reports go first, each with its own DELETE notification.
+    """
+    from vtn.events.service import delete_events_of_program
+    from vtn.reports.models import ReportRow
+    from vtn.reports.service import delete_reports_where
+    from vtn.subscriptions.service import delete_subscriptions_of_program
+
+    ensure_can_write(viewer, ObjectType.PROGRAM)
+    row = await get_program(session, viewer, program_id, for_update=True)
+    await delete_subscriptions_of_program(session, program_id)
+    await delete_reports_where(session, ReportRow.program_id == program_id)
+    await delete_events_of_program(session, program_id)
+    return await store.delete(session, row, change={"program_id": program_id})

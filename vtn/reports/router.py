@@ -1,0 +1,68 @@
+"""HTTP operations on /reports (Y301:310-575)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse
+
+from openadr3.models import ObjectID, Report
+from vtn.auth.dependencies import ViewerFor
+from vtn.core.deps import ObjectIDPath, ReadSession, WriteSession
+from vtn.core.pagination import Page, page_params
+from vtn.core.responses import error_responses, list_response, object_response
+from vtn.core.security import Scope
+from vtn.reports import service
+
+router = APIRouter(tags=["reports"])
+ReportBody = Annotated[Report, Body(description="report item to add or update.")]
+
+
+@router.get(
+    "/reports", operation_id="searchAllReports", summary="searches all reports",
+    response_model=list[Report], responses=error_responses(400, 401, 403, 500),
+)
+async def search_all_reports(
+    session: ReadSession,
+    viewer: ViewerFor(Scope.READ_ALL),
+    page: Annotated[Page, Depends(page_params)],
+    programID: Annotated[ObjectID | None, Query(description="filter results to reports with programID.")] = None,
+    eventID: Annotated[ObjectID | None, Query(description="filter results to reports with eventID.")] = None,
+    clientName: Annotated[str | None, Query(description="filter results to reports with clientName.")] = None,
+) -> JSONResponse:
+    return list_response(await service.list_reports(session, viewer, programID, eventID, clientName, page))
+
+
+@router.post(
+    "/reports", operation_id="createReport", summary="add a report", status_code=201,
+    response_model=Report, responses=error_responses(400, 401, 403, 409, 500),
+)
+async def create_report(session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), body: ReportBody) -> JSONResponse:
+    return object_response(await service.create_report(session, viewer, body), status=201)
+
+
+@router.get(
+    "/reports/{reportID}", operation_id="searchReportsByReportID", summary="searches reports by reportID",
+    response_model=Report, responses=error_responses(400, 401, 403, 404, 500),
+)
+async def search_report_by_id(session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), reportID: ObjectIDPath) -> JSONResponse:
+    return object_response((await service.get_report(session, viewer, reportID)).document)
+
+
+@router.put(
+    "/reports/{reportID}", operation_id="updateReport", summary="update a report",
+    response_model=Report, responses=error_responses(400, 401, 403, 404, 409, 500),
+)
+async def update_report(
+    session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), reportID: ObjectIDPath, body: ReportBody
+) -> JSONResponse:
+    return object_response(await service.update_report(session, viewer, reportID, body))
+
+
+@router.delete(
+    "/reports/{reportID}", operation_id="deleteReport", summary="delete a report",
+    response_model=Report, responses=error_responses(400, 401, 403, 404, 500),
+)
+async def delete_report(session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), reportID: ObjectIDPath) -> JSONResponse:
+    return object_response(await service.delete_report(session, viewer, reportID))

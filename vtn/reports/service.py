@@ -1,0 +1,91 @@
+"""Report logic: a report answers an existing event of its program; VENs own their reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import ObjectType, Report
+from vtn.auth.privacy import Viewer, read_clauses
+from vtn.core.errors import Conflict, NotFound
+from vtn.core.pagination import Page
+from vtn.core.references import require_reference
+from vtn.core.store import ObjectStore
+from vtn.reports.models import ReportRow
+
+store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
+
+
+async def list_reports(
+    session: AsyncSession,
+    viewer: Viewer,
+    program_id: str | None,
+    event_id: str | None,
+    client_name: str | None,
+    page: Page,
+) -> list[dict[str, Any]]:
+    where = read_clauses(viewer, store)
+    if program_id is not None:
+        where.append(ReportRow.program_id == program_id)
+    if event_id is not None:
+        where.append(ReportRow.event_id == event_id)
+    if client_name is not None:
+        where.append(ReportRow.client_name == client_name)
+    return await store.list_documents(session, where, page)
+
+
+async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_update: bool = False) -> ReportRow:
+    row = await store.get(session, report_id, *read_clauses(viewer, store), for_update=for_update)
+    if row is None:
+        raise NotFound(f"report {report_id!r} not found")
+    return row
+
+
+async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> None:
+    from vtn.events.service import store as events
+
+    event = await require_reference(session, viewer, events, report.eventID, "eventID")
+    if event.program_id != report.programID:
+        raise Conflict(f"event {report.eventID!r} belongs to program {event.program_id!r}, not {report.programID!r}")
+
+
+def _columns(report: Report) -> dict[str, Any]:
+    return {"program_id": report.programID, "event_id": report.eventID, "client_name": report.clientName}
+
+
+async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
+    await _check_references(session, viewer, report)
+    row = await store.insert(
+        session,
+        report.content(),
+        change={"program_id": report.programID, "owner_ven_id": viewer.ven_id},
+        owner_ven_id=viewer.ven_id,
+        **_columns(report),
+    )
+    return row.document
+
+
+async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
+    row = await get_report(session, viewer, report_id, for_update=True)
+    await _check_references(session, viewer, report)
+    row = await store.replace(
+        session,
+        row,
+        report.content(),
+        change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
+        **_columns(report),
+    )
+    return row.document
+
+
+async def delete_report(session: AsyncSession, viewer: Viewer, report_id: str) -> dict[str, Any]:
+    row = await get_report(session, viewer, report_id, for_update=True)
+    return await store.delete(session, row, change={"program_id": row.program_id, "owner_ven_id": row.owner_ven_id})
+
+
+async def delete_reports_where(session: AsyncSession, *where: Any) -> None:
+    rows = (await session.exec(select(ReportRow).where(*where))).all()  # type: ignore[call-overload]
+    for row in rows:
+        await store.delete(session, row, change={"program_id": row.program_id, "owner_ven_id": row.owner_ven_id})

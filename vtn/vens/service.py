@@ -1,0 +1,162 @@
+"""Ven and resource logic: unique names, VEN clients confined to their own ven, BL-only targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import ObjectType, Resource, Ven
+from openadr3.targets import target_pairs
+from vtn.auth.privacy import Viewer, read_clauses
+from vtn.core.errors import Conflict, Forbidden, NotFound
+from vtn.core.pagination import Page
+from vtn.core.store import ObjectStore, TargetFilter
+from vtn.vens.models import ResourceRow, VenRow
+
+vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
+resources: ObjectStore[ResourceRow] = ObjectStore(ObjectType.RESOURCE, ResourceRow)
+
+
+def _ensure_targets_unchanged(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """Targets on vens and resources grant visibility of events, so only BL may set them."""
+    if viewer.is_bl:
+        return
+    if target_pairs(new.get("targets")) != target_pairs((old or {}).get("targets")):
+        raise Forbidden("only the network operator (BL) may set targets on vens and resources")
+
+
+# --- vens ---------------------------------------------------------------------------------------
+async def list_vens(
+    session: AsyncSession, viewer: Viewer, ven_name: str | None, targets: TargetFilter | None, page: Page
+) -> list[dict[str, Any]]:
+    where = read_clauses(viewer, vens)
+    if ven_name is not None:
+        where.append(VenRow.ven_name == ven_name)
+    if targets:
+        where.append(vens.target_clause(targets))
+    return await vens.list_documents(session, where, page)
+
+
+async def get_ven(session: AsyncSession, viewer: Viewer, ven_id: str, for_update: bool = False) -> VenRow:
+    row = await vens.get(session, ven_id, *read_clauses(viewer, vens), for_update=for_update)
+    if row is None:
+        raise NotFound(f"ven {ven_id!r} not found")
+    return row
+
+
+async def _ensure_unique_ven_name(session: AsyncSession, name: str, own_id: str | None = None) -> None:
+    existing = (await session.exec(select(VenRow.id).where(VenRow.ven_name == name))).first()  # type: ignore[call-overload]
+    if existing is not None and existing != own_id:
+        raise Conflict(f"a ven named {name!r} already exists")
+
+
+async def create_ven(session: AsyncSession, viewer: Viewer, ven: Ven) -> dict[str, Any]:
+    content = ven.content()
+    if not viewer.is_bl and ven.venName != viewer.principal.ven_name:
+        raise Forbidden(f"this client may only create the ven named {viewer.principal.ven_name!r}")
+    _ensure_targets_unchanged(viewer, content, None)
+    await _ensure_unique_ven_name(session, ven.venName)
+    row = await vens.insert(session, content, ven_name=ven.venName)
+    return row.document
+
+
+async def update_ven(session: AsyncSession, viewer: Viewer, ven_id: str, ven: Ven) -> dict[str, Any]:
+    row = await get_ven(session, viewer, ven_id, for_update=True)
+    content = ven.content()
+    if not viewer.is_bl and ven.venName != row.ven_name:
+        raise Forbidden("a VEN client cannot rename its ven: its credentials are bound to the name")
+    _ensure_targets_unchanged(viewer, content, row.document)
+    await _ensure_unique_ven_name(session, ven.venName, own_id=row.id)
+    row = await vens.replace(session, row, content, ven_name=ven.venName)
+    return row.document
+
+
+async def delete_ven(session: AsyncSession, viewer: Viewer, ven_id: str) -> dict[str, Any]:
+    """Delete a ven with its resources and subscriptions; its reports stay as operator records."""
+    from vtn.reports.models import ReportRow
+    from vtn.subscriptions.models import SubscriptionRow
+    from vtn.subscriptions.service import delete_subscriptions_where
+
+    row = await get_ven(session, viewer, ven_id, for_update=True)
+    for resource in (await session.exec(select(ResourceRow).where(ResourceRow.ven_id == ven_id))).all():  # type: ignore[call-overload]
+        await resources.delete(session, resource)
+    await delete_subscriptions_where(session, SubscriptionRow.owner_ven_id == ven_id)
+    await session.exec(update(ReportRow).where(ReportRow.owner_ven_id == ven_id).values(owner_ven_id=None))  # type: ignore[call-overload]
+    return await vens.delete(session, row)
+
+
+# --- resources ----------------------------------------------------------------------------------
+async def list_resources(
+    session: AsyncSession,
+    viewer: Viewer,
+    ven_id: str,
+    resource_name: str | None,
+    targets: TargetFilter | None,
+    page: Page,
+) -> list[dict[str, Any]]:
+    await get_ven(session, viewer, ven_id)
+    where = [*read_clauses(viewer, resources), ResourceRow.ven_id == ven_id]
+    if resource_name is not None:
+        where.append(ResourceRow.resource_name == resource_name)
+    if targets:
+        where.append(resources.target_clause(targets))
+    return await resources.list_documents(session, where, page)
+
+
+async def get_resource(
+    session: AsyncSession, viewer: Viewer, ven_id: str, resource_id: str, for_update: bool = False
+) -> ResourceRow:
+    row = await resources.get(
+        session, resource_id, ResourceRow.ven_id == ven_id, *read_clauses(viewer, resources), for_update=for_update
+    )
+    if row is None:
+        raise NotFound(f"resource {resource_id!r} of ven {ven_id!r} not found")
+    return row
+
+
+async def _ensure_unique_resource_name(session: AsyncSession, ven_id: str, name: str, own_id: str | None = None) -> None:
+    existing = (
+        await session.exec(
+            select(ResourceRow.id).where(ResourceRow.ven_id == ven_id, ResourceRow.resource_name == name)  # type: ignore[call-overload]
+        )
+    ).first()
+    if existing is not None and existing != own_id:
+        raise Conflict(f"ven {ven_id!r} already has a resource named {name!r}")
+
+
+def _resource_content(resource: Resource, ven_id: str) -> dict[str, Any]:
+    content = resource.content()
+    content["venID"] = ven_id  # provisioned from the path (Y301:2155-2157)
+    return content
+
+
+async def create_resource(session: AsyncSession, viewer: Viewer, ven_id: str, resource: Resource) -> dict[str, Any]:
+    await get_ven(session, viewer, ven_id, for_update=True)
+    content = _resource_content(resource, ven_id)
+    _ensure_targets_unchanged(viewer, content, None)
+    await _ensure_unique_resource_name(session, ven_id, resource.resourceName)
+    row = await resources.insert(
+        session, content, change={"owner_ven_id": ven_id}, ven_id=ven_id, resource_name=resource.resourceName
+    )
+    return row.document
+
+
+async def update_resource(
+    session: AsyncSession, viewer: Viewer, ven_id: str, resource_id: str, resource: Resource
+) -> dict[str, Any]:
+    row = await get_resource(session, viewer, ven_id, resource_id, for_update=True)
+    content = _resource_content(resource, ven_id)
+    _ensure_targets_unchanged(viewer, content, row.document)
+    await _ensure_unique_resource_name(session, ven_id, resource.resourceName, own_id=row.id)
+    row = await resources.replace(
+        session, row, content, change={"owner_ven_id": ven_id}, resource_name=resource.resourceName
+    )
+    return row.document
+
+
+async def delete_resource(session: AsyncSession, viewer: Viewer, ven_id: str, resource_id: str) -> dict[str, Any]:
+    row = await get_resource(session, viewer, ven_id, resource_id, for_update=True)
+    return await resources.delete(session, row, change={"owner_ven_id": ven_id})
