@@ -17,7 +17,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from openadr3.durations import DURATION_PATTERN
 
@@ -140,6 +140,24 @@ class OpenADRObject(WireModel):
     createdDateTime: AwareDatetime | None = None
     modificationDateTime: AwareDatetime | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_unusable_provisioned(cls, data: Any) -> Any:
+        """A VTN ignores provisioned fields sent by clients (D310:360-362): never reject a body for them."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        expected = cls.model_fields["objectType"].annotation if "objectType" in cls.model_fields else None
+        if data.get("objectType") is not None and data["objectType"] not in getattr(expected, "__args__", ((),))[0].__args__:
+            data.pop("objectType")
+        for key, adapter in _PROVISIONED_ADAPTERS.items():
+            if data.get(key) is not None:
+                try:
+                    adapter.validate_python(data[key])
+                except ValidationError:
+                    data.pop(key)
+        return data
+
     def content(self) -> dict[str, Any]:
         """The client-supplied part: the wire dump without VTN-provisioned fields."""
         data = self.dump()
@@ -149,6 +167,11 @@ class OpenADRObject(WireModel):
 
 
 PROVISIONED_FIELDS = ("id", "createdDateTime", "modificationDateTime", "objectType")
+_PROVISIONED_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "id": TypeAdapter(ObjectID),
+    "createdDateTime": TypeAdapter(AwareDatetime),
+    "modificationDateTime": TypeAdapter(AwareDatetime),
+}
 
 
 def _payload_descriptor(value: Any) -> Any:

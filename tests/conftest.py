@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from tests.support.spec import assert_spec_response
 from vtn.app import create_app
 from vtn.core.migrate import upgrade
 from vtn.core.security import Role
@@ -128,19 +129,22 @@ class Caller:
         return {"Authorization": f"Bearer {self.token}", **(headers or {})}
 
     def get(self, path: str, **kw):  # type: ignore[no-untyped-def]
-        return self.http.get(BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        return self.request("GET", path, **kw)
 
     def post(self, path: str, **kw):  # type: ignore[no-untyped-def]
-        return self.http.post(BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        return self.request("POST", path, **kw)
 
     def put(self, path: str, **kw):  # type: ignore[no-untyped-def]
-        return self.http.put(BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        return self.request("PUT", path, **kw)
 
     def delete(self, path: str, **kw):  # type: ignore[no-untyped-def]
-        return self.http.delete(BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        return self.request("DELETE", path, **kw)
 
     def request(self, method: str, path: str, **kw):  # type: ignore[no-untyped-def]
-        return self.http.request(method, BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        """Send with this caller's token; the response is checked against openadr3.yaml."""
+        response = self.http.request(method, BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        assert_spec_response(method, BASE + path, response)
+        return response
 
 
 class Clients:

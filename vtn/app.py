@@ -11,9 +11,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from vtn.auth.authenticator import BuiltinAuthenticator
+from vtn.auth.authenticator import build_authenticator
 from vtn.auth.router import router as auth_router
 from vtn.auth.router import well_known
+from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.tokens = tokens
     app.state.scopes = {s.value for s in Scope}
-    app.state.authenticator = BuiltinAuthenticator(db, tokens)
+    app.state.authenticator = build_authenticator(settings, db, tokens)
 
     install_error_handlers(app)
 
@@ -87,4 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_openapi(app, base)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, form_paths=("/auth/token", "/auth/login"))
+    if settings.trusted_proxy_cert_header:  # keep last: outermost, sees the real TCP peer
+        app.add_middleware(TrustedProxyCertMiddleware, header=settings.trusted_proxy_cert_header,
+                           trusted_proxies=settings.trusted_proxies)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from vtn.auth.cli import certs_app, keys_app
 from vtn.core.migrate import upgrade
 from vtn.core.security import Role
 from vtn.core.settings import Settings, get_settings
@@ -17,6 +18,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="OAuth2 clients (BL and VEN).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+app.add_typer(certs_app, name="certs")
 
 
 @app.command()
@@ -27,6 +30,10 @@ def serve(
     base_path: Annotated[str | None, typer.Option(help="API base path (VTN_BASE_PATH).")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL (VTN_DATABASE_URL).")] = None,
     migrate: Annotated[bool, typer.Option(help="Upgrade the database schema before serving.")] = True,
+    tls_cert: Annotated[str | None, typer.Option(help="Server certificate (PEM): serve HTTPS, TLS 1.2 minimum.")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="Server private key (PEM).")] = None,
+    client_ca: Annotated[str | None, typer.Option(help="CA bundle verifying client certificates (mTLS).")] = None,
+    client_cert: Annotated[str, typer.Option(help="With --client-ca: 'required' or 'optional'.")] = "required",
 ) -> None:
     """Serve the VTN with uvicorn (the schema is upgraded first)."""
     import os
@@ -42,7 +49,13 @@ def serve(
     settings = get_settings()
     if migrate:
         upgrade(settings.database_url)
-    typer.echo(f"VTN on http://{settings.host}:{settings.port}{settings.base_path} ({settings.database_url})")
+    if (tls_cert is None) != (tls_key is None) or (client_ca and not tls_cert) or client_cert not in ("required", "optional"):
+        raise typer.BadParameter("--tls-cert and --tls-key go together; --client-ca needs them; --client-cert required|optional")
+    from vtn.auth.tls import uvicorn_ssl_options
+
+    tls = uvicorn_ssl_options(tls_cert, tls_key, client_ca, client_cert) if tls_cert and tls_key else {}
+    scheme = "https" if tls else "http"
+    typer.echo(f"VTN on {scheme}://{settings.host}:{settings.port}{settings.base_path} ({settings.database_url})")
     uvicorn.run(
         "vtn.asgi:app",
         host=settings.host,
@@ -50,6 +63,7 @@ def serve(
         workers=settings.workers,
         log_level=settings.log_level,
         proxy_headers=False,
+        **tls,
     )
 
 

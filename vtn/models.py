@@ -6,9 +6,11 @@ from vtn.events.models import EventRow
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
 from vtn.subscriptions.models import SubscriptionRow
+from vtn.subscriptions.notification_models import HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
     "ClientRow", "EventRow", "ObjectTarget", "ProgramRow", "ReportRow", "ResourceRow", "SigningKeyRow",
     "SubscriptionRow", "VenRow",
+    "HeartbeatRow", "OutboxRow", "RevisionRow", "WebhookKeyRow",
 ]

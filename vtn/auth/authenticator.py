@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Any
 
 from fastapi import Request
 
 from vtn.auth.models import ClientRow
+from vtn.auth.tls import client_cert_der, thumbprint
 from vtn.auth.tokens import InvalidToken, TokenService
 from vtn.core.database import Database
 from vtn.core.errors import Unauthorized
 from vtn.core.security import Principal, Role
+from vtn.core.settings import Settings
 
 CLIENT_CACHE_SECONDS = 5.0
 
@@ -24,6 +27,24 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("the Authorization header must be 'Bearer <token>'", error="invalid_request")
     return token.strip()
+
+
+def is_cert_bound_client(client: ClientRow | None) -> bool:
+    """Policy: a client registered with a certificate binding only ever uses certificate-bound tokens."""
+    return client is not None and bool(client.cert_subject_dn or client.cert_san)
+
+
+def enforce_cert_binding(request: Request, claims: dict[str, Any], required: bool = False) -> None:
+    """RFC 8705 §3: a token with `cnf.x5t#S256` is only good with the certificate it was bound to."""
+    cnf = claims.get("cnf")
+    expected = cnf.get("x5t#S256") if isinstance(cnf, dict) else None
+    if expected is None:
+        if required:
+            raise Unauthorized("this client's tokens must be certificate-bound (obtain one over mutual TLS)")
+        return
+    der = client_cert_der(request.scope)
+    if der is None or not hmac.compare_digest(thumbprint(der), str(expected)):
+        raise Unauthorized("certificate binding mismatch: present the client certificate the token was bound to")
 
 
 class BuiltinAuthenticator:
@@ -54,6 +75,7 @@ class BuiltinAuthenticator:
         client = await self.client(str(claims["sub"]))
         if client is None or not client.enabled:
             raise Unauthorized("the client of this token is unknown or disabled")
+        enforce_cert_binding(request, claims, required=is_cert_bound_client(client))
         granted = set(client.scopes.split())
         scopes = frozenset(s for s in str(claims.get("scope", "")).split() if s in granted)
         return Principal(
@@ -63,3 +85,15 @@ class BuiltinAuthenticator:
             ven_name=client.ven_name,
             claims=claims,
         )
+
+
+def build_authenticator(settings: Settings, db: Database, tokens: TokenService) -> BuiltinAuthenticator:
+    """The authenticator for `settings.auth_mode`: the VTN's own tokens, or an external AS's."""
+    if settings.auth_mode == "external":
+        from vtn.auth.external import ExternalAuthenticator, JwksSource
+
+        if not settings.external_issuer:
+            raise ValueError("VTN_AUTH_MODE=external needs VTN_EXTERNAL_ISSUER")
+        jwks = JwksSource(settings.external_jwks_url, settings.external_jwks_file)
+        return ExternalAuthenticator(db, settings.external_issuer, tokens.audience, jwks, settings.external_scope_claim)
+    return BuiltinAuthenticator(db, tokens)

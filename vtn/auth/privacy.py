@@ -116,3 +116,14 @@ def ensure_has_ven(viewer: Viewer) -> str:
             f"{viewer.principal.ven_name!r} first"
         )
     return viewer.ven_id
+
+
+async def viewer_for_ven(session: AsyncSession, ven_id: str) -> Viewer:
+    """The Viewer of a VEN client bound to ven `ven_id` (privacy of VEN-owned subscriptions)."""
+    from vtn.core.security import Role
+
+    ven_name = (await session.exec(select(VenRow.ven_name).where(VenRow.id == ven_id))).first()  # type: ignore[call-overload]
+    if ven_name is None:
+        return Viewer(Principal(client_id=f"ven:{ven_id}", role=Role.VEN, scopes=frozenset()), None, set())
+    principal = Principal(client_id=f"ven:{ven_name}", role=Role.VEN, scopes=frozenset(), ven_name=ven_name)
+    return await resolve_viewer(session, principal)

@@ -7,12 +7,16 @@ import binascii
 from typing import Any
 from urllib.parse import unquote
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from openadr3.models import AuthError, ClientCredentialResponse
 from vtn.auth import service
-from vtn.auth.tokens import ALGORITHM
+from vtn.auth.authenticator import is_cert_bound_client
+from vtn.auth.models import ClientRow
+from vtn.auth.tls import cert_matches_client, client_cert, thumbprint
+from vtn.core.errors import NotFound
 
 router = APIRouter(tags=["Auth"])
 well_known = APIRouter(tags=["Auth"])
@@ -74,19 +78,29 @@ async def _issue(request: Request) -> dict[str, Any]:
     basic = _basic_credentials(request)
     if basic and ("client_secret" in fields):
         raise TokenError("invalid_request", "client credentials sent both in the header and in the body")
+    if basic and fields.get("client_id", basic[0]) != basic[0]:
+        raise TokenError("invalid_request", "client_id in the body differs from the HTTP Basic client id")
+    cert = client_cert(request.scope)  # verified by the TLS layer or a trusted proxy
     if basic:
         client_id, secret = basic
     else:
         client_id, secret = fields.get("client_id", ""), fields.get("client_secret", "")
         if not client_id:
             raise TokenError("invalid_request", "client_id is required")
-        if not secret:
-            raise TokenError("invalid_client", "client authentication failed: no client_secret", 401)
+        if not secret and cert is None:
+            raise TokenError("invalid_client", "client authentication failed: no client_secret and no client certificate", 401)
     db = request.app.state.db
     async with db.session(write=False) as session:
-        client = await service.verify_secret(session, client_id, secret)
+        if secret:
+            client = await service.verify_secret(session, client_id, secret)
+        else:  # RFC 8705 §2.1 tls_client_auth: the certificate is the credential
+            client = await session.get(ClientRow, client_id)
+            if client is not None and not (client.enabled and cert_matches_client(cert, client.cert_subject_dn, client.cert_san)):
+                client = None
     if client is None:
         raise TokenError("invalid_client", "client authentication failed", 401)
+    if is_cert_bound_client(client) and (cert is None or not cert_matches_client(cert, client.cert_subject_dn, client.cert_san)):
+        raise TokenError("invalid_client", "this client must present its registered certificate (mutual TLS)", 401)
     granted = client.scopes.split()
     requested = fields.get("scope")
     if requested is not None and requested.strip():
@@ -98,7 +112,9 @@ async def _issue(request: Request) -> dict[str, Any]:
     else:
         scopes = granted
     tokens = request.app.state.tokens
-    token = await tokens.issue(client.client_id, scopes)
+    # RFC 8705 §3: a token obtained over mutual TLS is bound to that certificate
+    extra = {"cnf": {"x5t#S256": thumbprint(cert.public_bytes(Encoding.DER))}} if cert is not None else None
+    token = await tokens.issue(client.client_id, scopes, extra)
     return ClientCredentialResponse(
         access_token=token, token_type="Bearer", expires_in=tokens.lifetime_seconds, scope=" ".join(scopes)
     ).dump()
@@ -128,14 +144,21 @@ async def fetch_token(request: Request) -> JSONResponse:
     return JSONResponse(body, headers=NO_STORE)
 
 
+def _builtin_only(request: Request) -> None:
+    if request.app.state.settings.auth_mode != "builtin":
+        raise NotFound("this VTN uses an external authorisation server")
+
+
 @well_known.get("/.well-known/jwks.json", include_in_schema=False)
 async def jwks(request: Request) -> JSONResponse:
+    _builtin_only(request)
     keys = await request.app.state.tokens.keys()
     return JSONResponse(keys.public_jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 @well_known.get("/.well-known/oauth-authorization-server", include_in_schema=False)
 async def metadata(request: Request) -> JSONResponse:
+    _builtin_only(request)
     settings = request.app.state.settings
     issuer = request.app.state.tokens.issuer
     return JSONResponse(
@@ -144,8 +167,8 @@ async def metadata(request: Request) -> JSONResponse:
             "token_endpoint": f"{issuer}{settings.base_path}/auth/token",
             "jwks_uri": f"{issuer}/.well-known/jwks.json",
             "grant_types_supported": ["client_credentials"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "token_endpoint_auth_signing_alg_values_supported": [ALGORITHM],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "tls_client_auth"],
+            "tls_client_certificate_bound_access_tokens": True,
             "scopes_supported": sorted(request.app.state.scopes),
             "response_types_supported": ["token"],
         }

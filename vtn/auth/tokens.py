@@ -10,7 +10,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from joserfc import jws, jwt
@@ -25,6 +25,8 @@ from vtn.core.database import Database, utcnow
 ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"
 KEY_REFRESH_SECONDS = 30.0
+KEY_RETENTION_SKEW = timedelta(minutes=5)
+UNKNOWN_KID_REFRESH_SECONDS = 1.0
 
 
 class InvalidToken(Exception):
@@ -37,8 +39,10 @@ class SigningKeys:
 
     @property
     def signing(self) -> tuple[SigningKeyRow, ECKey]:
-        now = utcnow()
-        active = [(row, key) for row, key in self.keys if row.retired_at is None and row.active_from <= now]
+        """The newest key that is active now (a rotation hands over at the new key's `active_from`)."""
+        active = [(row, key) for row, key in self.keys if can_sign(row, utcnow())]
+        if not active:
+            raise LookupError("no active signing key")
         return max(active, key=lambda item: item[0].active_from)
 
     def public_jwks(self) -> dict[str, Any]:
@@ -67,20 +71,43 @@ async def create_key(session: AsyncSession, active_in: timedelta = timedelta(0))
     return row
 
 
-async def retire_keys(session: AsyncSession, keep_kid: str, lifetime: timedelta) -> list[str]:
-    """Retire all keys except `keep_kid`; delete those retired longer than a token lifetime ago."""
+def can_sign(row: SigningKeyRow, now: datetime) -> bool:
+    return row.active_from <= now and (row.retired_at is None or row.retired_at > now)
+
+
+def is_expired(row: SigningKeyRow, now: datetime, lifetime: timedelta) -> bool:
+    """A retired key no unexpired token can have been signed with: no longer published or accepted."""
+    return row.retired_at is not None and row.retired_at < now - lifetime - KEY_RETENTION_SKEW
+
+
+async def rotate_keys(
+    session: AsyncSession, activate_in: timedelta, lifetime: timedelta
+) -> tuple[SigningKeyRow, list[SigningKeyRow], list[str]]:
+    """Publish a new key now that starts signing after `activate_in` (so JWKS caches learn it first).
+
+    Every other key still in service is retired at that moment: it stops signing but stays published
+    (and accepted) for a token lifetime plus skew. Keys retired longer ago than that are deleted.
+    Returns (new key, keys scheduled for retirement, deleted kids).
+    """
     now = utcnow()
-    removed = []
+    new = await create_key(session, activate_in)
+    retiring, removed = [], []
     for row in (await session.exec(select(SigningKeyRow))).all():  # type: ignore[call-overload]
-        if row.kid == keep_kid:
+        if row.kid == new.kid:
             continue
-        if row.retired_at is None:
-            row.retired_at = now
-            session.add(row)
-        elif row.retired_at < now - lifetime - timedelta(minutes=5):
+        if is_expired(row, now, lifetime):
             await session.delete(row)
             removed.append(row.kid)
-    return removed
+        elif row.retired_at is None or row.retired_at > new.active_from:
+            row.retired_at = new.active_from
+            session.add(row)
+            retiring.append(row)
+    await session.flush()
+    return new, retiring, removed
+
+
+async def list_keys(session: AsyncSession) -> list[SigningKeyRow]:
+    return list((await session.exec(select(SigningKeyRow).order_by(SigningKeyRow.active_from))).all())  # type: ignore[call-overload, arg-type]
 
 
 class TokenService:
@@ -96,16 +123,22 @@ class TokenService:
 
     async def keys(self, refresh: bool = False) -> SigningKeys:
         if refresh or self._keys is None or time.monotonic() - self._loaded_at > KEY_REFRESH_SECONDS:
+            lifetime = timedelta(seconds=self.lifetime_seconds)
             async with self.db.session() as session:
                 rows = list((await session.exec(select(SigningKeyRow))).all())  # type: ignore[call-overload]
-                if not any(r.retired_at is None for r in rows):
+                now = utcnow()
+                rows = [r for r in rows if not is_expired(r, now, lifetime)]
+                if not any(can_sign(r, now) for r in rows):
                     rows.append(await create_key(session))
             self._keys = SigningKeys([(row, ECKey.import_key(json.loads(row.private_jwk))) for row in rows])
             self._loaded_at = time.monotonic()
         return self._keys
 
     async def issue(self, subject: str, scopes: list[str], extra: dict[str, Any] | None = None) -> str:
-        row, key = (await self.keys()).signing
+        try:
+            row, key = (await self.keys()).signing
+        except LookupError:  # the cached keys have all been retired: reload (creates one if needed)
+            row, key = (await self.keys(refresh=True)).signing
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -127,14 +160,20 @@ class TokenService:
             header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError) as exc:
             raise InvalidToken("malformed token") from exc
+        if str(header.get("typ", "")).lower() not in {TOKEN_TYPE, f"application/{TOKEN_TYPE}"}:
+            raise InvalidToken("not an access token (typ must be at+jwt)")
         if header.get("kid") not in {row.kid for row, _ in keys.keys}:
-            keys = await self.keys(refresh=True)  # a key another process just created
+            # maybe a key another process just created; reload at most once a second
+            if time.monotonic() - self._loaded_at > UNKNOWN_KID_REFRESH_SECONDS:
+                keys = await self.keys(refresh=True)
         return decode_and_check(token, keys.key_set(), self.issuer, self.audience)
 
 
-def decode_and_check(token: str, key_set: KeySet, issuer: str, audience: str) -> dict[str, Any]:
+def decode_and_check(
+    token: str, key_set: KeySet, issuer: str, audience: str, algorithms: list[str] | None = None
+) -> dict[str, Any]:
     try:
-        decoded = jwt.decode(token, key_set, algorithms=[ALGORITHM])
+        decoded = jwt.decode(token, key_set, algorithms=algorithms or [ALGORITHM])
     except (JoseError, ValueError) as exc:
         raise InvalidToken("token signature is not valid") from exc
     registry = jwt.JWTClaimsRegistry(

@@ -25,7 +25,8 @@ SPEC_NAMES = {
 @lru_cache
 def official_schemas(version: str = "3.0.1") -> dict[str, Any]:
     with open(spec_path(version)) as handle:
-        return yaml.safe_load(handle)["components"]["schemas"]
+        schemas = yaml.safe_load(handle)["components"]["schemas"]
+    return json.loads(json.dumps(schemas, default=str))  # YAML examples parse as datetimes
 
 
 def install_openapi(app: FastAPI, base_path: str, extra_paths: dict[str, Any] | None = None) -> None:

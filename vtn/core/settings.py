@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     delivery_max_age_seconds: int = 3 * 24 * 3600
     delivery_concurrency_per_callback: int = 2
     comms_loss_seconds: int = 300
+    delivery_poll_seconds: float = 2.0
+    delivery_retry_base_seconds: float = 5.0
+    delivery_retry_max_seconds: float = 6 * 3600.0
+    delivery_lease_seconds: float | None = None  # default: delivery_timeout_seconds + 30
+    delivery_max_in_flight: int = 64
+    heartbeat_flush_seconds: float = 10.0
 
     # console
     console_enabled: bool = True

@@ -1,0 +1,3 @@
+"""Importing this package registers every check, in the order they run."""
+
+from conformance.checks import auth, objects, query, notify, extra, late, schema  # noqa: F401, I001

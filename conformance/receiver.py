@@ -1,0 +1,86 @@
+"""The suite's own webhook receiver: records every callback the VTN sends."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Delivery:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str
+    received: float
+
+    @property
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def summary(self) -> str:
+        auth = self.headers.get("authorization", "")
+        return f"{self.method} {self.path} (Authorization: {auth[:40]!r}, Content-Type: {self.headers.get('content-type')}) {self.body[:400]}"
+
+
+class Receiver:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str | None = None) -> None:
+        self.deliveries: list[Delivery] = []
+        self.lock = threading.Condition()
+        self.status_for: dict[str, int] = {}  # path prefix → status to answer
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+                delivery = Delivery(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                with outer.lock:
+                    outer.deliveries.append(delivery)
+                    outer.lock.notify_all()
+                status = next((s for p, s in outer.status_for.items() if self.path.startswith(p)), 200)
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            do_POST = do_PUT = do_GET = _handle  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        bound_host, bound_port = self.server.server_address[:2]
+        self.url = (public_url or f"http://{bound_host}:{bound_port}").rstrip("/")
+        self.thread = threading.Thread(target=self.server.serve_forever, name="conformance-receiver", daemon=True)
+        self.thread.start()
+
+    def matching(self, predicate: Callable[[Delivery], bool]) -> list[Delivery]:
+        with self.lock:
+            return [d for d in self.deliveries if predicate(d)]
+
+    def wait_for(self, predicate: Callable[[Delivery], bool], timeout: float) -> Delivery | None:
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                for d in self.deliveries:
+                    if predicate(d):
+                        return d
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self.lock.wait(remaining)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,153 @@
+"""VEN configuration: a TOML file, overridden by `VEN_*` environment variables.
+
+Sections and their variables:
+
+- `[vtn]`: `url`, `client_id`, `client_secret` (or `client_secret_file`), `token_url`, `scope`, `ca_file`,
+  `client_cert`, `client_key`, `timeout`, `max_retries` → `VEN_VTN_URL`, `VEN_VTN_CLIENT_SECRET`, …
+- `[ven]`: `name`, `mode` (pull|push), `poll_interval`, `programs`, `handler`, `log_level`, `json_logs`,
+  `state_file` → `VEN_NAME`, `VEN_MODE`, `VEN_POLL_INTERVAL`, … (no section prefix)
+- `[push]`: `listen_host`, `listen_port`, `path`, `callback_url`, `fallback_poll_interval`, `signatures`
+  → `VEN_PUSH_LISTEN_PORT`, `VEN_PUSH_CALLBACK_URL`, …
+- `[[resources]]`: `name`, `attributes` (a table: payload type → value or list of values).
+
+List values in the environment are comma separated (`VEN_PROGRAMS=NGED-SU,UKPN-SAOU`) or JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from openadr3.models import ValuesMap
+
+ENV_PREFIX = "VEN_"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VtnSettings(Section):
+    url: str = Field("http://127.0.0.1:8080/openadr3/3.0.1", description="VTN base URL, with the API base path")
+    client_id: str = ""
+    client_secret: str = ""
+    client_secret_file: Path | None = None
+    token_url: str | None = Field(None, description="default: {url}/auth/token")
+    token_auth: Literal["basic", "post"] = "basic"
+    scope: str | None = None
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    timeout: float = 10.0
+    max_retries: int = 5
+
+    @model_validator(mode="after")
+    def _secret_file(self) -> VtnSettings:
+        if not self.client_secret and self.client_secret_file:
+            self.client_secret = self.client_secret_file.read_text().strip()
+        self.url = self.url.rstrip("/")
+        return self
+
+
+class VenSettings(Section):
+    name: str = ""
+    mode: Literal["pull", "push"] = "pull"
+    poll_interval: float = Field(30.0, gt=0, description="seconds between polls in pull mode")
+    programs: list[str] = Field(default_factory=list, description="programNames to follow; empty: every visible program")
+    handler: str | None = Field(None, description="module:attribute of the event handler class or object")
+    log_level: str = "info"
+    json_logs: bool = True
+    report_name_prefix: str = ""
+
+
+class PushSettings(Section):
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8081
+    path: str = "/openadr/notifications"
+    callback_url: str | None = Field(None, description="URL the VTN calls; default http://{listen_host}:{listen_port}{path}")
+    fallback_poll_interval: float = Field(300.0, gt=0, description="slow poll that catches missed notifications")
+    signatures: Literal["require", "if-available", "off"] = "require"
+    timestamp_tolerance: float = 300.0
+
+    @property
+    def effective_callback_url(self) -> str:
+        return self.callback_url or f"http://{self.listen_host}:{self.listen_port}{self.path}"
+
+
+class ResourceConfig(Section):
+    name: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    def values_maps(self) -> list[ValuesMap]:
+        return [ValuesMap(type=k, values=v if isinstance(v, list) else [v]) for k, v in self.attributes.items()]
+
+
+class VenConfig(Section):
+    vtn: VtnSettings = Field(default_factory=VtnSettings)
+    ven: VenSettings = Field(default_factory=VenSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
+    resources: list[ResourceConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _defaults(self) -> VenConfig:
+        if not self.ven.name:
+            self.ven.name = self.vtn.client_id
+        return self
+
+    def check_credentials(self) -> None:
+        missing = [n for n, v in (("vtn.url", self.vtn.url), ("vtn.client_id", self.vtn.client_id),
+                                  ("vtn.client_secret", self.vtn.client_secret)) if not v]
+        if missing and not (self.vtn.client_cert and self.vtn.client_id):
+            raise ConfigError(f"missing settings: {', '.join(missing)} (set them in the file or as VEN_* variables)")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _env_value(raw: str, annotation: Any) -> Any:
+    text = raw.strip()
+    if "list" in str(annotation):
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return raw
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    overrides: dict[str, dict[str, Any]] = {}
+    sections: dict[str, type[Section]] = {"vtn": VtnSettings, "push": PushSettings}
+    for section, model in {**sections, "ven": VenSettings}.items():
+        for field_name, info in model.model_fields.items():
+            key = ENV_PREFIX + (f"{section}_{field_name}" if section in sections else field_name).upper()
+            if key in environ:
+                overrides.setdefault(section, {})[field_name] = _env_value(environ[key], info.annotation)
+    return overrides
+
+
+def load_config(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> VenConfig:
+    """Read `path` (TOML; optional) and apply `VEN_*` overrides from `environ` (default: os.environ)."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is None and environ.get("VEN_CONFIG"):
+        path = environ["VEN_CONFIG"]
+    if path is not None:
+        try:
+            with open(path, "rb") as handle:
+                data = tomllib.load(handle)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path}: {exc}") from exc
+    for section, values in _env_overrides(environ).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        return VenConfig.model_validate(data)
+    except ValueError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc

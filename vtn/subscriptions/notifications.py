@@ -1,0 +1,204 @@
+"""Matching changes to subscriptions and writing the transactional outbox.
+
+`on_change` is a change listener: it runs inside the write transaction of every create, update
+and delete, so outbox rows (and the ETag revision bump) commit or roll back with the change.
+
+Matching (checklist C.2), for each subscription S and each entry E of S.objectOperations:
+1. the object's type is in E.objects and the operation is in E.operations;
+2. objects that belong to a program (PROGRAM id, EVENT/REPORT/SUBSCRIPTION programID) match
+   only subscriptions of that program; VEN and RESOURCE ignore S.programID;
+3. S.targets is empty, or the object matches every S.targets entry with the filter rule of
+   `openadr3.targets` (same type, at least one shared value);
+4. privacy: a VEN-owned subscription gets only objects its VEN may read (BL ones get all).
+One notification goes to each distinct callbackUrl of a subscription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from openadr3.models import NOTIFICATION_OPERATION, ObjectType, Operation
+from openadr3.targets import matches_filter, value_key
+from vtn.auth.privacy import Viewer, can_read, viewer_for_ven
+from vtn.core.changes import Change, add_change_listener
+from vtn.core.database import utcnow
+from vtn.subscriptions.models import SubscriptionRow
+from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus, RevisionRow
+
+log = logging.getLogger("vtn.notifications")
+
+PG_CHANNEL = "vtn_outbox"
+REVISION = "global"
+PROGRAM_SCOPED = {ObjectType.PROGRAM, ObjectType.EVENT, ObjectType.REPORT, ObjectType.SUBSCRIPTION}
+LEGACY_OPERATIONS = {"GET": "READ", "POST": "CREATE", "PUT": "UPDATE"}
+
+# In-process wake-ups (the delivery workers of this process), called after a commit that
+# wrote outbox rows. Other processes are woken by pg_notify (PostgreSQL).
+_wakers: set[Callable[[], None]] = set()
+
+
+def add_waker(waker: Callable[[], None]) -> None:
+    _wakers.add(waker)
+
+
+def remove_waker(waker: Callable[[], None]) -> None:
+    _wakers.discard(waker)
+
+
+def wake_local() -> None:
+    for waker in list(_wakers):
+        try:
+            waker()
+        except Exception:  # pragma: no cover - a closed loop of a stopped app
+            log.debug("waker failed", exc_info=True)
+
+
+def change_program_id(change: Change) -> str | None:
+    if change.object_type == ObjectType.PROGRAM:
+        return change.document.get("id") or change.program_id
+    if change.object_type in PROGRAM_SCOPED:
+        return change.document.get("programID") or change.program_id
+    return None
+
+
+def targets_match(subscription_targets: Iterable[Mapping[str, Any]] | None, object_targets: Any) -> bool:
+    """Every subscription target entry must be matched by the object (filter rule, OR over values)."""
+    for entry in subscription_targets or ():
+        values = [k for k in (value_key(v) for v in entry.get("values") or ()) if k is not None]
+        if not matches_filter(object_targets, entry["type"], values):
+            return False
+    return True
+
+
+def entry_matches(entry: Mapping[str, Any], object_type: ObjectType, operation: Operation) -> bool:
+    operations = {LEGACY_OPERATIONS.get(str(o), str(o)) for o in entry.get("operations") or ()}
+    return object_type.value in {str(o) for o in entry.get("objects") or ()} and operation.value in operations
+
+
+def callback_key(subscription_id: str, url: str) -> str:
+    return hashlib.sha256(f"{subscription_id}\n{url}".encode()).hexdigest()[:32]
+
+
+def notification_body(change: Change) -> str:
+    body: dict[str, Any] = {
+        "objectType": change.object_type.value,
+        "operation": NOTIFICATION_OPERATION[change.operation].value,
+        "object": change.document,
+    }
+    if change.document.get("targets"):
+        body["targets"] = change.document["targets"]
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
+async def candidate_subscriptions(session: AsyncSession, change: Change) -> list[SubscriptionRow]:
+    """Subscriptions naming the object type (and its program): an index lookup, not a scan."""
+    query = select(SubscriptionRow).where(col(SubscriptionRow.object_types).contains(f",{change.object_type.value},"))
+    if change.object_type in PROGRAM_SCOPED:
+        program_id = change_program_id(change)
+        if program_id is None:
+            return []
+        query = query.where(SubscriptionRow.program_id == program_id)
+    return list((await session.exec(query.order_by(col(SubscriptionRow.created_at), col(SubscriptionRow.id)))).all())
+
+
+async def match_change(session: AsyncSession, change: Change) -> list[OutboxRow]:
+    """The outbox rows `change` produces (not yet added to the session)."""
+    rows: list[OutboxRow] = []
+    viewers: dict[str, Viewer] = {}
+    now = utcnow()
+    body: str | None = None
+    for subscription in await candidate_subscriptions(session, change):
+        document = subscription.document
+        if not targets_match(document.get("targets"), change.document.get("targets")):
+            continue
+        if subscription.owner_ven_id is not None:
+            viewer = viewers.get(subscription.owner_ven_id)
+            if viewer is None:
+                viewer = viewers[subscription.owner_ven_id] = await viewer_for_ven(session, subscription.owner_ven_id)
+            if not can_read(viewer, change.object_type, change.document, change.owner_ven_id):
+                continue
+        seen: set[str] = set()
+        for entry in document.get("objectOperations") or ():
+            url = entry.get("callbackUrl")
+            if not url or url in seen or not entry_matches(entry, change.object_type, change.operation):
+                continue
+            seen.add(url)
+            body = body or notification_body(change)
+            rows.append(OutboxRow(
+                message_id="msg_" + uuid.uuid4().hex,
+                subscription_id=subscription.id,
+                callback_key=callback_key(subscription.id, url),
+                callback_url=url,
+                bearer_token=entry.get("bearerToken"),
+                object_type=change.object_type.value,
+                operation=NOTIFICATION_OPERATION[change.operation].value,
+                body=body,
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+            ))
+    return rows
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name  # type: ignore[union-attr]
+
+
+async def bump_revision(session: AsyncSession) -> None:
+    module = postgresql if _dialect(session) == "postgresql" else sqlite
+    statement = module.insert(RevisionRow).values(name=REVISION, value=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"], set_={"value": RevisionRow.__table__.c.value + 1}  # type: ignore[attr-defined]
+    )
+    await session.exec(statement)  # type: ignore[call-overload]
+
+
+async def current_revision(session: AsyncSession) -> int:
+    value = (await session.exec(select(RevisionRow.value).where(RevisionRow.name == REVISION))).first()
+    return int(value or 0)
+
+
+def _transaction_state(session: AsyncSession) -> dict[str, Any]:
+    transaction = session.sync_session.get_transaction()
+    info = session.sync_session.info
+    state = info.get("vtn_notifications")
+    if state is None or state["transaction"] is not transaction:
+        state = info["vtn_notifications"] = {"transaction": transaction, "bumped": False, "wake": False}
+    return state
+
+
+async def notify_workers(session: AsyncSession) -> None:
+    """Wake delivery workers once the current transaction commits (at most once per transaction)."""
+    state = _transaction_state(session)
+    if state["wake"]:
+        return
+    state["wake"] = True
+    if _dialect(session) == "postgresql":
+        await session.exec(text("SELECT pg_notify(:channel, '')").bindparams(channel=PG_CHANNEL))  # type: ignore[call-overload]
+    event.listen(session.sync_session, "after_commit", lambda _s: wake_local(), once=True)
+
+
+async def on_change(session: AsyncSession, change: Change) -> None:
+    state = _transaction_state(session)
+    if not state["bumped"]:
+        await bump_revision(session)
+        state["bumped"] = True
+    rows = await match_change(session, change)
+    if rows:
+        session.add_all(rows)
+        await session.flush()
+        await notify_workers(session)
+
+
+add_change_listener(on_change)
