@@ -181,9 +181,7 @@ def parse_mpan_core(text: str) -> MpanCore:
         raise MpanError(f"MPAN core {text!r} must have 13 digits, not {len(compact)}")
     distributor_id = compact[:2]
     if distributor_id not in DISTRIBUTORS:
-        raise MpanError(
-            f"MPAN core {text!r}: distributor ID {distributor_id} is not a GB distributor (10-23 DNO, 24-38 IDNO)"
-        )
+        raise MpanError(f"MPAN core {text!r}: distributor ID {distributor_id} is not a GB distributor (10-23 DNO, 24-38 IDNO)")
     expected = mpan_check_digit(compact[:12])
     if int(compact[12]) != expected:
         raise MpanError(f"MPAN core {text!r}: check digit is {compact[12]}, expected {expected}")

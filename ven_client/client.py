@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx2
-from pydantic import BaseModel
 
 from openadr3.models import (
     MAX_LIST_LIMIT,
@@ -127,6 +126,7 @@ class VtnClient:
         self._token_lock = asyncio.Lock()
         self._etags: dict[str, _CachedGet] = {}
         self.token_fetches = 0
+        self.not_modified = 0
 
     @classmethod
     def from_config(cls, config: Any, **kwargs: Any) -> VtnClient:
@@ -241,6 +241,7 @@ class VtnClient:
         headers = {"If-None-Match": cached.etag} if cached else {}
         response = await self.request("GET", key, headers=headers)
         if response.status_code == 304 and cached is not None:
+            self.not_modified += 1
             return cached.body, False
         body = _checked(response)
         etag = response.headers.get("etag")
@@ -387,5 +388,3 @@ def _targets(target_type: str | None, target_values: Iterable[str] | None) -> di
     return {}
 
 
-def model_dump(obj: BaseModel) -> dict[str, Any]:
-    return obj.model_dump(mode="json", exclude_none=True)

@@ -26,6 +26,7 @@ from vtn.events.router import router as events_router
 from vtn.programs.router import router as programs_router
 from vtn.reports.router import router as reports_router
 from vtn.subscriptions.router import router as subscriptions_router
+from vtn.subscriptions.setup import install_notifications, start_notifications, stop_notifications
 from vtn.vens.router import router as vens_router
 
 log = logging.getLogger("vtn")
@@ -42,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await start_notifications(app)
         yield
+        await stop_notifications(app)
         await app.state.db.dispose()
 
     app = FastAPI(
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    install_notifications(app, settings)
     install_openapi(app, base)
     app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, form_paths=("/auth/token", "/auth/login"))
     if settings.trusted_proxy_cert_header:  # keep last: outermost, sees the real TCP peer

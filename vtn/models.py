@@ -10,7 +10,6 @@ from vtn.subscriptions.notification_models import HeartbeatRow, OutboxRow, Revis
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "ClientRow", "EventRow", "ObjectTarget", "ProgramRow", "ReportRow", "ResourceRow", "SigningKeyRow",
-    "SubscriptionRow", "VenRow",
-    "HeartbeatRow", "OutboxRow", "RevisionRow", "WebhookKeyRow",
+    "ClientRow", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow", "ProgramRow", "ReportRow", "ResourceRow",
+    "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]

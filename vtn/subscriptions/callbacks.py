@@ -132,7 +132,8 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
         return addresses[0]
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
+        local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore2.AsyncNetworkStream:
         address = await self.vet(host, port)
@@ -140,7 +141,7 @@ class GuardedBackend(httpcore2.AsyncNetworkBackend):
             address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
         )
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:  # noqa: ASYNC109
         raise BlockedAddress("blocked: unix sockets are never callback targets")
 
     async def sleep(self, seconds: float) -> None:

@@ -122,9 +122,10 @@ class DeliveryWorker:
             try:
                 connection = await asyncpg.connect(dsn)
                 await connection.add_listener(notifications.PG_CHANNEL, lambda *_a: self.wake.set())
+                closed = asyncio.Event()
+                connection.add_termination_listener(lambda *_a, closed=closed: closed.set())
                 self.wake.set()  # (re)connected: notifications may have been missed, resync
-                while not connection.is_closed():
-                    await asyncio.sleep(self.settings.delivery_poll_seconds)
+                await closed.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

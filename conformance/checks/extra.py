@@ -1,0 +1,280 @@
+"""ETag/304 where offered, object privacy with two VENs (detected, not required), GB profile rules."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from conformance import fixtures as fx
+from conformance.checks.objects import list_all
+from conformance.core import ONLY_310, Session, Skip, body_dict, check, ensure, expect, ids, register
+
+ET, PR, GB = "etag", "privacy", "gb-profile"
+
+
+# ---- ETag ----------------------------------------------------------------------------------------
+
+
+def _etag(s: Session, path: str) -> str:
+    resp = expect(s.get(path), 200)
+    tag = resp.headers.get("etag")
+    if not tag:
+        raise Skip(f"not offered: GET {path} has no ETag header")
+    return tag
+
+
+@check("T001", "If-None-Match with the current ETag → 304 without a body", area=ET, source="RFC 9110 §13.1.2, §15.4.5",
+       severity="S")
+def t001(s: Session) -> str | None:
+    path = f"/programs/{fx.program(s)['id']}"
+    tag = _etag(s, path)
+    resp = expect(s.get(path, headers={"If-None-Match": tag}), 304)
+    ensure(resp.text == "", "304 with a body", resp)
+    return None
+
+
+@check("T002", "After a PUT the ETag changes and the old one no longer yields 304", area=ET, source="RFC 9110 §8.8.3",
+       severity="S")
+def t002(s: Session) -> str | None:
+    p = s.create("/programs", {"programName": s.name("etag")})
+    path = f"/programs/{p['id']}"
+    tag = _etag(s, path)
+    expect(s.put(path, {"programName": p["programName"], "programLongName": "v2"}), 200)
+    resp = expect(s.get(path, headers={"If-None-Match": tag}), 200, "stale If-None-Match")
+    ensure(resp.headers.get("etag") != tag, "ETag unchanged after an update", resp)
+    return None
+
+
+@check("T003", "List responses: If-None-Match with the list's ETag → 304", area=ET, source="RFC 9110 §13.1.2", severity="I")
+def t003(s: Session) -> str | None:
+    tag = _etag(s, "/vens?venName=" + fx.bl_ven(s)["venName"])
+    expect(s.get("/vens?venName=" + fx.bl_ven(s)["venName"], headers={"If-None-Match": tag}), 304)
+    return None
+
+
+@check("T004", "ETag is not shared across clients with different views (Vary or distinct tags)", area=ET,
+       source="RFC 9110 §12.5.5", severity="I")
+def t004(s: Session) -> str | None:
+    resp = expect(s.get("/programs"), 200)
+    if not resp.headers.get("etag"):
+        raise Skip("not offered: GET /programs has no ETag header")
+    vary = resp.headers.get("vary", "").lower()
+    cache = resp.headers.get("cache-control", "").lower()
+    ensure("authorization" in vary or "private" in cache or "no-store" in cache or "no-cache" in cache,
+           "an authenticated list with an ETag should say Vary: Authorization or Cache-Control: private", resp)
+    return None
+
+
+# ---- privacy ---------------------------------------------------------------------------------------
+
+
+def restricted(s: Session) -> bool:
+    """True when the VTN hides VEN_A's report from VEN_B (an extension 3.0.1 allows, D310:3314-3316)."""
+
+    def detect() -> bool:
+        if not s.credentials("ven2"):
+            raise Skip("needs a second VEN client (--ven2-client)")
+        rep = fx.report(s)
+        fx.own_ven(s, "ven2")
+        resp = s.get(f"/reports/{rep['id']}", "ven2")
+        return resp.status in (403, 404)
+
+    return s.fixture("privacy", detect)
+
+
+def private(s: Session) -> None:
+    if not restricted(s):
+        raise Skip("not applicable: this VTN does not restrict what a VEN reads (3.0.1 does not require it)")
+
+
+@check("P000", "Detect object privacy (informative): does VEN_B see VEN_A's report?", area=PR, source="D310:3314-3316; OLR#317",
+       severity="I")
+def p000(s: Session) -> str | None:
+    return "restricted: VEN_B cannot read VEN_A's report" if restricted(s) else "open: VEN_B can read VEN_A's report"
+
+
+@check("P001", "VEN_B's report list does not include VEN_A's report; BL's does", area=PR, source="D310:644-648 (3.0.1 extension)",
+       severity="I")
+def p001(s: Session) -> str | None:
+    private(s)
+    rep = fx.report(s)
+    ensure(rep["id"] not in [o.get("id") for o in list_all(s, "/reports", "ven2")], "VEN_B lists VEN_A's report")
+    ensure(rep["id"] in [o.get("id") for o in list_all(s, "/reports", "bl")], "BL does not list VEN_A's report")
+    return None
+
+
+@check("P002", "VEN_B cannot read, update or delete VEN_A's report (404/403; unchanged)", area=PR, source="D310:644-646",
+       severity="I")
+def p002(s: Session) -> str | None:
+    private(s)
+    rep = fx.report(s)
+    path = f"/reports/{rep['id']}"
+    expect(s.get(path, "ven2"), {403, 404}, "VEN_B GET")
+    expect(s.put(path, fx.report_body(s, fx.event(s), reportName="stolen"), "ven2"), {403, 404}, "VEN_B PUT")
+    expect(s.delete(path, "ven2"), {403, 404}, "VEN_B DELETE")
+    ensure(body_dict(expect(s.get(path, "ven"), 200)).get("reportName") != "stolen", "the report was changed")
+    return None
+
+
+@check("P003", "VEN_B cannot see or change VEN_A's subscription", area=PR, source="D310:634, 644-646", severity="I")
+def p003(s: Session) -> str | None:
+    private(s)
+    sub = s.fixtures.get("ven-subscription")
+    if not isinstance(sub, dict):
+        fx.own_ven(s, "ven")
+        sub = s.create("/subscriptions", fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "p3", ["EVENT"], ["CREATE"])]),
+                       "ven")
+    expect(s.get(f"/subscriptions/{sub['id']}", "ven2"), {403, 404}, "VEN_B GET")
+    expect(s.delete(f"/subscriptions/{sub['id']}", "ven2"), {403, 404}, "VEN_B DELETE")
+    ensure(sub["id"] not in ids(expect(s.get("/subscriptions", "ven2"), 200)), "VEN_B lists VEN_A's subscription")
+    return None
+
+
+@check("P004", "VEN_B cannot see or change VEN_A's ven", area=PR, source="D310:634, 644-646", severity="I")
+def p004(s: Session) -> str | None:
+    private(s)
+    ven = fx.own_ven(s, "ven")
+    expect(s.get(f"/vens/{ven['id']}", "ven2"), {403, 404}, "VEN_B GET")
+    expect(s.put(f"/vens/{ven['id']}", {"venName": ven["venName"], "attributes": []}, "ven2"), {403, 404}, "VEN_B PUT")
+    ensure(ven["id"] not in ids(expect(s.get("/vens", "ven2"), 200)), "VEN_B lists VEN_A's ven")
+    ensure(ids(expect(s.get("/vens", "ven", params={"venName": ven["venName"]}), 200)) == [ven["id"]], "VEN_A misses its ven")
+    return None
+
+
+@check("P005", "VEN_B cannot see VEN_A's resources", area=PR, source="D310:644-646", severity="I")
+def p005(s: Session) -> str | None:
+    private(s)
+    ven = fx.own_ven(s, "ven")
+    res = s.create(f"/vens/{ven['id']}/resources", {"resourceName": s.name("p005")}, "ven")
+    expect(s.get(f"/vens/{ven['id']}/resources", "ven2"), {403, 404}, "VEN_B lists VEN_A's resources")
+    expect(s.get(f"/vens/{ven['id']}/resources/{res['id']}", "ven2"), {403, 404}, "VEN_B GET resource")
+    expect(s.get(f"/vens/{ven['id']}/resources/{res['id']}", "ven"), 200, "VEN_A GET own resource")
+    return None
+
+
+def _targeted(s: Session) -> dict[str, Any]:
+    def make() -> dict[str, Any]:
+        name_a = fx.own_ven(s, "ven")["venName"]
+        tg = [{"type": "VEN_NAME", "values": [name_a]}]
+        prog = s.create("/programs", {"programName": s.name("p-a"), "targets": tg})
+        return {"program": prog, "event": s.create("/events", fx.event_body(s, prog["id"], targets=tg)),
+                "open": s.create("/programs", {"programName": s.name("p-open")})}
+
+    return s.fixture("privacy-targets", make)
+
+
+@check("P006", "A program targeted at VEN_A (VEN_NAME) is visible to VEN_A, hidden from VEN_B; untargeted to both", area=PR,
+       source="D310:654-666 (3.0.1 extension)", severity="I")
+def p006(s: Session) -> str | None:
+    private(s)
+    t = _targeted(s)
+    a = [o.get("id") for o in list_all(s, "/programs", "ven")]
+    b = [o.get("id") for o in list_all(s, "/programs", "ven2")]
+    ensure(t["program"]["id"] in a and t["open"]["id"] in a, "VEN_A misses the targeted or the open program")
+    ensure(t["program"]["id"] not in b, "VEN_B sees a program targeted at VEN_A only")
+    ensure(t["open"]["id"] in b, "VEN_B misses the untargeted program")
+    expect(s.get(f"/programs/{t['program']['id']}", "ven2"), {403, 404}, "VEN_B GET targeted program")
+    return None
+
+
+@check("P007", "An event targeted at VEN_A is hidden from VEN_B", area=PR, source="D310:654-666", severity="I")
+def p007(s: Session) -> str | None:
+    private(s)
+    ev = _targeted(s)["event"]
+    expect(s.get(f"/events/{ev['id']}", "ven"), 200, "VEN_A GET")
+    expect(s.get(f"/events/{ev['id']}", "ven2"), {403, 404}, "VEN_B GET")
+    ensure(ev["id"] not in [o.get("id") for o in list_all(s, "/events", "ven2", programID=ev["programID"])], "VEN_B lists it")
+    return None
+
+
+@check("P008", "VEN_B cannot create a report or subscription in VEN_A's name by id tricks (PUT on VEN_A's objects)", area=PR,
+       source="D310:644-646", severity="I")
+def p008(s: Session) -> str | None:
+    private(s)
+    ven = fx.own_ven(s, "ven")
+    expect(s.post(f"/vens/{ven['id']}/resources", {"resourceName": s.name("p008")}, "ven2"), {403, 404}, "VEN_B adds a resource")
+    expect(s.delete(f"/vens/{ven['id']}", "ven2"), {403, 404}, "VEN_B deletes VEN_A's ven")
+    return None
+
+
+for _id, _title in (("C106", "VEN_B cannot see VEN_A's report (3.1.0 privacy)"),
+                    ("C107", "Subscription/ven/resource isolation (3.1.0)"), ("C108", "VEN ven clientID stamping"),
+                    ("C109", "VEN cannot set targets"), ("C110", "Target grants decide visibility"), ("C111", "Target hiding"),
+                    ("C112", "Resource targets count as grants"), ("C113", "Non-granted target query → []"),
+                    ("C114", "GET /notifiers"), ("C115", "MQTT topic endpoints")):
+    register(_id, _title, area=PR if _id < "C114" else "notifications", source="D310:630-680; Y310:1301-1396",
+             versions=ONLY_310)
+for _id, _title in (("C103", "http:// callbackUrl rejected"), ("C104", "echo challenge on subscribe"),
+                    ("C105", "notifications respect target grants")):
+    register(_id, _title, area="notifications", source="D310:3326-3327, 668-669", versions=ONLY_310)
+
+
+# ---- GB profile -------------------------------------------------------------------------------------
+
+
+def _validator(s: Session) -> Any:
+    if (s.config.profile or "").lower() != "gb":
+        raise Skip("run with --profile gb")
+    try:
+        return importlib.import_module("gb_profile.validator")
+    except ImportError as exc:
+        raise Skip(f"GB profile validator not available: {exc}") from exc
+
+
+def _violations(func: Callable[[dict[str, Any]], Any], obj: dict[str, Any]) -> list[str]:
+    out = []
+    for v in func(obj) or []:
+        rule = getattr(v, "rule_id", None) or getattr(v, "rule", None) or getattr(v, "id", None)
+        out.append(f"{rule}: {getattr(v, 'message', v)}" if rule else str(v))
+    return out
+
+
+def _gb_objects(s: Session, kind: str) -> list[dict[str, Any]]:
+    return [o for o in list_all(s, f"/{kind}s") if isinstance(o, dict)]
+
+
+@check("G001", "GB profile validator is importable", area=GB, source="GB profile (gb_profile/validator.py)")
+def g001(s: Session) -> str | None:
+    mod = _validator(s)
+    missing = [f for f in ("validate_program", "validate_event", "validate_report") if not hasattr(mod, f)]
+    ensure(not missing, f"validator lacks {missing}")
+    return None
+
+
+def _gb_check(kind: str) -> Callable[[Session], str | None]:
+    def run(s: Session) -> str | None:
+        mod = _validator(s)
+        func = getattr(mod, f"validate_{kind}", None)
+        if func is None:
+            raise Skip(f"validator has no validate_{kind}")
+        objects = _gb_objects(s, kind)
+        if not objects:
+            raise Skip(f"no {kind}s visible to the BL client")
+        bad = {}
+        for obj in objects:
+            problems = _violations(func, obj)
+            if problems:
+                bad[obj.get("id")] = problems[:3]
+        ensure(not bad, f"{len(bad)} of {len(objects)} {kind}s break GB rules: {dict(list(bad.items())[:3])}")
+        return f"{len(objects)} {kind}s conform"
+
+    return run
+
+
+for _n, _kind in ((2, "program"), (3, "event"), (4, "report")):
+    register(f"G00{_n}", f"Every {_kind} the VTN serves satisfies the GB profile", area=GB,
+             source="GB profile rules (gb_profile.validator)", func=_gb_check(_kind))
+
+
+@check("G005", "VTN stores GB program fields unchanged (country GB, timeZoneOffset, GBP descriptors)", area=GB,
+       source="GB profile; Y301:1765-1856")
+def g005(s: Session) -> str | None:
+    _validator(s)
+    sent = {"programName": s.name("gb"), "country": "GB", "principalSubdivision": "GB-ENG", "timeZoneOffset": "PT0S",
+            "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE", "units": "KWH",
+                                    "currency": "GBP"}]}
+    got = body_dict(expect(s.get(f"/programs/{s.create('/programs', sent)['id']}"), 200))
+    for key, value in sent.items():
+        ensure(got.get(key) == value, f"{key} changed: {got.get(key)!r}")
+    return None

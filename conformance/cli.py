@@ -1,0 +1,87 @@
+"""`oadr-conformance`: run the black-box OpenADR 3.0.1 conformance suite against a VTN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from conformance.core import Config, run_suite, selected, stderr_progress
+
+app = typer.Typer(help="Black-box OpenADR 3.0.1 VTN conformance suite.", no_args_is_help=True, add_completion=False)
+
+
+def _pair(value: str | None, option: str) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    client_id, sep, secret = value.partition(":")
+    if not sep or not client_id:
+        raise typer.BadParameter(f"{option} must be CLIENT_ID:SECRET")
+    return client_id, secret
+
+
+@app.command()
+def run(
+    vtn_url: Annotated[str, typer.Option(help="Base URL of the VTN, e.g. https://vtn.example/openadr3/3.0.1")],
+    bl_client: Annotated[str, typer.Option(help="Business-logic client credentials ID:SECRET")],
+    ven_client: Annotated[str, typer.Option(help="VEN client credentials ID:SECRET")],
+    ven2_client: Annotated[str | None, typer.Option(help="A second VEN client ID:SECRET (privacy checks)")] = None,
+    token_url: Annotated[str | None, typer.Option(help="Token endpoint (default {vtn-url}/auth/token)")] = None,
+    ven_name: Annotated[str | None, typer.Option(help="venName the VEN client acts for (default: its client id)")] = None,
+    ven2_name: Annotated[str | None, typer.Option(help="venName of the second VEN client (default: its client id)")] = None,
+    profile: Annotated[str | None, typer.Option(help="Extra profile rules to check: gb")] = None,
+    callback_host: Annotated[str, typer.Option(help="HOST:PORT the webhook receiver listens on")] = "127.0.0.1:0",
+    callback_url: Annotated[str | None, typer.Option(help="Public base URL of the receiver if not http://HOST:PORT")] = None,
+    notify_timeout: Annotated[float, typer.Option(help="Seconds to wait for each expected notification")] = 10.0,
+    only: Annotated[list[str] | None, typer.Option(help="Run only checks whose ID or area matches (glob; repeatable)")] = None,
+    junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report here")] = None,
+    quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
+) -> None:
+    """Run the checks; exit 0 when nothing failed, 1 otherwise."""
+    from conformance import report
+
+    config = Config(
+        vtn_url=vtn_url, token_url=token_url, bl_client=_pair(bl_client, "--bl-client"),  # type: ignore[arg-type]
+        ven_client=_pair(ven_client, "--ven-client"), ven2_client=_pair(ven2_client, "--ven2-client"),  # type: ignore[arg-type]
+        ven_name=ven_name, ven2_name=ven2_name, profile=profile, callback_host=callback_host, callback_url=callback_url,
+        only=[p for item in (only or []) for p in item.split(",") if p], notify_timeout=notify_timeout,
+    )
+    result = run_suite(config, None if quiet else stderr_progress)
+    typer.echo(report.terminal(result))
+    if junit_xml:
+        junit_xml.write_text(report.to_junit(result))
+    if json_out:
+        json_out.write_text(report.to_json(result))
+    if markdown:
+        markdown.write_text(report.to_markdown(result))
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("list")
+def list_checks(
+    only: Annotated[list[str] | None, typer.Option(help="Filter by ID or area (glob)")] = None,
+    markdown: Annotated[bool, typer.Option(help="Print a Markdown table")] = False,
+) -> None:
+    """List the checks: ID, area, versions, severity, title, source."""
+    checks = selected([p for item in (only or []) for p in item.split(",") if p])
+    if markdown:
+        typer.echo("| ID | Area | Versions | Sev. | Check | Source |\n|---|---|---|---|---|---|")
+    for c in checks:
+        if markdown:
+            cells = [c.id, c.area, ", ".join(c.versions), c.severity, c.title, c.source]
+            typer.echo("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+        else:
+            typer.echo(f"{c.id:<7} {c.area:<14} {'/'.join(c.versions):<13} {c.severity}  {c.title}")
+    if not markdown:
+        typer.echo(f"{len(checks)} checks")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Examples wired to the reference VEN."""

@@ -1,0 +1,247 @@
+"""Signed dispatches and reports: detached JWS (ES256) over a canonical JSON form (docs/gb-profile.md §7).
+
+Canonical form of an event or report: the object as the OpenADR 3.0.1 schema reads it (unknown
+properties dropped, absent == null), without the VTN-provisioned `id`, `createdDateTime`,
+`modificationDateTime`, `objectType` and without every `GB_SIGNATURE` payload, date-times rendered in
+UTC with `Z`, serialised RFC 8785 style (sorted keys, no whitespace, ECMAScript number form).
+The signature is a compact JWS with detached payload (`<header>..<signature>`), protected header
+`{"alg": "ES256", "kid": ..., "cty": "gb-flex-event" | "gb-flex-report"}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc import jws
+from joserfc.errors import JoseError
+from joserfc.jwk import ECKey
+
+from gb_profile import model as m
+from openadr3.models import PROVISIONED_FIELDS, Event, Report, ValuesMap
+
+ALGORITHM = "ES256"
+CTY_EVENT = "gb-flex-event"
+CTY_REPORT = "gb-flex-report"
+
+
+class SignatureError(ValueError):
+    pass
+
+
+# --- canonical JSON --------------------------------------------------------------------------
+
+
+def _number(value: float | int) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if not math.isfinite(value):
+        raise SignatureError("NaN and infinity cannot be canonicalised")
+    if value == int(value) and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        sign = "-" if exponent.startswith("-") else "+"
+        text = f"{mantissa}e{sign}{int(exponent.lstrip('+-'))}"
+    return text
+
+
+def canonical_json(value: Any) -> str:
+    """RFC 8785-style serialisation (keys sorted by UTF-16 code units, no whitespace)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool | int | float):
+        return _number(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(canonical_json(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{canonical_json(value[k])}" for k in keys) + "}"
+    raise SignatureError(f"cannot canonicalise {type(value).__name__}")
+
+
+def _utc_z(text: Any) -> Any:
+    if isinstance(text, str):
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return text
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text
+
+
+def _strip_intervals(intervals: list[dict[str, Any]]) -> None:
+    for interval in intervals:
+        interval["payloads"] = [p for p in interval.get("payloads", []) if p.get("type") != m.P_SIGNATURE]
+        period = interval.get("intervalPeriod")
+        if period:
+            period["start"] = _utc_z(period.get("start"))
+
+
+def canonical_form(obj: Event | Report | Mapping[str, Any]) -> bytes:
+    """The bytes a GB signature covers."""
+    model = _model(obj)
+    data = model.dump()
+    for key in PROVISIONED_FIELDS:
+        data.pop(key, None)
+    if isinstance(model, Event):
+        _strip_intervals(data.get("intervals", []))
+        if data.get("intervalPeriod"):
+            data["intervalPeriod"]["start"] = _utc_z(data["intervalPeriod"].get("start"))
+    else:
+        for resource in data.get("resources", []):
+            _strip_intervals(resource.get("intervals", []))
+            if resource.get("intervalPeriod"):
+                resource["intervalPeriod"]["start"] = _utc_z(resource["intervalPeriod"].get("start"))
+    return canonical_json(data).encode()
+
+
+def _model(obj: Event | Report | Mapping[str, Any]) -> Event | Report:
+    if isinstance(obj, Event | Report):
+        return obj
+    if "eventID" in obj or "resources" in obj:
+        return Report.model_validate(obj)
+    return Event.model_validate(obj)
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def generate_key(kid: str) -> ECKey:
+    """A new P-256 key pair for ES256 with key id `kid`."""
+    return ECKey.generate_key("P-256", parameters={"kid": kid})
+
+
+def public_jwk(key: ECKey) -> dict[str, Any]:
+    return key.as_dict(private=False)
+
+
+@dataclass
+class KeyRing:
+    """Public keys by kid, each bound to the party (network operator ID or FSP ID) that holds it."""
+
+    keys: dict[str, tuple[str, ECKey]] = field(default_factory=dict)
+
+    def add(self, party_id: str, key: ECKey | Mapping[str, Any]) -> None:
+        imported = key if isinstance(key, ECKey) else ECKey.import_key(dict(key))
+        public = ECKey.import_key(imported.as_dict(private=False))
+        if not public.kid:
+            raise SignatureError("a verification key needs a kid")
+        self.keys[public.kid] = (party_id, public)
+
+    def lookup(self, kid: str, party_id: str) -> ECKey:
+        if kid not in self.keys:
+            raise SignatureError(f"unknown key id {kid!r}")
+        owner, key = self.keys[kid]
+        if owner != party_id:
+            raise SignatureError(f"key {kid!r} belongs to {owner!r}, not to the signer {party_id!r}")
+        return key
+
+
+# --- sign / verify ---------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def detached_signature(payload: bytes, key: ECKey, cty: str) -> str:
+    if not key.kid:
+        raise SignatureError("the signing key needs a kid")
+    compact = jws.serialize_compact({"alg": ALGORITHM, "kid": key.kid, "cty": cty}, payload, key, algorithms=[ALGORITHM])
+    header, _, signature = compact.split(".")
+    return f"{header}..{signature}"
+
+
+def signature_header(signature: str) -> dict[str, Any]:
+    parts = signature.split(".") if isinstance(signature, str) else []
+    if len(parts) != 3 or parts[1] != "":
+        raise SignatureError("GB_SIGNATURE must be a compact JWS with detached payload '<header>..<signature>'")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
+    except ValueError:
+        raise SignatureError("GB_SIGNATURE header is not base64url JSON") from None
+    if not isinstance(header, dict) or header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
+        raise SignatureError(f"GB_SIGNATURE header must name alg {ALGORITHM} and a kid")
+    return header
+
+
+def verify_detached(signature: str, payload: bytes, key: ECKey, cty: str) -> None:
+    header = signature_header(signature)
+    if header.get("cty") != cty:
+        raise SignatureError(f"signature is for {header.get('cty')!r}, not {cty!r}")
+    head, _, sig = signature.split(".")
+    try:
+        jws.deserialize_compact(f"{head}.{_b64(payload)}.{sig}", key, algorithms=[ALGORITHM])
+    except (JoseError, ValueError) as exc:
+        raise SignatureError(f"signature does not verify: {exc.__class__.__name__}") from None
+
+
+def _signatures(payload_lists: list[list[ValuesMap]]) -> list[str]:
+    return [v for payloads in payload_lists for p in payloads if p.type == m.P_SIGNATURE for v in p.values]
+
+
+def sign_event(obj: Event | Mapping[str, Any], key: ECKey) -> Event:
+    """A copy of the dispatch event carrying the operator's signature in interval 0."""
+    event = _model(obj).model_copy(deep=True)
+    if not isinstance(event, Event):
+        raise SignatureError("not an event")
+    zero = [i for i in event.intervals if i.id == 0]
+    if len(zero) != 1:
+        raise SignatureError("a signed event needs exactly one metadata interval id 0")
+    zero[0].payloads = [p for p in zero[0].payloads if p.type != m.P_SIGNATURE]
+    zero[0].payloads.append(ValuesMap(type=m.P_SIGNATURE, values=[detached_signature(canonical_form(event), key, CTY_EVENT)]))
+    return event
+
+
+def _one_signature(found: list[str]) -> str:
+    if len(found) != 1:
+        raise SignatureError(f"expected exactly one {m.P_SIGNATURE}, found {len(found)}")
+    return found[0]
+
+
+def verify_event(obj: Event | Mapping[str, Any], keys: KeyRing) -> str:
+    """Verify the operator signature of a dispatch event; returns the kid. Raises `SignatureError`."""
+    event = _model(obj)
+    if not isinstance(event, Event):
+        raise SignatureError("not an event")
+    signature = _one_signature(_signatures([i.payloads for i in event.intervals]))
+    operator_id = (event.eventName or "").split(":", 1)[0]
+    kid = signature_header(signature)["kid"]
+    verify_detached(signature, canonical_form(event), keys.lookup(kid, operator_id), CTY_EVENT)
+    return kid
+
+
+def sign_report(obj: Report | Mapping[str, Any], key: ECKey) -> Report:
+    """A copy of the report carrying the FSP's signature in the first interval of the first resource."""
+    report = _model(obj).model_copy(deep=True)
+    if not isinstance(report, Report) or not report.resources or not report.resources[0].intervals:
+        raise SignatureError("a signed report needs at least one resource interval")
+    for resource in report.resources:
+        for interval in resource.intervals:
+            interval.payloads = [p for p in interval.payloads if p.type != m.P_SIGNATURE]
+    signature = detached_signature(canonical_form(report), key, CTY_REPORT)
+    report.resources[0].intervals[0].payloads.append(ValuesMap(type=m.P_SIGNATURE, values=[signature]))
+    return report
+
+
+def verify_report(obj: Report | Mapping[str, Any], keys: KeyRing) -> str:
+    """Verify the FSP signature of a report (signer = `clientName`); returns the kid."""
+    report = _model(obj)
+    if not isinstance(report, Report):
+        raise SignatureError("not a report")
+    signature = _one_signature(_signatures([i.payloads for r in report.resources for i in r.intervals]))
+    kid = signature_header(signature)["kid"]
+    verify_detached(signature, canonical_form(report), keys.lookup(kid, report.clientName), CTY_REPORT)
+    return kid

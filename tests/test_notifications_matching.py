@@ -1,0 +1,216 @@
+"""Matching changes to subscriptions: objects × operations × programID × targets × privacy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlmodel import col, select
+
+from vtn.subscriptions.notification_models import OutboxRow, RevisionRow
+from vtn.subscriptions.notifications import targets_match
+
+CB = "http://127.0.0.1:9/"
+EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
+
+
+def outbox(clients):  # type: ignore[no-untyped-def]
+    db = clients.app.state.db
+
+    async def read():  # type: ignore[no-untyped-def]
+        async with db.session(write=False) as session:
+            rows = (await session.exec(select(OutboxRow).order_by(col(OutboxRow.id)))).all()
+            for row in rows:
+                await session.delete(row)
+        async with db.session() as session:
+            for row in rows:
+                await session.delete(await session.get(OutboxRow, row.id))
+        return rows
+
+    rows = clients._portal_run(read)
+    return [(r.callback_url, json.loads(r.body), r) for r in rows]
+
+
+def revision(clients) -> int:  # type: ignore[no-untyped-def]
+    db = clients.app.state.db
+
+    async def read():  # type: ignore[no-untyped-def]
+        async with db.session(write=False) as session:
+            return (await session.exec(select(RevisionRow.value))).first() or 0
+
+    return clients._portal_run(read)
+
+
+def program(bl, name: str, **extra) -> str:  # type: ignore[no-untyped-def]
+    response = bl.post("/programs", json={"programName": name, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def subscribe(caller, program_id: str, objects, operations, url: str = CB, **extra) -> dict:  # type: ignore[no-untyped-def]
+    body = {
+        "clientName": "c", "programID": program_id,
+        "objectOperations": [{"objects": objects, "operations": operations, "callbackUrl": url, "bearerToken": "t"}],
+        **extra,
+    }
+    response = caller.post("/subscriptions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def event(bl, program_id: str, **extra) -> dict:  # type: ignore[no-untyped-def]
+    response = bl.post("/events", json={"programID": program_id, **EVENT_BODY, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_event_operations_and_program(clients):  # type: ignore[no-untyped-def]
+    bl = clients.bl()
+    p1, p2 = program(bl, "p1"), program(bl, "p2")
+    subscribe(bl, p1, ["EVENT"], ["CREATE", "UPDATE", "DELETE"], CB + "all")
+    subscribe(bl, p1, ["EVENT"], ["CREATE"], CB + "create")
+    subscribe(bl, p1, ["PROGRAM"], ["UPDATE"], CB + "programs")
+    outbox(clients)
+
+    created = event(bl, p1, eventName="e1")
+    rows = outbox(clients)
+    assert sorted(url for url, _b, _r in rows) == [CB + "all", CB + "create"]
+    for _url, body, row in rows:
+        assert body["objectType"] == "EVENT" and body["operation"] == "POST"
+        assert body["object"]["id"] == created["id"] and body["object"]["objectType"] == "EVENT"
+        assert row.bearer_token == "t" and row.message_id.startswith("msg_")
+
+    event(bl, p2)  # another program: nothing
+    assert outbox(clients) == []
+
+    updated = bl.put(f"/events/{created['id']}", json={"programID": p1, **EVENT_BODY, "eventName": "e1b"})
+    assert updated.status_code == 200
+    rows = outbox(clients)
+    assert [(url, body["operation"], body["object"]["eventName"]) for url, body, _r in rows] == [(CB + "all", "PUT", "e1b")]
+
+    assert bl.delete(f"/events/{created['id']}").status_code == 200
+    rows = outbox(clients)
+    assert [(url, body["operation"], body["object"]["id"]) for url, body, _r in rows] == [(CB + "all", "DELETE", created["id"])]
+
+    assert bl.put(f"/programs/{p2}", json={"programName": "p2b"}).status_code == 200
+    assert outbox(clients) == []
+    assert bl.put(f"/programs/{p1}", json={"programName": "p1b"}).status_code == 200
+    rows = outbox(clients)
+    assert [(url, body["objectType"], body["operation"]) for url, body, _r in rows] == [(CB + "programs", "PROGRAM", "PUT")]
+
+
+def test_ven_and_resource_ignore_program_and_legacy_verbs(clients):  # type: ignore[no-untyped-def]
+    bl = clients.bl()
+    p1 = program(bl, "p1")
+    subscribe(bl, p1, ["VEN", "RESOURCE"], ["POST", "PUT"], CB + "vens")  # 3.0.0 verbs read as CREATE/UPDATE
+    subscribe(bl, p1, ["EVENT"], ["CREATE"], CB + "events")
+    outbox(clients)
+    ven = bl.post("/vens", json={"venName": "v1"})
+    assert ven.status_code == 201, ven.text
+    rows = outbox(clients)
+    assert [(url, body["objectType"], body["operation"]) for url, body, _r in rows] == [(CB + "vens", "VEN", "POST")]
+    resource = bl.post(f"/vens/{ven.json()['id']}/resources", json={"resourceName": "r1", "venID": ven.json()["id"]})
+    assert resource.status_code == 201, resource.text
+    rows = outbox(clients)
+    assert [(url, body["objectType"]) for url, body, _r in rows] == [(CB + "vens", "RESOURCE")]
+    assert bl.delete(f"/vens/{ven.json()['id']}/resources/{resource.json()['id']}").status_code == 200
+    assert outbox(clients) == []  # DELETE not subscribed
+
+
+def test_targets(clients):  # type: ignore[no-untyped-def]
+    bl = clients.bl()
+    p1 = program(bl, "p1")
+    subscribe(bl, p1, ["EVENT"], ["CREATE"], CB + "g1", targets=[{"type": "GROUP", "values": ["g1", "g9"]}])
+    subscribe(bl, p1, ["EVENT"], ["CREATE"], CB + "any")
+    outbox(clients)
+    event(bl, p1, targets=[{"type": "GROUP", "values": ["g1"]}])
+    assert sorted(url for url, _b, _r in outbox(clients)) == [CB + "any", CB + "g1"]
+    event(bl, p1, targets=[{"type": "GROUP", "values": ["g2"]}])
+    assert [url for url, _b, _r in outbox(clients)] == [CB + "any"]
+    event(bl, p1, targets=[{"type": "REGION", "values": ["g1"]}])  # same value, other type
+    assert [url for url, _b, _r in outbox(clients)] == [CB + "any"]
+    event(bl, p1)  # untargeted objects do not match a target filter
+    rows = outbox(clients)
+    assert [url for url, _b, _r in rows] == [CB + "any"]
+    assert "targets" not in rows[0][1]
+
+
+@pytest.mark.parametrize(
+    ("sub_targets", "object_targets", "expected"),
+    [
+        (None, None, True),
+        ([], [{"type": "A", "values": ["1"]}], True),
+        ([{"type": "A", "values": ["1", "2"]}], [{"type": "A", "values": ["2"]}], True),
+        ([{"type": "A", "values": ["1"]}, {"type": "B", "values": ["x"]}], [{"type": "A", "values": ["1"]}], False),
+        ([{"type": "A", "values": [1]}], [{"type": "A", "values": [1]}], True),
+        ([{"type": "A", "values": ["1"]}], None, False),
+    ],
+)
+def test_targets_rule(sub_targets, object_targets, expected):  # type: ignore[no-untyped-def]
+    assert targets_match(sub_targets, object_targets) is expected
+
+
+def test_privacy_of_ven_subscriptions(clients):  # type: ignore[no-untyped-def]
+    bl = clients.bl()
+    p1 = program(bl, "p1")
+    v1, v2 = clients.ven("v1"), clients.ven("v2")
+    ven1 = v1.post("/vens", json={"venName": "v1"}).json()
+    ven2 = v2.post("/vens", json={"venName": "v2"}).json()
+    subscribe(v1, p1, ["EVENT", "REPORT", "VEN", "RESOURCE", "SUBSCRIPTION"], ["CREATE", "UPDATE", "DELETE"], CB + "v1")
+    subscribe(bl, p1, ["EVENT", "REPORT", "VEN"], ["CREATE", "UPDATE"], CB + "bl")
+    outbox(clients)
+
+    def urls() -> list[str]:
+        return sorted(url for url, _b, _r in outbox(clients))
+
+    e_v2 = event(bl, p1, targets=[{"type": "VEN_NAME", "values": ["v2"]}])
+    assert urls() == [CB + "bl"]  # v1 cannot read an event targeted at v2
+    event(bl, p1, targets=[{"type": "VEN_NAME", "values": ["v1"]}])
+    assert urls() == [CB + "bl", CB + "v1"]
+    e_open = event(bl, p1)
+    assert urls() == [CB + "bl", CB + "v1"]
+
+    report = {"programID": p1, "eventID": e_open["id"], "clientName": "x", "resources": []}
+    assert v2.post("/reports", json=report).status_code == 201
+    assert urls() == [CB + "bl"]  # another VEN's report
+    assert v1.post("/reports", json=report).status_code == 201
+    assert urls() == [CB + "bl", CB + "v1"]
+
+    assert bl.put(f"/vens/{ven2['id']}", json={"venName": "v2", "targets": [{"type": "GROUP", "values": ["x"]}]}).status_code == 200
+    assert urls() == [CB + "bl"]  # another ven
+    assert v1.put(f"/vens/{ven1['id']}", json={"venName": "v1"}).status_code == 200
+    assert urls() == [CB + "bl", CB + "v1"]
+
+    # a target change on v1's ven grants GROUP g: events for g now reach v1's subscription
+    group_event = {"programID": p1, **EVENT_BODY, "targets": [{"type": "GROUP", "values": ["g"]}]}
+    assert bl.put(f"/events/{e_v2['id']}", json=group_event).status_code == 200
+    assert urls() == [CB + "bl"]
+    assert bl.put(f"/vens/{ven1['id']}", json={"venName": "v1", "targets": [{"type": "GROUP", "values": ["g"]}]}).status_code == 200
+    outbox(clients)
+    assert bl.put(f"/events/{e_v2['id']}", json=group_event).status_code == 200
+    assert urls() == [CB + "bl", CB + "v1"]
+
+
+def test_distinct_callbacks_and_revision(clients):  # type: ignore[no-untyped-def]
+    bl = clients.bl()
+    p1 = program(bl, "p1")
+    body = {
+        "clientName": "c", "programID": p1,
+        "objectOperations": [
+            {"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": CB + "a"},
+            {"objects": ["EVENT", "PROGRAM"], "operations": ["CREATE", "UPDATE"], "callbackUrl": CB + "a"},
+            {"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": CB + "b"},
+        ],
+    }
+    assert bl.post("/subscriptions", json=body).status_code == 201
+    outbox(clients)
+    before = revision(clients)
+    event(bl, p1)
+    rows = outbox(clients)
+    assert sorted(url for url, _b, _r in rows) == [CB + "a", CB + "b"]
+    assert rows[0][2].callback_key != rows[1][2].callback_key
+    assert revision(clients) > before
+    # a refused write changes nothing
+    before = revision(clients)
+    assert bl.post("/events", json={"programID": "nope", **EVENT_BODY}).status_code in (400, 404, 409)
+    assert outbox(clients) == [] and revision(clients) == before

@@ -1,0 +1,248 @@
+"""The reference VEN against a real VTN process on loopback: pull mode, push mode, the receiver's checks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from openadr3.models import Event, Program
+from tests.support.server import VtnProcess, free_port, running_vtn
+from ven_client import EventHandler, ScheduledInterval, VenAgent, VtnClient, report_resource
+from ven_client.config import PushSettings, ResourceConfig, VenConfig, VenSettings, VtnSettings
+from ven_client.webhook import KeyStore, WebhookReceiver
+from vtn.core.security import Role
+
+pytestmark = pytest.mark.slow
+
+
+class Recorder(EventHandler):
+    def __init__(self) -> None:
+        self.log: list[tuple[str, Any]] = []
+
+    def on_event(self, event: Event, intervals: list[ScheduledInterval]) -> None:
+        self.log.append(("new", event))
+
+    def on_event_changed(self, event: Event, previous: Event, intervals: list[ScheduledInterval]) -> None:
+        self.log.append(("changed", event))
+
+    def on_event_cancelled(self, event: Event) -> None:
+        self.log.append(("cancelled", event))
+
+    async def on_interval_active(self, event: Event, interval: ScheduledInterval) -> None:
+        self.log.append(("interval", (event.id, interval.id, interval.values())))
+
+    def find(self, kind: str, predicate: Callable[[Any], bool] = lambda _: True) -> list[Any]:
+        return [item for k, item in self.log if k == kind and predicate(item)]
+
+
+async def wait_for(condition: Callable[[], Any], within: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def dispatch(program_id: str, name: str, start: datetime, values: list[float], ven: str = "ven-a",
+             duration: str = "PT1S") -> Event:
+    return Event.model_validate({
+        "programID": program_id, "eventName": name,
+        "targets": [{"type": "VEN_NAME", "values": [ven]}],
+        "intervalPeriod": {"start": stamp(start), "duration": duration},
+        "payloadDescriptors": [{"payloadType": "DISPATCH_SETPOINT", "units": "KW"}],
+        "reportDescriptors": [{"payloadType": "USAGE", "units": "KW"}],
+        "intervals": [{"id": i, "payloads": [{"type": "DISPATCH_SETPOINT", "values": [v]}]} for i, v in enumerate(values)],
+    })
+
+
+def ven_config(base_url: str, secret: str, **ven: Any) -> VenConfig:
+    return VenConfig(
+        vtn=VtnSettings(url=base_url, client_id="ven-a-client", client_secret=secret, max_retries=8),
+        ven=VenSettings(name="ven-a", **ven),
+        resources=[ResourceConfig(name="battery-1", attributes={"GB_RESOURCE_ROLE": "DISPATCH_UNIT"})],
+    )
+
+
+def test_pull_mode_against_a_real_vtn(tmp_path: Path) -> None:
+    with running_vtn(tmp_path, env={"VTN_TOKEN_LIFETIME_SECONDS": "2"}) as vtn:
+        bl_secret = vtn.provision("op", Role.BL)
+        ven_secret = vtn.provision("ven-a-client", Role.VEN, ven_name="ven-a")
+        asyncio.run(pull_scenario(vtn, bl_secret, ven_secret))
+
+
+async def pull_scenario(vtn: VtnProcess, bl_secret: str, ven_secret: str) -> None:
+    async with VtnClient(vtn.base_url, "op", bl_secret, backoff_base=0.1) as bl:
+        program = await bl.create_program(Program(programName="NGED-SU"))
+        assert program.id
+        handler = Recorder()
+        agent = VenAgent(ven_config(vtn.base_url, ven_secret, poll_interval=0.2), handler)
+        agent.client.backoff_base = 0.1
+        task = asyncio.create_task(agent.run())
+        try:
+            await wait_for(lambda: agent.ven is not None and agent.stats.polls > 0, what="registration")
+            assert agent.ven is not None and agent.ven.venName == "ven-a"
+            assert list(agent.resources) == ["battery-1"]
+
+            # A dispatch for us and one for another VEN.
+            start = datetime.now(UTC) + timedelta(seconds=1)
+            event = await bl.create_event(dispatch(program.id, "NGED:1", start, [10.0, -20.0]))
+            await bl.create_event(dispatch(program.id, "NGED:other", start, [99.0], ven="ven-b"))
+            await wait_for(lambda: handler.find("new"), what="new event")
+            got = await wait_for(lambda: handler.find("interval", lambda i: i[0] == event.id and i[1] == 1), what="2nd")
+            assert got[0][2] == {"DISPATCH_SETPOINT": [-20.0]}
+            assert handler.find("interval", lambda i: i[0] == event.id and i[1] == 0)
+            assert all(e.eventName != "NGED:other" for e in handler.find("new"))
+
+            # The 2 s token has expired by now: refreshed without a failed poll.
+            await wait_for(lambda: agent.client.token_fetches >= 2, what="token refresh")
+            # A token the VTN refuses (401) is replaced transparently.
+            agent.client._token, agent.client._token_expires = "not-a-token", time.monotonic() + 3600
+            fetches = agent.client.token_fetches
+            await wait_for(lambda: agent.client.token_fetches > fetches, what="401 re-fetch")
+            assert agent.stats.poll_failures == 0
+            assert agent.client.not_modified > 0  # polls are cheap: If-None-Match answered by 304
+
+            # Reports: create, then update of the same report.
+            first = await agent.submit_report(event, [report_resource("battery-1", "USAGE", {0: 9.5})])
+            second = await agent.submit_report(event, [report_resource("battery-1", "USAGE", {0: 9.5, 1: -19.0})])
+            assert first.id == second.id
+            reports = await bl.list_reports(event_id=event.id)
+            assert len(reports) == 1 and len(reports[0].resources[0].intervals) == 2
+
+            # An update reaches on_event_changed, and re-fires the running interval with the new value.
+            later = datetime.now(UTC) + timedelta(seconds=1)
+            assert event.id
+            await bl.update_event(event.id, dispatch(program.id, "NGED:1", later, [15.0], duration="PT30S"))
+            await wait_for(lambda: handler.find("changed"), what="changed event")
+            await wait_for(lambda: handler.find("interval", lambda i: i[2] == {"DISPATCH_SETPOINT": [15.0]}), what="value")
+
+            # The VTN restarts under us.
+            polls = agent.stats.polls
+            await asyncio.to_thread(vtn.restart)
+            second_event = await bl.create_event(dispatch(program.id, "NGED:2", datetime.now(UTC), [5.0], duration="PT1M"))
+            await wait_for(lambda: handler.find("new", lambda e: e.id == second_event.id), within=20, what="after restart")
+            assert agent.stats.polls > polls
+
+            # Cancellation by update (0001-01-01 / PT0S) and by deletion.
+            cancel = Event.model_validate({**second_event.content(), "intervalPeriod": {
+                "start": "0001-01-01T00:00:00Z", "duration": "PT0S"}})
+            assert second_event.id
+            await bl.update_event(second_event.id, cancel)
+            await wait_for(lambda: handler.find("cancelled", lambda e: e.id == second_event.id), what="cancel by update")
+            await bl.delete_event(event.id)
+            await wait_for(lambda: handler.find("cancelled", lambda e: e.id == event.id), what="cancel by delete")
+            assert agent.stats.handler_errors == 0
+        finally:
+            agent.stop()
+            await asyncio.wait_for(task, 15)
+            await agent.client.close()
+
+
+def test_push_mode_against_a_real_vtn(tmp_path: Path) -> None:
+    with running_vtn(tmp_path) as vtn:
+        bl_secret = vtn.provision("op", Role.BL)
+        ven_secret = vtn.provision("ven-a-client", Role.VEN, ven_name="ven-a")
+        if httpx2.get(vtn.url + "/.well-known/webhook-keys").status_code == 404:
+            pytest.skip("this VTN build has no webhook delivery (no /.well-known/webhook-keys)")
+        asyncio.run(push_scenario(vtn, bl_secret, ven_secret))
+
+
+async def push_scenario(vtn: VtnProcess, bl_secret: str, ven_secret: str) -> None:
+    async with VtnClient(vtn.base_url, "op", bl_secret) as bl:
+        program = await bl.create_program(Program(programName="UKPN-SAOU"))
+        assert program.id
+        config = ven_config(vtn.base_url, ven_secret, mode="push")
+        config.push = PushSettings(listen_port=free_port(), fallback_poll_interval=60)
+        handler = Recorder()
+        agent = VenAgent(config, handler)
+        task = asyncio.create_task(agent.run())
+        try:
+            await wait_for(lambda: agent.subscription_ids, what="subscription")
+            subscriptions = await bl.list_subscriptions(client_name="ven-a")
+            assert [s.id for s in subscriptions] == list(agent.subscription_ids.values())
+
+            event = await bl.create_event(dispatch(program.id, "UKPN:1", datetime.now(UTC), [7.0], duration="PT1M"))
+            assert event.id
+            await wait_for(lambda: handler.find("new", lambda e: e.id == event.id), what="pushed new event")
+            await wait_for(lambda: handler.find("interval", lambda i: i[0] == event.id), what="interval active")
+            await bl.update_event(event.id, dispatch(program.id, "UKPN:1", datetime.now(UTC), [8.0], duration="PT1M"))
+            await wait_for(lambda: handler.find("changed", lambda e: e.id == event.id), what="pushed update")
+            await bl.delete_event(event.id)
+            await wait_for(lambda: handler.find("cancelled", lambda e: e.id == event.id), what="pushed delete")
+            assert agent.receiver.accepted >= 3 and agent.receiver.rejected == 0
+            assert agent.stats.polls == 1  # everything came by webhook
+
+            # A notification that never arrives (the receiver refuses it) is caught by the slow poll.
+            agent.receiver.bearer_token = "rotated-elsewhere"
+            agent.config.push.fallback_poll_interval = 0.5
+            agent._stop.set()  # wake the sleeping fallback loop once with the shorter interval
+            agent._stop.clear()
+            missed = await bl.create_event(dispatch(program.id, "UKPN:2", datetime.now(UTC), [3.0], duration="PT1M"))
+            await wait_for(lambda: handler.find("new", lambda e: e.id == missed.id), within=15, what="fallback poll")
+        finally:
+            agent.stop()
+            await asyncio.wait_for(task, 15)
+            await agent.client.close()
+        # On shutdown the VEN removed its subscription.
+        assert await bl.list_subscriptions(client_name="ven-a") == []
+
+
+def _local_key_document(key: Ed25519PrivateKey) -> dict[str, Any]:
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    return {"scheme": "v1a", "keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "t", "x": x}]}
+
+
+async def test_receiver_rejects_wrong_token_and_bad_signature() -> None:
+    key = Ed25519PrivateKey.generate()
+    received: list[str] = []
+
+    async def fetch() -> dict[str, Any]:
+        return _local_key_document(key)
+
+    async def on_notification(notification: Any, webhook_id: str) -> None:
+        received.append(webhook_id)
+
+    receiver = WebhookReceiver("right-token", on_notification, KeyStore(fetch))
+    body = json.dumps({"objectType": "EVENT", "operation": "POST", "object": {"programID": "p", "intervals": []}}).encode()
+
+    def headers(msg_id: str, token: str = "right-token", signer: Ed25519PrivateKey = key, signed: bytes = body) -> dict[str, str]:
+        now = int(time.time())
+        signature = base64.b64encode(signer.sign(f"{msg_id}.{now}.".encode() + signed)).decode()
+        return {"Authorization": f"Bearer {token}", "webhook-id": msg_id, "webhook-timestamp": str(now),
+                "webhook-signature": f"v1a,{signature}", "Content-Type": "application/json"}
+
+    transport = httpx2.ASGITransport(app=receiver.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://ven") as http:
+        url = "/openadr/notifications"
+        assert (await http.post(url, content=body, headers=headers("m1", token="wrong"))).status_code == 401
+        no_auth = {k: v for k, v in headers("m2").items() if k != "Authorization"}
+        assert (await http.post(url, content=body, headers=no_auth)).status_code == 401
+        forged = headers("m3", signer=Ed25519PrivateKey.generate())
+        assert (await http.post(url, content=body, headers=forged)).status_code == 401
+        tampered = headers("m4", signed=body.replace(b"POST", b"PUT"))
+        assert (await http.post(url, content=body, headers=tampered)).status_code == 401
+        unsigned = {k: v for k, v in headers("m5").items() if k != "webhook-signature"}
+        assert (await http.post(url, content=body, headers=unsigned)).status_code == 401
+        assert received == []
+        good = headers("m6")
+        assert (await http.post(url, content=body, headers=good)).status_code == 204
+        assert (await http.post(url, content=body, headers=good)).status_code == 204  # a redelivery
+        assert received == ["m6"] and receiver.duplicates == 1 and receiver.rejected == 5

@@ -1,0 +1,265 @@
+"""The `ven` command: run a VEN, list events, submit reports, manage subscriptions.
+
+Every command reads `--config ven.toml` (or `VEN_CONFIG`) and `VEN_*` environment variables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import importlib
+import json
+import signal
+import sys
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ven_client.agent import EventHandler, LoggingHandler, VenAgent, report_resource
+from ven_client.client import VtnClient, VtnError, VtnUnavailable
+from ven_client.config import ConfigError, VenConfig, load_config
+from ven_client.logs import setup_logging
+from ven_client.timing import event_span, format_both, has_ended, is_cancelled, schedule
+
+app = typer.Typer(help="OpenADR 3.0.1 VEN for GB flexibility.", no_args_is_help=True)
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="ven.toml (default: $VEN_CONFIG).")]
+
+
+def _config(path: Path | None) -> VenConfig:
+    try:
+        config = load_config(path)
+        config.check_credentials()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return config
+
+
+def load_handler(spec: str) -> EventHandler:
+    """'package.module:Name' → an instance (classes and factories are called without arguments)."""
+    module_name, _, attribute = spec.partition(":")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    target: Any = getattr(importlib.import_module(module_name), attribute or "handler")
+    return target() if callable(target) and not isinstance(target, EventHandler) else target
+
+
+def _run(coro: Any) -> Any:
+    try:
+        return asyncio.run(coro)
+    except (VtnError, VtnUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    mode: Annotated[str | None, typer.Option(help="pull or push (default: [ven] mode).")] = None,
+    handler: Annotated[str | None, typer.Option(help="module:Class of your event handler (default: [ven] handler).")] = None,
+) -> None:
+    """Register, then follow events until Ctrl-C (pull: poll; push: webhooks plus a slow poll)."""
+    settings = _config(config)
+    setup_logging(settings.ven.log_level, settings.ven.json_logs)
+    spec = handler or settings.ven.handler
+    event_handler = load_handler(spec) if spec else LoggingHandler()
+
+    async def main() -> None:
+        agent = VenAgent(settings, event_handler)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.stop)
+        try:
+            await agent.run(mode)
+        finally:
+            await agent.client.close()
+
+    _run(main())
+
+
+@app.command()
+def register(config: ConfigOption = None) -> None:
+    """Find or create this VEN's ven object and resources, and print them."""
+    settings = _config(config)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            agent = VenAgent(settings, client=client)
+            ven = await agent.register()
+            typer.echo(f"ven {ven.venName} id={ven.id}")
+            for name, resource in agent.resources.items():
+                typer.echo(f"  resource {name} id={resource.id}")
+
+    _run(main())
+
+
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+@app.command()
+def events(
+    config: ConfigOption = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include events that have ended.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Active and upcoming events for this VEN, in London time and UTC."""
+    settings = _config(config)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            programs = {p.id: p for p in await client.list_programs()}
+            found = await client.list_events()
+        now = datetime.now().astimezone()
+        rows, records = [], []
+        for event in found:
+            if settings.ven.programs and programs.get(event.programID) and \
+                    programs[event.programID].programName not in settings.ven.programs:
+                continue
+            intervals = schedule(event, now)
+            if is_cancelled(event):
+                status = "cancelled"
+            elif has_ended(intervals, now):
+                status = "ended"
+            elif any(i.active_at(now) for i in intervals):
+                status = "ACTIVE"
+            else:
+                status = "upcoming"
+            if status in ("ended", "cancelled") and not all_:
+                continue
+            start, end, open_ended = event_span(intervals)
+            current = next((i for i in intervals if i.active_at(now)), None)
+            program = programs.get(event.programID)
+            values = json.dumps(current.values()) if current else ""
+            rows.append([event.id or "", event.eventName or "", program.programName if program else event.programID,
+                         status, format_both(start), "open" if open_ended else format_both(end), values])
+            records.append({"id": event.id, "eventName": event.eventName, "programID": event.programID, "status": status,
+                            "start": start.isoformat() if start else None,
+                            "end": None if open_ended or end is None else end.isoformat(),
+                            "current": current.values() if current else None})
+        if as_json:
+            typer.echo(json.dumps(records, indent=2))
+        elif not rows:
+            typer.echo("no active or upcoming events")
+        else:
+            typer.echo(_table(rows, ["ID", "NAME", "PROGRAM", "STATUS", "START (London / UTC)", "END (London / UTC)", "NOW"]))
+
+    _run(main())
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+@app.command()
+def report(
+    config: ConfigOption = None,
+    event_id: Annotated[str | None, typer.Option("--event", help="Event id the report answers.")] = None,
+    resource: Annotated[str | None, typer.Option(help="Resource name (default: the first in the config).")] = None,
+    payload_type: Annotated[str, typer.Option("--type", help="Report payload type, e.g. USAGE.")] = "USAGE",
+    value: Annotated[list[str] | None, typer.Option(help="INTERVAL_ID=VALUE (repeat), e.g. --value 0=12.5")] = None,
+    file: Annotated[Path | None, typer.Option(help="CSV with columns event_id,resource,type,interval_id,value.")] = None,
+    report_name: Annotated[str | None, typer.Option(help="reportName (default: <ven>:<event id>).")] = None,
+) -> None:
+    """Create or update this VEN's report for an event (one-off values or a CSV file)."""
+    settings = _config(config)
+    setup_logging("warning", settings.ven.json_logs)
+    # (event, report name) → resource → payload type → {interval id: value}
+    grouped: dict[str, dict[str, dict[str, dict[int, Any]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    default_resource = resource or (settings.resources[0].name if settings.resources else None)
+    if file is not None:
+        with open(file, newline="") as handle:
+            for row in csv.DictReader(handle):
+                name = row.get("resource") or default_resource
+                if not name:
+                    raise typer.BadParameter("no resource: add a resource column or --resource")
+                by_type = grouped[row["event_id"]][name][row.get("type") or payload_type]
+                by_type[int(row["interval_id"])] = _parse_value(row["value"])
+    else:
+        if not event_id or not value or not default_resource:
+            raise typer.BadParameter("give --event, --resource (or one in the config) and --value, or --file")
+        for item in value:
+            interval_id, sep, text = item.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"--value {item!r}: expected INTERVAL_ID=VALUE")
+            grouped[event_id][default_resource][payload_type][int(interval_id)] = _parse_value(text)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            agent = VenAgent(settings, client=client)
+            with typer.progressbar(list(grouped.items()), label="uploading reports", file=sys.stderr,
+                                   show_pos=True) as progress:
+                for ev_id, resources in progress:
+                    event = await client.get_event(ev_id)
+                    items = []
+                    for res_name, by_type in resources.items():
+                        for p_type, values in by_type.items():
+                            items.append(report_resource(res_name, p_type, values))
+                    saved = await agent.submit_report(event, items, report_name=report_name)
+                    typer.echo(f"report {saved.id} for event {ev_id} ({sum(len(r.intervals) for r in items)} intervals)")
+
+    _run(main())
+
+
+@app.command()
+def subscribe(
+    config: ConfigOption = None,
+    callback_url: Annotated[str | None, typer.Option(help="Your receiver URL (default: from [push]).")] = None,
+    bearer_token: Annotated[str | None, typer.Option(help="Token the VTN must send (default: a random one, printed).")] = None,
+) -> None:
+    """Subscribe to event and program changes of every visible program (for a receiver you run yourself)."""
+    settings = _config(config)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            agent = VenAgent(settings, client=client)
+            if bearer_token:
+                agent.bearer_token = bearer_token
+            if callback_url:
+                settings.push.callback_url = callback_url
+            await agent.register()
+            for program in await client.list_programs():
+                await agent._apply_program(program)
+            await agent.subscribe_all()
+            for program_id, subscription_id in agent.subscription_ids.items():
+                typer.echo(f"subscription {subscription_id} program {program_id} -> {settings.push.effective_callback_url}")
+            typer.echo(f"bearer token: {agent.bearer_token}")
+
+    _run(main())
+
+
+@app.command()
+def unsubscribe(
+    config: ConfigOption = None,
+    subscription_id: Annotated[str | None, typer.Option("--id", help="Delete only this subscription.")] = None,
+) -> None:
+    """Delete this VEN's subscriptions (all of them, or one by --id)."""
+    settings = _config(config)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            if subscription_id:
+                ids = [subscription_id]
+            else:
+                ids = [s.id for s in await client.list_subscriptions(client_name=settings.ven.name) if s.id]
+            for item in ids:
+                await client.delete_subscription(item)
+                typer.echo(f"deleted subscription {item}")
+            if not ids:
+                typer.echo("no subscriptions")
+
+    _run(main())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,172 @@
+"""Operator (BL-only) endpoints: the delivery dead-letter queue and VEN last-seen."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.responses import JSONResponse
+from sqlalchemy import and_, func, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from vtn.core.database import Database, utcnow
+from vtn.core.errors import Forbidden, NotFound
+from vtn.core.pagination import Page, page_params
+from vtn.core.responses import error_responses
+from vtn.core.security import Principal, current_principal
+from vtn.core.store import format_timestamp
+from vtn.subscriptions import notifications
+from vtn.subscriptions.notification_models import HeartbeatRow, OutboxRow, OutboxStatus
+from vtn.vens.models import VenRow
+
+DeliveryStatus = Literal["pending", "failing", "dead"]
+T = OutboxRow
+
+
+def _ts(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment else None
+
+
+def delivery_item(row: OutboxRow) -> dict[str, Any]:
+    """An outbox row for operators (the bearer token is never shown)."""
+    if row.status == OutboxStatus.DEAD:
+        status = "dead"
+    else:
+        status = "failing" if row.last_error else "pending"
+    return {
+        "id": row.id, "webhookId": row.message_id, "subscriptionID": row.subscription_id,
+        "callbackUrl": row.callback_url, "objectType": row.object_type, "operation": row.operation,
+        "status": status, "inFlight": row.status == OutboxStatus.IN_FLIGHT, "attempts": row.attempts,
+        "createdDateTime": _ts(row.created_at), "nextAttemptDateTime": _ts(row.next_attempt_at),
+        "lastAttemptDateTime": _ts(row.last_attempt_at), "lastStatus": row.last_status, "lastError": row.last_error,
+    }
+
+
+def status_clause(status: str | None) -> Any:
+    live = col(T.status).in_([OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT])
+    match status:
+        case "pending":
+            return and_(live, col(T.last_error).is_(None))
+        case "failing":
+            return and_(live, col(T.last_error).is_not(None))
+        case "dead":
+            return col(T.status) == OutboxStatus.DEAD
+    return True
+
+
+async def list_deliveries(session: AsyncSession, status: str | None, page: Page) -> list[OutboxRow]:
+    query = select(T).where(status_clause(status)).order_by(col(T.id)).offset(page.skip).limit(page.limit)
+    return list((await session.exec(query)).all())
+
+
+async def _wake(session: AsyncSession) -> None:
+    await notifications.notify_workers(session)
+
+
+async def redrive(session: AsyncSession, delivery_id: int) -> OutboxRow:
+    row = await session.get(T, delivery_id)
+    if row is None:
+        raise NotFound(f"delivery {delivery_id} not found")
+    if row.status != OutboxStatus.IN_FLIGHT:
+        row.status = OutboxStatus.PENDING
+        row.attempts = 0
+        row.next_attempt_at = utcnow()
+        row.created_at = utcnow()  # the age limit restarts
+        row.last_error = None
+        row.last_status = None
+        session.add(row)
+        await session.flush()
+        await _wake(session)
+    return row
+
+
+async def redrive_dead(session: AsyncSession) -> int:
+    now = utcnow()
+    result = await session.exec(  # type: ignore[call-overload]
+        update(T).where(col(T.status) == OutboxStatus.DEAD).values(
+            status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now, last_error=None,
+            last_status=None,
+        )
+    )
+    if result.rowcount:
+        await _wake(session)
+    return int(result.rowcount or 0)
+
+
+async def last_seen(session: AsyncSession, extra: dict[str, datetime], silent_after: int, page: Page) -> list[dict[str, Any]]:
+    vens = (await session.exec(
+        select(VenRow.id, VenRow.ven_name).order_by(col(VenRow.created_at), col(VenRow.id)).offset(page.skip).limit(page.limit)
+    )).all()
+    names = [name for _id, name in vens]
+    stored = dict((await session.exec(
+        select(HeartbeatRow.ven_name, func.max(HeartbeatRow.last_seen))
+        .where(col(HeartbeatRow.ven_name).in_(names)).group_by(HeartbeatRow.ven_name)
+    )).all()) if names else {}
+    now = utcnow()
+    items = []
+    for ven_id, name in vens:
+        seen = max([s for s in (stored.get(name), extra.get(name)) if s is not None], default=None)
+        items.append({
+            "venID": ven_id, "venName": name, "lastSeen": _ts(seen),
+            "silent": seen is None or (now - seen).total_seconds() > silent_after,
+        })
+    return items
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+async def require_bl(principal: Annotated[Principal, Security(current_principal, scopes=[])]) -> Principal:
+    if not principal.is_bl:
+        raise Forbidden("operator endpoints are for business-logic (BL) clients only")
+    return principal
+
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_bl)])
+ERRORS = error_responses(400, 401, 403, 404, 500)
+
+
+def _db(request: Request) -> Database:
+    return request.app.state.db
+
+
+@router.get("/deliveries", operation_id="listDeliveries", summary="notification deliveries (BL)", responses=ERRORS)
+async def get_deliveries(
+    request: Request,
+    page: Annotated[Page, Depends(page_params)],
+    status: Annotated[DeliveryStatus | None, Query(description="pending, failing or dead.")] = None,
+) -> JSONResponse:
+    async with _db(request).session(write=False) as session:
+        rows = await list_deliveries(session, status, page)
+    return JSONResponse([delivery_item(r) for r in rows])
+
+
+@router.post("/deliveries/redrive-dead", operation_id="redriveDeadDeliveries", summary="re-drive every dead delivery",
+             responses=ERRORS)
+async def post_redrive_dead(request: Request) -> JSONResponse:
+    async with _db(request).session() as session:
+        count = await redrive_dead(session)
+    return JSONResponse({"redriven": count})
+
+
+@router.post("/deliveries/{deliveryID}/redrive", operation_id="redriveDelivery", summary="re-drive one delivery",
+             responses=ERRORS)
+async def post_redrive(request: Request, deliveryID: int) -> JSONResponse:
+    async with _db(request).session() as session:
+        row = await redrive(session, deliveryID)
+        item = delivery_item(row)
+    return JSONResponse(item)
+
+
+@router.get("/vens/last-seen", operation_id="vensLastSeen", summary="when each ven last polled (BL)", responses=ERRORS)
+async def get_last_seen(request: Request, page: Annotated[Page, Depends(page_params)]) -> JSONResponse:
+    settings = request.app.state.settings
+    heartbeats = request.app.state.heartbeats
+    extra: dict[str, datetime] = {}
+    for ven_name, seen in heartbeats.seen.values():
+        if ven_name and (ven_name not in extra or seen > extra[ven_name]):
+            extra[ven_name] = seen
+    async with _db(request).session(write=False) as session:
+        items = await last_seen(session, extra, settings.comms_loss_seconds, page)
+    return JSONResponse(items)
+

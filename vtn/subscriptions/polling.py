@@ -1,0 +1,159 @@
+"""Cheap polling: strong ETags and 304s on every GET under the base path, and VEN heartbeats.
+
+The ETag of a GET is a hash of (the change revision, the caller's identity and binding, the
+path and the normalised query). The revision is bumped inside every write transaction (see
+`notifications.on_change`), including writes of vens and resources, which are the only inputs
+of a VEN's grants; so whenever anything in a result could have changed, the ETag changes. The
+revision is read *before* the handler runs, so an ETag is never newer than its body. A
+matching `If-None-Match` is answered 304 with no body after one primary-key read, without
+running the handler.
+
+Heartbeats: the last request time of each VEN client is kept in memory and flushed to the
+database every `heartbeat_flush_seconds` (no write per request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vtn.core.database import Database, utcnow
+from vtn.core.security import Principal, Role
+from vtn.subscriptions.notification_models import HeartbeatRow
+from vtn.subscriptions.notifications import current_revision
+
+log = logging.getLogger("vtn.polling")
+CACHE_CONTROL = "private, no-cache"
+SKIP_PREFIXES = ("/auth/", "/admin/")
+
+
+def etag_for(revision: int, principal: Principal, path: str, query: str) -> str:
+    normalised = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query, keep_blank_values=True)))
+    key = "|".join((
+        str(revision), principal.client_id, principal.role.value, principal.ven_name or "",
+        " ".join(sorted(principal.scopes)), path, normalised,
+    ))
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def if_none_match(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    opaque = etag.removeprefix("W/")
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == opaque:  # weak comparison (RFC 9110 13.1.2)
+            return True
+    return False
+
+
+class Heartbeats:
+    """Last request time per VEN client, in memory, flushed periodically."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, tuple[str | None, datetime]] = {}
+        self.seen: dict[str, tuple[str | None, datetime]] = {}
+
+    def record(self, principal: Principal) -> None:
+        if principal.role != Role.VEN:
+            return
+        entry = (principal.ven_name, utcnow())
+        self.pending[principal.client_id] = entry
+        self.seen[principal.client_id] = entry
+
+    async def flush(self, db: Database) -> int:
+        if not self.pending:
+            return 0
+        batch, self.pending = self.pending, {}
+        module = postgresql if db.dialect == "postgresql" else sqlite
+        table = HeartbeatRow.__table__  # type: ignore[attr-defined]
+        try:
+            async with db.session() as session:
+                for client_id, (ven_name, seen) in sorted(batch.items()):
+                    statement = module.insert(table).values(client_id=client_id, ven_name=ven_name, last_seen=seen)
+                    statement = statement.on_conflict_do_update(
+                        index_elements=["client_id"], set_={"ven_name": ven_name, "last_seen": seen}
+                    )
+                    await session.exec(statement)  # type: ignore[call-overload]
+        except Exception:
+            for client_id, entry in batch.items():
+                self.pending.setdefault(client_id, entry)
+            raise
+        return len(batch)
+
+    async def run(self, db: Database, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.flush(db)
+            except Exception:
+                log.warning("heartbeat flush failed; retrying", exc_info=True)
+
+
+class PollingMiddleware:
+    """ETag / If-None-Match on GETs under `base`, and heartbeats of VEN clients."""
+
+    def __init__(self, app: ASGIApp, base: str) -> None:
+        self.app = app
+        self.base = base
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.base + "/"):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        heartbeats: Heartbeats | None = getattr(state, "heartbeats", None)
+        sub_path = scope["path"][len(self.base):]
+        if scope["method"] != "GET" or sub_path.startswith(SKIP_PREFIXES) or sub_path == "/openapi.json":
+            await self.app(scope, receive, send)
+            principal = scope.get("state", {}).get("principal")
+            if heartbeats is not None and isinstance(principal, Principal):
+                heartbeats.record(principal)
+            return
+        request = Request(scope)
+        try:
+            principal: Principal = await state.authenticator.authenticate(request)
+        except Exception:
+            await self.app(scope, receive, send)  # the handler answers the 401 itself
+            return
+        request.state.principal = principal  # reused by `current_principal`
+        if heartbeats is not None:
+            heartbeats.record(principal)
+        db: Database = state.db
+        async with db.session(write=False) as session:
+            revision = await current_revision(session)
+        etag = etag_for(revision, principal, scope["path"], scope.get("query_string", b"").decode("latin-1"))
+        headers = [(b"etag", etag.encode()), (b"cache-control", CACHE_CONTROL.encode())]
+        if if_none_match(request.headers.get("if-none-match"), etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_etag(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 200:
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_etag)
+
+
+async def start_heartbeats(state: Any, db: Database, every: float) -> asyncio.Task[None]:
+    return asyncio.create_task(state.heartbeats.run(db, every), name="vtn-heartbeats")
+
+
+async def stop_heartbeats(task: asyncio.Task[None] | None, state: Any, db: Database) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(Exception):
+        await state.heartbeats.flush(db)
