@@ -30,6 +30,7 @@ class AssetController(EventHandler):
         self.setpoint_file = Path(setpoint_file or os.environ.get("ASSET_SETPOINT_FILE", "setpoint.json"))
         self.report = report
         self.history: list[dict] = []
+        self.delivered: dict[str, dict[int, float]] = {}  # event id → interval id → kW
 
     def write_setpoint(self, kw: float, event: Event | None, interval: ScheduledInterval | None, payload_type: str) -> None:
         record = {
@@ -54,8 +55,10 @@ class AssetController(EventHandler):
         if self.report and self.ven is not None and event.reportDescriptors:
             # A real controller would report metered power after the interval; we echo the setpoint.
             resource = next(iter(self.ven.resources), "battery-1")
-            try:
-                await self.ven.submit_report(event, [report_resource(resource, "USAGE", {interval.id: kw})])
+            delivered = self.delivered.setdefault(event.id or "", {})
+            delivered[interval.id] = kw
+            try:  # one report per event, updated as intervals go by
+                await self.ven.submit_report(event, [report_resource(resource, "USAGE", dict(delivered))])
             except Exception as exc:
                 print(f"report failed: {exc}", file=sys.stderr)
 

@@ -178,5 +178,6 @@ def test_external_jwks_url(settings, ec_key, jwks_server) -> None:  # type: igno
         assert jwks_server.hits == 2  # a flood of unknown kids does not hammer the AS
         # the AS goes away: cached keys keep working
         jwks_server.server.shutdown()
+        jwks_server.server.server_close()
         app.state.authenticator.jwks.cache_seconds = 0.0
         assert _get(http, token).status_code == 200

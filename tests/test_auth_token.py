@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 from urllib.parse import quote_plus
 
-import pytest
 from joserfc import jws
 from sqlalchemy import update
 

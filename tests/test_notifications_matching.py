@@ -1,4 +1,4 @@
-"""Matching changes to subscriptions: objects × operations × programID × targets × privacy."""
+"""Matching changes to subscriptions: objects, operations, programID, targets and privacy."""
 
 from __future__ import annotations
 
@@ -176,7 +176,8 @@ def test_privacy_of_ven_subscriptions(clients):  # type: ignore[no-untyped-def]
     assert v1.post("/reports", json=report).status_code == 201
     assert urls() == [CB + "bl", CB + "v1"]
 
-    assert bl.put(f"/vens/{ven2['id']}", json={"venName": "v2", "targets": [{"type": "GROUP", "values": ["x"]}]}).status_code == 200
+    group_x = {"venName": "v2", "targets": [{"type": "GROUP", "values": ["x"]}]}
+    assert bl.put(f"/vens/{ven2['id']}", json=group_x).status_code == 200
     assert urls() == [CB + "bl"]  # another ven
     assert v1.put(f"/vens/{ven1['id']}", json={"venName": "v1"}).status_code == 200
     assert urls() == [CB + "bl", CB + "v1"]
@@ -185,7 +186,8 @@ def test_privacy_of_ven_subscriptions(clients):  # type: ignore[no-untyped-def]
     group_event = {"programID": p1, **EVENT_BODY, "targets": [{"type": "GROUP", "values": ["g"]}]}
     assert bl.put(f"/events/{e_v2['id']}", json=group_event).status_code == 200
     assert urls() == [CB + "bl"]
-    assert bl.put(f"/vens/{ven1['id']}", json={"venName": "v1", "targets": [{"type": "GROUP", "values": ["g"]}]}).status_code == 200
+    group_g = {"venName": "v1", "targets": [{"type": "GROUP", "values": ["g"]}]}
+    assert bl.put(f"/vens/{ven1['id']}", json=group_g).status_code == 200
     outbox(clients)
     assert bl.put(f"/events/{e_v2['id']}", json=group_event).status_code == 200
     assert urls() == [CB + "bl", CB + "v1"]

@@ -144,6 +144,7 @@ class VenAgent:
         self.subscription_ids: dict[str, str] = {}  # programID → subscription id
         self.bearer_token = secrets.token_urlsafe(32)
         self.receiver: Any = None
+        self.last_error: str | None = None
         self._server: Any = None
 
     # --- registration -----------------------------------------------------------------------
@@ -376,6 +377,7 @@ class VenAgent:
             else:
                 subscription = await self.client.create_subscription(body)
         except (VtnError, VtnUnavailable) as exc:
+            self.last_error = f"program {program_id}: {exc}"
             log.error("subscription failed", extra={"program_id": program_id, "error": str(exc)})
             return
         assert subscription.id is not None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import importlib
+import importlib.util
 import json
 import signal
 import sys
@@ -38,12 +39,31 @@ def _config(path: Path | None) -> VenConfig:
     return config
 
 
-def load_handler(spec: str) -> EventHandler:
-    """'package.module:Name' → an instance (classes and factories are called without arguments)."""
+def load_handler(spec: str, base_dir: Path | None = None) -> EventHandler:
+    """'package.module:Name' or 'path/to/file.py:Name' (relative to `base_dir`) → a handler instance.
+
+    Classes and factories are called without arguments.
+    """
     module_name, _, attribute = spec.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    target: Any = getattr(importlib.import_module(module_name), attribute or "handler")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name).expanduser()
+            if not path.is_absolute():
+                path = (base_dir or Path.cwd()) / path
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            if module_spec is None or module_spec.loader is None:
+                raise ImportError(f"cannot load {path}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[path.stem] = module
+            module_spec.loader.exec_module(module)
+        else:
+            if str(Path.cwd()) not in sys.path:
+                sys.path.insert(0, str(Path.cwd()))
+            module = importlib.import_module(module_name)
+        target: Any = getattr(module, attribute or "handler")
+    except (ImportError, AttributeError, OSError) as exc:
+        typer.echo(f"error: cannot load handler {spec!r}: {exc}", err=True)
+        raise typer.Exit(2) from exc
     return target() if callable(target) and not isinstance(target, EventHandler) else target
 
 
@@ -65,7 +85,8 @@ def run(
     settings = _config(config)
     setup_logging(settings.ven.log_level, settings.ven.json_logs)
     spec = handler or settings.ven.handler
-    event_handler = load_handler(spec) if spec else LoggingHandler()
+    base_dir = config.resolve().parent if config and not handler else Path.cwd()
+    event_handler = load_handler(spec, base_dir) if spec else LoggingHandler()
 
     async def main() -> None:
         agent = VenAgent(settings, event_handler)
@@ -219,6 +240,7 @@ def subscribe(
 ) -> None:
     """Subscribe to event and program changes of every visible program (for a receiver you run yourself)."""
     settings = _config(config)
+    setup_logging("critical", json_logs=False)
 
     async def main() -> None:
         async with VtnClient.from_config(settings) as client:
@@ -231,6 +253,9 @@ def subscribe(
             for program in await client.list_programs():
                 await agent._apply_program(program)
             await agent.subscribe_all()
+            if agent.last_error:
+                typer.echo(f"error: subscription refused: {agent.last_error}", err=True)
+                raise typer.Exit(1)
             for program_id, subscription_id in agent.subscription_ids.items():
                 typer.echo(f"subscription {subscription_id} program {program_id} -> {settings.push.effective_callback_url}")
             typer.echo(f"bearer token: {agent.bearer_token}")

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from openadr3.models import ValuesMap
 
 ENV_PREFIX = "VEN_"
+PATH_KEYS = ("client_secret_file", "ca_file", "client_cert", "client_key")
 
 
 class Section(BaseModel):
@@ -50,7 +51,10 @@ class VtnSettings(Section):
     @model_validator(mode="after")
     def _secret_file(self) -> VtnSettings:
         if not self.client_secret and self.client_secret_file:
-            self.client_secret = self.client_secret_file.read_text().strip()
+            try:
+                self.client_secret = self.client_secret_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read client_secret_file: {exc}") from exc
         self.url = self.url.rstrip("/")
         return self
 
@@ -145,6 +149,12 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             raise ConfigError(f"config file {path} not found") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path}: {exc}") from exc
+        # Files named in the config are relative to the config file, not to the working directory.
+        vtn = data.get("vtn")
+        if isinstance(vtn, dict):
+            for key in PATH_KEYS:
+                if isinstance(vtn.get(key), str) and not Path(vtn[key]).expanduser().is_absolute():
+                    vtn[key] = str(Path(path).resolve().parent / vtn[key])
     for section, values in _env_overrides(environ).items():
         data.setdefault(section, {}).update(values)
     try:

@@ -230,16 +230,13 @@ def _violations(func: Callable[[dict[str, Any]], Any], obj: dict[str, Any]) -> l
     return out
 
 
-def _gb_objects(s: Session, kind: str) -> list[dict[str, Any]]:
-    return [o for o in list_all(s, f"/{kind}s") if isinstance(o, dict)]
+def _dump(obj: Any) -> dict[str, Any]:
+    return obj.dump() if hasattr(obj, "dump") else obj.model_dump(exclude_none=True, mode="json")
 
 
-@check("G001", "GB profile validator is importable", area=GB, source="GB profile (gb_profile/validator.py)")
-def g001(s: Session) -> str | None:
-    mod = _validator(s)
-    missing = [f for f in ("validate_program", "validate_event", "validate_report") if not hasattr(mod, f)]
-    ensure(not missing, f"validator lacks {missing}")
-    return None
+def _gb_programs(s: Session, mod: Any) -> list[dict[str, Any]]:
+    is_gb = getattr(mod, "is_gb_program", lambda _p: True)
+    return [p for p in list_all(s, "/programs") if isinstance(p, dict) and is_gb(p)]
 
 
 def _gb_check(kind: str) -> Callable[[Session], str | None]:
@@ -248,33 +245,81 @@ def _gb_check(kind: str) -> Callable[[Session], str | None]:
         func = getattr(mod, f"validate_{kind}", None)
         if func is None:
             raise Skip(f"validator has no validate_{kind}")
-        objects = _gb_objects(s, kind)
+        programs = {p["id"]: p for p in _gb_programs(s, mod)}
+        if kind == "program":
+            objects = list(programs.values())
+        else:
+            objects = [o for pid in programs for o in list_all(s, f"/{kind}s", programID=pid)]
         if not objects:
-            raise Skip(f"no {kind}s visible to the BL client")
+            raise Skip(f"no GB {kind}s on this VTN")
         bad = {}
         for obj in objects:
-            problems = _violations(func, obj)
+            problems = _violations(func, obj) if kind != "event" else _violations(lambda o: func(o, programs[o["programID"]]), obj)
             if problems:
                 bad[obj.get("id")] = problems[:3]
-        ensure(not bad, f"{len(bad)} of {len(objects)} {kind}s break GB rules: {dict(list(bad.items())[:3])}")
-        return f"{len(objects)} {kind}s conform"
+        ensure(not bad, f"{len(bad)} of {len(objects)} GB {kind}s break GB rules: {dict(list(bad.items())[:3])}")
+        return f"{len(objects)} GB {kind}s conform"
 
     return run
 
 
-for _n, _kind in ((2, "program"), (3, "event"), (4, "report")):
-    register(f"G00{_n}", f"Every {_kind} the VTN serves satisfies the GB profile", area=GB,
-             source="GB profile rules (gb_profile.validator)", func=_gb_check(_kind))
+def _example(s: Session) -> dict[str, Any]:
+    mod = _validator(s)
+
+    def make() -> dict[str, Any]:
+        try:
+            examples = importlib.import_module("gb_profile.examples")
+        except ImportError as exc:
+            raise Skip(f"gb_profile.examples not available: {exc}") from exc
+        sent = _dump(examples.example_program())
+        sent["programName"] = f"{sent['programName']}-{s.prefix.replace('-', '')}"
+        prog = s.create("/programs", sent)
+        ev_sent = _dump(examples.example_event(program_id=prog["id"]))
+        ev_sent.pop("id", None)
+        ev = s.create("/events", ev_sent)
+        return {"program": prog, "event": ev, "sent": sent, "ev_sent": ev_sent, "mod": mod}
+
+    return s.fixture("gb-example", make)
 
 
-@check("G005", "VTN stores GB program fields unchanged (country GB, timeZoneOffset, GBP descriptors)", area=GB,
-       source="GB profile; Y301:1765-1856")
+@check("G005", "A GB example program posted to the VTN comes back GB-valid and unchanged", area=GB,
+       source="GB profile (gb_profile.examples/validator); Y301:1765-1856")
 def g005(s: Session) -> str | None:
-    _validator(s)
-    sent = {"programName": s.name("gb"), "country": "GB", "principalSubdivision": "GB-ENG", "timeZoneOffset": "PT0S",
-            "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE", "units": "KWH",
-                                    "currency": "GBP"}]}
-    got = body_dict(expect(s.get(f"/programs/{s.create('/programs', sent)['id']}"), 200))
-    for key, value in sent.items():
-        ensure(got.get(key) == value, f"{key} changed: {got.get(key)!r}")
+    ex = _example(s)
+    resp = expect(s.get(f"/programs/{ex['program']['id']}"), 200)
+    got = body_dict(resp)
+    problems = _violations(ex["mod"].validate_program, got)
+    ensure(not problems, f"the VTN's copy breaks GB rules: {problems[:3]}", resp)
+    from conformance.checks.objects import roundtrip
+
+    roundtrip(ex["sent"], got, resp)
     return None
+
+
+@check("G006", "A GB dispatch event posted to the VTN comes back GB-valid and unchanged", area=GB,
+       source="GB profile (gb_profile.examples/validator); Y301:1930-1997")
+def g006(s: Session) -> str | None:
+    ex = _example(s)
+    resp = expect(s.get(f"/events/{ex['event']['id']}"), 200)
+    got = body_dict(resp)
+    problems = _violations(lambda o: ex["mod"].validate_event(o, ex["program"]), got)
+    ensure(not problems, f"the VTN's copy breaks GB rules: {problems[:3]}", resp)
+    from conformance.checks.objects import roundtrip
+
+    roundtrip(ex["ev_sent"], got, resp)
+    return None
+
+
+@check("G007", "The GB program is visible to the VEN client and GB-valid in its copy", area=GB,
+       source="GB profile; Y301:51-122")
+def g007(s: Session) -> str | None:
+    ex = _example(s)
+    resp = expect(s.get(f"/programs/{ex['program']['id']}", "ven"), 200, "VEN reads the GB program")
+    problems = _violations(ex["mod"].validate_program, body_dict(resp))
+    ensure(not problems, f"the VEN's copy breaks GB rules: {problems[:3]}", resp)
+    return None
+
+
+for _n, _kind in ((2, "program"), (3, "event"), (4, "report")):
+    register(f"G00{_n}", f"Every GB {_kind} the VTN serves satisfies the GB profile", area=GB,
+             source="GB profile rules (gb_profile.validator)", func=_gb_check(_kind))

@@ -583,3 +583,59 @@ register("C072", "/resources top-level endpoint", area=VE, source="Y310:1054-119
 register("C073", "POST /resources with unknown venID → 404", area=VE, source="Y310:1157-1160", versions=ONLY_310, severity="I")
 
 __all__ = ["Fail"]
+
+
+# ---- update and delete of the other object types ------------------------------------------------------
+
+
+def _put_delete(s: Session, path: str, body: dict[str, Any], who: str, changed: str) -> None:
+    resp = expect(s.put(path, body, who), 200, f"PUT {path}")
+    ensure(same(body.get(changed), body_dict(resp).get(changed)), f"{changed} not updated", resp)
+    resp = expect(s.delete(path, who), 200, f"DELETE {path}")
+    ensure(body_dict(resp).get("id") == path.rsplit("/", 1)[1], "DELETE did not return the deleted object", resp)
+    s.forget(path)
+    expect(s.get(path, who), 404, "GET after DELETE")
+
+
+@check("L001", "VEN PUT and DELETE of its own report → 200; then 404", area=RE, source="Y301:484-575")
+def l001(s: Session) -> str | None:
+    fx.own_ven(s, "ven")
+    ev = fx.event(s)
+    rep = s.create("/reports", fx.report_body(s, ev), "ven")
+    _put_delete(s, f"/reports/{rep['id']}", fx.report_body(s, ev, reportName="updated"), "ven", "reportName")
+    return None
+
+
+@check("L002", "PUT and DELETE of a ven → 200; then 404", area=VE, source="Y301:1318-1409")
+def l002(s: Session) -> str | None:
+    ven = s.create("/vens", {"venName": s.name("l002")})
+    _put_delete(s, f"/vens/{ven['id']}", {"venName": ven["venName"] + "-x"}, "bl", "venName")
+    return None
+
+
+@check("L003", "PUT and DELETE of a resource → 200; then 404", area=VE, source="Y301:1612-1703")
+def l003(s: Session) -> str | None:
+    ven = fx.bl_ven(s)
+    res = s.create(f"/vens/{ven['id']}/resources", {"resourceName": s.name("l003")})
+    path = f"/vens/{ven['id']}/resources/{res['id']}"
+    _put_delete(s, path, {"resourceName": res["resourceName"] + "-x", "attributes": [{"type": "DESCRIPTION", "values": ["x"]}]},
+                "bl", "attributes")
+    return None
+
+
+@check("L004", "PUT and DELETE of an event → 200; then 404", area=EV, source="Y301:751-843")
+def l004(s: Session) -> str | None:
+    ev = s.create("/events", fx.event_body(s, fx.program(s)["id"]))
+    _put_delete(s, f"/events/{ev['id']}", fx.event_body(s, ev["programID"], priority=2), "bl", "priority")
+    return None
+
+
+@check("L005", "Deleting a ven removes its resources (GET → 404)", area=VE, source="Y301:1370-1409, 2126-2157", severity="I")
+def l005(s: Session) -> str | None:
+    ven = s.create("/vens", {"venName": s.name("l005")})
+    res = s.create(f"/vens/{ven['id']}/resources", {"resourceName": s.name("l005")})
+    expect(s.delete(f"/vens/{ven['id']}"), 200)
+    s.forget(f"/vens/{ven['id']}")
+    s.forget(f"/vens/{ven['id']}/resources/{res['id']}")
+    expect(s.get(f"/vens/{ven['id']}/resources/{res['id']}"), 404, "resource of a deleted ven")
+    return None

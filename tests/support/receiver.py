@@ -22,8 +22,9 @@ class Received:
 class Receiver:
     """Records every request; answers `status(path)` (200 by default). Handles keep-alive."""
 
-    def __init__(self, port: int = 0, status: Callable[[str], int] | None = None) -> None:
+    def __init__(self, port: int = 0, status: Callable[[str], int] | None = None, delay: float = 0.0) -> None:
         self.port = port
+        self.delay = delay
         self.status = status or (lambda _path: 200)
         self.requests: list[Received] = []
         self.lock = threading.Lock()
@@ -51,6 +52,8 @@ class Receiver:
                         name, _, value = line.partition(":")
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
+                if self.delay:
+                    await asyncio.sleep(self.delay)
                 status = self.status(path)
                 received = Received(method, path, headers, body, status)
                 with self.lock:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import false, true
+from sqlalchemy import and_, false, or_, true
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,20 +53,18 @@ async def resolve_viewer(session: AsyncSession, principal: Principal) -> Viewer:
     ven_id = (await session.exec(select(VenRow.id).where(VenRow.ven_name == principal.ven_name))).first()  # type: ignore[call-overload]
     granted: set[TargetPair] = {(VEN_NAME, principal.ven_name)}
     if ven_id:
-        resources = (
-            await session.exec(select(ResourceRow.id, ResourceRow.resource_name).where(ResourceRow.ven_id == ven_id))  # type: ignore[call-overload]
-        ).all()
-        granted |= {(RESOURCE_NAME, name) for _id, name in resources}
-        owners = [(ObjectType.VEN.value, ven_id)] + [(ObjectType.RESOURCE.value, rid) for rid, _ in resources]
-        for object_type, object_id in owners:
-            rows = (
-                await session.exec(
-                    select(ObjectTarget.type, ObjectTarget.value).where(  # type: ignore[call-overload]
-                        ObjectTarget.object_type == object_type, ObjectTarget.object_id == object_id
-                    )
+        names = await session.exec(select(ResourceRow.resource_name).where(ResourceRow.ven_id == ven_id))
+        granted |= {(RESOURCE_NAME, name) for name in names.all()}
+        own_resources = select(ResourceRow.id).where(ResourceRow.ven_id == ven_id)
+        rows = await session.exec(
+            select(ObjectTarget.type, ObjectTarget.value).where(
+                or_(
+                    and_(ObjectTarget.object_type == ObjectType.VEN.value, ObjectTarget.object_id == ven_id),
+                    and_(ObjectTarget.object_type == ObjectType.RESOURCE.value, ObjectTarget.object_id.in_(own_resources)),  # type: ignore[attr-defined]
                 )
-            ).all()
-            granted |= {(t, v) for t, v in rows}
+            )
+        )
+        granted |= {(t, v) for t, v in rows.all()}
     return Viewer(principal, ven_id, granted)
 
 

@@ -14,6 +14,7 @@ from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.events.models import EventRow
+from vtn.profiles import check_event
 
 store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
@@ -40,7 +41,8 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
-    await require_reference(session, viewer, programs, event.programID, "programID")
+    program = await require_reference(session, viewer, programs, event.programID, "programID")
+    check_event(event.content(), program.document)
     row = await store.insert(session, event.content(), change={"program_id": event.programID}, program_id=event.programID)
     return row.document
 
@@ -50,8 +52,8 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
 
     ensure_can_write(viewer, ObjectType.EVENT)
     row = await get_event(session, viewer, event_id, for_update=True)
-    if event.programID != row.program_id:
-        await require_reference(session, viewer, programs, event.programID, "programID")
+    program = await require_reference(session, viewer, programs, event.programID, "programID")
+    check_event(event.content(), program.document, previous=row.document)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID
     )

@@ -12,6 +12,7 @@ from vtn.auth.privacy import Viewer, ensure_can_write, read_clauses
 from vtn.core.errors import Conflict, NotFound
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
+from vtn.profiles import check_program
 from vtn.programs.models import ProgramRow
 
 store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
@@ -41,6 +42,7 @@ async def _ensure_unique_name(session: AsyncSession, name: str, own_id: str | No
 
 async def create_program(session: AsyncSession, viewer: Viewer, program: Program) -> dict[str, Any]:
     ensure_can_write(viewer, ObjectType.PROGRAM)
+    check_program(program.content())
     await _ensure_unique_name(session, program.programName)
     row = await store.insert(session, program.content(), program_name=program.programName)
     return row.document
@@ -49,6 +51,7 @@ async def create_program(session: AsyncSession, viewer: Viewer, program: Program
 async def update_program(session: AsyncSession, viewer: Viewer, program_id: str, program: Program) -> dict[str, Any]:
     ensure_can_write(viewer, ObjectType.PROGRAM)
     row = await get_program(session, viewer, program_id, for_update=True)
+    check_program(program.content())
     await _ensure_unique_name(session, program.programName, own_id=row.id)
     row = await store.replace(
         session, row, program.content(), change={"program_id": row.id}, program_name=program.programName

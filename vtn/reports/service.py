@@ -13,6 +13,7 @@ from vtn.core.errors import Conflict, NotFound
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
+from vtn.profiles import check_report
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -46,9 +47,14 @@ async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_
 async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> None:
     from vtn.events.service import store as events
 
+    from vtn.programs.service import store as programs
+
     event = await require_reference(session, viewer, events, report.eventID, "eventID")
     if event.program_id != report.programID:
         raise Conflict(f"event {report.eventID!r} belongs to program {event.program_id!r}, not {report.programID!r}")
+    program = await programs.get(session, event.program_id)
+    if program is not None:
+        check_report(report.content(), event.document, program.document)
 
 
 def _columns(report: Report) -> dict[str, Any]:

@@ -1,0 +1,98 @@
+"""Polling benchmark: N VENs polling GET /events against a real `vtn serve` on loopback,
+without and with If-None-Match. Reports req/s, p50 and p99 latency.
+
+    python bench/poll_bench.py --vens 50 --seconds 10 [--database-url postgresql+asyncpg://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.server import running_vtn  # noqa: E402
+from vtn.core.security import Role  # noqa: E402
+
+EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
+
+
+def token(base: str, client_id: str, secret: str) -> str:
+    response = httpx2.post(base + "/auth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+async def poll(base: str, tokens: list[str], seconds: float, conditional: bool) -> dict[str, float]:
+    latencies: list[float] = []
+    not_modified = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx2.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
+    async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        async def ven(access_token: str) -> None:
+            nonlocal not_modified
+            headers = {"Authorization": f"Bearer {access_token}"}
+            etag: str | None = None
+            while time.monotonic() < deadline:
+                extra = {"If-None-Match": etag} if conditional and etag else {}
+                started = time.perf_counter()
+                response = await client.get("/events", headers={**headers, **extra})
+                latencies.append(time.perf_counter() - started)
+                if response.status_code == 304:
+                    not_modified += 1
+                else:
+                    response.raise_for_status()
+                    etag = response.headers.get("etag")
+
+        started = time.monotonic()
+        await asyncio.gather(*(ven(t) for t in tokens))
+        elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        "not_modified": not_modified,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--vens", type=int, default=50)
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url,
+                                                          env={"VTN_LOG_LEVEL": "warning"}) as vtn:
+        base = vtn.base_url
+        bl = {"Authorization": f"Bearer {token(base, 'op', vtn.provision('op', Role.BL))}"}
+        program_id = httpx2.post(base + "/programs", json={"programName": "bench"}, headers=bl).json()["id"]
+        for n in range(args.events):
+            targets = [{"type": "VEN_NAME", "values": [f"ven{n % args.vens}"]}] if n % 2 else None
+            body = {"programID": program_id, "eventName": f"e{n}", **EVENT_BODY, **({"targets": targets} if targets else {})}
+            httpx2.post(base + "/events", json=body, headers=bl).raise_for_status()
+        tokens = []
+        for n in range(args.vens):
+            name = f"ven{n}"
+            tokens.append(token(base, name, vtn.provision(name, Role.VEN, ven_name=name)))
+            httpx2.post(base + "/vens", json={"venName": name}, headers={"Authorization": f"Bearer {tokens[-1]}"})
+        db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
+        print(f"{args.vens} VENs, {args.events} events, {args.seconds:.0f}s per mode, {db}, 1 uvicorn worker")
+        for conditional in (False, True):
+            result = asyncio.run(poll(base, tokens, args.seconds, conditional))
+            mode = "If-None-Match" if conditional else "plain GET    "
+            print(f"{mode}: {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms"
+                  f"  ({result['requests']} requests, {result['not_modified']} x 304)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""`vtn deliveries`: inspect and re-drive notification deliveries from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+from vtn.core.pagination import Page
+
+app = typer.Typer(help="Notification deliveries (webhook outbox).", no_args_is_help=True)
+
+
+def _run(work: Any) -> Any:
+    from vtn.core.database import Database
+    from vtn.core.migrate import upgrade
+    from vtn.core.settings import get_settings
+
+    settings = get_settings()
+    upgrade(settings.database_url)  # alembic runs its own event loop: not inside ours
+
+    async def main() -> Any:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                return await work(session)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command("list")
+def list_command(
+    status: Annotated[str | None, typer.Option(help="pending, failing or dead.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    skip: Annotated[int, typer.Option(help="Skip this many.")] = 0,
+) -> None:
+    """List deliveries that are not done yet (delivered ones are removed)."""
+    from vtn.subscriptions.admin import delivery_item, list_deliveries
+
+    if status not in (None, "pending", "failing", "dead"):
+        raise typer.BadParameter("status must be pending, failing or dead")
+
+    async def work(session: Any) -> list[dict[str, Any]]:
+        return [delivery_item(r) for r in await list_deliveries(session, status, Page(skip, limit))]
+
+    for item in _run(work):
+        typer.echo(
+            f"{item['id']}\t{item['status']}\tattempts={item['attempts']}\t{item['objectType']} {item['operation']}"
+            f"\t{item['callbackUrl']}\t{item['lastError'] or ''}"
+        )
+
+
+@app.command("redrive")
+def redrive_command(
+    delivery_id: Annotated[int | None, typer.Argument(help="The delivery to re-drive.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Re-drive every dead delivery.")] = False,
+) -> None:
+    """Queue a dead (or failing) delivery again, with a fresh attempt budget."""
+    from vtn.subscriptions.admin import redrive, redrive_dead
+
+    if all_dead == (delivery_id is not None):
+        raise typer.BadParameter("give a delivery id or --all-dead")
+    if all_dead:
+        count = _run(redrive_dead)
+        typer.echo(f"re-driven: {count}")
+        return
+    assert delivery_id is not None
+
+    async def one(session: Any) -> int | None:
+        return (await redrive(session, delivery_id)).id
+
+    from vtn.core.errors import NotFound
+
+    try:
+        typer.echo(f"re-driven: {_run(one)}")
+    except NotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
