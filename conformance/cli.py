@@ -44,10 +44,18 @@ def run(
     from conformance import report
 
     config = Config(
-        vtn_url=vtn_url, token_url=token_url, bl_client=_pair(bl_client, "--bl-client"),  # type: ignore[arg-type]
-        ven_client=_pair(ven_client, "--ven-client"), ven2_client=_pair(ven2_client, "--ven2-client"),  # type: ignore[arg-type]
-        ven_name=ven_name, ven2_name=ven2_name, profile=profile, callback_host=callback_host, callback_url=callback_url,
-        only=[p for item in (only or []) for p in item.split(",") if p], notify_timeout=notify_timeout,
+        vtn_url=vtn_url,
+        token_url=token_url,
+        bl_client=_pair(bl_client, "--bl-client"),  # type: ignore[arg-type]
+        ven_client=_pair(ven_client, "--ven-client"),
+        ven2_client=_pair(ven2_client, "--ven2-client"),  # type: ignore[arg-type]
+        ven_name=ven_name,
+        ven2_name=ven2_name,
+        profile=profile,
+        callback_host=callback_host,
+        callback_url=callback_url,
+        only=[p for item in (only or []) for p in item.split(",") if p],
+        notify_timeout=notify_timeout,
     )
     result = run_suite(config, None if quiet else stderr_progress)
     typer.echo(report.terminal(result))

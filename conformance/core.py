@@ -52,17 +52,32 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         c = self.check
         return {
-            "id": c.id, "title": c.title, "area": c.area, "source": c.source, "versions": list(c.versions),
-            "severity": c.severity, "outcome": self.outcome.value, "message": self.message,
-            "evidence": self.evidence, "duration": round(self.duration, 3),
+            "id": c.id,
+            "title": c.title,
+            "area": c.area,
+            "source": c.source,
+            "versions": list(c.versions),
+            "severity": c.severity,
+            "outcome": self.outcome.value,
+            "message": self.message,
+            "evidence": self.evidence,
+            "duration": round(self.duration, 3),
         }
 
 
 CHECKS: dict[str, Check] = {}
 
 
-def register(id: str, title: str, *, area: str, source: str, versions: tuple[str, ...] = BOTH, severity: str = "M",
-             func: Callable[[Session], str | None] | None = None) -> Check:
+def register(
+    id: str,
+    title: str,
+    *,
+    area: str,
+    source: str,
+    versions: tuple[str, ...] = BOTH,
+    severity: str = "M",
+    func: Callable[[Session], str | None] | None = None,
+) -> Check:
     if id in CHECKS:
         raise ValueError(f"duplicate check id {id}")
     check = Check(id, title, area, source, versions, severity, func)
@@ -70,7 +85,7 @@ def register(id: str, title: str, *, area: str, source: str, versions: tuple[str
     return check
 
 
-def check(id: str, title: str, *, area: str, source: str, versions: tuple[str, ...] = BOTH, severity: str = "M"):  # noqa: ANN201
+def check(id: str, title: str, *, area: str, source: str, versions: tuple[str, ...] = BOTH, severity: str = "M"):
     """Register a check function. It returns None or a note on pass, raises Fail/Skip otherwise."""
 
     def decorate(func: Callable[[Session], str | None]) -> Callable[[Session], str | None]:
@@ -80,14 +95,14 @@ def check(id: str, title: str, *, area: str, source: str, versions: tuple[str, .
     return decorate
 
 
-class Fail(Exception):  # noqa: N818
+class Fail(Exception):
     def __init__(self, message: str, response: Response | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.response = response
 
 
-class Skip(Exception):  # noqa: N818
+class Skip(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -160,8 +175,10 @@ class Session:
         self.fixtures: dict[str, Any] = {}
         self.notes: dict[str, Any] = {}
         self._receiver: Any = None
-        self.ven_names = {"ven": config.ven_name or config.ven_client[0],
-                          "ven2": config.ven2_name or (config.ven2_client[0] if config.ven2_client else "")}
+        self.ven_names = {
+            "ven": config.ven_name or config.ven_client[0],
+            "ven2": config.ven2_name or (config.ven2_client[0] if config.ven2_client else ""),
+        }
 
     # ---- tokens -----------------------------------------------------------------------------
     def credentials(self, who: str) -> tuple[str, str] | None:
@@ -207,14 +224,22 @@ class Session:
             r = self.http.request(method, url, **kw)
         except httpx2.HTTPError as exc:
             raise Fail(f"{method} {url}: transport error {exc!r}") from exc
-        path = url[len(self.base):] if url.startswith(self.base) else url
+        path = url[len(self.base) :] if url.startswith(self.base) else url
         resp = Response(method, str(r.url), path.split("?")[0], r.status_code, r.headers, r.text, sent)
         self.recorded.append(resp)
         self.current.append(resp)
         return resp
 
-    def call(self, method: str, path: str, who: str | None = "bl", *, token: str | None = None,
-             headers: dict[str, str] | None = None, **kw: Any) -> Response:
+    def call(
+        self,
+        method: str,
+        path: str,
+        who: str | None = "bl",
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> Response:
         hdrs = dict(headers or {})
         if token is not None:
             hdrs["Authorization"] = f"Bearer {token}"
@@ -259,8 +284,10 @@ class Session:
                 self.fixtures[key] = exc
         value = self.fixtures[key]
         if isinstance(value, Fail):
-            raise Skip(f"fixture {key!r} could not be created: {value.message}"
-                       + (f" ({value.response.summary(300)})" if value.response else ""))
+            raise Skip(
+                f"fixture {key!r} could not be created: {value.message}"
+                + (f" ({value.response.summary(300)})" if value.response else "")
+            )
         if isinstance(value, Skip):
             raise Skip(value.reason)
         return value

@@ -15,13 +15,23 @@ def interval(i: int = 0, payload_type: str = "SIMPLE", values: list[Any] | None 
 
 
 def event_body(s: Session, program_id: str, **extra: Any) -> dict[str, Any]:
-    return {"programID": program_id, "eventName": s.name("E"), "intervalPeriod": {"start": FUTURE, "duration": "PT1H"},
-            "intervals": [interval()], **extra}
+    return {
+        "programID": program_id,
+        "eventName": s.name("E"),
+        "intervalPeriod": {"start": FUTURE, "duration": "PT1H"},
+        "intervals": [interval()],
+        **extra,
+    }
 
 
 def report_body(s: Session, ev: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"programID": ev["programID"], "eventID": ev["id"], "clientName": s.prefix + "-client",
-            "resources": [{"resourceName": "r1", "intervals": [interval(0, "USAGE", [1.5])]}], **extra}
+    return {
+        "programID": ev["programID"],
+        "eventID": ev["id"],
+        "clientName": s.prefix + "-client",
+        "resources": [{"resourceName": "r1", "intervals": [interval(0, "USAGE", [1.5])]}],
+        **extra,
+    }
 
 
 def program(s: Session, key: str = "program", **extra: Any) -> dict[str, Any]:

@@ -28,7 +28,8 @@ class Delivery:
 
     def summary(self) -> str:
         auth = self.headers.get("authorization", "")
-        return f"{self.method} {self.path} (Authorization: {auth[:40]!r}, Content-Type: {self.headers.get('content-type')}) {self.body[:400]}"
+        content_type = self.headers.get("content-type")
+        return f"{self.method} {self.path} (Authorization: {auth[:40]!r}, Content-Type: {content_type}) {self.body[:400]}"
 
 
 class Receiver:
@@ -42,7 +43,9 @@ class Receiver:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-                delivery = Delivery(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                delivery = Delivery(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
+                )
                 with outer.lock:
                     outer.deliveries.append(delivery)
                     outer.lock.notify_all()
@@ -53,9 +56,9 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            do_POST = do_PUT = do_GET = _handle  # noqa: N815
+            do_POST = do_PUT = do_GET = _handle
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer((host, port), Handler)

@@ -27,8 +27,10 @@ def terminal(run: Run) -> str:
         by_area[r.check.area].append(r)
     for area, results in by_area.items():
         counts = {o: sum(1 for r in results if r.outcome == o) for o in Outcome}
-        lines.append(f"  {area:<14} pass {counts[Outcome.PASS]:>3}  fail {counts[Outcome.FAIL]:>3}  "
-                     f"skip {counts[Outcome.SKIP]:>3}  error {counts[Outcome.ERROR]:>3}")
+        lines.append(
+            f"  {area:<14} pass {counts[Outcome.PASS]:>3}  fail {counts[Outcome.FAIL]:>3}  "
+            f"skip {counts[Outcome.SKIP]:>3}  error {counts[Outcome.ERROR]:>3}"
+        )
     bad = [r for r in run.results if r.outcome in (Outcome.FAIL, Outcome.ERROR)]
     if bad:
         lines.append("Failures:")
@@ -37,30 +39,54 @@ def terminal(run: Run) -> str:
             lines.append(f"       {r.message}")
             lines += [f"       evidence: {e[:400]}" for e in r.evidence[:2]]
     c = run.counts()
-    lines.append(f"Total {c['total']}: {c['pass']} passed, {c['fail']} failed, {c['skip']} skipped, {c['error']} errors "
-                 f"({(run.finished - run.started).total_seconds():.1f} s)")
+    lines.append(
+        f"Total {c['total']}: {c['pass']} passed, {c['fail']} failed, {c['skip']} skipped, {c['error']} errors "
+        f"({(run.finished - run.started).total_seconds():.1f} s)"
+    )
     if run.cleanup_problems:
         lines.append(f"Cleanup problems ({len(run.cleanup_problems)}): " + " | ".join(run.cleanup_problems[:3]))
     return "\n".join(lines)
 
 
 def to_json(run: Run) -> str:
-    return json.dumps({
-        "suite": "oadr-conformance", "suiteVersion": suite_version(), "specVersion": TARGET_VERSION,
-        "vtnUrl": run.config.vtn_url, "started": run.started.isoformat(), "finished": run.finished.isoformat(),
-        "runPrefix": run.prefix, "profile": run.config.profile, "counts": run.counts(),
-        "cleanupProblems": run.cleanup_problems, "results": [r.to_dict() for r in run.results],
-    }, indent=2)
+    return json.dumps(
+        {
+            "suite": "oadr-conformance",
+            "suiteVersion": suite_version(),
+            "specVersion": TARGET_VERSION,
+            "vtnUrl": run.config.vtn_url,
+            "started": run.started.isoformat(),
+            "finished": run.finished.isoformat(),
+            "runPrefix": run.prefix,
+            "profile": run.config.profile,
+            "counts": run.counts(),
+            "cleanupProblems": run.cleanup_problems,
+            "results": [r.to_dict() for r in run.results],
+        },
+        indent=2,
+    )
 
 
 def to_junit(run: Run) -> str:
     c = run.counts()
-    suite = ET.Element("testsuite", name="oadr-conformance", tests=str(c["total"]), failures=str(c["fail"]),
-                       errors=str(c["error"]), skipped=str(c["skip"]), timestamp=run.started.isoformat(),
-                       time=f"{(run.finished - run.started).total_seconds():.3f}")
+    suite = ET.Element(
+        "testsuite",
+        name="oadr-conformance",
+        tests=str(c["total"]),
+        failures=str(c["fail"]),
+        errors=str(c["error"]),
+        skipped=str(c["skip"]),
+        timestamp=run.started.isoformat(),
+        time=f"{(run.finished - run.started).total_seconds():.3f}",
+    )
     for r in run.results:
-        case = ET.SubElement(suite, "testcase", classname=f"conformance.{r.check.area}", name=f"{r.check.id} {r.check.title}",
-                             time=f"{r.duration:.3f}")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"conformance.{r.check.area}",
+            name=f"{r.check.id} {r.check.title}",
+            time=f"{r.duration:.3f}",
+        )
         detail = "\n".join([r.message, *r.evidence])
         if r.outcome == Outcome.FAIL:
             ET.SubElement(case, "failure", message=r.message[:500]).text = detail
@@ -80,8 +106,10 @@ def _cell(text: str) -> str:
 def to_markdown(run: Run) -> str:
     c = run.counts()
     out = [
-        f"# OpenADR {TARGET_VERSION} VTN conformance report", "",
-        "| | |", "|---|---|",
+        f"# OpenADR {TARGET_VERSION} VTN conformance report",
+        "",
+        "| | |",
+        "|---|---|",
         f"| VTN URL | {run.config.vtn_url} |",
         f"| Date (UTC) | {run.started.strftime('%Y-%m-%d %H:%M:%S')} |",
         f"| Suite | oadr-conformance {suite_version()} (Python {platform.python_version()}) |",
@@ -96,7 +124,9 @@ def to_markdown(run: Run) -> str:
     for area, results in by_area.items():
         out += [f"## {area}", "", "| ID | Check | Source | Result | Detail |", "|---|---|---|---|---|"]
         for r in results:
-            out.append(f"| {r.check.id} | {_cell(r.check.title)} | {_cell(r.check.source)} | {r.outcome.value} | {_cell(r.message)} |")
+            out.append(
+                f"| {r.check.id} | {_cell(r.check.title)} | {_cell(r.check.source)} | {r.outcome.value} | {_cell(r.message)} |"
+            )
         failures = [r for r in results if r.outcome in (Outcome.FAIL, Outcome.ERROR)]
         if failures:
             out += ["", "### Evidence", ""]

@@ -137,8 +137,10 @@ class Spec:
 
 def _rebase_refs(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: (SPEC_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase_refs(v))
-                for k, v in node.items()}
+        return {
+            k: (SPEC_URI + v if k == "$ref" and isinstance(v, str) and v.startswith("#") else _rebase_refs(v))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_rebase_refs(v) for v in node]
     return node

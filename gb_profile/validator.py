@@ -86,8 +86,8 @@ RULES: dict[str, str] = {
     "GB-R-020": "A readings report MUST declare DEMAND (readingType MEAN, units KW) and/or USAGE (units KWH) for the types "
     "it uses.",
     "GB-R-021": "DEMAND intervals MUST be PT1M starting on a whole minute; USAGE intervals PT30M starting at :00 or :30.",
-    "GB-R-022": "Each reading interval MUST carry exactly one DEMAND or USAGE finite number and MAY carry DATA_QUALITY "
-    "(OK, MISSING, ESTIMATED, BAD).",
+    "GB-R-022": "Each reading interval MUST carry exactly one DEMAND or USAGE finite number and MAY carry BASELINE and "
+    "DATA_QUALITY (OK, MISSING, ESTIMATED, BAD).",
     "GB-R-023": "Reading intervals of a resource MUST have unique ids and MUST NOT overlap.",
     "GB-R-024": "Readings and availability reports MUST carry GB_NETWORK_OPERATOR or GB_CONTRACT naming a well-known operator.",
     "GB-R-030": "An availability report MUST declare UP_REGULATION_AVAILABLE / DOWN_REGULATION_AVAILABLE with "
@@ -586,7 +586,7 @@ def _validate_readings(report: Report, ev: Event | None, out: _Collector, signed
         or (usage and usage.units != "KWH")
     ):
         out.add("GB-R-020", "payloadDescriptors", "DEMAND MEAN KW / USAGE KWH descriptors missing or wrong")
-    allowed = {m.P_DEMAND, m.P_USAGE, m.P_DATA_QUALITY, m.P_OPERATOR, m.P_SIGNATURE}
+    allowed = {m.P_DEMAND, m.P_USAGE, m.P_BASELINE, m.P_DATA_QUALITY, m.P_OPERATOR, m.P_SIGNATURE}
     for r_index, resource in enumerate(report.resources):
         ids, spans = set(), []
         for interval in resource.intervals:

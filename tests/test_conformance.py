@@ -32,11 +32,33 @@ def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
         ven_b = vtn.provision("ven-b", Role.VEN, ven_name="ven-b")
         out_json, out_xml, out_md = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
         proc = subprocess.run(
-            [sys.executable, "-m", "conformance.cli", "run", "--vtn-url", vtn.base_url,
-             "--bl-client", f"bl:{bl}", "--ven-client", f"ven-a:{ven_a}", "--ven2-client", f"ven-b:{ven_b}",
-             "--profile", "gb", "--notify-timeout", "8", "--json", str(out_json), "--junit-xml", str(out_xml),
-             "--markdown", str(out_md)],
-            capture_output=True, text=True, timeout=240,
+            [
+                sys.executable,
+                "-m",
+                "conformance.cli",
+                "run",
+                "--vtn-url",
+                vtn.base_url,
+                "--bl-client",
+                f"bl:{bl}",
+                "--ven-client",
+                f"ven-a:{ven_a}",
+                "--ven2-client",
+                f"ven-b:{ven_b}",
+                "--profile",
+                "gb",
+                "--notify-timeout",
+                "8",
+                "--json",
+                str(out_json),
+                "--junit-xml",
+                str(out_xml),
+                "--markdown",
+                str(out_md),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
     report = json.loads(out_json.read_text())
     results = report["results"]
@@ -66,20 +88,20 @@ class _Broken(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
         if self.path.endswith("/auth/token"):
             self._send(200, {"access_token": "t", "token_type": "Bearer", "expires_in": 60})
         else:
             self._send(200, {"id": "a.b", "objectType": "EVENT", "createdDateTime": "yesterday"})
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if "/programs/" in self.path:
             self._send(200, {"programName": 5})
         else:
             self._send(200, [{"programName": 5}], "text/html")
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -94,8 +116,12 @@ def broken_vtn() -> Iterator[str]:
 
 
 def test_broken_vtn_is_reported_with_evidence(broken_vtn: str) -> None:
-    config = Config(vtn_url=broken_vtn, bl_client=("bl", "s"), ven_client=("ven", "s"),
-                    only=["C002", "C009", "C022", "C086", "S-001", "S-003"])
+    config = Config(
+        vtn_url=broken_vtn,
+        bl_client=("bl", "s"),
+        ven_client=("ven", "s"),
+        only=["C002", "C009", "C022", "C086", "S-001", "S-002"],
+    )
     run = run_suite(config)
     by_id = {r.check.id: r for r in run.results}
     assert all(r.outcome == Outcome.FAIL for r in by_id.values()), {k: (r.outcome, r.message) for k, r in by_id.items()}
@@ -105,7 +131,8 @@ def test_broken_vtn_is_reported_with_evidence(broken_vtn: str) -> None:
     assert c009.evidence and c009.evidence[0].startswith(f"GET {broken_vtn}/programs") and "→ 200" in c009.evidence[0]
     assert "expected HTTP 201, got 200" in by_id["C022"].message
     assert "POST" in by_id["C022"].evidence[0]
-    assert "programName" in by_id["S-003"].message  # the part of the body that was wrong
+    assert "/0/programName: 5 is not of type" in by_id["S-001"].message  # the part of the body that was wrong
+    assert "status 200 is not declared for createProgram" in by_id["S-002"].message
     assert not run.ok
 
 

@@ -1,4 +1,5 @@
 import dataclasses
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -210,7 +211,7 @@ def test_program_and_ven():
 def test_periods_per_day(day, count):
     assert sp.periods_in_day(day) == count
     starts = [sp.period_start(day, n) for n in range(1, count + 1)]
-    assert all(b2 - a == timedelta(minutes=30) for a, b2 in zip(starts, starts[1:], strict=False))
+    assert all(b2 - a == timedelta(minutes=30) for a, b2 in itertools.pairwise(starts))
     assert starts[-1] + timedelta(minutes=30) == sp.day_start(day + timedelta(days=1))
     assert [sp.period_of(s) for s in starts] == [(day, n) for n in range(1, count + 1)]
 

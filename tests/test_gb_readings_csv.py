@@ -24,7 +24,7 @@ GOOD_KWH = """timestamp,zone,meterable_unit_id,energy_kwh\r
 def test_per_minute_file(tmp_path):
     result = parse_readings_csv(GOOD_KW)
     assert result.kind is m.ReadingKind.POWER_KW and len(result.readings) == 4
-    first = [r for r in result.readings if r.meterable_unit == "LuHmGc49c30Hsb872q2d"][0]
+    first = next(r for r in result.readings if r.meterable_unit == "LuHmGc49c30Hsb872q2d")
     assert first.start == datetime(2025, 2, 1, 1, 57, tzinfo=UTC) and first.value == -12.5  # period start, import +
     last = [r for r in result.readings if r.meterable_unit == "LuHmGc49c30Hsb872q2d"][-1]
     assert last.start == datetime(2025, 2, 1, 1, 59, tzinfo=UTC) and last.value == 907.99

@@ -15,10 +15,11 @@ import httpx2
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typer.testing import CliRunner
 
 from openadr3.models import Event, Program
 from tests.support.server import VtnProcess, free_port, running_vtn
-from ven_client import EventHandler, ScheduledInterval, VenAgent, VtnClient, report_resource
+from ven_client import EventHandler, ScheduledInterval, VenAgent, VtnClient, cli, report_resource
 from ven_client.config import PushSettings, ResourceConfig, VenConfig, VenSettings, VtnSettings
 from ven_client.webhook import KeyStore, WebhookReceiver
 from vtn.core.security import Role
@@ -85,6 +86,44 @@ def test_pull_mode_against_a_real_vtn(tmp_path: Path) -> None:
         bl_secret = vtn.provision("op", Role.BL)
         ven_secret = vtn.provision("ven-a-client", Role.VEN, ven_name="ven-a")
         asyncio.run(pull_scenario(vtn, bl_secret, ven_secret))
+        check_cli(tmp_path, vtn, ven_secret, bl_secret)
+
+
+def check_cli(tmp_path: Path, vtn: VtnProcess, ven_secret: str, bl_secret: str) -> None:
+    """The `ven` command against the same VTN: events table/JSON, report (single and file upload)."""
+    (tmp_path / "ven.secret").write_text(ven_secret)
+    config = tmp_path / "ven.toml"
+    config.write_text(f'[vtn]\nurl = "{vtn.base_url}"\nclient_id = "ven-a-client"\nclient_secret_file = "ven.secret"\n'
+                      '[ven]\nname = "ven-a"\n[[resources]]\nname = "battery-1"\n')
+
+    async def upcoming() -> str:
+        async with VtnClient(vtn.base_url, "op", bl_secret) as bl:
+            program = (await bl.list_programs())[0]
+            assert program.id
+            start = datetime.now(UTC) + timedelta(hours=1)
+            event = await bl.create_event(dispatch(program.id, "NGED:3", start, [1.0, 2.0], duration="PT30M"))
+            assert event.id
+            return event.id
+
+    event_id = asyncio.run(upcoming())
+    runner = CliRunner()
+    result = runner.invoke(cli.app, ["events", "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {e["id"]: e for e in json.loads(result.output)}
+    assert listed[event_id]["status"] == "upcoming"
+    result = runner.invoke(cli.app, ["events", "--config", str(config)])
+    assert "NGED:3" in result.output and "London" in result.output
+    result = runner.invoke(cli.app, ["report", "--config", str(config), "--event", event_id, "--value", "0=1.5"])
+    assert result.exit_code == 0 and "1 intervals" in result.output, result.output
+    csv_file = tmp_path / "readings.csv"
+    csv_file.write_text("event_id,resource,type,interval_id,value\n" + "".join(
+        f"{event_id},battery-1,USAGE,{i},{i * 0.5}\n" for i in range(2)))
+    result = runner.invoke(cli.app, ["report", "--config", str(config), "--file", str(csv_file)])
+    assert result.exit_code == 0 and "2 intervals" in result.output, result.output
+    result = runner.invoke(cli.app, ["unsubscribe", "--config", str(config)])
+    assert result.exit_code == 0 and "no subscriptions" in result.output
+    result = runner.invoke(cli.app, ["events", "--config", str(tmp_path / "missing.toml")])
+    assert result.exit_code == 2
 
 
 async def pull_scenario(vtn: VtnProcess, bl_secret: str, ven_secret: str) -> None:

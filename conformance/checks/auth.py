@@ -11,15 +11,19 @@ A = "auth"
 SC = "scopes"
 
 
-def _auth_error(s: Session, resp, statuses: set[int], errors: set[str]) -> str | None:  # noqa: ANN001
+def _auth_error(s: Session, resp, statuses: set[int], errors: set[str]) -> str | None:
     expect(resp, statuses)
     body = body_dict(resp)
     ensure(body.get("error") in errors, f"error should be one of {sorted(errors)}, got {body.get('error')!r}", resp)
     return None
 
 
-@check("C001", "Token endpoint issues a Bearer token for form-posted client credentials", area=A,
-       source="Y301:1704-1723, 2505-2539; RFC 6749 §5.1")
+@check(
+    "C001",
+    "Token endpoint issues a Bearer token for form-posted client credentials",
+    area=A,
+    source="Y301:1704-1723, 2505-2539; RFC 6749 §5.1",
+)
 def c001(s: Session) -> str | None:
     resp = s.fetch_token(*s.config.bl_client)
     expect(resp, 200, "token request")
@@ -45,8 +49,12 @@ def c003(s: Session) -> str | None:
     return _auth_error(s, resp, {400}, {"unsupported_grant_type"})
 
 
-@check("C004", "Missing client_secret (no Basic header) → 400 invalid_request or 401 invalid_client", area=A,
-       source="Y301:2477-2480, 2549")
+@check(
+    "C004",
+    "Missing client_secret (no Basic header) → 400 invalid_request or 401 invalid_client",
+    area=A,
+    source="Y301:2477-2480, 2549",
+)
 def c004(s: Session) -> str | None:
     resp = s.raw("POST", s.token_url, data={"grant_type": "client_credentials", "client_id": s.config.bl_client[0]})
     return _auth_error(s, resp, {400, 401}, {"invalid_request", "invalid_client"})
@@ -71,12 +79,17 @@ def c006(s: Session) -> str | None:
 
 
 register("C007", "GET /auth/server without a token → tokenURL", area=A, source="Y310:1257-1272", versions=ONLY_310)
-register("C008", "POST /auth/token → 501 when an external token service is used", area=A, source="Y310:1299-1300",
-         versions=ONLY_310)
+register(
+    "C008", "POST /auth/token → 501 when an external token service is used", area=A, source="Y310:1299-1300", versions=ONLY_310
+)
 
 
-@check("C009", "No Authorization header → 401 (with WWW-Authenticate) or 403", area=A,
-       source="Y301:111-116; D310:3258; RFC 7235 §3.1")
+@check(
+    "C009",
+    "No Authorization header → 401 (with WWW-Authenticate) or 403",
+    area=A,
+    source="Y301:111-116; D310:3258; RFC 7235 §3.1",
+)
 def c009(s: Session) -> str | None:
     resp = s.get("/programs", None)
     expect(resp, {401, 403}, "request without a token")
@@ -130,8 +143,13 @@ def a004(s: Session) -> str | None:
     return None
 
 
-@check("A005", "Requesting a scope the client does not hold → 400 invalid_scope (or a token without it)", area=A,
-       source="Y301:2496-2500, 2553; RFC 6749 §4.4.2", severity="I")
+@check(
+    "A005",
+    "Requesting a scope the client does not hold → 400 invalid_scope (or a token without it)",
+    area=A,
+    source="Y301:2496-2500, 2553; RFC 6749 §4.4.2",
+    severity="I",
+)
 def a005(s: Session) -> str | None:
     cid, secret = s.config.ven_client
     resp = s.fetch_token(cid, secret, scope="write_programs")
@@ -153,12 +171,16 @@ def a006(s: Session) -> str | None:
 # ---- F.2 scopes ----------------------------------------------------------------------------
 
 
-def _forbidden(resp, what: str) -> None:  # noqa: ANN001
+def _forbidden(resp, what: str) -> None:
     expect(resp, 403, what)
 
 
-@check("C012", "VEN cannot write programs (POST/PUT/DELETE → 403, unchanged)", area=SC,
-       source="Y301:130, 151-156, 225, 277, 2618; D310:3384-3386")
+@check(
+    "C012",
+    "VEN cannot write programs (POST/PUT/DELETE → 403, unchanged)",
+    area=SC,
+    source="Y301:130, 151-156, 225, 277, 2618; D310:3384-3386",
+)
 def c012(s: Session) -> str | None:
     p = fx.program(s)
     _forbidden(s.post("/programs", {"programName": s.name("venprog")}, "ven"), "VEN POST /programs")
@@ -187,13 +209,23 @@ def c014(s: Session) -> str | None:
         raise Skip("the BL client holds write_reports")
     rep = fx.report(s)
     _forbidden(s.post("/reports", fx.report_body(s, fx.event(s))), "BL POST /reports")
-    _forbidden(s.put(f"/reports/{rep['id']}", fx.report_body(s, fx.event(s), reportName="bl"),), "BL PUT /reports/{id}")
+    _forbidden(
+        s.put(
+            f"/reports/{rep['id']}",
+            fx.report_body(s, fx.event(s), reportName="bl"),
+        ),
+        "BL PUT /reports/{id}",
+    )
     _forbidden(s.delete(f"/reports/{rep['id']}"), "BL DELETE /reports/{id}")
     return None
 
 
-@check("C015", "Token without write_subscriptions/write_vens → 403 on POST subscriptions, vens, resources", area=SC,
-       source="Y301:949, 1231, 1513")
+@check(
+    "C015",
+    "Token without write_subscriptions/write_vens → 403 on POST subscriptions, vens, resources",
+    area=SC,
+    source="Y301:949, 1231, 1513",
+)
 def c015(s: Session) -> str | None:
     who = "ven:read_all"
     s.token(who)
@@ -205,28 +237,55 @@ def c015(s: Session) -> str | None:
     return None
 
 
-@check("C016", "Token without read_all → 403 on every GET (lists and by id, six object types)", area=SC,
-       source="Y301:61, 185, 321, 451, 588, 718, 857, 1016, 1153, 1285, 1429, 1579")
+@check(
+    "C016",
+    "Token without read_all → 403 on every GET (lists and by id, six object types)",
+    area=SC,
+    source="Y301:61, 185, 321, 451, 588, 718, 857, 1016, 1153, 1285, 1429, 1579",
+)
 def c016(s: Session) -> str | None:
     who = "ven:write_subscriptions"
     s.token(who)
     ven, res = fx.bl_ven(s), fx.resource(s)
-    paths = ["/programs", f"/programs/{fx.program(s)['id']}", "/events", f"/events/{fx.event(s)['id']}",
-             "/reports", f"/reports/{fx.report(s)['id']}", "/subscriptions", f"/subscriptions/{fx.subscription(s)['id']}",
-             "/vens", f"/vens/{ven['id']}", f"/vens/{ven['id']}/resources", f"/vens/{ven['id']}/resources/{res['id']}"]
+    paths = [
+        "/programs",
+        f"/programs/{fx.program(s)['id']}",
+        "/events",
+        f"/events/{fx.event(s)['id']}",
+        "/reports",
+        f"/reports/{fx.report(s)['id']}",
+        "/subscriptions",
+        f"/subscriptions/{fx.subscription(s)['id']}",
+        "/vens",
+        f"/vens/{ven['id']}",
+        f"/vens/{ven['id']}/resources",
+        f"/vens/{ven['id']}/resources/{res['id']}",
+    ]
     for path in paths:
         _forbidden(s.get(path, who), f"GET {path} without read_all")
     return None
 
 
-register("C017", "read_targets / read_ven_objects enforcement", area=SC, source="Y310:66, 465, 268, 663, 875, 1066",
-         versions=ONLY_310)
-register("C018", "read_all counts as a superset of read_targets", area=SC, source="D310:648; Y310:2769",
-         versions=ONLY_310, severity="I")
+register(
+    "C017", "read_targets / read_ven_objects enforcement", area=SC, source="Y310:66, 465, 268, 663, 875, 1066", versions=ONLY_310
+)
+register(
+    "C018",
+    "read_all counts as a superset of read_targets",
+    area=SC,
+    source="D310:648; Y310:2769",
+    versions=ONLY_310,
+    severity="I",
+)
 
 
-@check("C019", "Scope is checked before existence: VEN PUT /programs/doesnotexist → 403", area=SC,
-       source="D310:3384-3386", severity="I")
+@check(
+    "C019",
+    "Scope is checked before existence: VEN PUT /programs/doesnotexist → 403",
+    area=SC,
+    source="D310:3384-3386",
+    severity="I",
+)
 def c019(s: Session) -> str | None:
     _forbidden(s.put("/programs/doesnotexist123", {"programName": s.name("x")}, "ven"), "VEN PUT unknown program")
     return None

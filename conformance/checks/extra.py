@@ -24,8 +24,9 @@ def _etag(s: Session, path: str) -> str:
     return tag
 
 
-@check("T001", "If-None-Match with the current ETag → 304 without a body", area=ET, source="RFC 9110 §13.1.2, §15.4.5",
-       severity="S")
+@check(
+    "T001", "If-None-Match with the current ETag → 304 without a body", area=ET, source="RFC 9110 §13.1.2, §15.4.5", severity="S"
+)
 def t001(s: Session) -> str | None:
     path = f"/programs/{fx.program(s)['id']}"
     tag = _etag(s, path)
@@ -34,8 +35,9 @@ def t001(s: Session) -> str | None:
     return None
 
 
-@check("T002", "After a PUT the ETag changes and the old one no longer yields 304", area=ET, source="RFC 9110 §8.8.3",
-       severity="S")
+@check(
+    "T002", "After a PUT the ETag changes and the old one no longer yields 304", area=ET, source="RFC 9110 §8.8.3", severity="S"
+)
 def t002(s: Session) -> str | None:
     p = s.create("/programs", {"programName": s.name("etag")})
     path = f"/programs/{p['id']}"
@@ -53,16 +55,24 @@ def t003(s: Session) -> str | None:
     return None
 
 
-@check("T004", "ETag is not shared across clients with different views (Vary or distinct tags)", area=ET,
-       source="RFC 9110 §12.5.5", severity="I")
+@check(
+    "T004",
+    "ETag is not shared across clients with different views (Vary or distinct tags)",
+    area=ET,
+    source="RFC 9110 §12.5.5",
+    severity="I",
+)
 def t004(s: Session) -> str | None:
     resp = expect(s.get("/programs"), 200)
     if not resp.headers.get("etag"):
         raise Skip("not offered: GET /programs has no ETag header")
     vary = resp.headers.get("vary", "").lower()
     cache = resp.headers.get("cache-control", "").lower()
-    ensure("authorization" in vary or "private" in cache or "no-store" in cache or "no-cache" in cache,
-           "an authenticated list with an ETag should say Vary: Authorization or Cache-Control: private", resp)
+    ensure(
+        "authorization" in vary or "private" in cache or "no-store" in cache or "no-cache" in cache,
+        "an authenticated list with an ETag should say Vary: Authorization or Cache-Control: private",
+        resp,
+    )
     return None
 
 
@@ -88,14 +98,24 @@ def private(s: Session) -> None:
         raise Skip("not applicable: this VTN does not restrict what a VEN reads (3.0.1 does not require it)")
 
 
-@check("P000", "Detect object privacy (informative): does VEN_B see VEN_A's report?", area=PR, source="D310:3314-3316; OLR#317",
-       severity="I")
+@check(
+    "P000",
+    "Detect object privacy (informative): does VEN_B see VEN_A's report?",
+    area=PR,
+    source="D310:3314-3316; OLR#317",
+    severity="I",
+)
 def p000(s: Session) -> str | None:
     return "restricted: VEN_B cannot read VEN_A's report" if restricted(s) else "open: VEN_B can read VEN_A's report"
 
 
-@check("P001", "VEN_B's report list does not include VEN_A's report; BL's does", area=PR, source="D310:644-648 (3.0.1 extension)",
-       severity="I")
+@check(
+    "P001",
+    "VEN_B's report list does not include VEN_A's report; BL's does",
+    area=PR,
+    source="D310:644-648 (3.0.1 extension)",
+    severity="I",
+)
 def p001(s: Session) -> str | None:
     private(s)
     rep = fx.report(s)
@@ -104,8 +124,13 @@ def p001(s: Session) -> str | None:
     return None
 
 
-@check("P002", "VEN_B cannot read, update or delete VEN_A's report (404/403; unchanged)", area=PR, source="D310:644-646",
-       severity="I")
+@check(
+    "P002",
+    "VEN_B cannot read, update or delete VEN_A's report (404/403; unchanged)",
+    area=PR,
+    source="D310:644-646",
+    severity="I",
+)
 def p002(s: Session) -> str | None:
     private(s)
     rep = fx.report(s)
@@ -123,8 +148,9 @@ def p003(s: Session) -> str | None:
     sub = s.fixtures.get("ven-subscription")
     if not isinstance(sub, dict):
         fx.own_ven(s, "ven")
-        sub = s.create("/subscriptions", fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "p3", ["EVENT"], ["CREATE"])]),
-                       "ven")
+        sub = s.create(
+            "/subscriptions", fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "p3", ["EVENT"], ["CREATE"])]), "ven"
+        )
     expect(s.get(f"/subscriptions/{sub['id']}", "ven2"), {403, 404}, "VEN_B GET")
     expect(s.delete(f"/subscriptions/{sub['id']}", "ven2"), {403, 404}, "VEN_B DELETE")
     ensure(sub["id"] not in ids(expect(s.get("/subscriptions", "ven2"), 200)), "VEN_B lists VEN_A's subscription")
@@ -158,14 +184,22 @@ def _targeted(s: Session) -> dict[str, Any]:
         name_a = fx.own_ven(s, "ven")["venName"]
         tg = [{"type": "VEN_NAME", "values": [name_a]}]
         prog = s.create("/programs", {"programName": s.name("p-a"), "targets": tg})
-        return {"program": prog, "event": s.create("/events", fx.event_body(s, prog["id"], targets=tg)),
-                "open": s.create("/programs", {"programName": s.name("p-open")})}
+        return {
+            "program": prog,
+            "event": s.create("/events", fx.event_body(s, prog["id"], targets=tg)),
+            "open": s.create("/programs", {"programName": s.name("p-open")}),
+        }
 
     return s.fixture("privacy-targets", make)
 
 
-@check("P006", "A program targeted at VEN_A (VEN_NAME) is visible to VEN_A, hidden from VEN_B; untargeted to both", area=PR,
-       source="D310:654-666 (3.0.1 extension)", severity="I")
+@check(
+    "P006",
+    "A program targeted at VEN_A (VEN_NAME) is visible to VEN_A, hidden from VEN_B; untargeted to both",
+    area=PR,
+    source="D310:654-666 (3.0.1 extension)",
+    severity="I",
+)
 def p006(s: Session) -> str | None:
     private(s)
     t = _targeted(s)
@@ -188,8 +222,13 @@ def p007(s: Session) -> str | None:
     return None
 
 
-@check("P008", "VEN_B cannot create a report or subscription in VEN_A's name by id tricks (PUT on VEN_A's objects)", area=PR,
-       source="D310:644-646", severity="I")
+@check(
+    "P008",
+    "VEN_B cannot create a report or subscription in VEN_A's name by id tricks (PUT on VEN_A's objects)",
+    area=PR,
+    source="D310:644-646",
+    severity="I",
+)
 def p008(s: Session) -> str | None:
     private(s)
     ven = fx.own_ven(s, "ven")
@@ -198,15 +237,24 @@ def p008(s: Session) -> str | None:
     return None
 
 
-for _id, _title in (("C106", "VEN_B cannot see VEN_A's report (3.1.0 privacy)"),
-                    ("C107", "Subscription/ven/resource isolation (3.1.0)"), ("C108", "VEN ven clientID stamping"),
-                    ("C109", "VEN cannot set targets"), ("C110", "Target grants decide visibility"), ("C111", "Target hiding"),
-                    ("C112", "Resource targets count as grants"), ("C113", "Non-granted target query → []"),
-                    ("C114", "GET /notifiers"), ("C115", "MQTT topic endpoints")):
-    register(_id, _title, area=PR if _id < "C114" else "notifications", source="D310:630-680; Y310:1301-1396",
-             versions=ONLY_310)
-for _id, _title in (("C103", "http:// callbackUrl rejected"), ("C104", "echo challenge on subscribe"),
-                    ("C105", "notifications respect target grants")):
+for _id, _title in (
+    ("C106", "VEN_B cannot see VEN_A's report (3.1.0 privacy)"),
+    ("C107", "Subscription/ven/resource isolation (3.1.0)"),
+    ("C108", "VEN ven clientID stamping"),
+    ("C109", "VEN cannot set targets"),
+    ("C110", "Target grants decide visibility"),
+    ("C111", "Target hiding"),
+    ("C112", "Resource targets count as grants"),
+    ("C113", "Non-granted target query → []"),
+    ("C114", "GET /notifiers"),
+    ("C115", "MQTT topic endpoints"),
+):
+    register(_id, _title, area=PR if _id < "C114" else "notifications", source="D310:630-680; Y310:1301-1396", versions=ONLY_310)
+for _id, _title in (
+    ("C103", "http:// callbackUrl rejected"),
+    ("C104", "echo challenge on subscribe"),
+    ("C105", "notifications respect target grants"),
+):
     register(_id, _title, area="notifications", source="D310:3326-3327, 668-669", versions=ONLY_310)
 
 
@@ -254,7 +302,9 @@ def _gb_check(kind: str) -> Callable[[Session], str | None]:
             raise Skip(f"no GB {kind}s on this VTN")
         bad = {}
         for obj in objects:
-            problems = _violations(func, obj) if kind != "event" else _violations(lambda o: func(o, programs[o["programID"]]), obj)
+            problems = (
+                _violations(func, obj) if kind != "event" else _violations(lambda o: func(o, programs[o["programID"]]), obj)
+            )
             if problems:
                 bad[obj.get("id")] = problems[:3]
         ensure(not bad, f"{len(bad)} of {len(objects)} GB {kind}s break GB rules: {dict(list(bad.items())[:3])}")
@@ -282,8 +332,12 @@ def _example(s: Session) -> dict[str, Any]:
     return s.fixture("gb-example", make)
 
 
-@check("G005", "A GB example program posted to the VTN comes back GB-valid and unchanged", area=GB,
-       source="GB profile (gb_profile.examples/validator); Y301:1765-1856")
+@check(
+    "G005",
+    "A GB example program posted to the VTN comes back GB-valid and unchanged",
+    area=GB,
+    source="GB profile (gb_profile.examples/validator); Y301:1765-1856",
+)
 def g005(s: Session) -> str | None:
     ex = _example(s)
     resp = expect(s.get(f"/programs/{ex['program']['id']}"), 200)
@@ -296,8 +350,12 @@ def g005(s: Session) -> str | None:
     return None
 
 
-@check("G006", "A GB dispatch event posted to the VTN comes back GB-valid and unchanged", area=GB,
-       source="GB profile (gb_profile.examples/validator); Y301:1930-1997")
+@check(
+    "G006",
+    "A GB dispatch event posted to the VTN comes back GB-valid and unchanged",
+    area=GB,
+    source="GB profile (gb_profile.examples/validator); Y301:1930-1997",
+)
 def g006(s: Session) -> str | None:
     ex = _example(s)
     resp = expect(s.get(f"/events/{ex['event']['id']}"), 200)
@@ -310,8 +368,7 @@ def g006(s: Session) -> str | None:
     return None
 
 
-@check("G007", "The GB program is visible to the VEN client and GB-valid in its copy", area=GB,
-       source="GB profile; Y301:51-122")
+@check("G007", "The GB program is visible to the VEN client and GB-valid in its copy", area=GB, source="GB profile; Y301:51-122")
 def g007(s: Session) -> str | None:
     ex = _example(s)
     resp = expect(s.get(f"/programs/{ex['program']['id']}", "ven"), 200, "VEN reads the GB program")
@@ -321,5 +378,10 @@ def g007(s: Session) -> str | None:
 
 
 for _n, _kind in ((2, "program"), (3, "event"), (4, "report")):
-    register(f"G00{_n}", f"Every GB {_kind} the VTN serves satisfies the GB profile", area=GB,
-             source="GB profile rules (gb_profile.validator)", func=_gb_check(_kind))
+    register(
+        f"G00{_n}",
+        f"Every GB {_kind} the VTN serves satisfies the GB profile",
+        area=GB,
+        source="GB profile rules (gb_profile.validator)",
+        func=_gb_check(_kind),
+    )

@@ -6,8 +6,12 @@ from conformance.core import Session, check, ensure
 from conformance.schema import load_spec
 
 
-@check("C085", "Every 4xx/5xx response seen has a problem body (status equals the HTTP status)", area="errors",
-       source="D310:343-353; Y301:2566-2607")
+@check(
+    "C085",
+    "Every 4xx/5xx response seen has a problem body (status equals the HTTP status)",
+    area="errors",
+    source="D310:343-353; Y301:2566-2607",
+)
 def c085(s: Session) -> str | None:
     spec = load_spec()
     seen = [r for r in s.recorded if r.status >= 400 and not r.url.startswith(s.token_url)]

@@ -22,13 +22,27 @@ def setup(s: Session) -> dict[str, Any]:
         prog = s.create("/programs", {"programName": s.name("notify")})
         pid = prog["id"]
         subs = {
-            "s1": s.create("/subscriptions", fx.subscription_body(s, pid, [
-                fx.entry(s, "s1/e", ["EVENT"], ["CREATE", "UPDATE", "DELETE"], "tok123"),
-                fx.entry(s, "s1/p", ["PROGRAM"], ["CREATE", "UPDATE", "DELETE"], "tok123")])),
+            "s1": s.create(
+                "/subscriptions",
+                fx.subscription_body(
+                    s,
+                    pid,
+                    [
+                        fx.entry(s, "s1/e", ["EVENT"], ["CREATE", "UPDATE", "DELETE"], "tok123"),
+                        fx.entry(s, "s1/p", ["PROGRAM"], ["CREATE", "UPDATE", "DELETE"], "tok123"),
+                    ],
+                ),
+            ),
             "s2": s.create("/subscriptions", fx.subscription_body(s, pid, [fx.entry(s, "s2", ["EVENT"], ["CREATE"])])),
-            "s3": s.create("/subscriptions", fx.subscription_body(
-                s, pid, [fx.entry(s, "s3", ["EVENT"], ["CREATE", "UPDATE", "DELETE"])],
-                targets=[{"type": "GROUP", "values": [f"{s.prefix}-match"]}])),
+            "s3": s.create(
+                "/subscriptions",
+                fx.subscription_body(
+                    s,
+                    pid,
+                    [fx.entry(s, "s3", ["EVENT"], ["CREATE", "UPDATE", "DELETE"])],
+                    targets=[{"type": "GROUP", "values": [f"{s.prefix}-match"]}],
+                ),
+            ),
             "s4": s.create("/subscriptions", fx.subscription_body(s, pid, [fx.entry(s, "s4", ["EVENT"], ["CREATE", "UPDATE"])])),
         }
         return {"program": prog, "subs": subs}
@@ -51,15 +65,20 @@ def wait(s: Session, path: str, object_id: str, operation: str | None = None) ->
 
 
 def got_any(s: Session, path: str, object_id: str) -> list[Delivery]:
-    return [d for d in fx.receiver(s).matching(lambda d: d.path == at(s, path))
-            if isinstance(d.json, dict) and isinstance(d.json.get("object"), dict) and d.json["object"].get("id") == object_id]
+    return [
+        d
+        for d in fx.receiver(s).matching(lambda d: d.path == at(s, path))
+        if isinstance(d.json, dict) and isinstance(d.json.get("object"), dict) and d.json["object"].get("id") == object_id
+    ]
 
 
 def need(delivery: Delivery | None, what: str, s: Session) -> Delivery:
     if delivery is None:
         seen = [d.summary() for d in fx.receiver(s).deliveries[-3:]]
-        raise Fail(f"no notification {what} within {s.config.notify_timeout:.0f} s; "
-                   f"{len(fx.receiver(s).deliveries)} callbacks received in total" + (f", last: {seen}" if seen else ""))
+        raise Fail(
+            f"no notification {what} within {s.config.notify_timeout:.0f} s; "
+            f"{len(fx.receiver(s).deliveries)} callbacks received in total" + (f", last: {seen}" if seen else "")
+        )
     return delivery
 
 
@@ -73,20 +92,26 @@ def control(s: Session, what: str) -> dict[str, Any]:
     return ev
 
 
-@check("C089", "POST /subscriptions → 201 SUBSCRIPTION; GET by id returns the same", area=NO,
-       source="Y301:942-976, 1998-2076")
+@check("C089", "POST /subscriptions → 201 SUBSCRIPTION; GET by id returns the same", area=NO, source="Y301:942-976, 1998-2076")
 def c089(s: Session) -> str | None:
     sub = setup(s)["subs"]["s1"]
     ensure(sub.get("objectType") == "SUBSCRIPTION", f"objectType {sub.get('objectType')!r}")
     resp = expect(s.get(f"/subscriptions/{sub['id']}"), 200)
     got = body_dict(resp)
-    ensure(got.get("objectOperations") == sub.get("objectOperations") and got.get("programID") == sub.get("programID"),
-           "GET differs from the POST response", resp)
+    ensure(
+        got.get("objectOperations") == sub.get("objectOperations") and got.get("programID") == sub.get("programID"),
+        "GET differs from the POST response",
+        resp,
+    )
     return None
 
 
-@check("C090", "Subscription missing objectOperations/clientName/programID or entry fields → 400", area=NO,
-       source="Y301:2004-2007, 2038-2041")
+@check(
+    "C090",
+    "Subscription missing objectOperations/clientName/programID or entry fields → 400",
+    area=NO,
+    source="Y301:2004-2007, 2038-2041",
+)
 def c090(s: Session) -> str | None:
     pid = fx.program(s)["id"]
     good = fx.subscription_body(s, pid, [fx.entry(s, "c090", ["EVENT"], ["CREATE"])])
@@ -106,8 +131,13 @@ def c091(s: Session) -> str | None:
     return None
 
 
-@check("C092", "operations:[POST] (3.0.0 style): 400 (strict) or accepted (lenient) — recorded", area=NO,
-       source="Y301:2055 vs Y300", severity="I")
+@check(
+    "C092",
+    "operations:[POST] (3.0.0 style): 400 (strict) or accepted (lenient) — recorded",
+    area=NO,
+    source="Y301:2055 vs Y300",
+    severity="I",
+)
 def c092(s: Session) -> str | None:
     resp = s.post("/subscriptions", fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "c092", ["EVENT"], ["POST"])]))
     if resp.status == 201 and isinstance(resp.json, dict):
@@ -120,8 +150,12 @@ def c092(s: Session) -> str | None:
 register("C093", "Subscription without programID → 201", area=NO, source="Y310:1920-1929", versions=ONLY_310)
 
 
-@check("C094", "Creating an event notifies the subscriber: POST, JSON, objectType EVENT, operation POST, Bearer token",
-       area=NO, source="D310:490-494; Y301:957-969, 2061-2066, 2421-2456")
+@check(
+    "C094",
+    "Creating an event notifies the subscriber: POST, JSON, objectType EVENT, operation POST, Bearer token",
+    area=NO,
+    source="D310:490-494; Y301:957-969, 2061-2066, 2421-2456",
+)
 def c094(s: Session) -> str | None:
     from conformance.schema import load_spec
 
@@ -179,8 +213,11 @@ def c097(s: Session) -> str | None:
     need(wait(s, "s1/p", prog["id"], "PUT"), "for the program update at the PROGRAM entry", s)
     control(s, "program changes skip EVENT-only entries")
     for path in ("s1/e", "s2", "s4"):
-        wrong = [d for d in fx.receiver(s).matching(lambda d, p=path: d.path == at(s, p))
-                 if isinstance(d.json, dict) and d.json.get("objectType") == "PROGRAM"]
+        wrong = [
+            d
+            for d in fx.receiver(s).matching(lambda d, p=path: d.path == at(s, p))
+            if isinstance(d.json, dict) and d.json.get("objectType") == "PROGRAM"
+        ]
         ensure(not wrong, f"EVENT-only entry {path} received a PROGRAM notification: {wrong[0].summary() if wrong else ''}")
     return None
 
@@ -190,14 +227,25 @@ def c098(s: Session) -> str | None:
     setup(s)
     other = s.create("/events", fx.event_body(s, fx.program_q(s)["id"]))
     control(s, "other programs' events are not notified")
-    hits = [d for d in fx.receiver(s).deliveries if isinstance(d.json, dict) and isinstance(d.json.get("object"), dict)
-            and d.json["object"].get("id") == other["id"] and d.path.startswith(at(s, "s"))]
+    hits = [
+        d
+        for d in fx.receiver(s).deliveries
+        if isinstance(d.json, dict)
+        and isinstance(d.json.get("object"), dict)
+        and d.json["object"].get("id") == other["id"]
+        and d.path.startswith(at(s, "s"))
+    ]
     ensure(not hits, f"notified about an event of another program: {hits[0].summary() if hits else ''}")
     return None
 
 
-@check("C099", "Subscription targets filter notifications: matching notified, non-matching not", area=NO,
-       source="D310:423-425; Y301:2070-2072", severity="I")
+@check(
+    "C099",
+    "Subscription targets filter notifications: matching notified, non-matching not",
+    area=NO,
+    source="D310:423-425; Y301:2070-2072",
+    severity="I",
+)
 def c099(s: Session) -> str | None:
     n = setup(s)
     pid = n["program"]["id"]
@@ -232,8 +280,13 @@ def c101(s: Session) -> str | None:
     return None
 
 
-@check("C102", "A failing callback (500) does not block the API: POST /events answers promptly", area=NO,
-       source="D310:3333, 3338-3341", severity="I")
+@check(
+    "C102",
+    "A failing callback (500) does not block the API: POST /events answers promptly",
+    area=NO,
+    source="D310:3333, 3338-3341",
+    severity="I",
+)
 def c102(s: Session) -> str | None:
     n = setup(s)
     rec = fx.receiver(s)
@@ -252,8 +305,11 @@ def n001(s: Session) -> str | None:
     body = fx.subscription_body(s, sub["programID"], [fx.entry(s, "idle2", ["EVENT", "PROGRAM"], ["CREATE", "DELETE"])])
     resp = expect(s.put(f"/subscriptions/{sub['id']}", body), 200)
     got = body_dict(resp)
-    ensure(got.get("objectOperations", [{}])[0].get("callbackUrl") == body["objectOperations"][0]["callbackUrl"],
-           "callbackUrl not updated", resp)
+    ensure(
+        got.get("objectOperations", [{}])[0].get("callbackUrl") == body["objectOperations"][0]["callbackUrl"],
+        "callbackUrl not updated",
+        resp,
+    )
     return None
 
 
@@ -264,11 +320,14 @@ def n002(s: Session) -> str | None:
     return None
 
 
-@check("N003", "A subscription referencing an unknown programID → 4xx", area=NO, source="Y301:2029-2031; UG310:2683",
-       severity="I")
+@check(
+    "N003", "A subscription referencing an unknown programID → 4xx", area=NO, source="Y301:2029-2031; UG310:2683", severity="I"
+)
 def n003(s: Session) -> str | None:
-    resp = s.post("/subscriptions", fx.subscription_body(s, "doesnotexist" + s.prefix.replace("-", ""),
-                                                         [fx.entry(s, "x", ["EVENT"], ["CREATE"])]))
+    resp = s.post(
+        "/subscriptions",
+        fx.subscription_body(s, "doesnotexist" + s.prefix.replace("-", ""), [fx.entry(s, "x", ["EVENT"], ["CREATE"])]),
+    )
     if resp.status == 201 and isinstance(resp.json, dict):
         s.cleanup.append(("bl", "DELETE", f"/subscriptions/{resp.json.get('id')}"))
     expect(resp, {400, 404, 409})

@@ -52,8 +52,13 @@ def same(a: Any, b: Any) -> bool:
         return all(same(a.get(k), b.get(k)) for k in keys)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b and type(a) is type(b) or (isinstance(a, int | float) and isinstance(b, int | float)
-                                               and not isinstance(a, bool) and not isinstance(b, bool) and a == b)
+    return (a == b and type(a) is type(b)) or (
+        isinstance(a, int | float)
+        and isinstance(b, int | float)
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and a == b
+    )
 
 
 def roundtrip(sent: dict[str, Any], got: dict[str, Any], resp: Response, keys: list[str] | None = None) -> None:
@@ -64,8 +69,12 @@ def roundtrip(sent: dict[str, Any], got: dict[str, Any], resp: Response, keys: l
 # ---- F.3 lifecycle ------------------------------------------------------------------------------
 
 
-@check("C022", "POST /programs → 201 with provisioned id, timestamps, objectType PROGRAM", area=LC,
-       source="Y301:139-144, 1751-1770, 2414-2420; D310:270-280")
+@check(
+    "C022",
+    "POST /programs → 201 with provisioned id, timestamps, objectType PROGRAM",
+    area=LC,
+    source="Y301:139-144, 1751-1770, 2414-2420; D310:270-280",
+)
 def c022(s: Session) -> str | None:
     name = s.name("c022")
     resp = s.post("/programs", {"programName": name})
@@ -79,8 +88,12 @@ def c022(s: Session) -> str | None:
     return None
 
 
-@check("C023", "Every object type gets provisioned metadata (EVENT, REPORT, SUBSCRIPTION, VEN, RESOURCE)", area=LC,
-       source="Y301:1875-1879, 1948-1952, 2018-2022, 2092-2096, 2142-2146")
+@check(
+    "C023",
+    "Every object type gets provisioned metadata (EVENT, REPORT, SUBSCRIPTION, VEN, RESOURCE)",
+    area=LC,
+    source="Y301:1875-1879, 1948-1952, 2018-2022, 2092-2096, 2142-2146",
+)
 def c023(s: Session) -> str | None:
     metadata(fx.event(s), "EVENT")
     metadata(fx.report(s), "REPORT")
@@ -104,9 +117,16 @@ def c024(s: Session) -> str | None:
 
 @check("C025", "Client-supplied id/timestamps/objectType are ignored on POST", area=LC, source="D310:360-362, 1556-1559")
 def c025(s: Session) -> str | None:
-    resp = s.post("/programs", {"id": "clientchosen", "createdDateTime": "2000-01-01T00:00:00Z",
-                                "modificationDateTime": "2000-01-01T00:00:00Z", "objectType": "EVENT",
-                                "programName": s.name("c025")})
+    resp = s.post(
+        "/programs",
+        {
+            "id": "clientchosen",
+            "createdDateTime": "2000-01-01T00:00:00Z",
+            "modificationDateTime": "2000-01-01T00:00:00Z",
+            "objectType": "EVENT",
+            "programName": s.name("c025"),
+        },
+    )
     expect(resp, 201)
     p = body_dict(resp)
     s.cleanup.append(("bl", "DELETE", f"/programs/{p.get('id')}"))
@@ -116,12 +136,20 @@ def c025(s: Session) -> str | None:
     return None
 
 
-@check("C026", "PUT keeps id and createdDateTime, advances modificationDateTime, applies changes", area=LC,
-       source="Y301:218-239, 1757-1759; D310:360-362")
+@check(
+    "C026",
+    "PUT keeps id and createdDateTime, advances modificationDateTime, applies changes",
+    area=LC,
+    source="Y301:218-239, 1757-1759; D310:360-362",
+)
 def c026(s: Session) -> str | None:
     p = s.create("/programs", {"programName": s.name("c026")})
-    body = {"id": "otherid", "createdDateTime": "2000-01-01T00:00:00Z", "programName": p["programName"] + "-x",
-            "programLongName": "long"}
+    body = {
+        "id": "otherid",
+        "createdDateTime": "2000-01-01T00:00:00Z",
+        "programName": p["programName"] + "-x",
+        "programLongName": "long",
+    }
     resp = expect(s.put(f"/programs/{p['id']}", body), 200)
     got = body_dict(resp)
     ensure(got.get("id") == p["id"], "id changed", resp)
@@ -129,13 +157,15 @@ def c026(s: Session) -> str | None:
     before, after = parse_dt(p.get("modificationDateTime")), parse_dt(got.get("modificationDateTime"))
     ensure(before is not None and after is not None and after >= before, "modificationDateTime went back", resp)
     again = body_dict(expect(s.get(f"/programs/{p['id']}"), 200))
-    ensure(again.get("programName") == body["programName"] and again.get("programLongName") == "long",
-           "changes not visible in GET")
+    ensure(
+        again.get("programName") == body["programName"] and again.get("programLongName") == "long", "changes not visible in GET"
+    )
     return None
 
 
-@check("C027", "PUT replaces the whole object: an omitted optional field is cleared", area=LC, source="D310:288-290",
-       severity="I")
+@check(
+    "C027", "PUT replaces the whole object: an omitted optional field is cleared", area=LC, source="D310:288-290", severity="I"
+)
 def c027(s: Session) -> str | None:
     p = s.create("/programs", {"programName": s.name("c027"), "programLongName": "to be dropped"})
     resp = expect(s.put(f"/programs/{p['id']}", {"programName": p["programName"]}), 200)
@@ -154,7 +184,9 @@ def c028(s: Session) -> str | None:
     return None
 
 
-@check("C029", "GET/PUT/DELETE of an unknown id → 404 for all six object types", area=LC, source="Y301:206-211 … 1692-1697 (RN:6)")
+@check(
+    "C029", "GET/PUT/DELETE of an unknown id → 404 for all six object types", area=LC, source="Y301:206-211 … 1692-1697 (RN:6)"
+)
 def c029(s: Session) -> str | None:
     missing = "doesnotexist" + s.prefix.replace("-", "")
     ven = fx.bl_ven(s)
@@ -174,8 +206,13 @@ def c029(s: Session) -> str | None:
     return None
 
 
-@check("C030", "A path id violating objectID (a.b, 129 chars) → 400 (404 tolerated)", area=LC, source="Y301:171-175, 2414-2420",
-       severity="S")
+@check(
+    "C030",
+    "A path id violating objectID (a.b, 129 chars) → 400 (404 tolerated)",
+    area=LC,
+    source="Y301:171-175, 2414-2420",
+    severity="S",
+)
 def c030(s: Session) -> str | None:
     for bad_id in ("a.b", "x" * 129):
         expect(s.get(f"/programs/{bad_id}"), {400, 404}, f"GET /programs/{bad_id[:10]}…")
@@ -197,10 +234,17 @@ def c032(s: Session) -> str | None:
 
 
 FULL_PROGRAM: dict[str, Any] = {
-    "programLongName": "Conformance full program", "retailerName": "ret", "retailerLongName": "Retailer Ltd",
-    "programType": "PRICING_TARIFF", "country": "GB", "principalSubdivision": "ENG", "timeZoneOffset": "PT1H",
+    "programLongName": "Conformance full program",
+    "retailerName": "ret",
+    "retailerLongName": "Retailer Ltd",
+    "programType": "PRICING_TARIFF",
+    "country": "GB",
+    "principalSubdivision": "ENG",
+    "timeZoneOffset": "PT1H",
     "intervalPeriod": {"start": "2031-01-01T00:00:00Z", "duration": "PT30M"},
-    "programDescriptions": [{"URL": "https://example.com/program"}], "bindingEvents": True, "localPrice": False,
+    "programDescriptions": [{"URL": "https://example.com/program"}],
+    "bindingEvents": True,
+    "localPrice": False,
     "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE", "units": "KWH", "currency": "GBP"}],
     "targets": [{"type": "GROUP", "values": ["conf-g"]}],
 }
@@ -218,7 +262,9 @@ def c033(s: Session) -> str | None:
 # ---- F.4 validation -------------------------------------------------------------------------------
 
 
-@check("C034", "POST /programs {} or a bad programName → 400, nothing created", area=VA, source="Y301:1748-1749, 1768-1769; D310:286")
+@check(
+    "C034", "POST /programs {} or a bad programName → 400, nothing created", area=VA, source="Y301:1748-1749, 1768-1769; D310:286"
+)
 def c034(s: Session) -> str | None:
     before = len(list_all(s, "/programs"))
     bad(s, "POST", "/programs", {}, "empty program")
@@ -260,13 +306,22 @@ def c038(s: Session) -> str | None:
     return None
 
 
-@check("C039", "Interval missing id/payloads, valuesMap missing type/values or empty type → 400", area=VA,
-       source="Y301:2177-2179, 2217-2224", severity="S")
+@check(
+    "C039",
+    "Interval missing id/payloads, valuesMap missing type/values or empty type → 400",
+    area=VA,
+    source="Y301:2177-2179, 2217-2224",
+    severity="S",
+)
 def c039(s: Session) -> str | None:
     pid = fx.program(s)["id"]
-    for broken in ({"payloads": [{"type": "SIMPLE", "values": [1]}]}, {"id": 0},
-                   {"id": 0, "payloads": [{"values": [1]}]}, {"id": 0, "payloads": [{"type": "SIMPLE"}]},
-                   {"id": 0, "payloads": [{"type": "", "values": [1]}]}):
+    for broken in (
+        {"payloads": [{"type": "SIMPLE", "values": [1]}]},
+        {"id": 0},
+        {"id": 0, "payloads": [{"values": [1]}]},
+        {"id": 0, "payloads": [{"type": "SIMPLE"}]},
+        {"id": 0, "payloads": [{"type": "", "values": [1]}]},
+    ):
         bad(s, "POST", "/events", fx.event_body(s, pid, intervals=[broken]), f"interval {broken}")
     return None
 
@@ -285,8 +340,13 @@ def c041(s: Session) -> str | None:
     return None
 
 
-@check("C042", "Duration pattern: 1H, PT1.5H, P0S, PT → 400; PT1H, P1D, P9999Y, -PT5M, PT0.5S → 201", area=VA,
-       source="Y301:2467-2472 (RN:9)", severity="S")
+@check(
+    "C042",
+    "Duration pattern: 1H, PT1.5H, P0S, PT → 400; PT1H, P1D, P9999Y, -PT5M, PT0.5S → 201",
+    area=VA,
+    source="Y301:2467-2472 (RN:9)",
+    severity="S",
+)
 def c042(s: Session) -> str | None:
     pid = fx.program(s)["id"]
     for d in ("1H", "PT1.5H", "P0S", "PT"):
@@ -297,8 +357,13 @@ def c042(s: Session) -> str | None:
     return None
 
 
-@check("C043", "start: invalid date-times → 400; Z and +02:00 → 201 and the same instant", area=VA,
-       source="Y301:2462-2466", severity="S")
+@check(
+    "C043",
+    "start: invalid date-times → 400; Z and +02:00 → 201 and the same instant",
+    area=VA,
+    source="Y301:2462-2466",
+    severity="S",
+)
 def c043(s: Session) -> str | None:
     pid = fx.program(s)["id"]
     for start in ("tomorrow", "2023-13-01T00:00:00Z"):
@@ -310,29 +375,57 @@ def c043(s: Session) -> str | None:
     return None
 
 
-register("C044", "The 0001-01-01 'now' sentinel round-trips", area=VA, source="Y310:2158; UG310:640-652", versions=ONLY_310,
-         severity="I")
+register(
+    "C044",
+    "The 0001-01-01 'now' sentinel round-trips",
+    area=VA,
+    source="Y310:2158; UG310:640-652",
+    versions=ONLY_310,
+    severity="I",
+)
 
 
-@check("C045", "confidence 101 and empty eventPayloadDescriptor.payloadType → 400", area=VA, source="Y301:2326-2334, 2270-2275",
-       severity="S")
+@check(
+    "C045",
+    "confidence 101 and empty eventPayloadDescriptor.payloadType → 400",
+    area=VA,
+    source="Y301:2326-2334, 2270-2275",
+    severity="S",
+)
 def c045(s: Session) -> str | None:
-    bad(s, "POST", "/programs", {"programName": s.name("c045"), "payloadDescriptors": [
-        {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": "USAGE", "confidence": 101}]}, "confidence 101")
+    bad(
+        s,
+        "POST",
+        "/programs",
+        {
+            "programName": s.name("c045"),
+            "payloadDescriptors": [{"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": "USAGE", "confidence": 101}],
+        },
+        "confidence 101",
+    )
     bad(s, "POST", "/events", fx.event_body(s, fx.program(s)["id"], payloadDescriptors=[{"payloadType": ""}]), "payloadType ''")
     return None
 
 
-register("C046", "eventPayloadDescriptor without objectType → 400", area=VA, source="Y310:2224-2226", versions=ONLY_310,
-         severity="S")
+register(
+    "C046", "eventPayloadDescriptor without objectType → 400", area=VA, source="Y310:2224-2226", versions=ONLY_310, severity="S"
+)
 
 
-@check("C047", "Private strings (payload type, units, readingType, attribute type) are accepted unchanged", area=VA,
-       source="D310:2562-2582; UG310:451")
+@check(
+    "C047",
+    "Private strings (payload type, units, readingType, attribute type) are accepted unchanged",
+    area=VA,
+    source="D310:2562-2582; UG310:451",
+)
 def c047(s: Session) -> str | None:
-    sent = fx.event_body(s, fx.program(s)["id"], intervals=[fx.interval(0, "PRIVATE_ALGORITHM", [7])],
-                         payloadDescriptors=[{"payloadType": "PRIVATE_ALGORITHM", "units": "MY_UNIT"}],
-                         reportDescriptors=[{"payloadType": "PRIVATE_REPORT", "readingType": "X"}])
+    sent = fx.event_body(
+        s,
+        fx.program(s)["id"],
+        intervals=[fx.interval(0, "PRIVATE_ALGORITHM", [7])],
+        payloadDescriptors=[{"payloadType": "PRIVATE_ALGORITHM", "units": "MY_UNIT"}],
+        reportDescriptors=[{"payloadType": "PRIVATE_REPORT", "readingType": "X"}],
+    )
     ev = s.create("/events", sent)
     got = body_dict(expect(s.get(f"/events/{ev['id']}"), 200))
     ensure(got["intervals"][0]["payloads"][0]["type"] == "PRIVATE_ALGORITHM", "payload type changed")
@@ -343,8 +436,9 @@ def c047(s: Session) -> str | None:
     return None
 
 
-@check("C048", "valuesMap.values with mixed types (number, int, string, bool, point) round-trip", area=VA,
-       source="Y301:2229-2256")
+@check(
+    "C048", "valuesMap.values with mixed types (number, int, string, bool, point) round-trip", area=VA, source="Y301:2229-2256"
+)
 def c048(s: Session) -> str | None:
     values = [0.17, 3, "x", True, {"x": 1.0, "y": 2.0}]
     ev = s.create("/events", fx.event_body(s, fx.program(s)["id"], intervals=[fx.interval(0, "CONTROL_SETPOINT", values)]))
@@ -354,8 +448,14 @@ def c048(s: Session) -> str | None:
     return None
 
 
-register("C049", "POST /vens without the objectType discriminator → 400", area=VA, source="Y310:1983-2038", versions=ONLY_310,
-         severity="S")
+register(
+    "C049",
+    "POST /vens without the objectType discriminator → 400",
+    area=VA,
+    source="Y310:1983-2038",
+    versions=ONLY_310,
+    severity="S",
+)
 
 
 # ---- F.5 events -------------------------------------------------------------------------------------
@@ -371,8 +471,13 @@ def c050(s: Session) -> str | None:
     return None
 
 
-@check("C051", "POST /events with an unknown programID → 400/404/409, nothing created", area=EV, source="UG310:2683; Y310:1687",
-       severity="I")
+@check(
+    "C051",
+    "POST /events with an unknown programID → 400/404/409, nothing created",
+    area=EV,
+    source="UG310:2683; Y310:1687",
+    severity="I",
+)
 def c051(s: Session) -> str | None:
     resp = s.post("/events", fx.event_body(s, "doesnotexist" + s.prefix.replace("-", "")))
     if resp.status == 201 and isinstance(resp.json, dict):
@@ -384,24 +489,54 @@ def c051(s: Session) -> str | None:
 @check("C052", "A fully populated event round-trips through GET", area=EV, source="Y301:1930-1997; UG310:733-780")
 def c052(s: Session) -> str | None:
     sent = fx.event_body(
-        s, fx.program(s)["id"], priority=3, targets=[{"type": "GROUP", "values": ["conf-g1", "conf-g2"]}],
+        s,
+        fx.program(s)["id"],
+        priority=3,
+        targets=[{"type": "GROUP", "values": ["conf-g1", "conf-g2"]}],
         intervalPeriod={"start": "2031-02-01T00:00:00Z", "duration": "PT1H", "randomizeStart": "PT5M"},
-        intervals=[fx.interval(0, "PRICE", [0.21]),
-                   {"id": 1, "intervalPeriod": {"start": "2031-02-01T01:00:00Z", "duration": "PT30M"},
-                    "payloads": [{"type": "PRICE", "values": [0.25]}]},
-                   {"id": 2, "intervalPeriod": {"start": "2031-02-01T01:30:00Z", "duration": "PT15M"},
-                    "payloads": [{"type": "PRICE", "values": [0.3]}]}],
-        payloadDescriptors=[{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE", "units": "KWH", "currency": "GBP"}],
-        reportDescriptors=[{"payloadType": "USAGE", "readingType": "DIRECT_READ", "units": "KWH", "aggregate": True,
-                            "startInterval": 0, "numIntervals": 2, "historical": False, "frequency": 1, "repeat": 2}])
+        intervals=[
+            fx.interval(0, "PRICE", [0.21]),
+            {
+                "id": 1,
+                "intervalPeriod": {"start": "2031-02-01T01:00:00Z", "duration": "PT30M"},
+                "payloads": [{"type": "PRICE", "values": [0.25]}],
+            },
+            {
+                "id": 2,
+                "intervalPeriod": {"start": "2031-02-01T01:30:00Z", "duration": "PT15M"},
+                "payloads": [{"type": "PRICE", "values": [0.3]}],
+            },
+        ],
+        payloadDescriptors=[
+            {"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "PRICE", "units": "KWH", "currency": "GBP"}
+        ],
+        reportDescriptors=[
+            {
+                "payloadType": "USAGE",
+                "readingType": "DIRECT_READ",
+                "units": "KWH",
+                "aggregate": True,
+                "startInterval": 0,
+                "numIntervals": 2,
+                "historical": False,
+                "frequency": 1,
+                "repeat": 2,
+            }
+        ],
+    )
     ev = s.create("/events", sent)
     resp = expect(s.get(f"/events/{ev['id']}"), 200)
     roundtrip(sent, body_dict(resp), resp)
     return None
 
 
-@check("C053", "reportDescriptor defaults come back absent or at their defaults", area=EV, source="Y301:2335-2413; D310:292-293",
-       severity="S")
+@check(
+    "C053",
+    "reportDescriptor defaults come back absent or at their defaults",
+    area=EV,
+    source="Y301:2335-2413; D310:292-293",
+    severity="S",
+)
 def c053(s: Session) -> str | None:
     ev = s.create("/events", fx.event_body(s, fx.program(s)["id"], reportDescriptors=[{"payloadType": "USAGE"}]))
     rd = (ev.get("reportDescriptors") or [{}])[0]
@@ -411,8 +546,11 @@ def c053(s: Session) -> str | None:
     return None
 
 
-for _id, _title in (("C054", "GET /events?active=true"), ("C055", "Event without intervals → 201"),
-                    ("C056", "event.duration round-trips")):
+for _id, _title in (
+    ("C054", "GET /events?active=true"),
+    ("C055", "Event without intervals → 201"),
+    ("C056", "event.duration round-trips"),
+):
     register(_id, _title, area=EV, source="Y310:500-505, 1851-1852, 1863-1865", versions=ONLY_310)
 
 
@@ -427,8 +565,12 @@ def c057(s: Session) -> str | None:
     return None
 
 
-@check("C058", "Report missing required fields or with a bad clientName → 400", area=RE,
-       source="Y301:1860-1864, 1886-1891, 1912-1919")
+@check(
+    "C058",
+    "Report missing required fields or with a bad clientName → 400",
+    area=RE,
+    source="Y301:1860-1864, 1886-1891, 1912-1919",
+)
 def c058(s: Session) -> str | None:
     fx.own_ven(s, "ven")
     good = fx.report_body(s, fx.event(s))
@@ -442,8 +584,12 @@ def c058(s: Session) -> str | None:
     return None
 
 
-@check("C059", "GET /reports filters by eventID, clientName, programID and their combination", area=RE,
-       source="Y301:318, 324-344; D310:612-613")
+@check(
+    "C059",
+    "GET /reports filters by eventID, clientName, programID and their combination",
+    area=RE,
+    source="Y301:318, 324-344; D310:612-613",
+)
 def c059(s: Session) -> str | None:
     rep = fx.report(s)
     ev2 = s.create("/events", fx.event_body(s, fx.program(s)["id"]))
@@ -473,12 +619,23 @@ def c061(s: Session) -> str | None:
     return f"answered {resp.status}"
 
 
-@check("C062", "AGGREGATED_REPORT resource with a DATA_QUALITY payload round-trips", area=RE, source="D310:2951-2997; UG310:1167-1225",
-       severity="S")
+@check(
+    "C062",
+    "AGGREGATED_REPORT resource with a DATA_QUALITY payload round-trips",
+    area=RE,
+    source="D310:2951-2997; UG310:1167-1225",
+    severity="S",
+)
 def c062(s: Session) -> str | None:
     fx.own_ven(s, "ven")
-    resources = [{"resourceName": "AGGREGATED_REPORT", "intervals": [
-        {"id": 0, "payloads": [{"type": "USAGE", "values": [2.5]}, {"type": "DATA_QUALITY", "values": ["MISSING"]}]}]}]
+    resources = [
+        {
+            "resourceName": "AGGREGATED_REPORT",
+            "intervals": [
+                {"id": 0, "payloads": [{"type": "USAGE", "values": [2.5]}, {"type": "DATA_QUALITY", "values": ["MISSING"]}]}
+            ],
+        }
+    ]
     rep = s.create("/reports", fx.report_body(s, fx.event(s), resources=resources), "ven")
     resp = expect(s.get(f"/reports/{rep['id']}", "ven"), 200)
     roundtrip({"resources": resources}, body_dict(resp), resp)
@@ -488,10 +645,18 @@ def c062(s: Session) -> str | None:
 # ---- F.7 vens and resources ----------------------------------------------------------------------------
 
 
-@check("C063", "BL POST /vens with attributes and targets → 201 VEN; GET returns the same", area=VE, source="Y301:1224-1245, 2077-2125")
+@check(
+    "C063",
+    "BL POST /vens with attributes and targets → 201 VEN; GET returns the same",
+    area=VE,
+    source="Y301:1224-1245, 2077-2125",
+)
 def c063(s: Session) -> str | None:
-    sent = {"venName": s.name("c063"), "attributes": [{"type": "DESCRIPTION", "values": ["conformance"]}],
-            "targets": [{"type": "GROUP", "values": ["conf-vg"]}]}
+    sent = {
+        "venName": s.name("c063"),
+        "attributes": [{"type": "DESCRIPTION", "values": ["conformance"]}],
+        "targets": [{"type": "GROUP", "values": ["conf-vg"]}],
+    }
     ven = s.create("/vens", sent)
     metadata(ven, "VEN")
     resp = expect(s.get(f"/vens/{ven['id']}"), 200)
@@ -524,7 +689,9 @@ def c066(s: Session) -> str | None:
     return None
 
 
-@check("C067", "POST /vens/{venID}/resources → 201 RESOURCE with venID from the path", area=VE, source="Y301:1506-1527, 2155-2157")
+@check(
+    "C067", "POST /vens/{venID}/resources → 201 RESOURCE with venID from the path", area=VE, source="Y301:1506-1527, 2155-2157"
+)
 def c067(s: Session) -> str | None:
     ven = fx.bl_ven(s)
     res = s.create(f"/vens/{ven['id']}/resources", {"resourceName": s.name("c067"), "venID": "other"})
@@ -554,8 +721,13 @@ def c069(s: Session) -> str | None:
     return None
 
 
-@check("C070", "Duplicate resourceName in one ven → 409; same name in another ven → 201", area=VE,
-       source="Y301:1546-1551, 2147-2152; D310:626", severity="S")
+@check(
+    "C070",
+    "Duplicate resourceName in one ven → 409; same name in another ven → 201",
+    area=VE,
+    source="Y301:1546-1551, 2147-2152; D310:626",
+    severity="S",
+)
 def c070(s: Session) -> str | None:
     res = fx.resource(s)
     resp = s.post(f"/vens/{res['venID']}/resources", {"resourceName": res["resourceName"]})
@@ -618,8 +790,13 @@ def l003(s: Session) -> str | None:
     ven = fx.bl_ven(s)
     res = s.create(f"/vens/{ven['id']}/resources", {"resourceName": s.name("l003")})
     path = f"/vens/{ven['id']}/resources/{res['id']}"
-    _put_delete(s, path, {"resourceName": res["resourceName"] + "-x", "attributes": [{"type": "DESCRIPTION", "values": ["x"]}]},
-                "bl", "attributes")
+    _put_delete(
+        s,
+        path,
+        {"resourceName": res["resourceName"] + "-x", "attributes": [{"type": "DESCRIPTION", "values": ["x"]}]},
+        "bl",
+        "attributes",
+    )
     return None
 
 

@@ -32,8 +32,13 @@ def _targeted_programs(s: Session) -> dict[str, dict[str, Any]]:
     return s.fixture("targeted-programs", make)
 
 
-@check("C074", "targetType=GROUP&targetValues=g1 returns only programs with a GROUP g1 target", area=FI,
-       source="Y301:58, 65-78; checklist A.4", severity="S")
+@check(
+    "C074",
+    "targetType=GROUP&targetValues=g1 returns only programs with a GROUP g1 target",
+    area=FI,
+    source="Y301:58, 65-78; checklist A.4",
+    severity="S",
+)
 def c074(s: Session) -> str | None:
     progs = _targeted_programs(s)
     got = ids(expect(s.get("/programs", params={"targetType": "GROUP", "targetValues": f"{s.prefix}-g1"}), 200))
@@ -41,11 +46,18 @@ def c074(s: Session) -> str | None:
     return None
 
 
-@check("C075", "Several targetValues combine with OR", area=FI, source="EL oadr301 filters.py; OLR@v0.1.4 program.rs:357-366",
-       severity="I")
+@check(
+    "C075",
+    "Several targetValues combine with OR",
+    area=FI,
+    source="EL oadr301 filters.py; OLR@v0.1.4 program.rs:357-366",
+    severity="I",
+)
 def c075(s: Session) -> str | None:
     progs = _targeted_programs(s)
-    got = ids(expect(s.get("/programs", params={"targetType": "GROUP", "targetValues": [f"{s.prefix}-g1", f"{s.prefix}-g3"]}), 200))
+    got = ids(
+        expect(s.get("/programs", params={"targetType": "GROUP", "targetValues": [f"{s.prefix}-g1", f"{s.prefix}-g3"]}), 200)
+    )
     ensure(sorted(got) == sorted([progs["g1g2"]["id"], progs["g3"]["id"]]), f"expected the g1 and g3 programs, got {got}")
     return None
 
@@ -53,8 +65,12 @@ def c075(s: Session) -> str | None:
 register("C076", "targets= query filter (3.1.0)", area=FI, source="Y310:63, 70-77", versions=ONLY_310)
 
 
-@check("C077", "Target filters work on /events, /vens, /vens/{id}/resources and /subscriptions", area=FI,
-       source="Y301:598-611, 872-885, 1162-1175, 1438-1451")
+@check(
+    "C077",
+    "Target filters work on /events, /vens, /vens/{id}/resources and /subscriptions",
+    area=FI,
+    source="Y301:598-611, 872-885, 1162-1175, 1438-1451",
+)
 def c077(s: Session) -> str | None:
     g = f"{s.prefix}-c077"
     tg = [{"type": "GROUP", "values": [g]}]
@@ -84,8 +100,12 @@ def c078(s: Session) -> str | None:
     return None
 
 
-@check("C079", "/subscriptions?clientName&programID&objects → only subscriptions meeting all three", area=FI,
-       source="Y301:851-854, 860-893")
+@check(
+    "C079",
+    "/subscriptions?clientName&programID&objects → only subscriptions meeting all three",
+    area=FI,
+    source="Y301:851-854, 860-893",
+)
 def c079(s: Session) -> str | None:
     p, q = fx.program(s)["id"], fx.program_q(s)["id"]
     client = s.prefix + "-c079"
@@ -101,8 +121,10 @@ def _paged_programs(s: Session) -> tuple[list[str], dict[str, str]]:
     g = f"{s.prefix}-page"
 
     def make() -> list[str]:
-        return [s.create("/programs", {"programName": s.name(f"page{i}"), "targets": [{"type": "GROUP", "values": [g]}]})["id"]
-                for i in range(5)]
+        return [
+            s.create("/programs", {"programName": s.name(f"page{i}"), "targets": [{"type": "GROUP", "values": [g]}]})["id"]
+            for i in range(5)
+        ]
 
     return s.fixture("paged-programs", make), {"targetType": "GROUP", "targetValues": g}
 
@@ -142,8 +164,13 @@ def c083(s: Session) -> str | None:
     return None
 
 
-@check("C084", "Without limit at most 50 items; limit=0 → [] (400 tolerated)", area=FI, source="Y301:87-95; OLR program.rs:94-101",
-       severity="I")
+@check(
+    "C084",
+    "Without limit at most 50 items; limit=0 → [] (400 tolerated)",
+    area=FI,
+    source="Y301:87-95; OLR program.rs:94-101",
+    severity="I",
+)
 def c084(s: Session) -> str | None:
     ensure(len(body_list(expect(s.get("/programs"), 200))) <= 50, "more than 50 programs without a limit")
     resp = expect(s.get("/programs", params={"limit": 0}), {200, 400})
@@ -190,8 +217,13 @@ def c086(s: Session) -> str | None:
     return None
 
 
-@check("C087", "Unsupported method (PATCH, DELETE on /programs) → 405 with Allow (404 tolerated)", area=ER,
-       source="D310:339", severity="I")
+@check(
+    "C087",
+    "Unsupported method (PATCH, DELETE on /programs) → 405 with Allow (404 tolerated)",
+    area=ER,
+    source="D310:339",
+    severity="I",
+)
 def c087(s: Session) -> str | None:
     for method in ("PATCH", "DELETE"):
         resp = expect(s.call(method, "/programs", "bl", json={}), {405, 404}, f"{method} /programs")
@@ -202,7 +234,7 @@ def c087(s: Session) -> str | None:
 
 @check("C088", "POST /programs with Content-Type text/plain → 400 or 415", area=ER, source="Y301:132-136", severity="I")
 def c088(s: Session) -> str | None:
-    body = '{"programName": "%s"}' % s.name("c088")
+    body = '{{"programName": "{}"}}'.format(s.name("c088"))
     resp = s.call("POST", "/programs", "bl", content=body.encode(), headers={"Content-Type": "text/plain"})
     if resp.status == 201 and isinstance(resp.json, dict):
         s.cleanup.append(("bl", "DELETE", f"/programs/{resp.json.get('id')}"))
@@ -210,8 +242,13 @@ def c088(s: Session) -> str | None:
     return None
 
 
-@check("E001", "An oversized body (5 MB) → 413 or 400, not accepted", area=ER, source="implementation limit; RFC 9110 §15.5.14",
-       severity="I")
+@check(
+    "E001",
+    "An oversized body (5 MB) → 413 or 400, not accepted",
+    area=ER,
+    source="implementation limit; RFC 9110 §15.5.14",
+    severity="I",
+)
 def e001(s: Session) -> str | None:
     big = {"programName": s.name("big"), "programLongName": "x" * 5_000_000}
     resp = s.post("/programs", big)
@@ -231,8 +268,12 @@ def e002(s: Session) -> str | None:
     return None
 
 
-@check("E003", "Error responses carry a JSON content type (application/json or application/problem+json)", area=ER,
-       source="Y301:105-110; RFC 9457")
+@check(
+    "E003",
+    "Error responses carry a JSON content type (application/json or application/problem+json)",
+    area=ER,
+    source="Y301:105-110; RFC 9457",
+)
 def e003(s: Session) -> str | None:
     resp = expect(s.get("/programs/doesnotexist123"), 404)
     ensure(resp.content_type in ("application/json", "application/problem+json"), f"content type {resp.content_type!r}", resp)

@@ -102,9 +102,19 @@ def _make(op: Operation, success: bool) -> Callable[[Session], str | None]:
 
 for _i, _op in enumerate(SPEC.operations, 1):
     _where = f"{_op.method} {_op.template} ({_op.operation_id}, Y301:{_op.line})"
-    register(f"S-{_i:03d}", f"{_op.operation_id}: success responses fit the YAML schema", area="schema", source=_where,
-             func=_make(_op, True))
-    register(f"S-{100 + _i:03d}", f"{_op.operation_id}: error responses fit the YAML schema", area="schema", source=_where,
-             func=_make(_op, False))
+    register(
+        f"S-{_i:03d}",
+        f"{_op.operation_id}: success responses fit the YAML schema",
+        area="schema",
+        source=_where,
+        func=_make(_op, True),
+    )
+    register(
+        f"S-{100 + _i:03d}",
+        f"{_op.operation_id}: error responses fit the YAML schema",
+        area="schema",
+        source=_where,
+        func=_make(_op, False),
+    )
 
 __all__ = ["OWNER"]
