@@ -28,10 +28,10 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.server import running_vtn  # noqa: E402
-from vtn.core.database import Database  # noqa: E402
-from vtn.core.migrate import upgrade  # noqa: E402
-from vtn.core.security import Role  # noqa: E402
+from tests.support.server import running_vtn
+from vtn.core.database import Database
+from vtn.core.migrate import upgrade
+from vtn.core.security import Role
 
 BATCH = 10_000
 
@@ -43,11 +43,23 @@ async def seed(database_url: str, events: int, vens: int) -> None:
         program_id = str(uuid.uuid4())
         stamp = now.isoformat()
         await connection.execute(
-            text("INSERT INTO program (id, created_at, modified_at, document, targeted, program_name) "
-                 "VALUES (:id, :c, :c, :doc, false, 'bench')"),
-            {"id": program_id, "c": now.replace(tzinfo=None) if db.dialect == "sqlite" else now,
-             "doc": json.dumps({"id": program_id, "objectType": "PROGRAM", "programName": "bench",
-                                "createdDateTime": stamp, "modificationDateTime": stamp})},
+            text(
+                "INSERT INTO program (id, created_at, modified_at, document, targeted, program_name) "
+                "VALUES (:id, :c, :c, :doc, false, 'bench')"
+            ),
+            {
+                "id": program_id,
+                "c": now.replace(tzinfo=None) if db.dialect == "sqlite" else now,
+                "doc": json.dumps(
+                    {
+                        "id": program_id,
+                        "objectType": "PROGRAM",
+                        "programName": "bench",
+                        "createdDateTime": stamp,
+                        "modificationDateTime": stamp,
+                    }
+                ),
+            },
         )
         for start in range(0, events, BATCH):
             rows, targets = [], []
@@ -56,21 +68,36 @@ async def seed(database_url: str, events: int, vens: int) -> None:
                 created = now + timedelta(microseconds=i)
                 ven = f"ven-{i % vens}"
                 document = {
-                    "id": event_id, "createdDateTime": created.isoformat(), "modificationDateTime": created.isoformat(),
-                    "objectType": "EVENT", "programID": program_id, "eventName": f"dispatch {i}",
+                    "id": event_id,
+                    "createdDateTime": created.isoformat(),
+                    "modificationDateTime": created.isoformat(),
+                    "objectType": "EVENT",
+                    "programID": program_id,
+                    "eventName": f"dispatch {i}",
                     "targets": [{"type": "VEN_NAME", "values": [ven]}],
                     "intervalPeriod": {"start": created.isoformat(), "duration": "PT30M"},
                     "intervals": [{"id": 0, "payloads": [{"type": "DISPATCH_SETPOINT", "values": [-250.0]}]}],
                 }
-                rows.append({"id": event_id, "c": created.replace(tzinfo=None) if db.dialect == "sqlite" else created,
-                             "doc": json.dumps(document), "p": program_id})
+                rows.append(
+                    {
+                        "id": event_id,
+                        "c": created.replace(tzinfo=None) if db.dialect == "sqlite" else created,
+                        "doc": json.dumps(document),
+                        "p": program_id,
+                    }
+                )
                 targets.append({"oid": event_id, "v": ven})
             await connection.execute(
-                text("INSERT INTO event (id, created_at, modified_at, document, targeted, program_id) "
-                     "VALUES (:id, :c, :c, :doc, true, :p)"), rows)
+                text(
+                    "INSERT INTO event (id, created_at, modified_at, document, targeted, program_id) "
+                    "VALUES (:id, :c, :c, :doc, true, :p)"
+                ),
+                rows,
+            )
             await connection.execute(
                 text("INSERT INTO object_target (object_type, object_id, type, value) VALUES ('EVENT', :oid, 'VEN_NAME', :v)"),
-                targets)
+                targets,
+            )
     if db.dialect == "postgresql":
         async with db.engine.connect() as connection:
             await connection.execute(text("ANALYZE"))
@@ -84,12 +111,14 @@ async def load(base_url: str, token: str, params: dict[str, str], seconds: float
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx2.AsyncClient(base_url=base_url, headers=headers, limits=limits, timeout=30) as client:
+
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
                 response = await client.get("/events", params=params)
                 response.raise_for_status()
                 latencies.append(time.perf_counter() - began)
+
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
@@ -128,9 +157,7 @@ def run(database_url: str | None, events: int, vens: int, seconds: float, concur
                 ("BL, targetType=VEN_NAME filter", bl, {"targetType": "VEN_NAME", "targetValues": "ven-7", "limit": "10"}),
             ):
                 result = asyncio.run(load(vtn.base_url, token, params, seconds, concurrency))
-                lines.append(
-                    f"| {events:,} | {label} | {result['rps']:.0f} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} |"
-                )
+                lines.append(f"| {events:,} | {label} | {result['rps']:.0f} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} |")
                 print(lines[-1], flush=True)
             print(f"(seeded {events:,} events in {seeded:.1f} s)", flush=True)
         if database_url:
@@ -150,8 +177,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
     parser.add_argument("--events", type=int, nargs="+", default=[1000, 100_000, 1_000_000])
-    parser.add_argument("--events-per-ven", type=int, default=100,
-                        help="events targeted at each VEN: the VEN's own result set stays the same size as N grows")
+    parser.add_argument(
+        "--events-per-ven",
+        type=int,
+        default=100,
+        help="events targeted at each VEN: the VEN's own result set stays the same size as N grows",
+    )
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=1)

@@ -18,8 +18,8 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.server import running_vtn  # noqa: E402
-from vtn.core.security import Role  # noqa: E402
+from tests.support.server import running_vtn
+from vtn.core.security import Role
 
 EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
 

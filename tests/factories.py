@@ -24,11 +24,18 @@ def full_program(name: str = "prog-full") -> dict[str, Any]:
         "payloadDescriptors": [
             {"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "DISPATCH_SETPOINT", "units": "KW", "currency": "GBP"},
             {
-                "objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": "USAGE", "readingType": "DIRECT_READ",
-                "units": "KWH", "accuracy": 0.5, "confidence": 90,
+                "objectType": "REPORT_PAYLOAD_DESCRIPTOR",
+                "payloadType": "USAGE",
+                "readingType": "DIRECT_READ",
+                "units": "KWH",
+                "accuracy": 0.5,
+                "confidence": 90,
             },
         ],
-        "targets": [{"type": "GROUP", "values": ["g1", "g2"]}, {"type": "MIXED", "values": [1, 2.5, True, "x", {"x": 1.0, "y": 2.0}]}],
+        "targets": [
+            {"type": "GROUP", "values": ["g1", "g2"]},
+            {"type": "MIXED", "values": [1, 2.5, True, "x", {"x": 1.0, "y": 2.0}]},
+        ],
     }
 
 
@@ -40,17 +47,27 @@ def full_event(program_id: str, name: str = "ev-full", targets: list[dict[str, A
         "targets": targets if targets is not None else [{"type": "VEN_NAME", "values": ["ven-a"]}],
         "reportDescriptors": [
             {
-                "payloadType": "USAGE", "readingType": "DIRECT_READ", "units": "KWH",
-                "targets": [{"type": "GROUP", "values": ["g1"]}], "aggregate": False, "startInterval": -1,
-                "numIntervals": -1, "historical": True, "frequency": -1, "repeat": 1,
+                "payloadType": "USAGE",
+                "readingType": "DIRECT_READ",
+                "units": "KWH",
+                "targets": [{"type": "GROUP", "values": ["g1"]}],
+                "aggregate": False,
+                "startInterval": -1,
+                "numIntervals": -1,
+                "historical": True,
+                "frequency": -1,
+                "repeat": 1,
             }
         ],
         "payloadDescriptors": [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "DISPATCH_SETPOINT", "units": "KW"}],
         "intervalPeriod": dict(INTERVAL_PERIOD),
         "intervals": [
             {"id": 0, "payloads": [{"type": "DISPATCH_SETPOINT", "values": [-250.5]}]},
-            {"id": 1, "intervalPeriod": {"start": "2026-03-29T01:00:00Z", "duration": "PT30M"},
-             "payloads": [{"type": "DISPATCH_SETPOINT", "values": [0]}]},
+            {
+                "id": 1,
+                "intervalPeriod": {"start": "2026-03-29T01:00:00Z", "duration": "PT30M"},
+                "payloads": [{"type": "DISPATCH_SETPOINT", "values": [0]}],
+            },
         ],
     }
 
@@ -62,8 +79,14 @@ def full_report(program_id: str, event_id: str, client_name: str = "ven-a") -> d
         "clientName": client_name,
         "reportName": "readings",
         "payloadDescriptors": [
-            {"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": "USAGE", "readingType": "DIRECT_READ",
-             "units": "KWH", "accuracy": 0.1, "confidence": 100}
+            {
+                "objectType": "REPORT_PAYLOAD_DESCRIPTOR",
+                "payloadType": "USAGE",
+                "readingType": "DIRECT_READ",
+                "units": "KWH",
+                "accuracy": 0.1,
+                "confidence": 100,
+            }
         ],
         "resources": [
             {
@@ -80,8 +103,12 @@ def full_subscription(program_id: str, callback: str = "http://127.0.0.1:9/cb") 
         "clientName": "ven-a",
         "programID": program_id,
         "objectOperations": [
-            {"objects": ["EVENT", "PROGRAM"], "operations": ["CREATE", "UPDATE", "DELETE"], "callbackUrl": callback,
-             "bearerToken": "tok123"}
+            {
+                "objects": ["EVENT", "PROGRAM"],
+                "operations": ["CREATE", "UPDATE", "DELETE"],
+                "callbackUrl": callback,
+                "bearerToken": "tok123",
+            }
         ],
         "targets": [{"type": "VEN_NAME", "values": ["ven-a"]}],
     }

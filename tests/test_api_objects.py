@@ -87,8 +87,11 @@ def test_ven_and_resource_full_round_trip(bl):
 
 def test_provisioned_fields_cannot_be_forged(bl):
     forged = {
-        "id": "clientchosen", "createdDateTime": "2000-01-01T00:00:00Z", "modificationDateTime": "2000-01-01T00:00:00Z",
-        "objectType": "EVENT", "programName": "forge",
+        "id": "clientchosen",
+        "createdDateTime": "2000-01-01T00:00:00Z",
+        "modificationDateTime": "2000-01-01T00:00:00Z",
+        "objectType": "EVENT",
+        "programName": "forge",
     }
     doc = bl.post("/programs", json=forged).json()
     assert doc["id"] != "clientchosen" and doc["objectType"] == "PROGRAM"

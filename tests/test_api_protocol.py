@@ -12,8 +12,14 @@ def programs(bl, n: int, **extra) -> list[dict]:
 
 
 def test_validation_errors_are_400_problem(bl):
-    for body in ({}, {"programName": ""}, {"programName": "x" * 129}, {"programName": 123},
-                 {"programName": "p", "targets": [{"type": "GROUP"}]}, {"programName": "p", "timeZoneOffset": "1H"}):
+    for body in (
+        {},
+        {"programName": ""},
+        {"programName": "x" * 129},
+        {"programName": 123},
+        {"programName": "p", "targets": [{"type": "GROUP"}]},
+        {"programName": "p", "timeZoneOffset": "1H"},
+    ):
         response = bl.post("/programs", json=body)
         assert response.status_code == 400, body
         assert response.json()["title"] == "Bad Request"
@@ -209,7 +215,12 @@ def test_subscription_validation(bl):
         {**good, "objectOperations": [{"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": "https://u:p@x.example/"}]},
     ):
         assert bl.post("/subscriptions", json=broken).status_code == 400, broken
-    legacy = {**good, "objectOperations": [{"objects": ["EVENT"], "operations": ["POST"], "callbackUrl": good["objectOperations"][0]["callbackUrl"]}]}
+    legacy = {
+        **good,
+        "objectOperations": [
+            {"objects": ["EVENT"], "operations": ["POST"], "callbackUrl": good["objectOperations"][0]["callbackUrl"]}
+        ],
+    }
     created = bl.post("/subscriptions", json=legacy)
     assert created.status_code == 201 and created.json()["objectOperations"][0]["operations"] == ["CREATE"]
 

@@ -15,7 +15,9 @@ def test_ven_sees_untargeted_and_its_own_targets(bl, clients):
     to_b = bl.post("/events", json=full_event(program["id"], "to-b", [{"type": "VEN_NAME", "values": ["ven-b"]}])).json()
     everyone = bl.post("/events", json=full_event(program["id"], "all", [])).json()
     by_group = bl.post("/events", json=full_event(program["id"], "grp", [{"type": "GROUP", "values": ["north"]}])).json()
-    by_unit = bl.post("/events", json=full_event(program["id"], "unit", [{"type": "RESOURCE_NAME", "values": ["battery-1"]}])).json()
+    by_unit = bl.post(
+        "/events", json=full_event(program["id"], "unit", [{"type": "RESOURCE_NAME", "values": ["battery-1"]}])
+    ).json()
 
     def names(caller):
         return [e["eventName"] for e in caller.get("/events").json()]
@@ -28,7 +30,10 @@ def test_ven_sees_untargeted_and_its_own_targets(bl, clients):
     assert a.get(f"/events/{to_a['id']}").status_code == 200
     assert a.get(f"/events/{everyone['id']}").status_code == 200
     # A VEN cannot grant itself targets …
-    assert a.put(f"/vens/{ven_a['id']}", json={"venName": "ven-a", "targets": [{"type": "GROUP", "values": ["north"]}]}).status_code == 403
+    assert (
+        a.put(f"/vens/{ven_a['id']}", json={"venName": "ven-a", "targets": [{"type": "GROUP", "values": ["north"]}]}).status_code
+        == 403
+    )
     # … the operator can, and resources' names and targets count as grants.
     bl.put(f"/vens/{ven_a['id']}", json={"venName": "ven-a", "targets": [{"type": "GROUP", "values": ["north"]}]})
     bl.post(f"/vens/{ven_a['id']}/resources", json={"resourceName": "battery-1"})
@@ -50,7 +55,9 @@ def test_ven_private_objects(bl, clients):
     assert a.put(f"/vens/{ven_a['id']}", json={"venName": "renamed"}).status_code == 403
     program = bl.post("/programs", json={"programName": "p"}).json()
     event = bl.post("/events", json=full_event(program["id"], "e", [])).json()
-    report = a.post("/reports", json={"programID": program["id"], "eventID": event["id"], "clientName": "a", "resources": []}).json()
+    report = a.post(
+        "/reports", json={"programID": program["id"], "eventID": event["id"], "clientName": "a", "resources": []}
+    ).json()
     assert b.get("/reports").json() == []
     assert b.get(f"/reports/{report['id']}").status_code == 404
     assert b.delete(f"/reports/{report['id']}").status_code == 404

@@ -79,9 +79,10 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 def _run(coro_factory):  # type: ignore[no-untyped-def]
     from vtn.core.database import Database
 
+    settings: Settings = get_settings()
+    upgrade(settings.database_url)  # runs its own event loop: before ours
+
     async def main():  # type: ignore[no-untyped-def]
-        settings: Settings = get_settings()
-        upgrade(settings.database_url)
         db = Database(settings.database_url)
         try:
             async with db.session() as session:

@@ -45,7 +45,7 @@ class VtnProcess:
 
     def start(self, wait: float = 30.0) -> None:
         assert self.log_path is not None
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
+        log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vtn.cli", "serve", "--port", str(self.port), *self.extra_args],
             env=self.env,
@@ -83,14 +83,14 @@ class VtnProcess:
         self.stop()
         self.start()
 
-    def provision(self, client_id: str, role: Role, ven_name: str | None = None,
-                  scopes: list[str] | None = None) -> str:
+    def provision(self, client_id: str, role: Role, ven_name: str | None = None, scopes: list[str] | None = None) -> str:
         """Register a client directly in the database; returns its secret."""
         return provision_client(self.database_url, client_id, role, ven_name=ven_name, scopes=scopes)
 
 
-def provision_client(database_url: str, client_id: str, role: Role, ven_name: str | None = None,
-                     scopes: list[str] | None = None) -> str:
+def provision_client(
+    database_url: str, client_id: str, role: Role, ven_name: str | None = None, scopes: list[str] | None = None
+) -> str:
     from vtn.auth import service
     from vtn.core.database import Database
     from vtn.core.migrate import upgrade
@@ -110,8 +110,13 @@ def provision_client(database_url: str, client_id: str, role: Role, ven_name: st
 
 
 @contextmanager
-def running_vtn(tmp_path: Path, database_url: str | None = None, env: dict[str, str] | None = None,
-                extra_args: list[str] | None = None, scheme: str = "http") -> Iterator[VtnProcess]:
+def running_vtn(
+    tmp_path: Path,
+    database_url: str | None = None,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    scheme: str = "http",
+) -> Iterator[VtnProcess]:
     """Start `vtn serve` on a free loopback port; stopped (SIGTERM) on exit."""
     database_url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'vtn-server.db'}"
     port = free_port()

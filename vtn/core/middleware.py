@@ -42,7 +42,9 @@ class BodyGuard:
         path: str = scope["path"]
         is_form_path = any(path.endswith(p) for p in self.form_paths)
         if content_type and not is_form_path and not _is_json(content_type) and not path.startswith("/console"):
-            await self._reject(scope, receive, send, 415, f"content type {content_type!r} is not supported; send application/json")
+            await self._reject(
+                scope, receive, send, 415, f"content type {content_type!r} is not supported; send application/json"
+            )
             return
 
         received = 0

@@ -46,7 +46,6 @@ async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_
 
 async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> None:
     from vtn.events.service import store as events
-
     from vtn.programs.service import store as programs
 
     event = await require_reference(session, viewer, events, report.eventID, "eventID")

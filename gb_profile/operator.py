@@ -1,0 +1,196 @@
+"""A control-room helper for a network operator (BL client) driving GB dispatches on a VTN.
+
+Synchronous, over httpx2, with an OAuth2 client-credentials token. Programs are found by their
+profile name (docs/gb-profile.md §4) or created; dispatches follow the library's revision flows
+(`gb_profile.builders.revise` / `stop` / `cancel`): GET the current event, build the next revision, PUT.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2
+
+from gb_profile import builders as b
+from gb_profile import model as m
+from gb_profile.products import ProductCode, product
+
+PAGE = 50
+
+
+class OperatorError(RuntimeError):
+    """The VTN refused a request (the message carries its status and problem details)."""
+
+
+@dataclass(frozen=True)
+class SilentVen:
+    """A VEN targeted by a dispatch that has not acknowledged the dispatch's latest revision."""
+
+    fsp_id: str
+    event_id: str
+    event_name: str
+    revision: int
+    acknowledged_revision: int | None  # the newest revision it did acknowledge, if any
+
+
+class Operator:
+    """BL helper: `with Operator(base_url, client_id, client_secret) as op: ...`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout: float = 10.0,
+        client: httpx2.Client | None = None,
+        clock: Any = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._credentials = (client_id, client_secret)
+        self._http = client or httpx2.Client(base_url=self.base_url, timeout=timeout)
+        self._token: str | None = None
+        self._token_expiry = 0.0
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Operator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def _auth(self) -> dict[str, str]:
+        if self._token is None or time.monotonic() >= self._token_expiry:
+            response = self._http.post(
+                self.base_url + "/auth/token", auth=self._credentials, data={"grant_type": "client_credentials"}
+            )
+            self._check(response)
+            body = response.json()
+            self._token = body["access_token"]
+            self._token_expiry = time.monotonic() + max(float(body.get("expires_in", 300)) - 30, 1)
+        return {"Authorization": f"Bearer {self._token}"}
+
+    @staticmethod
+    def _check(response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            raise OperatorError(f"{response.request.method} {response.request.url} -> {response.status_code}: {response.text}")
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, self.base_url + path, headers=self._auth(), **kwargs)
+        if response.status_code == 401:  # token revoked or expired early: one fresh try
+            self._token = None
+            response = self._http.request(method, self.base_url + path, headers=self._auth(), **kwargs)
+        self._check(response)
+        return response.json() if response.content else None
+
+    def _all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._request("GET", path, params={**(params or {}), "skip": len(items), "limit": PAGE})
+            items.extend(page)
+            if len(page) < PAGE:
+                return items
+
+    # --- programs ------------------------------------------------------------------------------
+
+    def ensure_program(self, product_code: ProductCode | str, contract: m.Contract) -> dict[str, Any]:
+        """The operator's program for this product (found by programName), created if missing."""
+        wanted = b.build_program(product(product_code).code, contract)
+        for existing in self._all("/programs"):
+            if existing.get("programName") == wanted.programName:
+                return existing
+        return self._request("POST", "/programs", json=wanted.dump())
+
+    # --- dispatches ----------------------------------------------------------------------------
+
+    def issue_dispatch(self, instruction: m.DispatchInstruction, program_id: str | None = None, contract: m.Contract | None = None) -> str:
+        """Create the dispatch event (revision 1); returns its event id.
+
+        Without `program_id`, the operator's program for the product in `contract` is ensured first.
+        """
+        if program_id is None:
+            if contract is None:
+                raise ValueError("issue_dispatch needs program_id or contract")
+            program_id = self.ensure_program(contract.product, contract)["id"]
+        created = self._request("POST", "/events", json=b.build_event(instruction, program_id).dump())
+        return str(created["id"])
+
+    def event(self, event_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/events/{event_id}")
+
+    def instruction(self, event_id: str) -> m.DispatchInstruction:
+        """The instruction the event currently carries (its latest revision)."""
+        return b.parse_event(self.event(event_id))
+
+    def _put_next(self, event_id: str, build: Any) -> m.DispatchInstruction:
+        current = self.event(event_id)
+        following = build(current)
+        self._request("PUT", f"/events/{event_id}", json=following.dump())
+        return b.parse_event(following)
+
+    def revise(self, event_id: str, **changes: Any) -> m.DispatchInstruction:
+        """Next revision with `changes` (status, setpoints, service_start/end, cmz...); returns it."""
+        when = self.now()
+        return self._put_next(event_id, lambda ev: b.revise_event(ev, when, **changes))
+
+    def stop(self, event_id: str, at: datetime | None = None) -> m.DispatchInstruction:
+        """STOP revision: window truncated at `at` (default now, clamped to the service window)."""
+        when = self.now()
+        return self._put_next(event_id, lambda ev: b.stop_event(ev, at or when, when))
+
+    def cancel(self, event_id: str) -> m.DispatchInstruction:
+        when = self.now()
+        return self._put_next(event_id, lambda ev: b.cancel_event(ev, when))
+
+    # --- acknowledgements ----------------------------------------------------------------------
+
+    def acknowledgements(self, event_id: str) -> list[m.Acknowledgement]:
+        """Parsed GB_ACK reports for the event, by revision then receipt time (others are skipped)."""
+        acks = []
+        for report in self._all("/reports", {"eventID": event_id}):
+            if report.get("reportName") != m.R_ACK:
+                continue
+            try:
+                acks.append(b.parse_ack_report(report))
+            except m.ProfileError:
+                continue
+        return sorted(acks, key=lambda a: (a.revision, a.received_time, a.fsp_id))
+
+    def dispatch_events(self, program_id: str | None = None) -> list[dict[str, Any]]:
+        """GB dispatch events (anchor and non-profile events skipped)."""
+        events = []
+        for event in self._all("/events", {"programID": program_id} if program_id else None):
+            if b.is_anchor_event(event):
+                continue
+            try:
+                b.parse_event(event)
+            except (m.ProfileError, ValueError):
+                continue
+            events.append(event)
+        return events
+
+    def silent_vens(self, event_ids: list[str] | None = None, program_id: str | None = None) -> list[SilentVen]:
+        """VENs targeted by a dispatch that have not acknowledged its latest revision."""
+        events = [self.event(e) for e in event_ids] if event_ids is not None else self.dispatch_events(program_id)
+        silent = []
+        for event in events:
+            ins = b.parse_event(event)
+            acked = [
+                a.revision
+                for a in self.acknowledgements(event["id"])
+                if a.fsp_id == ins.fsp_id and a.event_name == ins.event_name
+            ]
+            if ins.revision not in acked:
+                silent.append(SilentVen(ins.fsp_id, event["id"], ins.event_name, ins.revision, max(acked, default=None)))
+        return silent
