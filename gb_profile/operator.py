@@ -114,7 +114,9 @@ class Operator:
 
     # --- dispatches ----------------------------------------------------------------------------
 
-    def issue_dispatch(self, instruction: m.DispatchInstruction, program_id: str | None = None, contract: m.Contract | None = None) -> str:
+    def issue_dispatch(
+        self, instruction: m.DispatchInstruction, program_id: str | None = None, contract: m.Contract | None = None
+    ) -> str:
         """Create the dispatch event (revision 1); returns its event id.
 
         Without `program_id`, the operator's program for the product in `contract` is ensured first.

@@ -21,6 +21,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(__import__("vtn.subscriptions.cli", fromlist=["app"]).app, name="deliveries")
 app.add_typer(keys_app, name="keys")
 app.add_typer(certs_app, name="certs")
+app.add_typer(__import__("gb_profile.cli", fromlist=["app"]).app, name="gb")
 
 
 @app.command()

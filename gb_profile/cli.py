@@ -1,0 +1,202 @@
+"""`gb`: a network operator's dispatch commands against a VTN (mounted as `vtn gb`).
+
+Credentials come from flags or the environment (GB_VTN_URL, GB_CLIENT_ID, GB_CLIENT_SECRET).
+Times without an offset are Europe/London local time; everything is sent in UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from gb_profile import builders as b
+from gb_profile import model as m
+from gb_profile.operator import Operator, OperatorError
+from gb_profile.products import LONDON, SetpointKind, product
+
+app = typer.Typer(help="GB flexibility dispatches (network operator side).", no_args_is_help=True)
+
+VtnUrl = Annotated[str, typer.Option("--vtn-url", envvar="GB_VTN_URL", help="VTN base URL (…/openadr3/3.0.1).")]
+ClientId = Annotated[str, typer.Option("--client-id", envvar="GB_CLIENT_ID", help="BL client id.")]
+ClientSecret = Annotated[str, typer.Option("--client-secret", envvar="GB_CLIENT_SECRET", help="BL client secret.")]
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 date-time; without an offset it is Europe/London local time. Returned in UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO 8601 date-time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LONDON)
+    return moment.astimezone(UTC)
+
+
+def _operator(url: str, client_id: str, secret: str) -> Operator:
+    return Operator(url, client_id, secret)
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+def _show(event_id: str, ins: m.DispatchInstruction) -> None:
+    window = f"{_utc_text(ins.service_start)} .. {_utc_text(ins.service_end)}"
+    typer.echo(f"event {event_id}  {ins.event_name}  revision {ins.revision}  {ins.status}  {window}")
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@app.command()
+def dispatch(
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    product_code: Annotated[str, typer.Option("--product", help="Product code, e.g. SU, OU_DA, SUSTAIN.")],
+    operator: Annotated[str, typer.Option(help="Network operator id, e.g. NGED.")],
+    fsp: Annotated[str, typer.Option(help="FSP id (the VEN's venName).")],
+    unit: Annotated[str, typer.Option(help="Dispatch unit (resource name).")],
+    start: Annotated[str, typer.Option(help="Service start (London local unless an offset is given).")],
+    end: Annotated[str, typer.Option(help="Service end (London local unless an offset is given).")],
+    kw: Annotated[float, typer.Option(help="Service volume, net-import positive (kW).")],
+    delta: Annotated[bool, typer.Option("--delta/--absolute", help="Relative to baseline, or an absolute level.")] = True,
+    contract: Annotated[str, typer.Option(help="Contract id (operator-local).")] = "C-1",
+    ref: Annotated[str | None, typer.Option(help="Dispatch reference; default generated.")] = None,
+    pre_notify: Annotated[bool, typer.Option("--pre-notify/--run", help="Status of revision 1.")] = False,
+    price: Annotated[float | None, typer.Option(help="Utilisation price, GBP per kWh.")] = None,
+    cmz: Annotated[str | None, typer.Option(help="Constraint management zone code.")] = None,
+) -> None:
+    """Issue a dispatch (revision 1); prints the event id."""
+    try:
+        prod = product(product_code)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    kind = SetpointKind.DELTA if delta else SetpointKind.ABSOLUTE
+    if kind not in prod.setpoint_kinds:
+        raise typer.BadParameter(f"{prod.code} does not allow {kind} setpoints")
+    begin, finish = parse_time(start), parse_time(end)
+    terms = m.Contract(operator_id=operator, contract_id=contract, fsp_id=fsp, product=prod.code, dispatch_units=(unit,), cmz=cmz)
+    with _operator(vtn_url, client_id, client_secret) as op:
+        instruction = m.DispatchInstruction(
+            operator_id=operator,
+            dispatch_ref=ref or f"D-{uuid.uuid4().hex[:12].upper()}",
+            revision=1,
+            status=m.DispatchStatus.PRE_NOTIFY if pre_notify else m.DispatchStatus.RUN,
+            instruction_time=op.now(),
+            fsp_id=fsp,
+            dispatch_unit=unit,
+            contract_id=contract,
+            service_start=begin,
+            service_end=finish,
+            setpoints=(m.Setpoint(begin, kw, m.ServiceUnits.KW, kind, price=price),),
+            cmz=cmz,
+        )
+        try:
+            event_id = op.issue_dispatch(instruction, contract=terms)
+        except (OperatorError, m.ProfileError) as exc:
+            _fail(exc)
+        _show(event_id, instruction)
+        typer.echo(event_id)
+
+
+@app.command()
+def revise(
+    event_id: Annotated[str, typer.Argument(help="The dispatch event id.")],
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    status: Annotated[m.DispatchStatus | None, typer.Option(help="New status (e.g. RUN after PRE_NOTIFY).")] = None,
+    kw: Annotated[float | None, typer.Option(help="New volume for every setpoint (kW).")] = None,
+    start: Annotated[str | None, typer.Option(help="New service start.")] = None,
+    end: Annotated[str | None, typer.Option(help="New service end.")] = None,
+) -> None:
+    """Issue the next revision of a dispatch."""
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            current = op.instruction(event_id)
+            changes: dict[str, object] = {}
+            if status is not None:
+                changes["status"] = status
+            begin = parse_time(start) if start else None
+            if begin is not None:
+                changes["service_start"] = begin
+            if end:
+                changes["service_end"] = parse_time(end)
+            if kw is not None or begin is not None:
+                points = list(current.setpoints)
+                if points and begin is not None:
+                    points[0] = m.Setpoint(begin, points[0].volume, points[0].units, points[0].kind, points[0].price)
+                changes["setpoints"] = tuple(
+                    m.Setpoint(p.timestamp, kw if kw is not None else p.volume, p.units, p.kind, p.price) for p in points
+                )
+            revised = op.revise(event_id, **changes)
+        except (OperatorError, m.ProfileError) as exc:
+            _fail(exc)
+        _show(event_id, revised)
+
+
+@app.command()
+def stop(
+    event_id: Annotated[str, typer.Argument(help="The dispatch event id.")],
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    at: Annotated[str | None, typer.Option(help="Stop time (default now).")] = None,
+) -> None:
+    """Stop a dispatch (STOP revision, window truncated)."""
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            stopped = op.stop(event_id, parse_time(at) if at else None)
+        except (OperatorError, m.ProfileError) as exc:
+            _fail(exc)
+        _show(event_id, stopped)
+
+
+@app.command()
+def status(
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    event_id: Annotated[list[str] | None, typer.Argument(help="Dispatch event ids; default all dispatches.")] = None,
+) -> None:
+    """Acknowledgements per revision and the VENs silent on a dispatch's latest revision."""
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            events = [op.event(e) for e in event_id] if event_id else op.dispatch_events()
+            rows = []
+            for event in events:
+                ins = b.parse_event(event)
+                acks = {(a.revision, a.fsp_id): a for a in op.acknowledgements(event["id"])}
+                for revision in range(1, ins.revision + 1):
+                    ack = acks.get((revision, ins.fsp_id))
+                    state = f"{ack.result} {ack.status} at {_utc_text(ack.received_time)}" if ack else "-"
+                    rows.append((event["id"], ins.event_name, str(revision), ins.fsp_id, state))
+            silent = op.silent_vens([e["id"] for e in events])
+        except (OperatorError, m.ProfileError) as exc:
+            _fail(exc)
+    _table(("EVENT", "DISPATCH", "REV", "VEN", "ACKNOWLEDGEMENT"), rows)
+    typer.echo("")
+    if silent:
+        typer.echo("Silent VENs (latest revision not acknowledged):")
+        _table(
+            ("VEN", "EVENT", "DISPATCH", "LATEST", "LAST ACKED"),
+            [(s.fsp_id, s.event_id, s.event_name, str(s.revision), str(s.acknowledged_revision or "-")) for s in silent],
+        )
+    else:
+        typer.echo("Silent VENs: none")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        typer.echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+if __name__ == "__main__":
+    app()
