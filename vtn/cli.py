@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 import uvicorn
 
 from vtn.auth.cli import certs_app, keys_app
+from vtn.core.commands import run_in_session
 from vtn.core.migrate import upgrade
 from vtn.core.security import Role
-from vtn.core.settings import Settings, get_settings
+from vtn.core.settings import get_settings
 
 app = typer.Typer(help="OpenADR 3 VTN for GB flexibility.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -77,23 +77,6 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     typer.echo(f"database at {revision}: {settings.database_url}")
 
 
-def _run(coro_factory):  # type: ignore[no-untyped-def]
-    from vtn.core.database import Database
-
-    settings: Settings = get_settings()
-    upgrade(settings.database_url)  # runs its own event loop: before ours
-
-    async def main():  # type: ignore[no-untyped-def]
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as session:
-                return await coro_factory(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
-
-
 @clients_app.command("add")
 def clients_add(
     client_id: Annotated[str, typer.Argument(help="The client id to create.")],
@@ -113,7 +96,7 @@ def clients_add(
             cert_subject_dn=cert_subject_dn, cert_san=cert_san, with_secret=not no_secret,
         )
 
-    created = _run(add)
+    created = run_in_session(add)
     typer.echo(f"client_id:     {created.client.client_id}")
     if created.secret:
         typer.echo(f"client_secret: {created.secret}")
@@ -126,7 +109,7 @@ def clients_list() -> None:
     """List clients (never secrets)."""
     from vtn.auth import service
 
-    rows = _run(service.list_clients)
+    rows = run_in_session(service.list_clients)
     for row in rows:
         state = "enabled" if row.enabled else "DISABLED"
         typer.echo(f"{row.client_id}\t{row.role}\t{row.ven_name or '-'}\t{state}\t{row.scopes}")
@@ -137,7 +120,7 @@ def clients_disable(client_id: str) -> None:
     """Disable a client: its tokens stop working within seconds."""
     from vtn.auth import service
 
-    _run(lambda s: service.set_enabled(s, client_id, False))
+    run_in_session(lambda s: service.set_enabled(s, client_id, False))
     typer.echo(f"disabled {client_id}")
 
 
@@ -146,7 +129,7 @@ def clients_enable(client_id: str) -> None:
     """Enable a disabled client again."""
     from vtn.auth import service
 
-    _run(lambda s: service.set_enabled(s, client_id, True))
+    run_in_session(lambda s: service.set_enabled(s, client_id, True))
     typer.echo(f"enabled {client_id}")
 
 
@@ -155,7 +138,7 @@ def clients_rotate_secret(client_id: str) -> None:
     """Issue a new secret (printed once); the old one stops working at once."""
     from vtn.auth import service
 
-    secret = _run(lambda s: service.rotate_secret(s, client_id))
+    secret = run_in_session(lambda s: service.rotate_secret(s, client_id))
     typer.echo(f"client_secret: {secret}")
     typer.echo("(the secret is shown once; store it now)")
 

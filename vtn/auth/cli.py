@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from vtn.core.commands import run_in_session
+
 keys_app = typer.Typer(help="Token signing keys (ES256, shared by all VTN processes).", no_args_is_help=True)
 certs_app = typer.Typer(help="Certificates for development and tests.", no_args_is_help=True)
-
-
-def _with_session(work: Callable[[Any], Awaitable[Any]]) -> Any:
-    from vtn.core.database import Database
-    from vtn.core.migrate import upgrade
-    from vtn.core.settings import get_settings
-
-    async def main() -> Any:
-        settings = get_settings()
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    upgrade(get_settings().database_url)
-    return asyncio.run(main())
 
 
 def _state(row: Any, now: Any) -> str:
@@ -48,7 +30,7 @@ def keys_list() -> None:
     from vtn.auth.tokens import list_keys
     from vtn.core.database import utcnow
 
-    rows = _with_session(list_keys)
+    rows = run_in_session(list_keys)
     now = utcnow()
     for row in rows:
         typer.echo(f"{row.kid}\tcreated {row.created_at.isoformat(timespec='seconds')}\t{_state(row, now)}")
@@ -70,7 +52,7 @@ def keys_rotate(
     from vtn.core.settings import get_settings
 
     lifetime = timedelta(seconds=get_settings().token_lifetime_seconds)
-    new, retiring, removed = _with_session(lambda s: rotate_keys(s, timedelta(seconds=activate_in), lifetime))
+    new, retiring, removed = run_in_session(lambda s: rotate_keys(s, timedelta(seconds=activate_in), lifetime))
     typer.echo(f"new key {new.kid}: published now, signs from {new.active_from.isoformat(timespec='seconds')}")
     for row in retiring:
         typer.echo(f"retiring {row.kid} at {row.retired_at.isoformat(timespec='seconds')}")

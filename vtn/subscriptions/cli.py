@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import typer
 
+from vtn.core.commands import run_in_session
 from vtn.core.pagination import Page
 
 app = typer.Typer(help="Notification deliveries (webhook outbox).", no_args_is_help=True)
-
-
-def _run(work: Any) -> Any:
-    from vtn.core.database import Database
-    from vtn.core.migrate import upgrade
-    from vtn.core.settings import get_settings
-
-    settings = get_settings()
-    upgrade(settings.database_url)  # alembic runs its own event loop: not inside ours
-
-    async def main() -> Any:
-        db = Database(settings.database_url)
-        try:
-            async with db.session() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
 
 
 @app.command("list")
@@ -46,7 +27,7 @@ def list_command(
     async def work(session: Any) -> list[dict[str, Any]]:
         return [delivery_item(r) for r in await list_deliveries(session, status, Page(skip, limit))]
 
-    for item in _run(work):
+    for item in run_in_session(work):
         typer.echo(
             f"{item['id']}\t{item['status']}\tattempts={item['attempts']}\t{item['objectType']} {item['operation']}"
             f"\t{item['callbackUrl']}\t{item['lastError'] or ''}"
@@ -64,7 +45,7 @@ def redrive_command(
     if all_dead == (delivery_id is not None):
         raise typer.BadParameter("give a delivery id or --all-dead")
     if all_dead:
-        count = _run(redrive_dead)
+        count = run_in_session(redrive_dead)
         typer.echo(f"re-driven: {count}")
         return
     assert delivery_id is not None
@@ -75,7 +56,7 @@ def redrive_command(
     from vtn.core.errors import NotFound
 
     try:
-        typer.echo(f"re-driven: {_run(one)}")
+        typer.echo(f"re-driven: {run_in_session(one)}")
     except NotFound as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
