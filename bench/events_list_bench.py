@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import fetch_token, latency_stats
 from tests.support.server import running_vtn
 from vtn.core.database import Database
 from vtn.core.migrate import upgrade
@@ -122,19 +122,7 @@ async def load(base_url: str, token: str, params: dict[str, str], seconds: float
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-    }
-
-
-def token_for(vtn, client_id: str, secret: str) -> str:  # type: ignore[no-untyped-def]
-    response = httpx2.post(vtn.base_url + "/auth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+    return latency_stats(latencies, elapsed)
 
 
 def run(database_url: str | None, events: int, vens: int, seconds: float, concurrency: int, workers: int) -> list[str]:
@@ -147,8 +135,8 @@ def run(database_url: str | None, events: int, vens: int, seconds: float, concur
         with running_vtn(Path(tmp), database_url=url, env={"VTN_WORKERS": str(workers)}) as vtn:
             bl_secret = vtn.provision("bench-bl", Role.BL)
             ven_secret = vtn.provision("bench-ven", Role.VEN, ven_name="ven-7")
-            bl = token_for(vtn, "bench-bl", bl_secret)
-            ven = token_for(vtn, "bench-ven", ven_secret)
+            bl = fetch_token(vtn.base_url, "bench-bl", bl_secret)
+            ven = fetch_token(vtn.base_url, "bench-ven", ven_secret)
             # The VEN needs its ven object for privacy; create it as BL.
             httpx2.post(vtn.base_url + "/vens", json={"venName": "ven-7"}, headers={"Authorization": f"Bearer {bl}"})
             lines = []

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -18,16 +17,11 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import fetch_token, latency_stats
 from tests.support.server import running_vtn
 from vtn.core.security import Role
 
 EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
-
-
-def token(base: str, client_id: str, secret: str) -> str:
-    response = httpx2.post(base + "/auth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 async def poll(base: str, tokens: list[str], seconds: float, conditional: bool) -> dict[str, float]:
@@ -54,14 +48,7 @@ async def poll(base: str, tokens: list[str], seconds: float, conditional: bool) 
         started = time.monotonic()
         await asyncio.gather(*(ven(t) for t in tokens))
         elapsed = time.monotonic() - started
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "not_modified": not_modified,
-    }
+    return {**latency_stats(latencies, elapsed), "not_modified": not_modified}
 
 
 def main() -> None:
@@ -74,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url,
                                                           env={"VTN_LOG_LEVEL": "warning"}) as vtn:
         base = vtn.base_url
-        bl = {"Authorization": f"Bearer {token(base, 'op', vtn.provision('op', Role.BL))}"}
+        bl = {"Authorization": f"Bearer {fetch_token(base, 'op', vtn.provision('op', Role.BL))}"}
         program_id = httpx2.post(base + "/programs", json={"programName": "bench"}, headers=bl).json()["id"]
         for n in range(args.events):
             targets = [{"type": "VEN_NAME", "values": [f"ven{n % args.vens}"]}] if n % 2 else None
@@ -83,7 +70,7 @@ def main() -> None:
         tokens = []
         for n in range(args.vens):
             name = f"ven{n}"
-            tokens.append(token(base, name, vtn.provision(name, Role.VEN, ven_name=name)))
+            tokens.append(fetch_token(base, name, vtn.provision(name, Role.VEN, ven_name=name)))
             httpx2.post(base + "/vens", json={"venName": name}, headers={"Authorization": f"Bearer {tokens[-1]}"})
         db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
         print(f"{args.vens} VENs, {args.events} events, {args.seconds:.0f}s per mode, {db}, 1 uvicorn worker")

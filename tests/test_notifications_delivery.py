@@ -42,6 +42,14 @@ def setup_program(bl, url: str, token: str | None = "tok123", operations=("CREAT
     return program_id
 
 
+def assert_outbox_drains(bl, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    """The row goes once the 2xx is recorded, which (batched) follows the receiver's answer."""
+    deadline = time.monotonic() + timeout
+    while (left := bl.get("/admin/deliveries").json()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert left == []
+
+
 def test_signed_notifications_with_bearer_token(http, clients):  # type: ignore[no-untyped-def]
     keys = http.get("/.well-known/webhook-keys").json()
     assert keys["scheme"] == "v1a" and keys["keys"][0]["whpk"].startswith("whpk_")
@@ -86,7 +94,7 @@ def test_receiver_down_then_up(app, clients):  # type: ignore[no-untyped-def]
         got = receiver.wait_for(lambda r: len(r) >= 1)
     assert "authorization" not in got[0].headers
     assert json.loads(got[0].body)["operation"] == "POST"
-    assert bl.get("/admin/deliveries").json() == []
+    assert_outbox_drains(bl)
 
 
 def test_retry_keeps_webhook_id(clients):  # type: ignore[no-untyped-def]
@@ -138,7 +146,7 @@ def test_dead_letter_then_redrive(clients):  # type: ignore[no-untyped-def]
         receiver.wait_for(lambda r: any(x.path == "/bad" for x in r))
         assert bl.post("/admin/deliveries/redrive-dead").json() == {"redriven": 1}
         receiver.wait_for(lambda r: any(x.path == "/gone" for x in r))
-    assert bl.get("/admin/deliveries").json() == []
+    assert_outbox_drains(bl)
 
 
 def test_redirects_are_not_followed(clients):  # type: ignore[no-untyped-def]
@@ -160,3 +168,134 @@ def test_well_known_keys_shared_by_processes(app, http):  # type: ignore[no-unty
     other = WebhookSigner(app.state.db)  # another process: same database, same key
     assert http.portal.call(other.public_keys) == first
     assert isinstance(httpx2.Headers, type)
+
+
+def test_write_is_committed_before_the_response(app, clients):  # type: ignore[no-untyped-def]
+    """When a write's response starts, its change is committed (visible to any other connection).
+
+    Regression: the write session used to commit after the response had been sent, so a VTN
+    killed in between had answered 201 for an event that, with its notifications, never existed.
+    """
+    from sqlmodel import select
+
+    from vtn.events.models import EventRow
+
+    bl = clients.bl()
+    program_id = setup_program(bl, "http://127.0.0.1:9/unused")
+    seen: list[tuple[int, list[str | None]]] = []
+    inner = app.middleware_stack
+
+    async def spy(scope, receive, send):  # type: ignore[no-untyped-def]
+        async def spy_send(message):  # type: ignore[no-untyped-def]
+            if message["type"] == "http.response.start" and "/events" in scope["path"]:
+                async with app.state.db.session(write=False) as session:  # another connection
+                    names = [r.document.get("eventName") for r in (await session.exec(select(EventRow))).all()]
+                seen.append((message["status"], names))
+            await send(message)
+
+        await inner(scope, receive, spy_send)
+
+    app.middleware_stack = spy
+    try:
+        created = bl.post("/events", json={"programID": program_id, "eventName": "a", **EVENT_BODY})
+        event_id = created.json()["id"]
+        bl.put(f"/events/{event_id}", json={"programID": program_id, "eventName": "b", **EVENT_BODY})
+        bl.delete(f"/events/{event_id}")
+    finally:
+        app.middleware_stack = inner
+    assert seen == [(201, ["a"]), (200, ["b"]), (200, [])]
+
+
+def _outbox_row(key: str, status: str, due_in: float = 0.0, attempts: int = 0) -> dict:  # type: ignore[type-arg]
+    from datetime import timedelta
+
+    from vtn.core.database import utcnow
+
+    now = utcnow()
+    return {"message_id": f"msg_{key}_{status}", "subscription_id": "s", "callback_key": key,
+            "callback_url": "http://127.0.0.1:9/x", "object_type": "EVENT", "operation": "POST", "body": "{}",
+            "status": status, "attempts": attempts, "created_at": now, "next_attempt_at": now + timedelta(seconds=due_in),
+            "lease_until": now + timedelta(seconds=60) if status == "in_flight" else None}
+
+
+def test_claim_keeps_per_callback_order_and_limit(settings):  # type: ignore[no-untyped-def]
+    """The index-backed claim applies the same rules as before: k live rows per callback, a waiting
+    oldest row pauses its callback, in-flight rows count, dead rows do not."""
+    import asyncio
+
+    from sqlalchemy import insert
+
+    from vtn.core.database import Database
+    from vtn.core.migrate import upgrade
+    from vtn.subscriptions.delivery import DeliveryWorker
+    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+
+    upgrade(settings.database_url)
+    settings.delivery_concurrency_per_callback = 2
+    P, F, D = OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT, OutboxStatus.DEAD
+    layout = [
+        ("a", P, 0), ("a", P, 0), ("a", P, 0),    # k=2: the first two
+        ("b", P, 60), ("b", P, 0),                # b's oldest waits for its retry: b paused
+        ("c", F, 0), ("c", P, 0), ("c", P, 0),    # one in flight: one more may start
+        ("d", D, 0), ("d", P, 0),                 # dead rows do not block
+        ("e", P, 0), ("e", P, 60), ("e", P, 0),   # e1 may start; e3 is behind the waiting e2
+        ("f", F, 0), ("f", F, 0), ("f", P, 0),    # two in flight: f full
+    ]
+
+    async def main() -> list[str]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                for n, (key, status, due_in) in enumerate(layout):
+                    row = _outbox_row(key, status, due_in)
+                    row["message_id"] = f"m{n}"
+                    await session.exec(insert(OutboxRow.__table__).values(**row))  # type: ignore[attr-defined]
+            worker = DeliveryWorker(db, settings, signer=None)  # type: ignore[arg-type]
+            claimed = await worker._claim(100)
+            again = await worker._claim(100)  # the claimed ones are in flight now: nothing more may start
+            assert again == []
+            assert all(r.status == F and r.attempts == 1 and r.lease_until for r in claimed)
+            return [r.message_id for r in claimed]
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(main()) == ["m0", "m1", "m6", "m9", "m10"]
+
+
+def test_batched_outcomes_only_touch_the_attempt_made(settings):  # type: ignore[no-untyped-def]
+    """Outcomes are written in one transaction per batch; a stale outcome (the lease expired and a
+    newer attempt owns the row) neither deletes nor reschedules the row."""
+    import asyncio
+
+    from sqlalchemy import insert
+    from sqlmodel import select
+
+    from vtn.core.database import Database
+    from vtn.core.migrate import upgrade
+    from vtn.subscriptions.delivery import DeliveryWorker, Outcome
+    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+
+    upgrade(settings.database_url)
+
+    async def main() -> dict[str, tuple[str, int]]:
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                for key in ("ok", "fail", "stale"):
+                    row = _outbox_row(key, OutboxStatus.IN_FLIGHT, attempts=2)
+                    await session.exec(insert(OutboxRow.__table__).values(**row))  # type: ignore[attr-defined]
+            async with db.session(write=False) as session:
+                rows = {r.callback_key: r for r in (await session.exec(select(OutboxRow))).all()}
+            stale = rows["stale"].model_copy(update={"attempts": 1})  # an older attempt's late answer
+            worker = DeliveryWorker(db, settings, signer=None)  # type: ignore[arg-type]
+            worker.outcomes = [Outcome(rows["ok"], 200, None, None), Outcome(rows["fail"], 503, "HTTP 503", None),
+                               Outcome(stale, 200, None, None)]
+            await worker._flush()
+            assert worker.outcomes == []
+            async with db.session(write=False) as session:
+                return {r.callback_key: (r.status, r.attempts) for r in (await session.exec(select(OutboxRow))).all()}
+        finally:
+            await db.dispose()
+
+    left = asyncio.run(main())
+    assert left == {"fail": (OutboxStatus.PENDING, 2), "stale": (OutboxStatus.IN_FLIGHT, 2)}

@@ -1,6 +1,7 @@
 """Every table of the VTN, imported in one place for Alembic and the test fixtures."""
 
 from vtn.auth.models import ClientRow, SigningKeyRow
+from vtn.console.models import ConsoleSession, ConsoleUser
 from vtn.core.tables import ObjectTarget
 from vtn.events.models import EventRow
 from vtn.programs.models import ProgramRow
@@ -10,6 +11,6 @@ from vtn.subscriptions.notification_models import HeartbeatRow, OutboxRow, Revis
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "ClientRow", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow", "ProgramRow", "ReportRow", "ResourceRow",
-    "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
+    "ClientRow", "ConsoleSession", "ConsoleUser", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow", "ProgramRow",
+    "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]

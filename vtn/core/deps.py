@@ -29,7 +29,10 @@ async def write_session(db: Annotated[Database, Depends(get_database)]) -> Async
 
 
 ReadSession = Annotated[AsyncSession, Depends(read_session)]
-WriteSession = Annotated[AsyncSession, Depends(write_session)]
+# scope="function": commit before the response is sent. With the default ("request") FastAPI
+# commits after the client already has its 201, so a crash or a failed commit in between loses
+# a change the client was told had succeeded (and its outbox rows).
+WriteSession = Annotated[AsyncSession, Depends(write_session, scope="function")]
 
 
 def target_filter(

@@ -25,8 +25,10 @@ class OutboxRow(SQLModel, table=True):
 
     __tablename__ = "notification_outbox"
     __table_args__ = (
-        Index("ix_notification_outbox_status", "status", "next_attempt_at", "id"),
-        Index("ix_notification_outbox_callback", "callback_key", "id"),
+        Index("ix_notification_outbox_status", "status", "next_attempt_at", "id"),  # next due time, reaper
+        Index("ix_notification_outbox_claim", "status", "id"),  # the claim: pending rows oldest first
+        # the per-callback probe of the claim: covering, read in id order, stops after k rows
+        Index("ix_notification_outbox_callback_live", "callback_key", "id", "status", "next_attempt_at"),
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))

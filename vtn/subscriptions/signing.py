@@ -8,6 +8,7 @@ process signs with the same key; the public key is published at `/.well-known/we
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import time
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PrivateFormat, PublicFormat
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
 from sqlmodel import col, select
 
 from vtn.core.database import Database, utcnow
@@ -44,30 +46,40 @@ class WebhookSigner:
         self.db = db
         self.kid: str | None = None
         self._key: Ed25519PrivateKey | None = None
+        self._lock = asyncio.Lock()
 
     async def key(self) -> Ed25519PrivateKey:
         if self._key is None:
-            row = await self._load_or_create()
-            self.kid = row.kid
-            self._key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(row.private_key))
+            async with self._lock:  # concurrent first notifications must not each create a key
+                if self._key is None:
+                    row = await self._load_or_create()
+                    self.kid = row.kid
+                    self._key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(row.private_key))
         return self._key
 
-    async def _oldest(self) -> WebhookKeyRow | None:
-        async with self.db.session(write=False) as session:
-            query = select(WebhookKeyRow).where(col(WebhookKeyRow.retired_at).is_(None))
-            return (await session.exec(query.order_by(col(WebhookKeyRow.created_at), col(WebhookKeyRow.kid)))).first()
+    @staticmethod
+    def _oldest_query() -> Any:
+        query = select(WebhookKeyRow).where(col(WebhookKeyRow.retired_at).is_(None))
+        return query.order_by(col(WebhookKeyRow.created_at), col(WebhookKeyRow.kid))
 
     async def _load_or_create(self) -> WebhookKeyRow:
-        row = await self._oldest()
-        if row is None:
-            seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, _no_encryption())
-            async with self.db.session() as session:
-                session.add(WebhookKeyRow(
+        async with self.db.session(write=False) as session:
+            row = (await session.exec(self._oldest_query())).first()
+        if row is not None:
+            return row
+        # Check and create in one write transaction, serialised across processes: SQLite's
+        # BEGIN IMMEDIATE, PostgreSQL's transaction-scoped advisory lock.
+        async with self.db.session() as session:
+            if self.db.dialect == "postgresql":
+                await session.exec(text("SELECT pg_advisory_xact_lock(hashtext('vtn_webhook_signing_key'))"))  # type: ignore[call-overload]
+            row = (await session.exec(self._oldest_query())).first()
+            if row is None:
+                seed = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, _no_encryption())
+                row = WebhookKeyRow(
                     kid="whk_" + secrets.token_hex(8), private_key=base64.b64encode(seed).decode(), created_at=utcnow()
-                ))
-            row = await self._oldest()  # two processes racing both settle on the oldest key
-            assert row is not None
-        return row
+                )
+                session.add(row)
+        return row  # expire_on_commit is off: usable after the commit
 
     async def headers(self, message_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
         key = await self.key()

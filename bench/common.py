@@ -1,0 +1,33 @@
+"""Pieces every load generator here shares: an OAuth2 client-credentials token and latency statistics."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import httpx2
+
+
+def fetch_token(base_url: str, client_id: str, secret: str) -> str:
+    """A bearer token from the VTN's built-in token endpoint (`base_url` = the API base, e.g. …/openadr3/3.0.1)."""
+    response = httpx2.post(base_url + "/auth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list (no interpolation: a latency that was really measured)."""
+    if not ordered:
+        return math.nan
+    return ordered[max(math.ceil(fraction * len(ordered)) - 1, 0)]
+
+
+def latency_stats(latencies: list[float], elapsed: float) -> dict[str, float]:
+    """requests, rps, p50_ms and p99_ms of request latencies in seconds measured over `elapsed` seconds."""
+    ordered = sorted(latencies)
+    return {
+        "requests": len(ordered),
+        "rps": len(ordered) / elapsed if elapsed > 0 else 0.0,
+        "p50_ms": statistics.median(ordered) * 1000 if ordered else math.nan,
+        "p99_ms": percentile(ordered, 0.99) * 1000,
+    }
