@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx2
 
+from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.products import ProductCode, product
@@ -159,15 +160,7 @@ class Operator:
 
     def acknowledgements(self, event_id: str) -> list[m.Acknowledgement]:
         """Parsed GB_ACK reports for the event, by revision then receipt time (others are skipped)."""
-        acks = []
-        for report in self._all("/reports", {"eventID": event_id}):
-            if report.get("reportName") != m.R_ACK:
-                continue
-            try:
-                acks.append(b.parse_ack_report(report))
-            except m.ProfileError:
-                continue
-        return sorted(acks, key=lambda a: (a.revision, a.received_time, a.fsp_id))
+        return board.parse_acks(self._all("/reports", {"eventID": event_id}))
 
     def dispatch_events(self, program_id: str | None = None) -> list[dict[str, Any]]:
         """GB dispatch events (anchor and non-profile events skipped)."""
@@ -187,12 +180,9 @@ class Operator:
         events = [self.event(e) for e in event_ids] if event_ids is not None else self.dispatch_events(program_id)
         silent = []
         for event in events:
-            ins = b.parse_event(event)
-            acked = [
-                a.revision
-                for a in self.acknowledgements(event["id"])
-                if a.fsp_id == ins.fsp_id and a.event_name == ins.event_name
-            ]
-            if ins.revision not in acked:
-                silent.append(SilentVen(ins.fsp_id, event["id"], ins.event_name, ins.revision, max(acked, default=None)))
+            for state in board.ack_status(event, self._all("/reports", {"eventID": event["id"]})):
+                if not state.latest_acknowledged:
+                    silent.append(
+                        SilentVen(state.fsp_id, event["id"], state.event_name, state.revision, state.acknowledged_revision)
+                    )
         return silent

@@ -67,6 +67,17 @@ def load_handler(spec: str, base_dir: Path | None = None) -> EventHandler:
     return target() if callable(target) and not isinstance(target, EventHandler) else target
 
 
+def gb_handler(handler: Any, settings: VenConfig) -> Any:
+    """Wrap the handler in the GB adapter: a `GbController` always, any handler when `[gb]` is configured."""
+    from ven_client.gb import GbAdapter, GbController
+
+    if isinstance(handler, GbController):
+        return GbAdapter(handler, settings.gb)
+    if settings.gb is not None and not isinstance(handler, GbAdapter):
+        return GbAdapter(settings=settings.gb, fallback=None if isinstance(handler, LoggingHandler) else handler)
+    return handler
+
+
 def _run(coro: Any) -> Any:
     try:
         return asyncio.run(coro)
@@ -86,7 +97,8 @@ def run(
     setup_logging(settings.ven.log_level, settings.ven.json_logs)
     spec = handler or settings.ven.handler
     base_dir = config.resolve().parent if config and not handler else Path.cwd()
-    event_handler = load_handler(spec, base_dir) if spec else LoggingHandler()
+    event_handler: Any = load_handler(spec, base_dir) if spec else LoggingHandler()
+    event_handler = gb_handler(event_handler, settings)
 
     async def main() -> None:
         agent = VenAgent(settings, event_handler)
@@ -284,6 +296,122 @@ def unsubscribe(
                 typer.echo("no subscriptions")
 
     _run(main())
+
+
+gb_app = typer.Typer(help="GB profile reports: meter readings, emergency stop, heartbeat; FSP signing key.",
+                      no_args_is_help=True)
+app.add_typer(gb_app, name="gb")
+EventOption = Annotated[str | None, typer.Option("--event", help="Event id (default: the operator's GB_ANCHOR event).")]
+OperatorOption = Annotated[str | None, typer.Option("--operator", help="Network operator ID (default: gb.operator_id).")]
+
+
+def _gb_reporter(settings: VenConfig, client: VtnClient) -> Any:
+    from ven_client.config import GbSettings
+    from ven_client.gb import GbReporter
+
+    return GbReporter(client, settings.gb or GbSettings(fsp_id=settings.ven.name))
+
+
+@gb_app.command("readings")
+def gb_readings(
+    csv_file: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False,
+                                           help="Flexible Power readings CSV (kW per minute or kWh per half hour).")],
+    config: ConfigOption = None,
+    event_id: EventOption = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Send meter readings from a CSV file as one GB_READINGS report (all lines or none)."""
+    from gb_profile.readings_csv import ReadingsCsvError, parse_readings_csv
+
+    settings = _config(config)
+    setup_logging("warning", settings.ven.json_logs)
+    try:
+        parsed = parse_readings_csv(csv_file)
+    except ReadingsCsvError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            saved = await _gb_reporter(settings, client).send_readings(parsed.readings, event_id=event_id, operator_id=operator)
+            units = len({r.meterable_unit for r in parsed.readings})
+            typer.echo(f"report {saved.id} for event {saved.eventID}: {len(parsed.readings)} {parsed.kind.value} readings, "
+                       f"{units} meterable unit(s)")
+
+    _run_gb(main())
+
+
+@gb_app.command("emergency-stop")
+def gb_emergency_stop(
+    unit: Annotated[list[str], typer.Option("--unit", help="Dispatch unit to stop (repeat).")],
+    reason: Annotated[str, typer.Option(help="Why (sent to the operator).")],
+    config: ConfigOption = None,
+    event_id: EventOption = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Send a GB_EMERGENCY_STOP report (FSP opt-out) for dispatch units, against a dispatch or the anchor event."""
+    settings = _config(config)
+    setup_logging("warning", settings.ven.json_logs)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            saved = await _gb_reporter(settings, client).send_emergency_stop(unit, reason, event_id=event_id,
+                                                                            operator_id=operator)
+            typer.echo(f"emergency stop {saved.id} for event {saved.eventID}: {', '.join(unit)}")
+
+    _run_gb(main())
+
+
+@gb_app.command("heartbeat")
+def gb_heartbeat(
+    config: ConfigOption = None,
+    state: Annotated[list[str] | None, typer.Option(help="DISPATCH_UNIT=OPERATING_STATE (repeat).")] = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Send a GB_HEARTBEAT report against the operator's anchor event."""
+    settings = _config(config)
+    setup_logging("warning", settings.ven.json_logs)
+    pairs = []
+    for item in state or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise typer.BadParameter(f"--state {item!r}: expected DISPATCH_UNIT=OPERATING_STATE")
+        pairs.append((name, value))
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            saved = await _gb_reporter(settings, client).send_heartbeat(pairs, operator_id=operator)
+            typer.echo(f"heartbeat {saved.id} for event {saved.eventID}")
+
+    _run_gb(main())
+
+
+@gb_app.command("keygen")
+def gb_keygen(
+    kid: Annotated[str, typer.Option(help="Key id to give the operator with the public key.")],
+    out: Annotated[Path, typer.Option(help="Where to write the private JWK (mode 0600).")],
+) -> None:
+    """Create the FSP's P-256 signing key: private JWK to --out, public JWK (for the operator) to stdout."""
+    from gb_profile.signing import generate_key, public_jwk
+
+    if out.exists():
+        typer.echo(f"error: {out} exists; not overwriting a key", err=True)
+        raise typer.Exit(2)
+    key = generate_key(kid)
+    out.touch(mode=0o600)
+    out.write_text(json.dumps(key.as_dict(private=True), indent=2) + "\n")
+    typer.echo(json.dumps(public_jwk(key), indent=2))
+
+
+def _run_gb(coro: Any) -> Any:
+    from gb_profile.model import ProfileError
+    from ven_client.config import ConfigError as _ConfigError
+
+    try:
+        return _run(coro)
+    except (ProfileError, _ConfigError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 if __name__ == "__main__":

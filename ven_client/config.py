@@ -9,6 +9,8 @@ Sections and their variables:
 - `[push]`: `listen_host`, `listen_port`, `path`, `callback_url`, `fallback_poll_interval`, `signatures`
   → `VEN_PUSH_LISTEN_PORT`, `VEN_PUSH_CALLBACK_URL`, …
 - `[[resources]]`: `name`, `attributes` (a table: payload type → value or list of values).
+- `[gb]` (optional; turns on the GB profile adapter, `ven_client.gb`): `fsp_id`, `operator_id`, `signing_key`,
+  `signing_kid`, `require_signature`, `[[gb.operator_keys]]` (`operator`, `file`, `kid`) → `VEN_GB_FSP_ID`, …
 
 List values in the environment are comma separated (`VEN_PROGRAMS=NGED-SU,UKPN-SAOU`) or JSON.
 """
@@ -28,6 +30,7 @@ from openadr3.models import ValuesMap
 
 ENV_PREFIX = "VEN_"
 PATH_KEYS = ("client_secret_file", "ca_file", "client_cert", "client_key")
+GB_PATH_KEYS = ("signing_key",)
 
 
 class Section(BaseModel):
@@ -92,16 +95,43 @@ class ResourceConfig(Section):
         return [ValuesMap(type=k, values=v if isinstance(v, list) else [v]) for k, v in self.attributes.items()]
 
 
+class OperatorKeyConfig(Section):
+    operator: str = Field(description="network operator ID the key belongs to, e.g. NGED")
+    file: Path = Field(description="public key: a JWK, a JWK Set ({'keys': [...]}) or a PEM file")
+    kid: str | None = Field(None, description="key id; required for PEM files, overrides a JWK's kid")
+
+
+class GbSettings(Section):
+    """The GB profile (docs/gb-profile.md) as the reference VEN applies it (docs/ven.md, "GB profile")."""
+
+    fsp_id: str = Field("", description="FSP ID = venName the operator targets; default: [ven] name")
+    operator_id: str | None = Field(None, description="default network operator for readings, heartbeats, emergency stops")
+    signing_key: Path | None = Field(None, description="FSP private key (JWK or PEM, P-256) that signs reports")
+    signing_kid: str | None = Field(None, description="kid of the signing key (required for PEM)")
+    operator_keys: list[OperatorKeyConfig] = Field(default_factory=list)
+    require_signature: bool = Field(False, description="refuse dispatches without a valid operator signature")
+    acknowledge: bool = Field(True, description="send the read-back acknowledgement of every revision")
+
+    @model_validator(mode="after")
+    def _keys_needed(self) -> GbSettings:
+        if self.require_signature and not self.operator_keys:
+            raise ValueError("gb.require_signature needs at least one [[gb.operator_keys]] entry")
+        return self
+
+
 class VenConfig(Section):
     vtn: VtnSettings = Field(default_factory=VtnSettings)
     ven: VenSettings = Field(default_factory=VenSettings)
     push: PushSettings = Field(default_factory=PushSettings)
     resources: list[ResourceConfig] = Field(default_factory=list)
+    gb: GbSettings | None = None
 
     @model_validator(mode="after")
     def _defaults(self) -> VenConfig:
         if not self.ven.name:
             self.ven.name = self.vtn.client_id
+        if self.gb is not None and not self.gb.fsp_id:
+            self.gb.fsp_id = self.ven.name
         return self
 
     def check_credentials(self) -> None:
@@ -126,11 +156,11 @@ def _env_value(raw: str, annotation: Any) -> Any:
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
-    sections: dict[str, type[Section]] = {"vtn": VtnSettings, "push": PushSettings}
+    sections: dict[str, type[Section]] = {"vtn": VtnSettings, "push": PushSettings, "gb": GbSettings}
     for section, model in {**sections, "ven": VenSettings}.items():
         for field_name, info in model.model_fields.items():
             key = ENV_PREFIX + (f"{section}_{field_name}" if section in sections else field_name).upper()
-            if key in environ:
+            if key in environ and field_name != "operator_keys":
                 overrides.setdefault(section, {})[field_name] = _env_value(environ[key], info.annotation)
     return overrides
 
@@ -155,6 +185,13 @@ def load_config(path: str | Path | None = None, environ: Mapping[str, str] | Non
             for key in PATH_KEYS:
                 if isinstance(vtn.get(key), str) and not Path(vtn[key]).expanduser().is_absolute():
                     vtn[key] = str(Path(path).resolve().parent / vtn[key])
+        gb = data.get("gb")
+        if isinstance(gb, dict):
+            entries = [gb] + [k for k in gb.get("operator_keys", []) if isinstance(k, dict)]
+            for entry in entries:
+                for key in (*GB_PATH_KEYS, "file"):
+                    if isinstance(entry.get(key), str) and not Path(entry[key]).expanduser().is_absolute():
+                        entry[key] = str(Path(path).resolve().parent / entry[key])
     for section, values in _env_overrides(environ).items():
         data.setdefault(section, {}).update(values)
     try:
