@@ -1,8 +1,8 @@
 """The official OpenAPI 3.0 definition as JSON Schema: response validation for the S-xxx checks.
 
-OpenAPI 3.0 schema objects are not JSON Schema: `nullable: true` must become a `null` type
-alternative, and the boolean `exclusiveMaximum` a numeric bound. The converted document is
-registered as one resource so `#/components/schemas/...` references resolve unchanged.
+OpenAPI 3.0 schema objects are converted to JSON Schema by `openadr3.schema.convert` (shared with
+the VTN's tests). The converted document is registered as one resource so `#/components/schemas/...`
+references resolve unchanged; formats are checked strictly (RFC 3339 date-time, URI scheme).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 import openadr3
+from openadr3.schema import body_schema, convert
 
 SPEC_URI = "urn:openadr3:3.0.1"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
@@ -39,36 +40,6 @@ def _is_date_time(value: object) -> bool:
 @format_checker.checks("uri")
 def _is_uri(value: object) -> bool:
     return not isinstance(value, str) or bool(_URI.match(value))
-
-
-def convert(node: Any) -> Any:
-    """OpenAPI 3.0 schema object → JSON Schema 2020-12 (recursively)."""
-    if isinstance(node, list):
-        return [convert(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: convert(v) for k, v in node.items() if k not in ("nullable", "discriminator", "example", "xml")}
-    if out.get("exclusiveMaximum") is True and "maximum" in out:
-        out["exclusiveMaximum"] = out.pop("maximum")
-    elif out.get("exclusiveMaximum") is False:
-        out.pop("exclusiveMaximum")
-    if out.get("exclusiveMinimum") is True and "minimum" in out:
-        out["exclusiveMinimum"] = out.pop("minimum")
-    elif out.get("exclusiveMinimum") is False:
-        out.pop("exclusiveMinimum")
-    if node.get("nullable") is True:
-        if "$ref" in out or "allOf" in out or "anyOf" in out or "oneOf" in out:
-            description = out.pop("description", None)
-            out = {"anyOf": [out, {"type": "null"}]}
-            if description:
-                out["description"] = description
-        else:
-            if "type" in out:
-                types = out["type"] if isinstance(out["type"], list) else [out["type"]]
-                out["type"] = [*types, "null"]
-            if "enum" in out and None not in out["enum"]:
-                out["enum"] = [*out["enum"], None]
-    return out
 
 
 @dataclass(frozen=True)
@@ -104,9 +75,7 @@ class Spec:
                 line = next((i + 1 for i, ln in enumerate(lines) if ln.strip() == f"operationId: {op_id}"), 0)
                 responses: dict[str, dict[str, Any] | None] = {}
                 for status, response in (op.get("responses") or {}).items():
-                    content = (response or {}).get("content") or {}
-                    media = content.get("application/json") or next(iter(content.values()), None)
-                    schema = (media or {}).get("schema")
+                    schema = body_schema(response)
                     responses[str(status)] = convert(schema) if schema else None
                 pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
                 self.operations.append(Operation(method.upper(), template, op_id, line, responses, re.compile(pattern)))

@@ -1,6 +1,6 @@
 """Validate JSON against the official OpenADR 3 OpenAPI definition (vendored, unmodified).
 
-OpenAPI 3.0 schemas are not JSON Schema: `nullable: true` is rewritten to a union with null
+OpenAPI 3.0 schemas are not JSON Schema: `nullable: true` is rewritten to a null alternative (`convert`)
 and every `$ref` resolves inside the same document. Used by the VTN's tests and by the
 conformance suite, so both judge responses by the same rules.
 """
@@ -21,21 +21,40 @@ from openadr3 import SPEC_VERSION, spec_path
 _PARAM = re.compile(r"\{[^/]+\}")
 
 
-def _convert(node: Any) -> Any:
-    if isinstance(node, dict):
-        node = {k: _convert(v) for k, v in node.items() if k not in ("discriminator", "example", "xml")}
-        # Draft 4 style boolean exclusive bounds (OpenAPI 3.0) → numeric bounds.
-        for bound, exclusive in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
-            if isinstance(node.get(exclusive), bool):
-                node[exclusive] = node.pop(bound) if node.pop(exclusive) and bound in node else None
-                if node[exclusive] is None:
-                    del node[exclusive]
-        if node.pop("nullable", False):
-            return {"anyOf": [node, {"type": "null"}]}
-        return node
+def convert(node: Any) -> Any:
+    """OpenAPI 3.0 schema object → JSON Schema 2020-12 (recursively); the one conversion VTN tests and
+    the conformance suite share, so both judge bodies by the same rules."""
     if isinstance(node, list):
-        return [_convert(v) for v in node]
-    return node
+        return [convert(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: convert(v) for k, v in node.items() if k not in ("nullable", "discriminator", "example", "xml")}
+    # Draft 4 style boolean exclusive bounds (OpenAPI 3.0) → numeric bounds.
+    for bound, exclusive in (("maximum", "exclusiveMaximum"), ("minimum", "exclusiveMinimum")):
+        if isinstance(out.get(exclusive), bool):
+            if out.pop(exclusive) and bound in out:
+                out[exclusive] = out.pop(bound)
+    if node.get("nullable") is True:
+        if "$ref" in out or "allOf" in out or "anyOf" in out or "oneOf" in out:
+            description = out.pop("description", None)
+            out = {"anyOf": [out, {"type": "null"}]}
+            if description:
+                out["description"] = description
+        else:
+            # a null type alternative (rather than anyOf) keeps validation messages precise
+            if "type" in out:
+                types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+                out["type"] = [*types, "null"]
+            if "enum" in out and None not in out["enum"]:
+                out["enum"] = [*out["enum"], None]
+    return out
+
+
+def body_schema(response: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The (unconverted) schema of an OpenAPI response object's JSON body, if it declares one."""
+    content = (response or {}).get("content") or {}
+    media = content.get("application/json") or next(iter(content.values()), None)
+    return (media or {}).get("schema")
 
 
 @lru_cache
@@ -46,12 +65,12 @@ def spec_document(version: str = SPEC_VERSION) -> dict[str, Any]:
 
 @lru_cache
 def _root(version: str) -> dict[str, Any]:
-    return {"components": {"schemas": _convert(copy.deepcopy(spec_document(version)["components"]["schemas"]))}}
+    return {"components": {"schemas": convert(copy.deepcopy(spec_document(version)["components"]["schemas"]))}}
 
 
 def schema_validator(schema: dict[str, Any], version: str = SPEC_VERSION) -> Draft202012Validator:
     root = dict(_root(version))
-    root.update(_convert(schema))
+    root.update(convert(schema))
     return Draft202012Validator(root, format_checker=FormatChecker())
 
 
@@ -82,11 +101,7 @@ def response_schema(method: str, path: str, status: int, version: str = SPEC_VER
     for pattern, op_method, operation in _operations(version):
         if op_method == method.upper() and pattern.match(path):
             response = operation["responses"].get(str(status)) or operation["responses"].get("default")
-            if not response:
-                return None
-            content = response.get("content") or {}
-            media = content.get("application/json") or next(iter(content.values()), None)
-            return media.get("schema") if media else None
+            return body_schema(response)
     return None
 
 

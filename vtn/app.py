@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
 from vtn.auth.authenticator import build_authenticator
@@ -81,17 +83,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)
 
+    # Swagger UI from the vendored swagger-ui-dist (vtn/static/swagger, THIRD_PARTY.md): no CDN at run time
+    app.mount("/static/swagger", StaticFiles(directory=Path(__file__).parent / "static" / "swagger"), name="swagger-static")
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=f"{base}/openapi.json", title="OpenADR 3 VTN")
+        return get_swagger_ui_html(
+            openapi_url=f"{base}/openapi.json",
+            title="OpenADR 3 VTN",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    if settings.console_enabled:  # the operator/FSP web console, a sub-application with its own error pages
+        from vtn.console.router import install_console
+
+        install_console(app, settings)
     install_notifications(app, settings)
     install_openapi(app, base)
-    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes, form_paths=("/auth/token", "/auth/login"))
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=settings.max_body_bytes,
+        form_paths=("/auth/token", "/auth/login"),
+        form_prefix=settings.console_path if settings.console_enabled else None,
+    )
     if settings.trusted_proxy_cert_header:  # keep last: outermost, sees the real TCP peer
         app.add_middleware(TrustedProxyCertMiddleware, header=settings.trusted_proxy_cert_header,
                            trusted_proxies=settings.trusted_proxies)

@@ -22,6 +22,7 @@ app.add_typer(__import__("vtn.subscriptions.cli", fromlist=["app"]).app, name="d
 app.add_typer(keys_app, name="keys")
 app.add_typer(certs_app, name="certs")
 app.add_typer(__import__("gb_profile.cli", fromlist=["app"]).app, name="gb")
+app.add_typer(__import__("vtn.console.cli", fromlist=["app"]).app, name="users")
 
 
 @app.command()

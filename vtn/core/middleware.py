@@ -21,13 +21,17 @@ class BodyGuard:
     """Refuses bodies over `max_bytes` and non-JSON bodies on JSON endpoints.
 
     The token endpoint takes a form body, so paths in `form_paths` are exempt from the
-    media-type check (not from the size limit).
+    media-type check (not from the size limit); so is everything under `form_prefix` (the
+    console's HTML forms).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = (), form_prefix: str | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.form_paths = form_paths
+        self.form_prefix = form_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
@@ -40,8 +44,10 @@ class BodyGuard:
             return
         content_type = headers.get("content-type")
         path: str = scope["path"]
-        is_form_path = any(path.endswith(p) for p in self.form_paths)
-        if content_type and not is_form_path and not _is_json(content_type) and not path.startswith("/console"):
+        is_form_path = any(path.endswith(p) for p in self.form_paths) or bool(
+            self.form_prefix and (path == self.form_prefix or path.startswith(self.form_prefix + "/"))
+        )
+        if content_type and not is_form_path and not _is_json(content_type):
             await self._reject(
                 scope, receive, send, 415, f"content type {content_type!r} is not supported; send application/json"
             )

@@ -57,12 +57,40 @@ class Settings(BaseSettings):
     # console
     console_enabled: bool = True
     console_path: str = "/console"
+    console_session_idle_seconds: int = Field(1800, gt=0, description="Console session ends after this idle time")
+    console_session_max_seconds: int = Field(12 * 3600, gt=0, description="Console session ends this long after sign-in")
+    console_lockout_failures: int = Field(5, gt=0, description="Failed sign-ins in a row that lock an account")
+    console_lockout_seconds: int = Field(900, gt=0, description="How long a locked account stays locked")
+    console_signin_rate_limit: int = Field(10, gt=0, description="Sign-in attempts per client address and username…")
+    console_signin_rate_window_seconds: int = Field(300, gt=0, description="…within this window (per process)")
+    console_cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", description="Secure cookie flag: auto = when the request came over https"
+    )
+    # FSP "send me a test dispatch" (docs/console.md, "FSP pages")
+    console_sandbox_program: str = Field(
+        "NGED-OU_2MIN-SANDBOX",
+        description="GB program (<operator>-<product>-<suffix>, product with a minutes notice) for FSP test dispatches",
+    )
+    console_test_dispatch_interval_seconds: float = Field(
+        30.0, ge=0, description="Per FSP account (per process): minimum time between two test dispatches"
+    )
+    # GB profile: the network operator's key signing console dispatches (docs/console.md, "Operator pages")
+    gb_signing_key_file: str | None = Field(None, description="ES256 private key (PEM or JWK) signing console dispatches")
+    gb_signing_kid: str | None = Field(None, description="Key id of gb_signing_key_file (default: the JWK's kid or thumbprint)")
 
     @field_validator("base_path")
     @classmethod
     def _normalise_base_path(cls, value: str) -> str:
         value = "/" + value.strip("/")
         return "" if value == "/" else value
+
+    @field_validator("console_path")
+    @classmethod
+    def _normalise_console_path(cls, value: str) -> str:
+        value = "/" + value.strip("/")
+        if value == "/":
+            raise ValueError("the console needs its own path, e.g. /console")
+        return value
 
     @field_validator("callback_allowed_networks", "trusted_proxies")
     @classmethod

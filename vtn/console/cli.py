@@ -1,0 +1,93 @@
+"""`vtn users …`: console accounts (operators and FSP users)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from vtn.console.models import AccountRole
+from vtn.core.commands import run_in_session
+from vtn.core.errors import ApiError
+
+app = typer.Typer(help="Console accounts (operator or FSP users who sign in to the web console).", no_args_is_help=True)
+
+
+def _run(work):  # type: ignore[no-untyped-def]
+    try:
+        return run_in_session(work)
+    except ApiError as exc:  # a refused input is a message, not a traceback
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="The sign-in name.")],
+    role: Annotated[AccountRole, typer.Option(help="operator (acts as BL) or fsp (acts as its VEN(s)).")],
+    ven: Annotated[list[str] | None, typer.Option(help="VEN name an fsp account is bound to (repeat for several).")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from the first line of stdin.")] = False,
+) -> None:
+    """Create an account; the password is prompted (or read from stdin) and stored only as an argon2 hash."""
+    from vtn.console import service
+
+    password = _read_password(password_stdin)
+    user = _run(lambda s: service.add_user(s, username, role, password, ven or []))
+    bound = f"  VENs: {', '.join(user.ven_names)}" if user.ven_names else ""
+    typer.echo(f"created {user.username} ({user.role}){bound}")
+
+
+@app.command("list")
+def users_list() -> None:
+    """List accounts (never passwords)."""
+    from vtn.console import service
+    from vtn.core.database import utcnow
+
+    now = utcnow()
+    for user in _run(service.list_users):
+        if user.disabled:
+            state = "DISABLED"
+        elif user.locked_until and user.locked_until > now:
+            state = f"locked until {user.locked_until.isoformat(timespec='seconds')}"
+        else:
+            state = "enabled"
+        last = user.last_signin_at.isoformat(timespec="seconds") if user.last_signin_at else "never"
+        typer.echo(f"{user.username}\t{user.role}\t{','.join(user.ven_names) or '-'}\t{state}\tlast sign-in: {last}")
+
+
+@app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable an account: it cannot sign in and its open sessions end at once."""
+    from vtn.console import service
+
+    _run(lambda s: service.set_disabled(s, username, True))
+    typer.echo(f"disabled {username}")
+
+
+@app.command("enable")
+def users_enable(username: str) -> None:
+    """Enable an account again (also clears a lock-out after failed sign-ins)."""
+    from vtn.console import service
+
+    _run(lambda s: service.set_disabled(s, username, False))
+    typer.echo(f"enabled {username}")
+
+
+@app.command("set-password")
+def users_set_password(
+    username: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from the first line of stdin.")] = False,
+) -> None:
+    """Set a new password; the account's open sessions end."""
+    from vtn.console import service
+
+    password = _read_password(password_stdin)
+    _run(lambda s: service.set_password(s, username, password))
+    typer.echo(f"password changed for {username}")

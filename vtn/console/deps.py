@@ -1,0 +1,163 @@
+"""Console dependencies: who is signed in, which role, CSRF, and the Viewer the services see.
+
+Console pages never read data themselves: they build the same `Viewer` a REST caller would have
+(`viewer_for_account`) and call the same services, so privacy has one implementation.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from vtn.auth.privacy import Viewer, resolve_viewer
+from vtn.auth.service import DEFAULT_SCOPES
+from vtn.console import service
+from vtn.console.models import AccountRole
+from vtn.core.database import Database, utcnow
+from vtn.core.errors import BadRequest, Forbidden, NotFound
+from vtn.core.security import Principal, Role, Scope
+from vtn.core.settings import Settings
+
+SESSION_COOKIE = "vtn_console"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+@dataclass(frozen=True)
+class Account:
+    """The signed-in person, as the pages see it (no password hash, no session id)."""
+
+    username: str
+    role: AccountRole
+    ven_names: tuple[str, ...]
+    csrf_token: str
+    session_id_hash: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == AccountRole.OPERATOR
+
+    @property
+    def is_fsp(self) -> bool:
+        return self.role == AccountRole.FSP
+
+
+class SignInRequired(Exception):
+    """No valid session: pages redirect to the sign-in form, htmx requests get 401 + HX-Redirect."""
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def console_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def current_account(request: Request) -> Account:
+    """The account of the session cookie; raises `SignInRequired` when there is none or it expired."""
+    cached = getattr(request.state, "console_account", None)
+    if isinstance(cached, Account):
+        return cached
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise SignInRequired
+    db: Database = request.app.state.db
+    settings = console_settings(request)
+    now = utcnow()
+    async with db.session(write=False) as session:
+        found = await service.lookup_session(session, token, settings, now)
+    if found is None:
+        raise SignInRequired
+    row, user = found
+    if (now - row.last_seen).total_seconds() >= service.touch_interval(settings):
+        async with db.session() as session:
+            await service.touch_session(session, row.id_hash, now)
+    account = Account(user.username, AccountRole(user.role), tuple(user.ven_names), row.csrf_token, row.id_hash)
+    request.state.console_account = account
+    return account
+
+
+async def optional_account(request: Request) -> Account | None:
+    try:
+        return await current_account(request)
+    except SignInRequired:
+        return None
+
+
+async def require_operator(account: Annotated[Account, Depends(current_account)]) -> Account:
+    if not account.is_operator:
+        raise Forbidden("this page is for operator accounts")
+    return account
+
+
+async def require_fsp(account: Annotated[Account, Depends(current_account)]) -> Account:
+    if not account.is_fsp:
+        raise Forbidden("this page is for FSP accounts")
+    return account
+
+
+async def submitted_csrf_token(request: Request) -> str | None:
+    """The token of an unsafe request: the `X-CSRF-Token` header (htmx) or the `csrf_token` form field."""
+    header = request.headers.get(CSRF_HEADER)
+    if header is not None:
+        return header
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return None
+    try:
+        form = await request.form()  # Starlette caches it: the endpoint's Form() fields still work
+    except Exception as exc:  # malformed multipart etc.: bad input, not a server fault
+        raise BadRequest("the form could not be read") from exc
+    value = form.get(CSRF_FIELD)
+    return value if isinstance(value, str) else None
+
+
+def tokens_match(sent: str | None, expected: str) -> bool:
+    # An empty expected token (no cookie) must never match an empty submission.
+    return bool(sent) and bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())  # type: ignore[union-attr]
+
+
+async def csrf_protect(request: Request, account: Annotated[Account, Depends(current_account)]) -> None:
+    """Every unsafe method must echo the session's CSRF token, else 403."""
+    if request.method in SAFE_METHODS:
+        return
+    if not tokens_match(await submitted_csrf_token(request), account.csrf_token):
+        raise Forbidden("the form's security token is missing or out of date; reload the page and try again")
+
+
+CurrentAccount = Annotated[Account, Depends(current_account)]
+OperatorAccount = Annotated[Account, Depends(require_operator)]
+FspAccount = Annotated[Account, Depends(require_fsp)]
+
+
+def principal_for_account(account: Account, ven_name: str | None = None) -> Principal:
+    """An operator acts as a BL client with every scope; an FSP as the VEN client of one bound VEN."""
+    client_id = f"console:{account.username}"
+    if account.is_operator:
+        return Principal(client_id=client_id, role=Role.BL, scopes=frozenset(s.value for s in Scope))
+    if ven_name is None:
+        if not account.ven_names:
+            raise Forbidden("this account is bound to no VEN")
+        ven_name = account.ven_names[0]
+    elif ven_name not in account.ven_names:
+        raise NotFound(f"no VEN named {ven_name!r} for this account")  # 404 as for any object one may not see
+    scopes = frozenset(s.value for s in DEFAULT_SCOPES[Role.VEN])
+    return Principal(client_id=client_id, role=Role.VEN, scopes=scopes, ven_name=ven_name)
+
+
+async def viewer_for_account(session: AsyncSession, account: Account, ven_name: str | None = None) -> Viewer:
+    """The `Viewer` services take: exactly what a BL token (operator) or that VEN's token (FSP) would be."""
+    return await resolve_viewer(session, principal_for_account(account, ven_name))
+
+
+async def viewers_for_account(session: AsyncSession, account: Account) -> list[Viewer]:
+    """One Viewer per bound VEN of an FSP account (a single BL viewer for an operator)."""
+    if account.is_operator:
+        return [await viewer_for_account(session, account)]
+    return [await viewer_for_account(session, account, name) for name in account.ven_names]

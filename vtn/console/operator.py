@@ -1,0 +1,897 @@
+"""Operator pages: Programs, Dispatch (+ preview), Board (live), Emergency stop, VENs (+ outbox), Delivery.
+
+Routes declared on `router` are served under `{console_path}/operator/...`; `vtn.console.router`
+includes it with `require_operator` and `csrf_protect`, so every route here already needs a signed-in
+operator and every unsafe method a valid CSRF token.
+
+Every read and write goes through the services the REST API uses (programs, events, reports, vens,
+subscriptions) with the operator's BL `Viewer`, so the GB profile enforcement (`vtn.profiles`) and the
+change notifications apply exactly as for a BL client. The notification outbox and last-seen come from
+the operator admin functions (`vtn.subscriptions.admin`), as `/admin/...` serves them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from joserfc.jwk import ECKey
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from gb_profile import board
+from gb_profile import builders as b
+from gb_profile import model as m
+from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
+from gb_profile.products import LONDON, PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
+from gb_profile.signing import sign_event
+from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
+from openadr3.models import Event
+from vtn.auth.privacy import Viewer
+from vtn.console.deps import OperatorAccount, viewer_for_account
+from vtn.console.templating import redirect, render
+from vtn.core.deps import ReadSession, WriteSession
+from vtn.core.errors import BadRequest, NotFound
+from vtn.core.pagination import Page
+from vtn.events import service as events
+from vtn.programs import service as programs
+from vtn.reports import service as reports
+from vtn.subscriptions import admin
+from vtn.subscriptions import service as subscriptions
+from vtn.vens import service as vens
+
+router = APIRouter()
+
+# (label, path relative to the console) shown in the header for operator accounts, after "Home".
+NAV: list[tuple[str, str]] = [
+    ("Programs", "/operator/programs"),
+    ("Dispatch", "/operator/dispatch"),
+    ("Board", "/operator/board"),
+    ("VENs", "/operator/vens"),
+]
+
+PAGE = 50
+BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long
+REF = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+SUFFIX = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+FIELD_OF_RULE = {  # where a validator rule is shown on the dispatch form
+    "GB-E-001": "ref", "GB-E-002": "units", "GB-E-003": "units", "GB-E-004": "contract", "GB-E-005": "cmz",
+    "GB-E-006": "end", "GB-E-013": "end", "GB-E-017": "end", "GB-E-020": "start", "GB-E-014": "volume",
+    "GB-E-021": "volume", "GB-E-022": "kind", "GB-E-019": "status", "GB-E-008": "status", "GB-E-023": "signature",
+}
+OPENING_STATUSES = (m.DispatchStatus.PRE_NOTIFY, m.DispatchStatus.RUN, m.DispatchStatus.RUN_NOW)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def london(moment: datetime | str | None) -> str:
+    """A UTC instant as Europe/London local time with its offset, e.g. `2026-07-01 14:30 BST (+01:00)`."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        except ValueError:
+            return moment
+    local = moment.astimezone(LONDON)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({offset[:3]}:{offset[3:]})"
+
+
+def local_input(moment: datetime) -> str:
+    """The value of a `datetime-local` input for a UTC instant (London wall-clock time)."""
+    return moment.astimezone(LONDON).strftime("%Y-%m-%dT%H:%M")
+
+
+def parse_local(text: str) -> datetime:
+    """A `datetime-local` value (London wall-clock, or with an explicit offset) → aware UTC. ValueError if not valid."""
+    text = text.strip()
+    if not text:
+        raise ValueError("required")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("not a date and time (YYYY-MM-DDTHH:MM)") from None
+    try:
+        if moment.tzinfo is None:
+            local = moment.replace(tzinfo=LONDON)
+            # A wall-clock time skipped by the spring change does not survive the round trip: refuse it.
+            if local.astimezone(UTC).astimezone(LONDON).replace(tzinfo=None) != moment:
+                raise ValueError("this local time does not exist (clocks go forward)")
+            moment = local
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 with a positive offset
+        raise ValueError("out of range") from None
+
+
+def offset_hint(text: str) -> str:
+    """What a form's London wall-clock value means: `GMT (+00:00) = 2026-11-23T19:50:00Z`, or '' if unparsable."""
+    try:
+        moment = parse_local(text)
+    except ValueError:
+        return ""
+    local = moment.astimezone(LONDON)
+    offset = local.strftime("%z")
+    return f"{local.tzname()} ({offset[:3]}:{offset[3:]}) = {b.utc_text(moment)}"
+
+
+def _kw(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
+async def _all(fetch: Callable[[Page], Awaitable[list[Any]]]) -> list[Any]:
+    """Every page of a service list call (the services keep the spec's 50-item pages)."""
+    items: list[Any] = []
+    while True:
+        page = await fetch(Page(len(items), PAGE))
+        items.extend(page)
+        if len(page) < PAGE:
+            return items
+
+
+async def _viewer(session: AsyncSession, account: Any) -> Viewer:
+    return await viewer_for_account(session, account)
+
+
+def _page(request: Request, name: str, context: dict[str, Any], **kw: Any) -> HTMLResponse:
+    return render(request, name, {"london": london, "kw": _kw, "offset_hint": offset_hint, **context}, **kw)
+
+
+def signing_key_for(request: Request) -> ECKey | None:
+    """The operator's dispatch signing key, when the VTN has one configured (docs/gb-profile.md §7).
+
+    Settings `gb_signing_key_file` (PEM or JWK; `VTN_GB_SIGNING_KEY_FILE`) and `gb_signing_kid`; absent →
+    dispatches are sent unsigned, which the profile allows (a VEN with `require_signature` then refuses them
+    with a REJECTED ack). A key without a kid gets its JWK thumbprint: a GB signature must name a kid (GB-E-023).
+    """
+    settings = request.app.state.settings
+    path = getattr(settings, "gb_signing_key_file", None)
+    if not path:
+        return None
+    cached = getattr(request.app.state, "console_gb_signing_key", None)
+    if isinstance(cached, ECKey):
+        return cached
+    raw = Path(path).read_bytes()
+    kid = getattr(settings, "gb_signing_kid", None)
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        key = ECKey.import_key(raw, {"kid": kid} if kid else None)
+    else:
+        document = json.loads(raw)
+        key = ECKey.import_key({**document, "kid": kid} if kid else document)
+    if not key.kid:
+        key = ECKey.import_key({**key.as_dict(private=True), "kid": key.thumbprint()})
+    request.app.state.console_gb_signing_key = key
+    return key
+
+
+def _sign(request: Request, event: Event) -> Event:
+    key = signing_key_for(request)
+    return sign_event(event, key) if key is not None else event
+
+
+# --------------------------------------------------------------------------------------------- programs
+
+
+def _catalogue() -> dict[str, list[Product]]:
+    groups: dict[str, list[Product]] = {"Legacy ENA names": [], "Current ENA products": []}
+    for prod in PRODUCTS.values():
+        groups["Legacy ENA names" if prod.generation is Generation.LEGACY else "Current ENA products"].append(prod)
+    return groups
+
+
+def _operators() -> list[Any]:
+    order = {OperatorKind.DNO: 0, OperatorKind.SYSTEM_OPERATOR: 1, OperatorKind.IDNO: 2}
+    return sorted(NETWORK_OPERATORS.values(), key=lambda o: (order[o.kind], o.id))
+
+
+def _program_row(doc: dict[str, Any]) -> dict[str, Any]:
+    prod = product_from_program_type(doc.get("programType"))
+    return {"id": doc.get("id"), "name": doc.get("programName"), "long_name": doc.get("programLongName"),
+            "operator": doc.get("retailerName"), "product": prod, "gb": is_gb_program(doc),
+            "created": doc.get("createdDateTime")}
+
+
+async def _programs_page(request: Request, session: AsyncSession, viewer: Viewer, *, form: dict[str, str] | None = None,
+                         errors: dict[str, list[str]] | None = None, status_code: int = 200) -> HTMLResponse:
+    docs = await _all(lambda page: programs.list_programs(session, viewer, None, page))
+    return _page(request, "operator/programs.html", {
+        "title": "Programs", "programs": [_program_row(d) for d in docs], "catalogue": _catalogue(),
+        "operators": _operators(), "form": form or {"product": "SECURE", "operator": "NGED", "units": "KW", "suffix": "",
+                                                    "terms_url": "", "anchor": "on", "valid_from": "", "valid_to": ""},
+        "errors": errors or {},
+    }, status_code=status_code)
+
+
+@router.get("/programs", response_class=HTMLResponse)
+async def programs_page(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    return await _programs_page(request, session, await _viewer(session, account))
+
+
+@router.post("/programs", response_class=HTMLResponse)
+async def create_program(
+    request: Request,
+    account: OperatorAccount,
+    session: WriteSession,
+    product: Annotated[str, Form(max_length=32)] = "",
+    operator: Annotated[str, Form(max_length=16)] = "",
+    suffix: Annotated[str, Form(max_length=40)] = "",
+    units: Annotated[str, Form(max_length=8)] = "KW",
+    terms_url: Annotated[str, Form(max_length=500)] = "",
+    anchor: Annotated[str, Form(max_length=8)] = "",
+    valid_from: Annotated[str, Form(max_length=40)] = "",
+    valid_to: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    viewer = await _viewer(session, account)
+    form = {"product": product, "operator": operator, "suffix": suffix, "units": units, "terms_url": terms_url,
+            "anchor": anchor, "valid_from": valid_from, "valid_to": valid_to}
+    errors: dict[str, list[str]] = {}
+    if product not in PRODUCTS:
+        errors["product"] = ["Choose a product from the catalogue."]
+    if operator not in NETWORK_OPERATORS:
+        errors["operator"] = ["Choose a GB network operator."]
+    if suffix and not SUFFIX.match(suffix):
+        errors["suffix"] = ["Letters, digits and _ only (GB-P-003)."]
+    if units not in ("KW", "KVAR"):
+        errors["units"] = ["KW (real power) or KVAR (reactive)."]
+    if terms_url and not terms_url.startswith(("https://", "http://")):
+        errors["terms_url"] = ["An http(s) URL."]
+    span: dict[str, datetime | None] = {"valid_from": None, "valid_to": None}
+    for name, text in (("valid_from", valid_from), ("valid_to", valid_to)):
+        if text:
+            try:
+                span[name] = parse_local(text)
+            except ValueError as exc:
+                errors[name] = [f"{exc}."]
+    if span["valid_to"] and not span["valid_from"]:
+        errors["valid_from"] = ["Give the start of the contract period too."]
+    elif span["valid_to"] and span["valid_from"] and span["valid_to"] <= span["valid_from"]:
+        errors["valid_to"] = ["After the start."]
+    if errors:
+        return await _programs_page(request, session, viewer, form=form, errors=errors, status_code=400)
+    contract = None
+    if terms_url or span["valid_from"]:
+        # Only the contract terms a program carries (terms URL, period); the parties' ids live on each dispatch.
+        contract = m.Contract(operator, "program", "", ProductCode(product), terms_url=terms_url or None,
+                              valid_from=span["valid_from"], valid_to=span["valid_to"])
+    body = b.build_program(product, contract, operator_id=operator, suffix=suffix or None, units=m.ServiceUnits(units))
+    created = await programs.create_program(session, viewer, body)
+    if anchor:
+        # The public reporting anchor: heartbeats, readings and availability go against it (§6).
+        await events.create_event(session, viewer, b.build_anchor_event(created["id"], operator, now_utc()))
+    return redirect(request, "/operator/programs", message=f"Program {created['programName']} created.", level="success")
+
+
+# --------------------------------------------------------------------------------------------- dispatch
+
+
+@dataclass
+class DispatchForm:
+    program_id: str = ""
+    units: list[str] = field(default_factory=list)  # "venName|resourceName"
+    ref: str = ""
+    contract: str = "C-1"
+    cmz: str = ""
+    start: str = ""
+    end: str = ""
+    volume: str = ""
+    direction: str = "TURN_DOWN"
+    kind: str = "DELTA"
+    status: str = "RUN"
+    price: str = ""
+
+
+@dataclass
+class Built:
+    events: list[Event]
+    program: dict[str, Any] | None
+    errors: dict[str, list[str]]  # field → messages (rule IDs first)
+    violations: list[Violation]
+    instruction_time: datetime
+
+
+async def _gb_programs(session: AsyncSession, viewer: Viewer) -> list[dict[str, Any]]:
+    docs = await _all(lambda page: programs.list_programs(session, viewer, None, page))
+    return [d for d in docs if is_gb_program(d)]
+
+
+async def _dispatch_units(session: AsyncSession, viewer: Viewer) -> list[dict[str, str]]:
+    """Resources of every VEN that may be dispatched: dispatch units, or resources without a GB role."""
+    found = []
+    for ven in await _all(lambda page: vens.list_vens(session, viewer, None, None, page)):
+        for res in await _all(lambda page, ven=ven: vens.list_resources(session, viewer, ven["id"], None, None, page)):
+            roles = [v for a in res.get("attributes") or () if a.get("type") == m.A_ROLE for v in a.get("values", ())]
+            if roles and m.ResourceRole.DISPATCH_UNIT.value not in roles:
+                continue
+            found.append({"value": f"{ven['venName']}|{res['resourceName']}", "ven": ven["venName"],
+                          "resource": res["resourceName"]})
+    return found
+
+
+def _build(form: DispatchForm, program: dict[str, Any] | None, now: datetime) -> Built:
+    """Parse the form into one instruction per dispatch unit and their events; collect errors by field."""
+    errors: dict[str, list[str]] = {}
+
+    def err(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if program is None:
+        err("program_id", "Choose a GB program.")
+    if not form.units:
+        err("units", "Choose at least one dispatch unit.")
+    pairs = []
+    for unit in form.units:
+        fsp, sep, name = unit.partition("|")
+        if not sep or not fsp or not name:
+            err("units", f"{unit!r} is not a VEN's resource.")
+        else:
+            pairs.append((fsp, name))
+    ref = form.ref.strip()
+    if not REF.match(ref):
+        err("ref", "1–100 letters, digits, '.', '_' or '-'.")
+    contract = form.contract.strip()
+    if not contract or len(contract) > 100:
+        err("contract", "The contract reference (operator-local).")
+    start = end = None
+    try:
+        start = parse_local(form.start)
+    except ValueError as exc:
+        err("start", f"Start: {exc}.")
+    try:
+        end = parse_local(form.end)
+    except ValueError as exc:
+        err("end", f"End: {exc}.")
+    if start and end and end <= start:
+        err("end", "The end must be after the start.")
+    volume = None
+    try:
+        volume = float(form.volume)
+        if not math.isfinite(volume) or volume < 0:
+            raise ValueError
+    except ValueError:
+        err("volume", "A number of kW, 0 or more.")
+    price = None
+    if form.price.strip():
+        try:
+            price = float(form.price)
+            if not math.isfinite(price):
+                raise ValueError
+        except ValueError:
+            err("price", "A price in GBP per kWh, or empty.")
+    if form.direction not in (m.Direction.TURN_DOWN.value, m.Direction.TURN_UP.value):
+        err("direction", "Turn down or turn up.")
+    try:
+        kind = SetpointKind(form.kind)
+    except ValueError:
+        err("kind", "Relative to baseline or absolute.")
+        kind = SetpointKind.DELTA
+    try:
+        status = m.DispatchStatus(form.status)
+        if status not in OPENING_STATUSES:
+            raise ValueError
+    except ValueError:
+        err("status", "PRE_NOTIFY, RUN or RUN_NOW.")
+        status = m.DispatchStatus.RUN
+    cmz = form.cmz.strip() or None
+    if cmz and not REF.match(cmz):
+        err("cmz", "A zone code: letters, digits, '.', '_' or '-'.")
+    built: list[Event] = []
+    violations: list[Violation] = []
+    if errors or program is None or start is None or end is None or volume is None:
+        return Built(built, program, errors, violations, now)
+    operator_id = str(program.get("retailerName") or "")
+    # Direction is carried by the sign (net import positive, §4.4): turn-down lowers import.
+    signed = -volume if kind is SetpointKind.DELTA and form.direction == m.Direction.TURN_DOWN.value else volume
+    units = m.ServiceUnits.KVAR if any(d.get("units") == "KVAR" for d in program.get("payloadDescriptors") or ()) \
+        else m.ServiceUnits.KW
+    for index, (fsp, unit) in enumerate(pairs, start=1):
+        instruction = m.DispatchInstruction(
+            operator_id=operator_id, dispatch_ref=ref if len(pairs) == 1 else f"{ref}-{index}", revision=1,
+            status=status, instruction_time=now, fsp_id=fsp, dispatch_unit=unit, contract_id=contract,
+            service_start=start, service_end=end, setpoints=(m.Setpoint(start, signed, units, kind, price),), cmz=cmz,
+        )
+        try:
+            event = b.build_event(instruction, str(program["id"]))
+        except (m.ProfileError, ValueError) as exc:
+            err("general", str(exc))
+            continue
+        found = validate_event(event, program)
+        violations.extend(found)
+        for v in found:
+            err(FIELD_OF_RULE.get(v.rule, "general"), f"{v.rule}: {v.message}")
+        built.append(event)
+    return Built(built, program, errors, violations, now)
+
+
+async def _read_dispatch_form(request: Request) -> DispatchForm:
+    form = await request.form()
+    limits = {"program_id": 128, "ref": 100, "contract": 100, "cmz": 100, "start": 40, "end": 40, "volume": 40,
+              "direction": 16, "kind": 16, "status": 16, "price": 40}
+    values: dict[str, Any] = {}
+    for name, limit in limits.items():
+        raw = form.get(name, "")
+        text = raw if isinstance(raw, str) else ""
+        if len(text) > limit:
+            raise BadRequest(f"{name} is too long")
+        values[name] = text
+    units = [u for u in form.getlist("units") if isinstance(u, str)]
+    if len(units) > 200 or any(len(u) > 300 for u in units):
+        raise BadRequest("too many or too long dispatch units")
+    return DispatchForm(units=units, **values)
+
+
+async def _find_program(session: AsyncSession, viewer: Viewer, program_id: str) -> dict[str, Any] | None:
+    if not program_id:
+        return None
+    try:
+        row = await programs.get_program(session, viewer, program_id)
+    except NotFound:
+        return None
+    return row.document if is_gb_program(row.document) else None
+
+
+def _default_form(gb_programs: list[dict[str, Any]]) -> DispatchForm:
+    now = now_utc()
+    start = (now + timedelta(hours=1)).replace(minute=0, second=0)
+    return DispatchForm(program_id=str(gb_programs[0]["id"]) if gb_programs else "", ref=f"D-{now:%Y%m%d-%H%M}-"
+                        + secrets.token_hex(2).upper(), start=local_input(start), end=local_input(start + timedelta(hours=1)),
+                        volume="100")
+
+
+async def _dispatch_page(request: Request, session: AsyncSession, viewer: Viewer, form: DispatchForm | None = None,
+                         built: Built | None = None, status_code: int = 200) -> HTMLResponse:
+    gb_programs = await _gb_programs(session, viewer)
+    form = form or _default_form(gb_programs)
+    key = signing_key_for(request)
+    return _page(request, "operator/dispatch.html", {
+        "title": "Dispatch", "form": form, "gb_programs": gb_programs, "units": await _dispatch_units(session, viewer),
+        "errors": built.errors if built else {}, "products": PRODUCTS, "product_of": product_from_program_type,
+        "signing_kid": key.kid if key is not None else None, "rules": RULES,
+    }, status_code=status_code)
+
+
+@router.get("/dispatch", response_class=HTMLResponse)
+async def dispatch_page(request: Request, account: OperatorAccount, session: ReadSession,
+                        program: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+    viewer = await _viewer(session, account)
+    form = None
+    if program:
+        form = _default_form(await _gb_programs(session, viewer))
+        form.program_id = program
+    return await _dispatch_page(request, session, viewer, form)
+
+
+@router.post("/dispatch/preview", response_class=HTMLResponse)
+async def dispatch_preview(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    """htmx: the OpenADR event(s) the form would create, or the rule violations (200 either way: it is a preview)."""
+    viewer = await _viewer(session, account)
+    form = await _read_dispatch_form(request)
+    built = _build(form, await _find_program(session, viewer, form.program_id), now_utc())
+    documents = [_sign(request, e).dump() if not built.errors else e.dump() for e in built.events]
+    return _page(request, "operator/_preview.html", {
+        "built": built, "errors": built.errors,
+        "documents": [json.dumps(d, indent=2, ensure_ascii=False) for d in documents],
+        "signing_kid": (k.kid if (k := signing_key_for(request)) else None),
+    })
+
+
+@router.post("/dispatch", response_class=HTMLResponse)
+async def dispatch_submit(request: Request, account: OperatorAccount, session: WriteSession) -> Response:
+    viewer = await _viewer(session, account)
+    form = await _read_dispatch_form(request)
+    built = _build(form, await _find_program(session, viewer, form.program_id), now_utc())
+    if built.errors:
+        return await _dispatch_page(request, session, viewer, form, built, status_code=400)
+    created = []
+    for event in built.events:
+        try:
+            created.append(await events.create_event(session, viewer, _sign(request, event)))
+        except BadRequest as exc:  # the service's own profile check: show its rule IDs on the form
+            for item in exc.extra.get("errors", []):
+                built.errors.setdefault(FIELD_OF_RULE.get(item.get("rule"), "general"), []).append(
+                    f"{item.get('rule')}: {item.get('message')}")
+            built.errors.setdefault("general", []).append(exc.detail)
+            await session.rollback()
+            return await _dispatch_page(request, session, viewer, form, built, status_code=400)
+    names = ", ".join(str(c.get("eventName")) for c in created)
+    return redirect(request, "/operator/board", message=f"Dispatched {names} (instruction time "
+                    f"{london(built.instruction_time)}).", level="success")
+
+
+# --------------------------------------------------------------------------------------------- board
+
+
+@dataclass
+class BoardRow:
+    event: dict[str, Any]
+    instruction: m.DispatchInstruction
+    program: dict[str, Any] | None
+    acks: list[board.AckStatus]
+    phase: str  # "live", "next", "ended"
+
+    @property
+    def id(self) -> str:
+        return str(self.event["id"])
+
+
+def _phase(ins: m.DispatchInstruction, now: datetime) -> str:
+    if ins.status in m.TERMINAL_STATUSES or b.utc(ins.service_end) <= now:
+        return "ended"
+    return "live" if b.utc(ins.service_start) <= now else "next"
+
+
+Dispatch = tuple[dict[str, Any], m.DispatchInstruction]  # the event document and the instruction it carries
+
+
+async def _dispatches(session: AsyncSession, viewer: Viewer, program_id: str | None = None) -> list[Dispatch]:
+    found = []
+    for doc in await _all(lambda page: events.list_events(session, viewer, program_id, None, page)):
+        if b.is_anchor_event(doc):
+            continue
+        try:
+            found.append((doc, b.parse_event(doc)))
+        except (m.ProfileError, ValueError):
+            continue  # not a GB dispatch
+    return found
+
+
+async def _event_reports(session: AsyncSession, viewer: Viewer, event_id: str) -> list[dict[str, Any]]:
+    return await _all(lambda page: reports.list_reports(session, viewer, None, event_id, None, page))
+
+
+async def _board_rows(session: AsyncSession, viewer: Viewer) -> list[BoardRow]:
+    now = now_utc()
+    program_docs = {d["id"]: d for d in await _all(lambda page: programs.list_programs(session, viewer, None, page))}
+    rows = []
+    for doc, ins in await _dispatches(session, viewer):
+        if b.utc(ins.service_end) < now - BOARD_PAST:
+            continue  # long over: the board is for now and next
+        acks = board.ack_status(doc, await _event_reports(session, viewer, str(doc["id"])))
+        rows.append(BoardRow(doc, ins, program_docs.get(doc.get("programID")), acks, _phase(ins, now)))
+    order = {"live": 0, "next": 1, "ended": 2}
+    rows.sort(key=lambda r: (order[r.phase], b.utc(r.instruction.service_start), r.instruction.event_name))
+    return rows
+
+
+async def _board_context(session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
+    rows = await _board_rows(session, viewer)
+    return {"rows": rows, "updated": london(now_utc()),
+            "silent": sum(1 for r in rows if r.phase != "ended" and any(not a.latest_acknowledged for a in r.acks))}
+
+
+@router.get("/board", response_class=HTMLResponse)
+async def board_page(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    viewer = await _viewer(session, account)
+    return _page(request, "operator/board.html", {"title": "Dispatch board", **await _board_context(session, viewer)})
+
+
+@router.get("/board/fragment", response_class=HTMLResponse)
+async def board_fragment(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    viewer = await _viewer(session, account)
+    return _page(request, "operator/_board_table.html", await _board_context(session, viewer))
+
+
+# --------------------------------------------------------------------------------------------- revise
+
+
+async def _dispatch(session: AsyncSession, viewer: Viewer, event_id: str) -> tuple[dict[str, Any], m.DispatchInstruction]:
+    row = await events.get_event(session, viewer, event_id)
+    try:
+        return row.document, b.parse_event(row.document)
+    except (m.ProfileError, ValueError):
+        raise NotFound(f"event {event_id!r} is not a GB dispatch") from None
+
+
+@router.get("/dispatches/{event_id}/revise", response_class=HTMLResponse)
+async def revise_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: str) -> Response:
+    viewer = await _viewer(session, account)
+    doc, ins = await _dispatch(session, viewer, event_id)
+    return _revise_page(request, doc, ins)
+
+
+def _revise_page(request: Request, doc: dict[str, Any], ins: m.DispatchInstruction, errors: list[str] | None = None,
+                 status_code: int = 200) -> HTMLResponse:
+    volume = abs(ins.setpoints[0].volume) if ins.setpoints else 0.0
+    return _page(request, "operator/revise.html", {
+        "title": f"Revise {ins.event_name}", "event": doc, "ins": ins, "errors": errors or [],
+        "statuses": sorted(m.ALLOWED_TRANSITIONS[ins.status] - {m.DispatchStatus.STOP}, key=list(m.DispatchStatus).index),
+        "volume": _kw(volume), "end": local_input(ins.service_end),
+    }, status_code=status_code)
+
+
+@router.post("/dispatches/{event_id}/revise", response_class=HTMLResponse)
+async def revise_submit(
+    request: Request, account: OperatorAccount, session: WriteSession, event_id: str,
+    status: Annotated[str, Form(max_length=16)] = "",
+    volume: Annotated[str, Form(max_length=40)] = "",
+    end: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    viewer = await _viewer(session, account)
+    doc, ins = await _dispatch(session, viewer, event_id)
+    errors = []
+    changes: dict[str, Any] = {}
+    try:
+        new_status = m.DispatchStatus(status)
+        changes["status"] = new_status
+    except ValueError:
+        errors.append("Choose a status.")
+        new_status = ins.status
+    try:
+        new_volume = float(volume)
+        if not math.isfinite(new_volume) or new_volume < 0:
+            raise ValueError
+    except ValueError:
+        errors.append("Volume: a number of kW, 0 or more.")
+        new_volume = None
+    try:
+        new_end = parse_local(end)
+    except ValueError as exc:
+        errors.append(f"End: {exc}.")
+        new_end = None
+    if errors:
+        return _revise_page(request, doc, ins, errors, 400)
+    if new_status is not m.DispatchStatus.CANCELLED:
+        assert new_end is not None and new_volume is not None
+        if new_end <= b.utc(ins.service_start):
+            return _revise_page(request, doc, ins, ["End: must be after the start."], 400)
+        changes["service_end"] = new_end
+        changes["setpoints"] = tuple(
+            m.Setpoint(s.timestamp, math.copysign(new_volume, s.volume) if s.volume else new_volume, s.units, s.kind, s.price)
+            for s in ins.setpoints if b.utc(s.timestamp) < new_end)
+    try:
+        if new_status is m.DispatchStatus.CANCELLED:  # only before the start (the builder refuses otherwise)
+            following = _sign(request, b.cancel_event(doc, now_utc()))
+        else:
+            following = _sign(request, b.revise_event(doc, now_utc(), **changes))
+    except (m.ProfileError, ValueError) as exc:
+        return _revise_page(request, doc, ins, [str(exc)], 400)
+    try:
+        await events.update_event(session, viewer, event_id, following)
+    except BadRequest as exc:
+        await session.rollback()
+        shown = [f"{e.get('rule')}: {e.get('message')}" for e in exc.extra.get("errors", [])] or [exc.detail]
+        return _revise_page(request, doc, ins, shown, 400)
+    return redirect(request, "/operator/board", message=f"{ins.event_name} revision {ins.revision + 1} sent.", level="success")
+
+
+# --------------------------------------------------------------------------------------------- emergency stop
+
+
+async def _stoppable(session: AsyncSession, viewer: Viewer, event_id: str | None, program_id: str | None,
+                     everything: bool) -> tuple[str, list[tuple[dict[str, Any], m.DispatchInstruction]]]:
+    """What a stop would cover: (description, active dispatches)."""
+    if event_id:
+        doc, ins = await _dispatch(session, viewer, event_id)
+        return f"dispatch {ins.event_name}", [(doc, ins)] if ins.status in m.ACTIVE_STATUSES else []
+    if program_id:
+        program = (await programs.get_program(session, viewer, program_id)).document
+        found = await _dispatches(session, viewer, program_id)
+        return f"every active dispatch of program {program.get('programName')}", [
+            (d, i) for d, i in found if i.status in m.ACTIVE_STATUSES]
+    if everything:
+        found = await _dispatches(session, viewer)
+        return "every active dispatch of every program", [(d, i) for d, i in found if i.status in m.ACTIVE_STATUSES]
+    raise BadRequest("say what to stop: one dispatch, one program or everything")
+
+
+@router.get("/stop", response_class=HTMLResponse)
+async def stop_confirm(
+    request: Request, account: OperatorAccount, session: ReadSession,
+    event_id: Annotated[str | None, Query(max_length=128)] = None,
+    program_id: Annotated[str | None, Query(max_length=128)] = None,
+    everything: Annotated[bool, Query(alias="all")] = False,
+) -> Response:
+    viewer = await _viewer(session, account)
+    what, targets = await _stoppable(session, viewer, event_id, program_id, everything)
+    gb_programs = await _gb_programs(session, viewer)
+    return _page(request, "operator/stop.html", {
+        "title": "Emergency stop", "what": what, "targets": targets, "event_id": event_id or "",
+        "program_id": program_id or "", "everything": everything, "gb_programs": gb_programs,
+    })
+
+
+@router.post("/stop", response_class=HTMLResponse)
+async def stop_submit(
+    request: Request, account: OperatorAccount, session: WriteSession,
+    event_id: Annotated[str, Form(max_length=128)] = "",
+    program_id: Annotated[str, Form(max_length=128)] = "",
+    everything: Annotated[str, Form(max_length=8, alias="all")] = "",
+    confirm: Annotated[str, Form(max_length=8)] = "",
+) -> Response:
+    viewer = await _viewer(session, account)
+    if confirm != "yes":
+        raise BadRequest("the stop was not confirmed")
+    what, targets = await _stoppable(session, viewer, event_id or None, program_id or None, everything == "1")
+    now = now_utc()
+    stopped = []
+    for doc, ins in targets:
+        # STOP now (the window is truncated here; a dispatch that has not started gets a zero-length window).
+        following = _sign(request, b.stop_event(doc, now, max(now, b.utc(ins.instruction_time))))
+        await events.update_event(session, viewer, str(doc["id"]), following)
+        stopped.append(ins.event_name)
+    if not stopped:
+        return redirect(request, "/operator/board", message=f"Nothing to stop: no active dispatch ({what}).", level="warning")
+    return redirect(request, "/operator/board", message=f"STOP sent for {len(stopped)} dispatch(es): {', '.join(stopped)}.",
+                    level="success")
+
+
+# --------------------------------------------------------------------------------------------- VENs and outbox
+
+
+def _seen_extra(request: Request) -> dict[str, datetime]:
+    """Polls recorded in this process and not yet flushed to the database (as `/admin/vens/last-seen` does)."""
+    extra: dict[str, datetime] = {}
+    heartbeats = getattr(request.app.state, "heartbeats", None)
+    for ven_name, seen in (heartbeats.seen.values() if heartbeats is not None else ()):
+        if ven_name and (ven_name not in extra or seen > extra[ven_name]):
+            extra[ven_name] = seen
+    return extra
+
+
+async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
+    settings = request.app.state.settings
+    extra = _seen_extra(request)
+    seen: dict[str, dict[str, Any]] = {}
+    skip = 0
+    while True:
+        batch = await admin.last_seen(session, extra, settings.comms_loss_seconds, Page(skip, PAGE))
+        seen.update({item["venName"]: item for item in batch})
+        skip += len(batch)
+        if len(batch) < PAGE:
+            break
+    subs = await _all(lambda page: subscriptions.list_subscriptions(session, viewer, None, None, None, None, page))
+    owner_of = {s["id"]: s.get("clientName") for s in subs}
+    outbox = {status: [admin.delivery_item(r) for r in await admin.list_deliveries(session, status, Page(0, 100))]
+              for status in ("pending", "failing", "dead")}
+    problems: dict[str, list[dict[str, Any]]] = {}
+    for status, items in outbox.items():
+        for item in items:
+            item["subscriber"] = owner_of.get(item["subscriptionID"], "")
+            if status != "pending":
+                problems.setdefault(str(item["subscriber"]), []).append(item)
+    rows = []
+    for ven in await _all(lambda page: vens.list_vens(session, viewer, None, None, page)):
+        name = ven["venName"]
+        info = seen.get(name, {})
+        mine = [s for s in subs if s.get("clientName") == name]
+        attempts = [i for items in outbox.values() for i in items if i["subscriber"] == name and i["lastAttemptDateTime"]]
+        last_attempt = max(attempts, key=lambda i: i["lastAttemptDateTime"], default=None)
+        resources = await _all(lambda page, ven=ven: vens.list_resources(session, viewer, ven["id"], None, None, page))
+        failing = problems.get(name, [])
+        # Comms loss: failing webhooks, or no call within the window unless it is a push VEN whose webhooks work.
+        push_ok = bool(mine) and not failing
+        rows.append({
+            "id": ven["id"], "name": name, "last_seen": info.get("lastSeen"), "resources": [r["resourceName"] for r in resources],
+            "subscriptions": len(mine), "last_attempt": last_attempt, "failing": len(failing),
+            "comms_loss": bool(failing) or (bool(info.get("silent", True)) and not push_ok),
+        })
+    return {"vens": rows, "outbox": outbox, "comms_loss_seconds": settings.comms_loss_seconds}
+
+
+@router.get("/vens", response_class=HTMLResponse)
+async def vens_page(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    viewer = await _viewer(session, account)
+    return _page(request, "operator/vens.html", {"title": "VENs", **await _vens_context(request, session, viewer)})
+
+
+@router.get("/vens/fragment", response_class=HTMLResponse)
+async def vens_fragment(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    viewer = await _viewer(session, account)
+    return _page(request, "operator/_vens_tables.html", await _vens_context(request, session, viewer))
+
+
+@router.post("/vens/deliveries/{delivery_id}/redrive", response_class=HTMLResponse)
+async def redrive_delivery(request: Request, account: OperatorAccount, session: WriteSession, delivery_id: int) -> Response:
+    if not 0 < delivery_id < 2**62:
+        raise BadRequest("not a delivery id")
+    await admin.redrive(session, delivery_id)
+    return redirect(request, "/operator/vens", message=f"Delivery {delivery_id} queued for another attempt.", level="success")
+
+
+@router.post("/vens/deliveries/redrive-dead", response_class=HTMLResponse)
+async def redrive_dead(request: Request, account: OperatorAccount, session: WriteSession) -> Response:
+    count = await admin.redrive_dead(session)
+    return redirect(request, "/operator/vens", message=f"{count} dead-lettered deliveries queued again.", level="success")
+
+
+# --------------------------------------------------------------------------------------------- delivery
+
+
+def _baselines(documents: Iterable[dict[str, Any]], ins: m.DispatchInstruction) -> dict[datetime, float]:
+    """BASELINE companions of the FSP's GB_READINGS (§6.4), summed over meterable units per interval start (kW).
+
+    Half-hourly USAGE baselines are kWh: ×2 gives mean kW, as for the readings themselves.
+    """
+    totals: dict[datetime, float] = {}
+    for doc in documents:
+        if doc.get("reportName") != m.R_READINGS or doc.get("clientName") != ins.fsp_id:
+            continue
+        for resource in doc.get("resources") or ():
+            for interval in resource.get("intervals") or ():
+                period = interval.get("intervalPeriod") or {}
+                payloads = {p.get("type"): p.get("values") or [] for p in interval.get("payloads") or ()}
+                values = payloads.get(m.P_BASELINE)
+                if not values or not isinstance(values[0], int | float) or not period.get("start"):
+                    continue
+                try:
+                    start = datetime.fromisoformat(str(period["start"]).replace("Z", "+00:00")).astimezone(UTC)
+                except ValueError:
+                    continue
+                factor = 2.0 if m.P_USAGE in payloads else 1.0
+                totals[start] = totals.get(start, 0.0) + float(values[0]) * factor
+    return totals
+
+
+async def _delivery(session: AsyncSession, viewer: Viewer, event_id: str, baseline_kw: str | None) -> dict[str, Any]:
+    doc, ins = await _dispatch(session, viewer, event_id)
+    documents = await _event_reports(session, viewer, event_id)
+    # Readings may also go against the program's anchor event (the reference VEN's default).
+    for other in await _all(lambda page: events.list_events(session, viewer, doc["programID"], None, page)):
+        if b.is_anchor_event(other):
+            documents += await _event_reports(session, viewer, str(other["id"]))
+    readings = [d for d in documents if d.get("reportName") == m.R_READINGS]
+    form_baseline = None
+    if baseline_kw not in (None, ""):
+        try:
+            form_baseline = float(str(baseline_kw))
+            if not math.isfinite(form_baseline):
+                raise ValueError
+        except ValueError:
+            raise BadRequest("baseline must be a number of kW") from None
+    reported = _baselines(readings, ins)
+    baseline: float | dict[datetime, float] | None = form_baseline if form_baseline is not None else (reported or None)
+    source = "form" if form_baseline is not None else ("reported BASELINE" if reported else "none")
+    try:
+        summary = board.delivery_summary(ins, readings, baseline=baseline)
+    except (m.ProfileError, ValueError) as exc:
+        raise BadRequest(f"no delivery for this dispatch: {exc}") from None
+    return {"event": doc, "ins": ins, "summary": summary, "baseline_source": source,
+            "baseline_kw": "" if form_baseline is None else baseline_kw, "reports": len(readings)}
+
+
+@router.get("/dispatches/{event_id}/delivery", response_class=HTMLResponse)
+async def delivery_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: str,
+                        baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+    viewer = await _viewer(session, account)
+    data = await _delivery(session, viewer, event_id, baseline_kw)
+    acks = board.ack_status(data["event"], await _event_reports(session, viewer, event_id))
+    return _page(request, "operator/delivery.html", {"title": f"Delivery {data['ins'].event_name}", "acks": acks, **data})
+
+
+@router.get("/dispatches/{event_id}/delivery.json")
+async def delivery_json(request: Request, account: OperatorAccount, session: ReadSession, event_id: str,
+                        baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+    viewer = await _viewer(session, account)
+    data = await _delivery(session, viewer, event_id, baseline_kw)
+    summary: board.DeliverySummary = data["summary"]
+    return JSONResponse({
+        "eventName": summary.event_name, "step": int(summary.step.total_seconds()),
+        "series": ["instructed_kw", "target_kw", "metered_kw", "baseline_kw", "delivered_kw"],
+        "columns": summary.columns(), "deliveredKwh": summary.delivered_kwh, "requestedKwh": summary.requested_kwh,
+        "meteredKwh": summary.metered_kwh, "missingSteps": summary.missing_steps,
+    })
+
+
+@router.get("/dispatches/{event_id}/delivery.csv")
+async def delivery_csv(request: Request, account: OperatorAccount, session: ReadSession, event_id: str,
+                       baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
+    viewer = await _viewer(session, account)
+    data = await _delivery(session, viewer, event_id, baseline_kw)
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", data["ins"].event_name)
+    return Response(board.delivery_csv(data["summary"]), media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="delivery-{name}.csv"'})
+
+
+__all__ = ["NAV", "router"]
