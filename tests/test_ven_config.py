@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import time
 from pathlib import Path
 
@@ -107,3 +108,37 @@ def test_signature_verification_and_key_document_shapes() -> None:
         verify_signature(keys, "msg_1", str(now), body, sign(Ed25519PrivateKey.generate(), "msg_1", now, body))
     with pytest.raises(SignatureError, match="tolerance"):
         verify_signature(keys, "msg_1", str(now - 3600), body, sign(key, "msg_1", now - 3600, body))
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "ven.md"
+
+
+def test_every_command_flag_and_variable_in_the_guide_exists() -> None:
+    import typer
+
+    from ven_client import cli
+    from ven_client.config import GbSettings, PushSettings, VenSettings, VtnSettings
+
+    text = DOCS.read_text()
+    lines = [m.group(1) for m in re.finditer(r"^(?:[A-Z_]+=\S+ )*ven (.+)$", text, re.M)]
+    lines += re.findall(r"`ven ([^`]+)`", text)
+    root = typer.main.get_command(cli.app)
+    checked = set()
+    for line in lines:
+        words = line.split()
+        command = root
+        while hasattr(command, "commands") and words and not words[0].startswith("-"):
+            name = words.pop(0).split("/")[0]
+            assert name in command.commands, f"docs/ven.md: `ven {line}`: no command {name!r}"
+            command = command.commands[name]
+        options = {opt for param in command.params for opt in param.opts}
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", line):
+            assert flag in options, f"docs/ven.md: `ven {line}`: {command.name} has no option {flag}"
+            checked.add((command.name, flag))
+    assert len(checked) >= 15
+
+    sections = {"VTN": VtnSettings, "PUSH": PushSettings, "GB": GbSettings}
+    known = {"VEN_CONFIG"} | {f"VEN_{name.upper()}" for name in VenSettings.model_fields}
+    known |= {f"VEN_{prefix}_{name.upper()}" for prefix, model in sections.items() for name in model.model_fields}
+    documented = {v for v in re.findall(r"\bVEN_[A-Z_]+[A-Z]\b", text)}
+    assert documented and documented <= known, documented - known

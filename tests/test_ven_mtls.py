@@ -9,7 +9,6 @@ import asyncio
 import json
 import ssl
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typer.testing import CliRunner
 
 from openadr3.models import Event, Program
 from tests.support.server import running_vtn
+from tests.support.waiting import wait_until
 from ven_client import EventHandler, ScheduledInterval, VenAgent, VtnClient, cli, load_config, make_ssl_context
 from ven_client.client import AuthenticationFailed, VtnUnavailable
 from vtn.auth import service
@@ -69,15 +69,6 @@ def wait_https(url: str, context: ssl.SSLContext) -> None:
             time.sleep(0.1)
 
 
-async def wait_for(condition: Callable[[], Any], within: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def claims(token: str) -> dict[str, Any]:
     return json.loads(jws.extract_compact(token.encode()).payload)
 
@@ -120,7 +111,7 @@ def test_ven_over_mtls(tmp_path: Path) -> None:
                 agent = VenAgent(config, handler)
                 task = asyncio.create_task(agent.run())
                 try:
-                    await wait_for(lambda: [e for e in handler.new if e.id == event.id] or task.done(), what="event")
+                    await wait_until(lambda: [e for e in handler.new if e.id == event.id] or task.done(), what="event")
                     if task.done():
                         task.result()
                     assert agent.ven is not None and agent.ven.venName == "ven-1"

@@ -13,12 +13,14 @@ import json
 import signal
 import sys
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from openadr3.models import Report
 from ven_client.agent import EventHandler, LoggingHandler, VenAgent, report_resource
 from ven_client.client import VtnClient, VtnError, VtnUnavailable
 from ven_client.config import ConfigError, VenConfig, load_config
@@ -36,6 +38,13 @@ def _config(path: Path | None) -> VenConfig:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    return config
+
+
+def _command_config(path: Path | None) -> VenConfig:
+    """The config of a one-shot command: only warnings are logged, so its own output stays readable."""
+    config = _config(path)
+    setup_logging("warning", config.ven.json_logs)
     return config
 
 
@@ -205,8 +214,7 @@ def report(
     report_name: Annotated[str | None, typer.Option(help="reportName (default: <ven>:<event id>).")] = None,
 ) -> None:
     """Create or update this VEN's report for an event (one-off values or a CSV file)."""
-    settings = _config(config)
-    setup_logging("warning", settings.ven.json_logs)
+    settings = _command_config(config)
     # (event, report name) → resource → payload type → {interval id: value}
     grouped: dict[str, dict[str, dict[str, dict[int, Any]]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
     default_resource = resource or (settings.resources[0].name if settings.resources else None)
@@ -305,11 +313,17 @@ EventOption = Annotated[str | None, typer.Option("--event", help="Event id (defa
 OperatorOption = Annotated[str | None, typer.Option("--operator", help="Network operator ID (default: gb.operator_id).")]
 
 
-def _gb_reporter(settings: VenConfig, client: VtnClient) -> Any:
+def _gb_send(settings: VenConfig, send: Callable[[Any], Awaitable[Report]], message: Callable[[Report], str]) -> None:
+    """Send one GB report with `send(reporter)` and print `message(saved report)`."""
     from ven_client.config import GbSettings
     from ven_client.gb import GbReporter
 
-    return GbReporter(client, settings.gb or GbSettings(fsp_id=settings.ven.name))
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            saved = await send(GbReporter(client, settings.gb or GbSettings(fsp_id=settings.ven.name)))
+            typer.echo(message(saved))
+
+    _run_gb(main())
 
 
 @gb_app.command("readings")
@@ -323,22 +337,16 @@ def gb_readings(
     """Send meter readings from a CSV file as one GB_READINGS report (all lines or none)."""
     from gb_profile.readings_csv import ReadingsCsvError, parse_readings_csv
 
-    settings = _config(config)
-    setup_logging("warning", settings.ven.json_logs)
+    settings = _command_config(config)
     try:
         parsed = parse_readings_csv(csv_file)
     except ReadingsCsvError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-
-    async def main() -> None:
-        async with VtnClient.from_config(settings) as client:
-            saved = await _gb_reporter(settings, client).send_readings(parsed.readings, event_id=event_id, operator_id=operator)
-            units = len({r.meterable_unit for r in parsed.readings})
-            typer.echo(f"report {saved.id} for event {saved.eventID}: {len(parsed.readings)} {parsed.kind.value} readings, "
-                       f"{units} meterable unit(s)")
-
-    _run_gb(main())
+    units = len({r.meterable_unit for r in parsed.readings})
+    _gb_send(settings, lambda reporter: reporter.send_readings(parsed.readings, event_id=event_id, operator_id=operator),
+             lambda saved: f"report {saved.id} for event {saved.eventID}: {len(parsed.readings)} {parsed.kind.value} readings, "
+                           f"{units} meterable unit(s)")
 
 
 @gb_app.command("emergency-stop")
@@ -350,16 +358,9 @@ def gb_emergency_stop(
     operator: OperatorOption = None,
 ) -> None:
     """Send a GB_EMERGENCY_STOP report (FSP opt-out) for dispatch units, against a dispatch or the anchor event."""
-    settings = _config(config)
-    setup_logging("warning", settings.ven.json_logs)
-
-    async def main() -> None:
-        async with VtnClient.from_config(settings) as client:
-            saved = await _gb_reporter(settings, client).send_emergency_stop(unit, reason, event_id=event_id,
-                                                                            operator_id=operator)
-            typer.echo(f"emergency stop {saved.id} for event {saved.eventID}: {', '.join(unit)}")
-
-    _run_gb(main())
+    _gb_send(_command_config(config),
+             lambda reporter: reporter.send_emergency_stop(unit, reason, event_id=event_id, operator_id=operator),
+             lambda saved: f"emergency stop {saved.id} for event {saved.eventID}: {', '.join(unit)}")
 
 
 @gb_app.command("heartbeat")
@@ -369,21 +370,15 @@ def gb_heartbeat(
     operator: OperatorOption = None,
 ) -> None:
     """Send a GB_HEARTBEAT report against the operator's anchor event."""
-    settings = _config(config)
-    setup_logging("warning", settings.ven.json_logs)
+    settings = _command_config(config)
     pairs = []
     for item in state or []:
         name, sep, value = item.partition("=")
         if not sep:
             raise typer.BadParameter(f"--state {item!r}: expected DISPATCH_UNIT=OPERATING_STATE")
         pairs.append((name, value))
-
-    async def main() -> None:
-        async with VtnClient.from_config(settings) as client:
-            saved = await _gb_reporter(settings, client).send_heartbeat(pairs, operator_id=operator)
-            typer.echo(f"heartbeat {saved.id} for event {saved.eventID}")
-
-    _run_gb(main())
+    _gb_send(settings, lambda reporter: reporter.send_heartbeat(pairs, operator_id=operator),
+             lambda saved: f"heartbeat {saved.id} for event {saved.eventID}")
 
 
 @gb_app.command("keygen")
