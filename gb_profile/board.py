@@ -87,12 +87,27 @@ class AckStatus:
         return None if ack is None else ack.latency_seconds
 
 
+def _field(doc: EventDoc | ReportDoc, name: str) -> Any:
+    """A top-level field of a wire document or a model."""
+    return doc.get(name) if isinstance(doc, Mapping) else getattr(doc, name, None)
+
+
+def _addressed(ins: m.DispatchInstruction) -> dict[str, Any]:
+    """What both board views say about a dispatch: which one, to whom, and its latest revision."""
+    return {
+        "event_name": ins.event_name,
+        "fsp_id": ins.fsp_id,
+        "dispatch_unit": ins.dispatch_unit,
+        "revision": ins.revision,
+        "status": ins.status,
+    }
+
+
 def parse_acks(reports: Iterable[ReportDoc]) -> list[m.Acknowledgement]:
     """The GB_ACK reports among `reports`, decoded, by revision then receipt time; others and undecodable ones skipped."""
     acks = []
     for report in reports:
-        name = report.get("reportName") if isinstance(report, Mapping) else getattr(report, "reportName", None)
-        if name != m.R_ACK:
+        if _field(report, "reportName") != m.R_ACK:
             continue
         try:
             acks.append(b.parse_ack_report(report))
@@ -115,7 +130,7 @@ def ack_status(
     latest). A GB dispatch addresses one FSP and one dispatch unit (GB-E-002/003), so the list has one item.
     """
     ins = b.parse_event(event)
-    event_id = event.get("id") if isinstance(event, Mapping) else getattr(event, "id", None)
+    event_id = _field(event, "id")
     issued = {h.revision: b.utc(h.instruction_time) for h in history if h.event_name == ins.event_name}
     issued[ins.revision] = b.utc(ins.instruction_time)
     acks = []
@@ -129,11 +144,7 @@ def ack_status(
     return [
         AckStatus(
             event_id=None if event_id is None else str(event_id),
-            event_name=ins.event_name,
-            fsp_id=ins.fsp_id,
-            dispatch_unit=ins.dispatch_unit,
-            revision=ins.revision,
-            status=ins.status,
+            **_addressed(ins),
             instruction_time=b.utc(ins.instruction_time),
             acks=tuple(acks),
         )
@@ -264,8 +275,7 @@ def _readings(sources: Iterable[ReportDoc | m.MeterReadings], ins: m.DispatchIns
     skipped = 0
     for source in sources:
         if not isinstance(source, m.MeterReadings):
-            name = source.get("reportName") if isinstance(source, Mapping) else getattr(source, "reportName", None)
-            if name != m.R_READINGS:
+            if _field(source, "reportName") != m.R_READINGS:
                 continue
             try:
                 source = b.parse_readings_report(source)
@@ -400,11 +410,7 @@ def delivery_summary(
         cursor = following
 
     return DeliverySummary(
-        event_name=ins.event_name,
-        fsp_id=ins.fsp_id,
-        dispatch_unit=ins.dispatch_unit,
-        revision=ins.revision,
-        status=ins.status,
+        **_addressed(ins),
         direction=direction,
         step=step,
         meterable_units=units,

@@ -159,6 +159,22 @@ def stop(
 
 
 @app.command()
+def cancel(
+    event_id: Annotated[str, typer.Argument(help="The dispatch event id.")],
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+) -> None:
+    """Withdraw a dispatch that has not started (CANCELLED revision, no setpoints)."""
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            cancelled = op.cancel(event_id)
+        except (OperatorError, m.ProfileError) as exc:
+            _fail(exc)
+        _show(event_id, cancelled)
+
+
+@app.command()
 def status(
     vtn_url: VtnUrl,
     client_id: ClientId,

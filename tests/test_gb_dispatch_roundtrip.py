@@ -230,3 +230,22 @@ def test_clock_change_instants():
     with pytest.raises(sp.SettlementPeriodError):
         sp.period_of(datetime(2025, 7, 1, 12))
     assert len(sp.periods(datetime(2025, 10, 25, 23, tzinfo=UTC), datetime(2025, 10, 26, 3, tzinfo=UTC))) == 8
+
+
+@pytest.mark.parametrize(("day", "count"), [(date(2025, 3, 30), 46), (date(2025, 10, 26), 50), (date(2025, 12, 3), 48)])
+def test_availability_for_every_settlement_period_of_a_clock_change_day(day, count):
+    """One availability window per settlement period of the day: valid, lossless, and numbered 1..count."""
+    windows = tuple(
+        m.AvailabilityWindow(sp.period_start(day, n), timedelta(minutes=30), turn_down_kw=float(n)) for n in range(1, count + 1)
+    )
+    declaration = m.AvailabilityDeclaration("FSP-ACME", "NGED", "C-4411", {"DU-7": windows})
+    report = b.build_availability_report(declaration, "p", "anchor")
+    assert validate_report(report) == []
+    back = b.parse_availability_report(report.dump())
+    assert back == declaration
+    assert [sp.period_of(w.start) for w in back.windows["DU-7"]] == [(day, n) for n in range(1, count + 1)]
+    assert back.windows["DU-7"][-1].start + timedelta(minutes=30) == sp.day_start(day + timedelta(days=1))
+    # one window spanning the whole local day is whole periods too: 23, 24 or 25 hours
+    whole = m.AvailabilityWindow(sp.day_start(day), sp.day_start(day + timedelta(days=1)) - sp.day_start(day), turn_up_kw=5.0)
+    day_report = b.build_availability_report(dataclasses.replace(declaration, windows={"DU-7": (whole,)}), "p", "anchor")
+    assert validate_report(day_report) == [] and whole.duration == timedelta(minutes=30 * count)

@@ -28,6 +28,7 @@ def vtn(tmp_path_factory):  # type: ignore[no-untyped-def]
             "op": server.provision("op", Role.BL),
             "fsp-1": server.provision("fsp-1", Role.VEN, ven_name="fsp-1"),
             "fsp-2": server.provision("fsp-2", Role.VEN, ven_name="fsp-2"),
+            "fsp-cli": server.provision("fsp-cli", Role.VEN, ven_name="fsp-cli"),
         }
         yield server
 
@@ -154,43 +155,75 @@ def test_every_product_dispatch_lifecycle(vtn):  # type: ignore[no-untyped-def]
 
 
 def test_cli_dispatch_and_status(vtn):  # type: ignore[no-untyped-def]
+    """`vtn gb dispatch|revise|stop|cancel|status`: a control room issues, revises and stops, and sees
+    the acknowledgements per revision and which VENs are silent."""
     runner = CliRunner()
     local_start = (datetime.now(LONDON) + timedelta(days=15)).replace(hour=17, minute=0, second=0, microsecond=0, tzinfo=None)
     env = {"GB_VTN_URL": vtn.base_url, "GB_CLIENT_ID": "op", "GB_CLIENT_SECRET": vtn.secrets["op"]}
-    result = runner.invoke(
-        vtn_app,
-        [
-            *"gb dispatch --product SU --operator NGED --fsp fsp-1 --unit DU-CLI --contract C-CLI --ref D-CLI-1".split(),
+    fsp = VenClient(vtn.base_url, "fsp-cli", vtn.secrets["fsp-cli"])
+
+    def gb(*args: str):  # type: ignore[no-untyped-def]
+        result = runner.invoke(vtn_app, ["gb", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def status_rows(event_id: str) -> tuple[list[list[str]], list[list[str]]]:
+        """(acknowledgement rows, silent rows) of `vtn gb status`, split into columns."""
+        output = gb("status", event_id)
+        acks, _, silent = output.partition("Silent VENs")
+        rows = [line.split() for line in acks.splitlines()[1:] if line.strip()]
+        return rows, [line.split() for line in silent.splitlines()[1:] if line.startswith("fsp-")]
+
+    try:
+        output = gb(
+            *"dispatch --product SU --operator NGED --fsp fsp-cli --unit DU-CLI --contract C-CLI --ref D-CLI-1".split(),
             *("--start", local_start.isoformat(), "--end", (local_start + timedelta(hours=1)).isoformat()),
             *("--kw", "-75", "--delta"),
-        ],
-        env=env,
-    )
-    assert result.exit_code == 0, result.output
-    event_id = result.output.strip().splitlines()[-1]
-    with Operator(vtn.base_url, "op", vtn.secrets["op"]) as op:
-        ins = op.instruction(event_id)
-    assert ins.service_start == local_start.replace(tzinfo=LONDON).astimezone(UTC)
-    assert ins.service_start.tzinfo == UTC or ins.service_start.utcoffset() == timedelta(0)
-    assert [(s.volume, s.kind) for s in ins.setpoints] == [(-75.0, SetpointKind.DELTA)]
+        )
+        event_id = output.strip().splitlines()[-1]
+        with Operator(vtn.base_url, "op", vtn.secrets["op"]) as op:
+            ins = op.instruction(event_id)
+        assert ins.service_start == local_start.replace(tzinfo=LONDON).astimezone(UTC)
+        assert [(s.volume, s.kind) for s in ins.setpoints] == [(-75.0, SetpointKind.DELTA)]
 
-    status = runner.invoke(
-        vtn_app, ["gb", "status", "--vtn-url", vtn.base_url, "--client-id", "op", "--client-secret", vtn.secrets["op"], event_id]
-    )
-    assert status.exit_code == 0, status.output
-    assert "NGED:D-CLI-1" in status.output and "Silent VENs (latest revision not acknowledged)" in status.output
-    silent_rows = status.output.split("Silent VENs")[1].splitlines()
-    assert any(row.startswith("fsp-1") and event_id in row for row in silent_rows)
+        # not yet read back: revision 1 has no acknowledgement and the VEN is silent
+        acks, silent = status_rows(event_id)
+        assert [(r[1], r[2], r[3], r[4:]) for r in acks] == [("NGED:D-CLI-1", "1", "fsp-cli", ["-"])]
+        assert [r[:4] for r in silent] == [["fsp-cli", event_id, "NGED:D-CLI-1", "1"]] and silent[0][4] == "-"
 
-    revised = runner.invoke(vtn_app, ["gb", "revise", event_id, "--kw", "-50"], env=env)
-    assert revised.exit_code == 0, revised.output
-    assert "revision 2  RUN" in revised.output
-    stopped = runner.invoke(vtn_app, ["gb", "stop", event_id, "--at", (local_start + timedelta(minutes=30)).isoformat()], env=env)
-    assert stopped.exit_code == 0, stopped.output
-    with Operator(vtn.base_url, "op", vtn.secrets["op"]) as op:
-        final = op.instruction(event_id)
-        assert [s.revision for s in op.silent_vens([event_id])] == [3]
-    assert (final.revision, final.status, final.setpoints[0].volume) == (3, m.DispatchStatus.STOP, -50.0)
-    assert final.service_end == ins.service_start + timedelta(minutes=30)
-    refused = runner.invoke(vtn_app, ["gb", "revise", event_id, "--kw", "-10"], env=env)
-    assert refused.exit_code == 1 and "cannot be revised" in refused.output
+        assert [i.revision for i in fsp.poll_and_acknowledge()] == [1]
+        acks, silent = status_rows(event_id)
+        assert [r[2:6] for r in acks] == [["1", "fsp-cli", "ACCEPTED", "RUN"]] and silent == []
+        assert "Silent VENs: none" in gb("status", event_id)
+
+        assert "revision 2  RUN" in gb("revise", event_id, "--kw", "-50")
+        gb("stop", event_id, "--at", (local_start + timedelta(minutes=30)).isoformat())
+        with Operator(vtn.base_url, "op", vtn.secrets["op"]) as op:
+            final = op.instruction(event_id)
+        assert (final.revision, final.status, final.setpoints[0].volume) == (3, m.DispatchStatus.STOP, -50.0)
+        assert final.service_end == ins.service_start + timedelta(minutes=30)
+        # revisions 2 and 3 not read back yet: silent on revision 3, last acknowledged 1
+        acks, silent = status_rows(event_id)
+        assert [(r[2], r[4]) for r in acks] == [("1", "ACCEPTED"), ("2", "-"), ("3", "-")]
+        assert [r[3:] for r in silent] == [["3", "1"]]
+        fsp.poll_and_acknowledge()
+        acks, silent = status_rows(event_id)
+        assert [r[2:6] for r in acks][-1] == ["3", "fsp-cli", "ACCEPTED", "STOP"] and silent == []
+
+        refused = runner.invoke(vtn_app, ["gb", "revise", event_id, "--kw", "-10"], env=env)
+        assert refused.exit_code == 1 and "cannot be revised" in refused.output
+
+        # pre-notify, then withdraw before it starts
+        output = gb(
+            *"dispatch --product SU --operator NGED --fsp fsp-cli --unit DU-CLI --contract C-CLI --ref D-CLI-2".split(),
+            *("--start", local_start.isoformat(), "--end", (local_start + timedelta(hours=1)).isoformat()),
+            *("--kw", "-75", "--pre-notify"),
+        )
+        second = output.strip().splitlines()[-1]
+        assert "revision 1  PRE_NOTIFY" in output
+        assert "revision 2  CANCELLED" in gb("cancel", second)
+        fsp.poll_and_acknowledge()
+        acks, silent = status_rows(second)
+        assert [r[2:6] for r in acks] == [["1", "fsp-cli", "-"], ["2", "fsp-cli", "ACCEPTED", "CANCELLED"]] and silent == []
+    finally:
+        fsp.close()

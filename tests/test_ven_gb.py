@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from gb_profile.products import PRODUCTS, ProductCode, SetpointKind
 from gb_profile.readings_csv import to_readings_csv
 from gb_profile.signing import KeyRing, generate_key, public_jwk, sign_event, verify_report
 from tests.support.server import VtnProcess, free_port, running_vtn
+from tests.support.waiting import wait_until
 from ven_client import cli
 from ven_client.agent import VenAgent
 from ven_client.config import GbSettings, OperatorKeyConfig, PushSettings, ResourceConfig, VenConfig, VenSettings, VtnSettings
@@ -121,13 +121,7 @@ def ven_config(vtn: VtnProcess, name: str, mode: str, gb: GbSettings | None = No
 
 
 async def wait_for(condition: Callable[[], Any], within: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return await wait_until(condition, within, what)
 
 
 @dataclass
@@ -459,10 +453,14 @@ def test_readings_and_emergency_stop_round_trip(vtn: VtnProcess, programs: dict[
         reports = [r for r in op._all("/reports", {"eventID": dispatch_id}) if r["reportName"] == m.R_EMERGENCY_STOP]
         assert [b.parse_emergency_stop_report(r).reason for r in reports] == ["site evacuation"]
 
+        # a malformed file is refused whole, with every problem and its line: nothing partial reaches the VTN
+        stored = len(op._all("/reports"))
         bad = tmp_path / "bad.csv"
-        bad.write_text("Timestamp,Zone,Meterable Unit ID,Power (kW)\n2025-01-01T00:00:30Z,Z1,MU-1,abc\n")
+        bad.write_text("Timestamp,Zone,Meterable Unit ID,Power (kW)\n2025-01-01T00:01:00Z,Z1,MU-1,1.5\n"
+                       "2025-01-01T00:02:00Z,Z1,MU-1,abc\n2025-01-01T00:03:00Z,Z1,MU-1,2\n2025-01-01T00:03:30Z,Z1,MU-1,2\n")
         result = runner.invoke(cli.app, ["gb", "readings", "--config", str(config), "--csv", str(bad)])
-        assert result.exit_code == 2 and "line 2" in result.output
+        assert result.exit_code == 2 and "line 3" in result.output and "line 5" in result.output
+        assert len(op._all("/reports")) == stored
 
         result = runner.invoke(cli.app, ["gb", "keygen", "--kid", "k-1", "--out", str(tmp_path / "new.jwk")])
         assert result.exit_code == 0 and json.loads(result.output)["kid"] == "k-1"
