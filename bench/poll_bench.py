@@ -2,6 +2,10 @@
 without and with If-None-Match. Reports req/s, p50 and p99 latency.
 
     python bench/poll_bench.py --vens 50 --seconds 10 [--database-url postgresql+asyncpg://...]
+                               [--report-interval 0.5] [--workers 2]
+
+`--report-interval S`: meanwhile one VEN posts a report every S seconds (VENs report all the
+time in a real deployment; a report must not invalidate everybody's event ETags).
 """
 
 from __future__ import annotations
@@ -24,7 +28,19 @@ from vtn.core.security import Role
 EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
 
 
-async def poll(base: str, tokens: list[str], seconds: float, conditional: bool) -> dict[str, float]:
+async def report_writer(client: httpx2.AsyncClient, access_token: str, report: dict, interval: float,  # type: ignore[type-arg]
+                        deadline: float) -> int:
+    written = 0
+    while time.monotonic() < deadline:
+        response = await client.post("/reports", json=report, headers={"Authorization": f"Bearer {access_token}"})
+        response.raise_for_status()
+        written += 1
+        await asyncio.sleep(interval)
+    return written
+
+
+async def poll(base: str, tokens: list[str], seconds: float, conditional: bool,
+               report: dict | None = None, interval: float = 0.0) -> dict[str, float]:  # type: ignore[type-arg]
     latencies: list[float] = []
     not_modified = 0
     deadline = time.monotonic() + seconds
@@ -46,9 +62,12 @@ async def poll(base: str, tokens: list[str], seconds: float, conditional: bool) 
                     etag = response.headers.get("etag")
 
         started = time.monotonic()
+        writer = (asyncio.create_task(report_writer(client, tokens[0], report, interval, deadline))
+                  if report and interval > 0 else None)
         await asyncio.gather(*(ven(t) for t in tokens))
         elapsed = time.monotonic() - started
-    return {**latency_stats(latencies, elapsed), "not_modified": not_modified}
+        reports = await writer if writer else 0
+    return {**latency_stats(latencies, elapsed), "not_modified": not_modified, "reports": reports}
 
 
 def main() -> None:
@@ -57,28 +76,36 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--database-url")
+    parser.add_argument("--report-interval", type=float, default=0.0)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url,
-                                                          env={"VTN_LOG_LEVEL": "warning"}) as vtn:
+    env = {"VTN_LOG_LEVEL": "warning", "VTN_WORKERS": str(args.workers)}
+    with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url, env=env) as vtn:
         base = vtn.base_url
         bl = {"Authorization": f"Bearer {fetch_token(base, 'op', vtn.provision('op', Role.BL))}"}
         program_id = httpx2.post(base + "/programs", json={"programName": "bench"}, headers=bl).json()["id"]
+        event_ids = []
         for n in range(args.events):
             targets = [{"type": "VEN_NAME", "values": [f"ven{n % args.vens}"]}] if n % 2 else None
             body = {"programID": program_id, "eventName": f"e{n}", **EVENT_BODY, **({"targets": targets} if targets else {})}
-            httpx2.post(base + "/events", json=body, headers=bl).raise_for_status()
+            response = httpx2.post(base + "/events", json=body, headers=bl)
+            response.raise_for_status()
+            event_ids.append(response.json()["id"])
+        report = {"programID": program_id, "eventID": event_ids[0], "clientName": "ven0", "resources": []}
         tokens = []
         for n in range(args.vens):
             name = f"ven{n}"
             tokens.append(fetch_token(base, name, vtn.provision(name, Role.VEN, ven_name=name)))
             httpx2.post(base + "/vens", json={"venName": name}, headers={"Authorization": f"Bearer {tokens[-1]}"})
         db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
-        print(f"{args.vens} VENs, {args.events} events, {args.seconds:.0f}s per mode, {db}, 1 uvicorn worker")
+        writes = f", a report every {args.report_interval:g}s" if args.report_interval > 0 else ""
+        print(f"{args.vens} VENs, {args.events} events, {args.seconds:.0f}s per mode, {db}, "
+              f"{args.workers} uvicorn worker(s){writes}")
         for conditional in (False, True):
-            result = asyncio.run(poll(base, tokens, args.seconds, conditional))
+            result = asyncio.run(poll(base, tokens, args.seconds, conditional, report, args.report_interval))
             mode = "If-None-Match" if conditional else "plain GET    "
             print(f"{mode}: {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms"
-                  f"  ({result['requests']} requests, {result['not_modified']} x 304)")
+                  f"  ({result['requests']} requests, {result['not_modified']} x 304, {result['reports']} reports)")
 
 
 if __name__ == "__main__":

@@ -299,3 +299,217 @@ def test_batched_outcomes_only_touch_the_attempt_made(settings):  # type: ignore
 
     left = asyncio.run(main())
     assert left == {"fail": (OutboxStatus.PENDING, 2), "stale": (OutboxStatus.IN_FLIGHT, 2)}
+
+
+def test_backoff_is_exponential_capped_and_jittered() -> None:
+    from vtn.subscriptions.delivery import _retry_after, backoff_seconds
+
+    s = Settings(database_url="sqlite://", delivery_retry_base_seconds=5, delivery_retry_max_seconds=60)
+    for attempts, full in ((1, 5), (2, 10), (3, 20), (4, 40), (5, 60), (9, 60)):
+        samples = [backoff_seconds(attempts, s) for _ in range(300)]
+        assert all(full * 0.5 <= x <= full for x in samples), (attempts, min(samples), max(samples))
+        assert len(set(samples)) > 250  # jittered: retries of many receivers do not line up
+        assert min(samples) < full * 0.6 and max(samples) > full * 0.9  # spread over [full/2, full]
+    assert backoff_seconds(1, s, retry_after=30) == 30  # Retry-After honoured …
+    assert backoff_seconds(1, s, retry_after=10_000) == 60  # … but never beyond the cap
+    assert _retry_after("120") == 120.0 and _retry_after("soon") is None and _retry_after(None) is None
+    assert 3000 < (_retry_after("Wed, 21 Oct 2099 07:28:00 GMT") or 0)
+
+
+def test_dead_letter_by_age(app, clients):  # type: ignore[no-untyped-def]
+    app.state.settings.delivery_max_attempts = 1000
+    app.state.settings.delivery_max_age_seconds = 1.0
+    bl = clients.bl()
+    with Receiver(status=lambda _path: 500) as receiver:
+        program_id = setup_program(bl, receiver.url("/old"))
+        bl.post("/events", json={"programID": program_id, **EVENT_BODY})
+        deadline = time.monotonic() + 15
+        dead: list[dict] = []  # type: ignore[type-arg]
+        while time.monotonic() < deadline and not dead:
+            dead = bl.get("/admin/deliveries", params={"status": "dead"}).json()
+            time.sleep(0.1)
+        assert len(dead) == 1
+        assert 2 <= dead[0]["attempts"] < 1000 and dead[0]["lastStatus"] == 500  # retried, then too old
+        tried = len(receiver.received(failed=True))
+        time.sleep(1.0)
+        assert len(receiver.received(failed=True)) == tried  # dead: no more attempts
+
+
+def test_order_kept_while_the_oldest_waits_for_its_retry(app, clients):  # type: ignore[no-untyped-def]
+    """Concurrency 1: the first notification fails once; the later ones wait behind it."""
+    app.state.settings.delivery_concurrency_per_callback = 1
+    answers = {"n": 0}
+
+    def status(_path: str) -> int:
+        answers["n"] += 1
+        return 503 if answers["n"] == 1 else 200
+
+    bl = clients.bl()
+    with Receiver(status=status) as receiver:
+        program_id = setup_program(bl, receiver.url("/ordered"), operations=("CREATE",))
+        created = [bl.post("/events", json={"programID": program_id, "eventName": f"e{n}", **EVENT_BODY}).json()["id"]
+                   for n in range(5)]
+        receiver.wait_for(lambda r: len(r) >= 5)
+        every = receiver.received(failed=True)
+    assert [r.status for r in every] == [503, 200, 200, 200, 200, 200]
+    assert [json.loads(r.body)["object"]["id"] for r in every] == [created[0], *created]
+
+
+def test_per_callback_concurrency_limit(app, clients):  # type: ignore[no-untyped-def]
+    """k = 2: an attempt starts only after the one two places before it has been answered."""
+    app.state.settings.delivery_concurrency_per_callback = 2
+    delay = 0.3
+    bl = clients.bl()
+    with Receiver(delay=delay) as receiver, Receiver() as other:
+        program_id = setup_program(bl, receiver.url("/slow"), operations=("CREATE",))
+        entry = {"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": other.url("/fast")}
+        bl.post("/subscriptions", json={"clientName": "c", "programID": program_id, "objectOperations": [entry]})
+        for _ in range(6):
+            bl.post("/events", json={"programID": program_id, **EVENT_BODY})
+        fast = other.wait_for(lambda r: len(r) >= 6)
+        slow = receiver.wait_for(lambda r: len(r) >= 6, timeout=30)
+    at = [r.at for r in slow]
+    assert all(at[i + 2] - at[i] >= delay - 0.01 for i in range(len(at) - 2)), at
+    # another callback is not held up by the slow one
+    assert fast[-1].at < at[-1]
+
+
+def test_cli_lists_and_redrives_dead_letters(app, clients, database_url, monkeypatch):  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from vtn.cli import app as cli
+    from vtn.core.settings import get_settings
+
+    healthy = {"on": False}
+    bl = clients.bl()
+    with Receiver(status=lambda _path: 200 if healthy["on"] else 500) as receiver:
+        program_id = setup_program(bl, receiver.url("/cli"), operations=("CREATE",))
+        for _ in range(2):
+            bl.post("/events", json={"programID": program_id, **EVENT_BODY})
+        deadline = time.monotonic() + 15
+        dead: list[dict] = []  # type: ignore[type-arg]
+        while time.monotonic() < deadline and len(dead) < 2:
+            dead = bl.get("/admin/deliveries", params={"status": "dead"}).json()
+            time.sleep(0.1)
+        assert len(dead) == 2
+
+        monkeypatch.setenv("VTN_DATABASE_URL", database_url)
+        get_settings.cache_clear()
+        runner = CliRunner()
+        try:
+            listed = runner.invoke(cli, ["deliveries", "list", "--status", "dead"])
+            assert listed.exit_code == 0, listed.output
+            lines = listed.output.strip().splitlines()
+            assert [line.split("\t")[:3] for line in lines] == [[str(d["id"]), "dead", "attempts=3"] for d in dead]
+            assert receiver.url("/cli") in lines[0] and "HTTP 500" in lines[0] and "tok123" not in listed.output
+            assert runner.invoke(cli, ["deliveries", "list", "--status", "bogus"]).exit_code != 0
+            assert runner.invoke(cli, ["deliveries", "redrive"]).exit_code != 0  # an id or --all-dead
+            missing = runner.invoke(cli, ["deliveries", "redrive", "999999"])
+            assert missing.exit_code == 1 and "not found" in missing.output
+
+            healthy["on"] = True
+            one = runner.invoke(cli, ["deliveries", "redrive", str(dead[0]["id"])])
+            assert one.exit_code == 0 and one.output.strip() == f"re-driven: {dead[0]['id']}"
+            receiver.wait_for(lambda r: len(r) >= 1)
+            rest = runner.invoke(cli, ["deliveries", "redrive", "--all-dead"])
+            assert rest.exit_code == 0 and rest.output.strip() == "re-driven: 1"
+            got = receiver.wait_for(lambda r: len(r) >= 2)
+            assert {r.headers["webhook-id"] for r in got} == {d["webhookId"] for d in dead}
+            assert_outbox_drains(bl)
+            assert runner.invoke(cli, ["deliveries", "list"]).output.strip() == ""  # delivered rows are gone
+        finally:
+            get_settings.cache_clear()
+
+
+def test_two_processes_never_claim_the_same_attempt(settings):  # type: ignore[no-untyped-def]
+    """Two workers on one database (two VTN processes) claiming at the same time: every attempt
+    is claimed once, and the per-callback limit holds across both."""
+    import asyncio
+    from collections import Counter
+
+    from sqlalchemy import insert
+    from sqlmodel import select
+
+    from vtn.core.database import Database
+    from vtn.core.migrate import upgrade
+    from vtn.subscriptions.delivery import DeliveryWorker
+    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+
+    upgrade(settings.database_url)
+    settings.delivery_concurrency_per_callback = 2
+    callbacks, per_callback = 12, 5
+
+    async def main() -> tuple[list[OutboxRow], list[OutboxRow]]:
+        dbs = [Database(settings.database_url) for _ in range(2)]
+        try:
+            async with dbs[0].session() as session:
+                for n in range(callbacks * per_callback):
+                    row = _outbox_row(f"cb{n % callbacks}", OutboxStatus.PENDING)
+                    row["message_id"] = f"m{n}"
+                    await session.exec(insert(OutboxRow.__table__).values(**row))  # type: ignore[attr-defined]
+            workers = [DeliveryWorker(db, settings, signer=None) for db in dbs]  # type: ignore[arg-type]
+            claimed: list[OutboxRow] = []
+            for _ in range(10):
+                rounds = await asyncio.gather(*(w._claim(5) for w in workers for _ in range(2)))
+                claimed += [row for batch in rounds for row in batch]
+            async with dbs[1].session(write=False) as session:
+                stored = list((await session.exec(select(OutboxRow).where(OutboxRow.status == OutboxStatus.IN_FLIGHT))).all())
+            return claimed, stored
+        finally:
+            for db in dbs:
+                await db.dispose()
+
+    claimed, stored = asyncio.run(main())
+    ids = [r.id for r in claimed]
+    assert len(ids) == len(set(ids)), "an attempt was claimed twice"
+    per = Counter(r.callback_key for r in claimed)
+    assert per == dict.fromkeys((f"cb{n}" for n in range(callbacks)), 2)  # k per callback, across both workers
+    assert sorted(ids) == sorted(r.id for r in stored) and all(r.attempts == 1 for r in stored)
+
+
+def test_sqlite_one_process_delivers(settings, tmp_path):  # type: ignore[no-untyped-def]
+    """On SQLite a second VTN process (e.g. `--workers 2`) does not deliver, and it does not
+    release the first one's leases; when the first stops (or dies) it takes over."""
+    import asyncio
+
+    from sqlalchemy import insert
+    from sqlmodel import select
+
+    from vtn.core.database import Database
+    from vtn.core.migrate import upgrade
+    from vtn.subscriptions.delivery import DeliveryWorker
+    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL: every process delivers (SKIP LOCKED)")
+    upgrade(settings.database_url)
+    settings.delivery_poll_seconds = 0.1
+
+    async def status(db: Database) -> str:
+        async with db.session(write=False) as session:
+            return (await session.exec(select(OutboxRow.status))).one()
+
+    async def main() -> None:
+        first_db, second_db = Database(settings.database_url), Database(settings.database_url)
+        first = DeliveryWorker(first_db, settings, signer=None)  # type: ignore[arg-type]
+        second = DeliveryWorker(second_db, settings, signer=None)  # type: ignore[arg-type]
+        try:
+            await first.start()
+            async with first_db.session() as session:  # the first process's attempt in flight
+                await session.exec(insert(OutboxRow.__table__).values(**_outbox_row("k", OutboxStatus.IN_FLIGHT)))  # type: ignore[attr-defined]
+            await second.start()
+            assert first.delivers and not second.delivers
+            await asyncio.sleep(0.5)
+            assert await status(second_db) == OutboxStatus.IN_FLIGHT  # not taken from the live deliverer
+            await first.stop()
+            for _ in range(100):  # its loop retries the lock every delivery_poll_seconds
+                if second.delivers:
+                    break
+                await asyncio.sleep(0.05)
+            assert second.delivers
+        finally:
+            await second.stop()
+            await first_db.dispose()
+            await second_db.dispose()
+
+    asyncio.run(main())

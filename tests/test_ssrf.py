@@ -103,6 +103,16 @@ def test_subscription_api_refuses(http, clients) -> None:  # type: ignore[no-unt
         response = bl.post("/subscriptions", json=body)
         assert response.status_code == 400, (url, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
+    # an update is checked too, and a refused one leaves the stored subscription as it was
+    good = {"clientName": "c", "programID": program_id,
+            "objectOperations": [{"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": "https://8.8.8.8/cb"}]}
+    created = bl.post("/subscriptions", json=good)
+    assert created.status_code == 201, created.text
+    bad = {**good, "objectOperations": [{**good["objectOperations"][0], "callbackUrl": "https://10.0.0.1/cb"}]}
+    refused = bl.put(f"/subscriptions/{created.json()['id']}", json=bad)
+    assert refused.status_code == 400 and "private" in refused.text
+    stored = bl.get(f"/subscriptions/{created.json()['id']}").json()
+    assert stored["objectOperations"][0]["callbackUrl"] == "https://8.8.8.8/cb"
 
 
 def test_connect_time_guard_blocks_and_connects_to_vetted_ip(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -133,3 +143,32 @@ def test_connect_time_guard_blocks_and_connects_to_vetted_ip(monkeypatch: pytest
                 await GuardedBackend([]).vet("hooks.test", 443)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "169.254.43518"])
+def test_real_resolver_spellings_of_forbidden_addresses(host: str) -> None:
+    """Names and legacy numeric spellings the system resolver turns into loopback/metadata addresses."""
+    with pytest.raises(BadRequest, match="resolves to"):
+        check_callback_url(f"https://{host}/cb", strict())
+
+
+def test_delivery_worker_client_is_guarded() -> None:
+    """The HTTP client the delivery worker really uses refuses a forbidden address at connect time
+    (here: a loopback receiver, not on the allow-list), and connects once it is allow-listed."""
+    from vtn.subscriptions.delivery import make_http_clients
+
+    async def post(settings: Settings, url: str) -> int:
+        clients = make_http_clients(settings)
+        try:
+            return (await clients[0].post(url, content=b"{}")).status_code
+        finally:
+            for client in clients:
+                await client.aclose()
+
+    with Receiver() as receiver:
+        refused = Settings(database_url="sqlite://", callback_allow_http=True, callback_allowed_networks=[])
+        with pytest.raises(httpx2.ConnectError, match=r"blocked: .* loopback"):
+            asyncio.run(post(refused, receiver.url("/guarded")))
+        assert receiver.received() == []
+        allowed = refused.model_copy(update={"callback_allowed_networks": ["127.0.0.0/8"]})
+        assert asyncio.run(post(allowed, receiver.url("/guarded"))) == 200

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Security
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -23,6 +24,37 @@ from vtn.vens.models import VenRow
 
 DeliveryStatus = Literal["pending", "failing", "dead"]
 T = OutboxRow
+
+
+# Response schemas, for the OpenAPI document only (the handlers build the JSON themselves).
+class DeliveryItem(BaseModel):
+    """A notification not yet delivered to one callback (delivered ones are removed)."""
+
+    id: int
+    webhookId: str = Field(description="The `webhook-id` header: stable across retries, the receiver's dedupe key.")
+    subscriptionID: str
+    callbackUrl: str
+    objectType: str
+    operation: str = Field(description="POST, PUT or DELETE (the 3.0.1 notification operation).")
+    status: DeliveryStatus = Field(description="pending; failing (failed at least once, will retry); dead.")
+    inFlight: bool
+    attempts: int
+    createdDateTime: str | None
+    nextAttemptDateTime: str | None
+    lastAttemptDateTime: str | None
+    lastStatus: int | None = Field(description="HTTP status of the last attempt (null: no answer).")
+    lastError: str | None
+
+
+class Redriven(BaseModel):
+    redriven: int
+
+
+class VenLastSeen(BaseModel):
+    venID: str
+    venName: str
+    lastSeen: str | None = Field(description="The last request of a VEN client bound to this ven (null: never).")
+    silent: bool = Field(description="No request for more than VTN_COMMS_LOSS_SECONDS (comms loss), or never seen.")
 
 
 def _ts(moment: datetime | None) -> str | None:
@@ -130,7 +162,11 @@ def _db(request: Request) -> Database:
     return request.app.state.db
 
 
-@router.get("/deliveries", operation_id="listDeliveries", summary="notification deliveries (BL)", responses=ERRORS)
+@router.get("/deliveries", operation_id="listDeliveries", summary="notification deliveries (BL)",
+            response_model=list[DeliveryItem], responses=ERRORS,
+            description="Notifications not yet delivered, oldest first: pending, failing (will retry) or "
+                        "dead-lettered (after VTN_DELIVERY_MAX_ATTEMPTS attempts, VTN_DELIVERY_MAX_AGE_SECONDS, or "
+                        "410 Gone). Bearer tokens are never shown. BL clients only.")
 async def get_deliveries(
     request: Request,
     page: Annotated[Page, Depends(page_params)],
@@ -142,7 +178,9 @@ async def get_deliveries(
 
 
 @router.post("/deliveries/redrive-dead", operation_id="redriveDeadDeliveries", summary="re-drive every dead delivery",
-             responses=ERRORS)
+             response_model=Redriven, responses=ERRORS,
+             description="Queue every dead-lettered delivery again with a fresh attempt and age budget. BL clients "
+                         "only; also `vtn deliveries redrive --all-dead`.")
 async def post_redrive_dead(request: Request) -> JSONResponse:
     async with _db(request).session() as session:
         count = await redrive_dead(session)
@@ -150,7 +188,9 @@ async def post_redrive_dead(request: Request) -> JSONResponse:
 
 
 @router.post("/deliveries/{deliveryID}/redrive", operation_id="redriveDelivery", summary="re-drive one delivery",
-             responses=ERRORS)
+             response_model=DeliveryItem, responses=ERRORS,
+             description="Queue a dead or failing delivery again at once, with a fresh attempt and age budget (one "
+                         "in flight is left alone). BL clients only; also `vtn deliveries redrive ID`.")
 async def post_redrive(request: Request, deliveryID: int) -> JSONResponse:
     async with _db(request).session() as session:
         row = await redrive(session, deliveryID)
@@ -158,7 +198,11 @@ async def post_redrive(request: Request, deliveryID: int) -> JSONResponse:
     return JSONResponse(item)
 
 
-@router.get("/vens/last-seen", operation_id="vensLastSeen", summary="when each ven last polled (BL)", responses=ERRORS)
+@router.get("/vens/last-seen", operation_id="vensLastSeen", summary="when each ven last polled (BL)",
+            response_model=list[VenLastSeen], responses=ERRORS,
+            description="Every ven (paged like the ven list) with the last request of its VEN client (its "
+                        "heartbeat: kept in memory, flushed every VTN_HEARTBEAT_FLUSH_SECONDS) and `silent` when "
+                        "nothing was heard for more than VTN_COMMS_LOSS_SECONDS (comms loss). BL clients only.")
 async def get_last_seen(request: Request, page: Annotated[Page, Depends(page_params)]) -> JSONResponse:
     settings = request.app.state.settings
     heartbeats = request.app.state.heartbeats
@@ -169,4 +213,3 @@ async def get_last_seen(request: Request, page: Annotated[Page, Depends(page_par
     async with _db(request).session(write=False) as session:
         items = await last_seen(session, extra, settings.comms_loss_seconds, page)
     return JSONResponse(items)
-

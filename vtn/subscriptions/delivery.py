@@ -6,7 +6,9 @@
   recorder task writes everything queued in one transaction, so a fan-out to N receivers costs
   a few dozen write transactions, not N. A crash before the write only causes a re-delivery.
 - Claiming: PostgreSQL `FOR UPDATE SKIP LOCKED` + lease (several processes never claim the same
-  attempt); SQLite: one process, claim inside `BEGIN IMMEDIATE`. The claim walks pending rows
+  attempt); SQLite: one process delivers — the holder of an exclusive lock on
+  `<database>.delivery.lock` (other processes, e.g. `--workers 2`, wait to take over) — and
+  claims inside `BEGIN IMMEDIATE`. The claim walks pending rows
   in id order (index on status, id) and checks the per-callback rules with one index probe
   (the first k live rows of the candidate's callback), so its cost does not grow with the
   size of the outbox.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import random
 import time
@@ -126,6 +129,31 @@ class DeliveryWorker:
         # latest state of this process's rows (a failed oldest row pauses its callback at once).
         self.db_lock = asyncio.Lock()
         self.reaped_at = 0.0
+        self.lock_file: Any = None  # SQLite: the open lock file while this process is the deliverer
+
+    @property
+    def delivers(self) -> bool:
+        """Whether this process may claim (always on PostgreSQL; on SQLite, the lock holder)."""
+        return self.is_postgres or self.lock_file is not None or self._lock_path() is None
+
+    def _lock_path(self) -> str | None:
+        database = make_url(self.db.url).database
+        return None if not database or database == ":memory:" else database + ".delivery.lock"
+
+    def _try_lock(self) -> bool:
+        """SQLite: become the one delivering process if no other live process is (flock is
+        released by the kernel when its holder dies, so a crashed deliverer is replaced)."""
+        path = self._lock_path()
+        if self.is_postgres or path is None or self.lock_file is not None:
+            return True
+        handle = open(path, "a")  # kept open while this process delivers
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self.lock_file = handle
+        return True
 
     @property
     def is_postgres(self) -> bool:
@@ -137,8 +165,8 @@ class DeliveryWorker:
         self._waker = lambda: loop.call_soon_threadsafe(self.wake.set)
         notifications.add_waker(self._waker)
         self.clients = make_http_clients(self.settings)
-        if not self.is_postgres:
-            await self._release_all_leases()  # SQLite runs one process: anything in flight was ours
+        if not self.is_postgres and self._try_lock():
+            await self._release_all_leases()  # the only deliverer: anything in flight was a dead one's
         if self.is_postgres:
             self.listener = asyncio.create_task(self._listen(), name="vtn-outbox-listen")
         self.recorder = asyncio.create_task(self._record(), name="vtn-delivery-outcomes")
@@ -163,6 +191,9 @@ class DeliveryWorker:
             await self._flush()
         for client in self.clients:
             await client.aclose()
+        if self.lock_file is not None:
+            self.lock_file.close()  # releases the flock: another process takes over
+            self.lock_file = None
 
     # --- wake-ups ----------------------------------------------------------------------------
     async def _listen(self) -> None:
@@ -194,6 +225,13 @@ class DeliveryWorker:
         while not self.stopping:
             try:
                 self.wake.clear()
+                if not self.delivers:
+                    if self._try_lock():
+                        await self._release_all_leases()
+                    else:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self.wake.wait(), self.settings.delivery_poll_seconds)
+                        continue
                 if time.monotonic() - self.reaped_at >= min(1.0, self.lease / 4):
                     await self._reap()
                     self.reaped_at = time.monotonic()

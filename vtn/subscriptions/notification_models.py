@@ -62,7 +62,8 @@ class WebhookKeyRow(SQLModel, table=True):
 
 
 class RevisionRow(SQLModel, table=True):
-    """A counter bumped by every write transaction; ETags are derived from it."""
+    """One counter per object type (`name` = PROGRAM, EVENT, …), bumped by every write
+    transaction that changed an object of that type; ETags are derived from them."""
 
     __tablename__ = "change_revision"
 

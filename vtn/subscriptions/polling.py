@@ -1,12 +1,15 @@
 """Cheap polling: strong ETags and 304s on every GET under the base path, and VEN heartbeats.
 
-The ETag of a GET is a hash of (the change revision, the caller's identity and binding, the
-path and the normalised query). The revision is bumped inside every write transaction (see
-`notifications.on_change`), including writes of vens and resources, which are the only inputs
-of a VEN's grants; so whenever anything in a result could have changed, the ETag changes. The
-revision is read *before* the handler runs, so an ETag is never newer than its body. A
+The ETag of a GET is a hash of (the revisions its result depends on, the caller's identity and
+binding, the path and the normalised query). Each object type has a revision, bumped inside
+every write transaction that changed an object of that type (see `notifications.on_change`).
+A GET depends on every type except those that cannot change its result (`INDEPENDENT`: a
+report never changes what programs, events or vens anyone sees), so a VEN posting a report
+does not turn every other VEN's next poll into a full GET. Writes of vens and resources, the
+only inputs of a VEN's grants, count for every collection. The revisions are read *before*
+the handler runs, so an ETag is never newer than its body. A
 matching `If-None-Match` is answered 304 with no body after one primary-key read, without
-running the handler.
+running the handler; `If-None-Match: *` runs it and answers 304 only if it found something.
 
 Heartbeats: the last request time of each VEN client is kept in memory and flushed to the
 database every `heartbeat_flush_seconds` (no write per request).
@@ -29,31 +32,50 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vtn.core.database import Database, utcnow
 from vtn.core.security import Principal, Role
 from vtn.subscriptions.notification_models import HeartbeatRow
-from vtn.subscriptions.notifications import current_revision
+from vtn.subscriptions.notifications import current_revisions
 
 log = logging.getLogger("vtn.polling")
 CACHE_CONTROL = "private, no-cache"
 SKIP_PREFIXES = ("/auth/", "/admin/")
+# Object types whose writes cannot change a GET of the collection (first path segment). Stored
+# documents embed no other object, and privacy depends on the ven/resource tables only (grants:
+# vtn.auth.privacy). Cascades (program → subscriptions, reports, events; ven → resources,
+# subscriptions) emit a change for every object they delete, so they bump those types too.
+INDEPENDENT: dict[str, frozenset[str]] = {
+    "programs": frozenset({"REPORT", "SUBSCRIPTION"}),
+    "events": frozenset({"REPORT", "SUBSCRIPTION"}),
+    "vens": frozenset({"REPORT", "SUBSCRIPTION"}),  # and /vens/{id}/resources
+    "reports": frozenset({"SUBSCRIPTION"}),
+    "subscriptions": frozenset({"REPORT"}),
+}
 
 
-def etag_for(revision: int, principal: Principal, path: str, query: str) -> str:
+def revision_for(revisions: dict[str, int], sub_path: str) -> str:
+    """The part of the revisions a GET of `sub_path` (below the base path) depends on."""
+    independent = INDEPENDENT.get(sub_path.strip("/").split("/", 1)[0], frozenset())
+    return ",".join(f"{name}={value}" for name, value in sorted(revisions.items()) if name not in independent)
+
+
+def etag_for(revision: str, principal: Principal, path: str, query: str) -> str:
     normalised = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query, keep_blank_values=True)))
     key = "|".join((
-        str(revision), principal.client_id, principal.role.value, principal.ven_name or "",
+        revision, principal.client_id, principal.role.value, principal.ven_name or "",
         " ".join(sorted(principal.scopes)), path, normalised,
     ))
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
 def if_none_match(header: str | None, etag: str) -> bool:
+    """Whether the header names `etag` (weak comparison, RFC 9110 13.1.2); `*` is not handled here."""
     if not header:
         return False
     opaque = etag.removeprefix("W/")
-    for candidate in header.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == opaque:  # weak comparison (RFC 9110 13.1.2)
-            return True
-    return False
+    return any(candidate.strip().removeprefix("W/") == opaque for candidate in header.split(","))
+
+
+def matches_any(header: str | None) -> bool:
+    """`If-None-Match: *`: true when a current representation exists, so the handler must run."""
+    return bool(header) and any(candidate.strip() == "*" for candidate in (header or "").split(","))
 
 
 class Heartbeats:
@@ -130,17 +152,30 @@ class PollingMiddleware:
             heartbeats.record(principal)
         db: Database = state.db
         async with db.session(write=False) as session:
-            revision = await current_revision(session)
-        etag = etag_for(revision, principal, scope["path"], scope.get("query_string", b"").decode("latin-1"))
+            revisions = await current_revisions(session)
+        query = scope.get("query_string", b"").decode("latin-1")
+        etag = etag_for(revision_for(revisions, sub_path), principal, scope["path"], query)
         headers = [(b"etag", etag.encode()), (b"cache-control", CACHE_CONTROL.encode())]
-        if if_none_match(request.headers.get("if-none-match"), etag):
+        condition = request.headers.get("if-none-match")
+        if if_none_match(condition, etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
+        star = matches_any(condition)
+        not_modified = False
 
         async def send_with_etag(message: Message) -> None:
+            nonlocal not_modified
             if message["type"] == "http.response.start" and message["status"] == 200:
-                message = {**message, "headers": [*message.get("headers", []), *headers]}
+                if star:  # `*` and the resource exists: 304 (a 404 or 403 passes through)
+                    not_modified = True
+                    message = {"type": "http.response.start", "status": 304, "headers": headers}
+                else:
+                    message = {**message, "headers": [*message.get("headers", []), *headers]}
+            elif not_modified and message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
             await send(message)
 
         await self.app(scope, receive, send_with_etag)

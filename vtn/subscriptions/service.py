@@ -15,6 +15,7 @@ from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.settings import Settings
 from vtn.core.store import ObjectStore, TargetFilter
+from vtn.subscriptions import notifications
 from vtn.subscriptions.callbacks import check_callback_url
 from vtn.subscriptions.models import SubscriptionRow
 
@@ -103,10 +104,14 @@ async def delete_subscription(session: AsyncSession, viewer: Viewer, subscriptio
     return await _delete(session, await get_subscription(session, viewer, subscription_id, for_update=True))
 
 
-async def delete_subscriptions_where(session: AsyncSession, *where: Any) -> None:
-    for row in (await session.exec(select(SubscriptionRow).where(*where))).all():  # type: ignore[call-overload]
+async def delete_subscriptions_where(session: AsyncSession, *where: Any, program_id: str | None = None) -> None:
+    rows = (await session.exec(select(SubscriptionRow).where(*where))).all()  # type: ignore[call-overload]
+    if program_id is not None:  # the program goes too: its deletions are still notified to them
+        notifications.remember_cascade(session, program_id, rows)
+    for row in rows:
         await _delete(session, row)
 
 
 async def delete_subscriptions_of_program(session: AsyncSession, program_id: str) -> None:
-    await delete_subscriptions_where(session, SubscriptionRow.program_id == program_id)
+    """Called by `delete_program` before the program's reports, events and itself are deleted."""
+    await delete_subscriptions_where(session, SubscriptionRow.program_id == program_id, program_id=program_id)
