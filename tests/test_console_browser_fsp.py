@@ -4,8 +4,6 @@ acknowledged, with the seconds, without a page reload. Screenshots at 1280 px an
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -16,23 +14,14 @@ import pytest
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.products import ProductCode
-from tests.support.browser import DESKTOP, PHONE, browser_page, require_browser, screenshot
+from tests.support.browser import DESKTOP, PASSWORD, PHONE, add_console_user, browser_page, require_browser, screenshot
 from tests.support.gb_ven import running_gb_ven
 from tests.support.server import VtnProcess, running_vtn
 from vtn.core.security import Role
 
-PASSWORD = "correct horse battery staple"
 FSP = "fsp-acme"
 UNIT, METER, MPAN = "DU-7", "MU-7", "1312345678907"
 SANDBOX = "NGED-OU_2MIN-SANDBOX"  # the default VTN_CONSOLE_SANDBOX_PROGRAM
-
-
-def add_console_user(env: dict[str, str], username: str, role: str, *vens: str) -> None:
-    args = [sys.executable, "-m", "vtn.cli", "users", "add", username, "--role", role, "--password-stdin"]
-    for ven in vens:
-        args += ["--ven", ven]
-    done = subprocess.run(args, input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def register_units(vtn: VtnProcess) -> httpx2.Client:

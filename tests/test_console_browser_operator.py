@@ -20,10 +20,9 @@ import pytest
 from gb_profile import model as m
 from gb_profile.products import LONDON
 from gb_profile.signing import generate_key, public_jwk
-from tests.support.browser import DESKTOP, PHONE, browser_page, require_browser, screenshot
+from tests.support.browser import DESKTOP, PASSWORD, PHONE, add_console_user, browser_page, require_browser, screenshot
 from tests.support.gb_ven import RecordingController, running_gb_ven
 from tests.support.server import running_vtn
-from tests.test_console_browser_signin import PASSWORD, add_console_user
 from ven_client.config import GbSettings, OperatorKeyConfig
 from vtn.core.security import Role
 

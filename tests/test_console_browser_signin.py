@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
-from tests.support.browser import DESKTOP, PHONE, browser_page, require_browser, screenshot
+from tests.support.browser import DESKTOP, PASSWORD, PHONE, add_console_user, browser_page, require_browser, screenshot
 from tests.support.server import running_vtn
-
-PASSWORD = "correct horse battery staple"
-
-
-def add_console_user(env: dict[str, str], username: str, role: str, *vens: str) -> None:
-    """With the real command, as an administrator would: `vtn users add … --password-stdin`."""
-    args = [sys.executable, "-m", "vtn.cli", "users", "add", username, "--role", role, "--password-stdin"]
-    for ven in vens:
-        args += ["--ven", ven]
-    done = subprocess.run(args, input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_operator_signs_in_and_out_in_a_browser(tmp_path):

@@ -8,7 +8,7 @@ import typer
 import uvicorn
 
 from vtn.auth.cli import certs_app, keys_app
-from vtn.core.commands import run_in_session
+from vtn.core.commands import add_enable_disable, run_in_session
 from vtn.core.migrate import upgrade
 from vtn.core.security import Role
 from vtn.core.settings import get_settings
@@ -116,22 +116,15 @@ def clients_list() -> None:
         typer.echo(f"{row.client_id}\t{row.role}\t{row.ven_name or '-'}\t{state}\t{row.scopes}")
 
 
-@clients_app.command("disable")
-def clients_disable(client_id: str) -> None:
-    """Disable a client: its tokens stop working within seconds."""
+async def _set_client_enabled(session, client_id: str, enabled: bool):  # type: ignore[no-untyped-def]
     from vtn.auth import service
 
-    run_in_session(lambda s: service.set_enabled(s, client_id, False))
-    typer.echo(f"disabled {client_id}")
+    return await service.set_enabled(session, client_id, enabled)
 
 
-@clients_app.command("enable")
-def clients_enable(client_id: str) -> None:
-    """Enable a disabled client again."""
-    from vtn.auth import service
-
-    run_in_session(lambda s: service.set_enabled(s, client_id, True))
-    typer.echo(f"enabled {client_id}")
+add_enable_disable(clients_app, "client id", _set_client_enabled,
+                   disable_help="Disable a client: its tokens stop working within seconds.",
+                   enable_help="Enable a disabled client again.")
 
 
 @clients_app.command("rotate-secret")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,16 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 812}
 UPDATE_DOCS = os.environ.get("VTN_UPDATE_SCREENSHOTS") == "1"
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "img" / "console"
+PASSWORD = "correct horse battery staple"
+
+
+def add_console_user(env: dict[str, str], username: str, role: str, *vens: str) -> None:
+    """With the real command, as an administrator would: `vtn users add … --password-stdin` (password PASSWORD)."""
+    args = [sys.executable, "-m", "vtn.cli", "users", "add", username, "--role", role, "--password-stdin"]
+    for ven in vens:
+        args += ["--ven", ven]
+    done = subprocess.run(args, input=PASSWORD + "\n", env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _unavailable(reason: str) -> None:

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.auth.models import ClientRow
-from vtn.core.database import utcnow
-from vtn.core.errors import BadRequest, NotFound
+from vtn.core.database import all_rows, get_or_404, utcnow
+from vtn.core.errors import BadRequest
 from vtn.core.security import Role, Scope
 
 _hasher = PasswordHasher()
@@ -72,25 +71,18 @@ async def add_client(
 
 
 async def list_clients(session: AsyncSession) -> list[ClientRow]:
-    return list((await session.exec(select(ClientRow).order_by(ClientRow.client_id))).all())  # type: ignore[call-overload]
-
-
-async def _client(session: AsyncSession, client_id: str) -> ClientRow:
-    client = await session.get(ClientRow, client_id)
-    if client is None:
-        raise NotFound(f"client {client_id!r} not found")
-    return client
+    return await all_rows(session, ClientRow, ClientRow.client_id)
 
 
 async def set_enabled(session: AsyncSession, client_id: str, enabled: bool) -> ClientRow:
-    client = await _client(session, client_id)
+    client = await get_or_404(session, ClientRow, client_id, "client")
     client.enabled = enabled
     session.add(client)
     return client
 
 
 async def rotate_secret(session: AsyncSession, client_id: str) -> str:
-    client = await _client(session, client_id)
+    client = await get_or_404(session, ClientRow, client_id, "client")
     secret = new_secret()
     client.secret_hash = _hasher.hash(secret)
     client.secret_rotated_at = utcnow()

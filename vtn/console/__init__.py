@@ -21,7 +21,11 @@ needs a signed-in account of the right role (others get a 403 page; signed-out b
 to the sign-in page, htmx requests get 401 with `HX-Redirect`) and every POST/PUT/PATCH/DELETE needs
 the CSRF token (else 403). Add the section to the module's `NAV` list of `(label, path)` to put it in
 the header. Put templates in `templates/operator/` and `templates/fsp/`; extend `base.html` and fill
-`{% block content %}` (and `{% block head %}` for page CSS/JS such as uPlot).
+`{% block content %}` (and `{% block head %}` for page CSS/JS such as uPlot). Shared pieces are macros in
+`templates/_macros.html`: `table(columns, testid=, caption=, classes=)` (a call block gives the rows; give each
+cell `data-label="<column>"`, so a `.stack-table` reads as labelled cards at phone width), `input_field(errors,
+name, label, value, type=, label_hint=, attrs=)` (label, input, hint from an optional call block, errors with
+their rule IDs), `field_errors`, `described`, `status_badge`.
 
     from typing import Annotated
     from fastapi import Form, Request
@@ -54,6 +58,7 @@ Accounts and viewers (`vtn.console.deps`)
   that VEN's token sees. A `ven_name` the account is not bound to → `NotFound` (404 page).
   `viewers_for_account(session, account)` gives one per bound VEN; `principal_for_account(...)` the
   Principal alone. Never query tables directly for data a REST client could read: call the service.
+  `all_pages(lambda page: service.list_x(session, viewer, ..., page), cap=None)` walks a paged list call.
 - Sessions: `vtn.core.deps.ReadSession` / `WriteSession` (committed after the handler returns; an
   exception rolls back). Service errors (`vtn.core.errors.ApiError` subclasses) become an error page
   with their status (a fragment for htmx); bad form input → 400 page; never a 500 for bad input.

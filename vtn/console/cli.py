@@ -8,18 +8,9 @@ from typing import Annotated
 import typer
 
 from vtn.console.models import AccountRole
-from vtn.core.commands import run_in_session
-from vtn.core.errors import ApiError
+from vtn.core.commands import add_enable_disable, run_or_exit
 
 app = typer.Typer(help="Console accounts (operator or FSP users who sign in to the web console).", no_args_is_help=True)
-
-
-def _run(work):  # type: ignore[no-untyped-def]
-    try:
-        return run_in_session(work)
-    except ApiError as exc:  # a refused input is a message, not a traceback
-        typer.echo(f"error: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -39,7 +30,7 @@ def users_add(
     from vtn.console import service
 
     password = _read_password(password_stdin)
-    user = _run(lambda s: service.add_user(s, username, role, password, ven or []))
+    user = run_or_exit(lambda s: service.add_user(s, username, role, password, ven or []))
     bound = f"  VENs: {', '.join(user.ven_names)}" if user.ven_names else ""
     typer.echo(f"created {user.username} ({user.role}){bound}")
 
@@ -51,7 +42,7 @@ def users_list() -> None:
     from vtn.core.database import utcnow
 
     now = utcnow()
-    for user in _run(service.list_users):
+    for user in run_or_exit(service.list_users):
         if user.disabled:
             state = "DISABLED"
         elif user.locked_until and user.locked_until > now:
@@ -62,22 +53,15 @@ def users_list() -> None:
         typer.echo(f"{user.username}\t{user.role}\t{','.join(user.ven_names) or '-'}\t{state}\tlast sign-in: {last}")
 
 
-@app.command("disable")
-def users_disable(username: str) -> None:
-    """Disable an account: it cannot sign in and its open sessions end at once."""
+async def _set_enabled(session, username: str, enabled: bool):  # type: ignore[no-untyped-def]
     from vtn.console import service
 
-    _run(lambda s: service.set_disabled(s, username, True))
-    typer.echo(f"disabled {username}")
+    return await service.set_disabled(session, username, not enabled)
 
 
-@app.command("enable")
-def users_enable(username: str) -> None:
-    """Enable an account again (also clears a lock-out after failed sign-ins)."""
-    from vtn.console import service
-
-    _run(lambda s: service.set_disabled(s, username, False))
-    typer.echo(f"enabled {username}")
+add_enable_disable(app, "username", _set_enabled,
+                   disable_help="Disable an account: it cannot sign in and its open sessions end at once.",
+                   enable_help="Enable an account again (also clears a lock-out after failed sign-ins).")
 
 
 @app.command("set-password")
@@ -89,5 +73,5 @@ def users_set_password(
     from vtn.console import service
 
     password = _read_password(password_stdin)
-    _run(lambda s: service.set_password(s, username, password))
+    run_or_exit(lambda s: service.set_password(s, username, password))
     typer.echo(f"password changed for {username}")

@@ -7,8 +7,9 @@ Console pages never read data themselves: they build the same `Viewer` a REST ca
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,6 +20,7 @@ from vtn.console import service
 from vtn.console.models import AccountRole
 from vtn.core.database import Database, utcnow
 from vtn.core.errors import BadRequest, Forbidden, NotFound
+from vtn.core.pagination import Page
 from vtn.core.security import Principal, Role, Scope
 from vtn.core.settings import Settings
 
@@ -26,6 +28,8 @@ SESSION_COOKIE = "vtn_console"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+SERVICE_PAGE = 50  # the spec's largest page: list services answer in pages of at most this
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -161,3 +165,15 @@ async def viewers_for_account(session: AsyncSession, account: Account) -> list[V
     if account.is_operator:
         return [await viewer_for_account(session, account)]
     return [await viewer_for_account(session, account, name) for name in account.ven_names]
+
+
+async def all_pages(fetch: Callable[[Page], Awaitable[list[T]]], cap: int | None = None) -> tuple[list[T], bool]:
+    """Every item of a paged service list call (`fetch(Page(skip, limit))`), up to `cap`; and whether `cap` cut it."""
+    items: list[T] = []
+    while True:
+        page = await fetch(Page(len(items), SERVICE_PAGE))
+        items += page
+        if len(page) < SERVICE_PAGE:
+            return items, False
+        if cap is not None and len(items) >= cap:
+            return items[:cap], True

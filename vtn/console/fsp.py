@@ -39,7 +39,7 @@ from gb_profile.products import NoticeKind, Product, ProductCode, SetpointKind, 
 from gb_profile.validator import is_gb_program
 from openadr3.models import OBJECT_ID_PATTERN
 from vtn.auth.privacy import Viewer
-from vtn.console.deps import Account, FspAccount, is_htmx, viewer_for_account, viewers_for_account
+from vtn.console.deps import Account, FspAccount, all_pages, is_htmx, viewer_for_account, viewers_for_account
 from vtn.console.templating import console_url, redirect, render
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, Conflict, NotFound
@@ -65,7 +65,6 @@ NAV: list[tuple[str, str]] = [
 
 LONDON = ZoneInfo("Europe/London")
 UNIT_LABELS = {"KW": "kW", "KVAR": "kvar"}
-PAGE = 50  # the spec's largest page
 MAX_ROWS = 500  # per VEN and list: a console page, not an export
 TEST_TIMEOUT_SECONDS = 120  # the result panel stops polling after this without an acknowledgement
 TEST_VOLUME_KW = -10.0  # a 10 kW turn-down: small, and obviously a test
@@ -126,14 +125,7 @@ Fetch = Callable[[Page], Awaitable[list[dict[str, Any]]]]
 
 async def _all(fetch: Fetch, cap: int = MAX_ROWS) -> tuple[list[dict[str, Any]], bool]:
     """Every item a paged service call returns (up to `cap`), and whether the cap cut the list."""
-    items: list[dict[str, Any]] = []
-    while True:
-        page = await fetch(Page(len(items), PAGE))
-        items += page
-        if len(page) < PAGE:
-            return items, False
-        if len(items) >= cap:
-            return items[:cap], True
+    return await all_pages(fetch, cap)
 
 
 def _values(maps: Iterable[Mapping[str, Any]] | None, type_: str) -> list[Any]:
@@ -299,7 +291,7 @@ async def events_page(request: Request, account: FspAccount, session: ReadSessio
         truncated = truncated or cut or more
         rows += [_event_view(d, names, name, by_event.get(str(d.get("id")), [])) for d in docs]
     rows.sort(key=lambda r: r["sort"], reverse=True)
-    return _page(request, "fsp/events.html", {"title": "Dispatches", "events": rows, "truncated": truncated,
+    return _page(request, "fsp/events.html", {"title": "Dispatches", "rows": rows, "truncated": truncated,
                                               "ven_names": account.ven_names, "ven": ven})
 
 
@@ -396,7 +388,7 @@ async def reports_page(request: Request, account: FspAccount, session: ReadSessi
                 event = None  # its event is not (or no longer) visible to this VEN
             rows += [{**_report_view(r, event, event_reports), "ven": name} for r in event_reports]
     rows.sort(key=lambda r: r["sort"], reverse=True)
-    return _page(request, "fsp/reports.html", {"title": "Reports received by the operator", "reports": rows,
+    return _page(request, "fsp/reports.html", {"title": "Reports received by the operator", "rows": rows,
                                                "truncated": truncated, "ven_names": account.ven_names, "ven": ven})
 
 

@@ -36,7 +36,7 @@ from gb_profile.signing import sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
 from openadr3.models import Event
 from vtn.auth.privacy import Viewer
-from vtn.console.deps import OperatorAccount, viewer_for_account
+from vtn.console.deps import OperatorAccount, all_pages, viewer_for_account
 from vtn.console.templating import redirect, render
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, NotFound
@@ -58,7 +58,6 @@ NAV: list[tuple[str, str]] = [
     ("VENs", "/operator/vens"),
 ]
 
-PAGE = 50
 BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long
 REF = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 SUFFIX = re.compile(r"^[A-Za-z0-9_]{1,40}$")
@@ -134,12 +133,7 @@ def _kw(value: float | None) -> str:
 
 async def _all(fetch: Callable[[Page], Awaitable[list[Any]]]) -> list[Any]:
     """Every page of a service list call (the services keep the spec's 50-item pages)."""
-    items: list[Any] = []
-    while True:
-        page = await fetch(Page(len(items), PAGE))
-        items.extend(page)
-        if len(page) < PAGE:
-            return items
+    return (await all_pages(fetch))[0]
 
 
 async def _viewer(session: AsyncSession, account: Any) -> Viewer:
@@ -743,14 +737,8 @@ def _seen_extra(request: Request) -> dict[str, datetime]:
 async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
     settings = request.app.state.settings
     extra = _seen_extra(request)
-    seen: dict[str, dict[str, Any]] = {}
-    skip = 0
-    while True:
-        batch = await admin.last_seen(session, extra, settings.comms_loss_seconds, Page(skip, PAGE))
-        seen.update({item["venName"]: item for item in batch})
-        skip += len(batch)
-        if len(batch) < PAGE:
-            break
+    seen = {item["venName"]: item
+            for item in await _all(lambda page: admin.last_seen(session, extra, settings.comms_loss_seconds, page))}
     subs = await _all(lambda page: subscriptions.list_subscriptions(session, viewer, None, None, None, None, page))
     owner_of = {s["id"]: s.get("clientName") for s in subs}
     outbox = {status: [admin.delivery_item(r) for r in await admin.list_deliveries(session, status, Page(0, 100))]

@@ -18,12 +18,11 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.console.models import AccountRole, ConsoleSession, ConsoleUser
-from vtn.core.database import utcnow
-from vtn.core.errors import BadRequest, NotFound
+from vtn.core.database import all_rows, get_or_404, utcnow
+from vtn.core.errors import BadRequest
 from vtn.core.settings import Settings
 
 _hasher = PasswordHasher()
@@ -83,14 +82,11 @@ async def add_user(
 
 
 async def list_users(session: AsyncSession) -> list[ConsoleUser]:
-    return list((await session.exec(select(ConsoleUser).order_by(ConsoleUser.username))).all())  # type: ignore[arg-type]
+    return await all_rows(session, ConsoleUser, ConsoleUser.username)
 
 
 async def get_user(session: AsyncSession, username: str) -> ConsoleUser:
-    user = await session.get(ConsoleUser, username)
-    if user is None:
-        raise NotFound(f"user {username!r} not found")
-    return user
+    return await get_or_404(session, ConsoleUser, username, "user")
 
 
 async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> ConsoleUser:

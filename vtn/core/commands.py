@@ -27,3 +27,36 @@ def run_in_session(work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
             await db.dispose()
 
     return asyncio.run(main())
+
+
+def run_or_exit(work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """`run_in_session`, with a refused input (`ApiError`) printed as `error: …` and exit status 1, not a traceback."""
+    import typer
+
+    from vtn.core.errors import ApiError
+
+    try:
+        return run_in_session(work)
+    except ApiError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+
+
+def add_enable_disable(
+    app: Any, what: str, set_enabled: Callable[[AsyncSession, str, bool], Awaitable[Any]], *, disable_help: str,
+    enable_help: str,
+) -> None:
+    """Register `disable NAME` and `enable NAME` on a typer app; `set_enabled(session, name, enabled)` does the work."""
+    import typer
+
+    def toggle(name: str, enabled: bool) -> None:
+        run_or_exit(lambda session: set_enabled(session, name, enabled))
+        typer.echo(f"{'enabled' if enabled else 'disabled'} {name}")
+
+    @app.command("disable", help=disable_help)
+    def disable(name: str = typer.Argument(..., metavar="NAME", help=f"The {what} to disable.")) -> None:
+        toggle(name, False)
+
+    @app.command("enable", help=enable_help)
+    def enable(name: str = typer.Argument(..., metavar="NAME", help=f"The {what} to enable.")) -> None:
+        toggle(name, True)

@@ -11,15 +11,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from vtn.core.errors import NotFound
 
 # Named constraints let Alembic's SQLite batch mode recreate them.
 SQLModel.metadata.naming_convention = {
@@ -64,6 +66,22 @@ class JSONDoc(TypeDecorator[Any]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+RowT = TypeVar("RowT", bound=SQLModel)
+
+
+async def get_or_404(session: AsyncSession, model: type[RowT], key: Any, what: str) -> RowT:
+    """The row with this primary key, or `NotFound("<what> '<key>' not found")`."""
+    row = await session.get(model, key)
+    if row is None:
+        raise NotFound(f"{what} {key!r} not found")
+    return row
+
+
+async def all_rows(session: AsyncSession, model: type[RowT], order_by: Any) -> list[RowT]:
+    """Every row of a small administrative table (clients, console users), in `order_by` order."""
+    return list((await session.exec(select(model).order_by(order_by))).all())
 
 
 def _configure_sqlite(engine: AsyncEngine, begin: str) -> None:
