@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, insert, update
 from starlette.testclient import TestClient
 
 from gb_profile import board
@@ -23,7 +23,7 @@ from gb_profile.signing import KeyRing, generate_key, public_jwk, verify_event
 from tests.test_console_auth import add_user, csrf_of, db_run, signin
 from vtn.console import operator
 from vtn.core.settings import Settings
-from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+from vtn.subscriptions.notification_models import DeliveredRow, OutboxRow, OutboxStatus
 
 OP = "/console/operator"
 
@@ -385,6 +385,15 @@ def test_vens_page_and_outbox_retry(olive, bl, fsp_ven):
     db_run(olive, update(OutboxRow).values(status=OutboxStatus.DEAD))
     olive.post(f"{OP}/vens/deliveries/redrive-dead", data={"csrf_token": csrf_of(olive)})
     assert {r.status for r in rows()} == {OutboxStatus.PENDING}
+
+    # Delivered: the rows leave the outbox and the subscription's last accepted webhook is what the page shows.
+    sub_id = rows()[0].subscription_id
+    db_run(olive, delete(OutboxRow))
+    assert "last delivered" not in olive.get(f"{OP}/vens").text
+    db_run(olive, insert(DeliveredRow).values(subscription_id=sub_id, last_delivered_at=datetime.now(UTC)))
+    page = olive.get(f"{OP}/vens").text
+    assert re.search(r"last delivered \w{3} \d\d \w{3} \d{4} \d\d:\d\d:\d\d (GMT|BST)", page)
+    assert 'class="comms-loss"' not in page
 
 
 # --- delivery ----------------------------------------------------------------------------------------------------

@@ -513,3 +513,33 @@ def test_sqlite_one_process_delivers(settings, tmp_path):  # type: ignore[no-unt
             await second_db.dispose()
 
     asyncio.run(main())
+
+
+def test_last_delivery_per_ven(clients):  # type: ignore[no-untyped-def]
+    """A 2xx answer is remembered per subscription (the outbox row itself is deleted): the operator
+    sees when each push VEN last accepted a webhook; failures and other VENs' deliveries don't count."""
+    bl = clients.bl()
+    good, bad = clients.ven("good"), clients.ven("bad")
+    good_ven = good.post("/vens", json={"venName": "good"}).json()
+    bad.post("/vens", json={"venName": "bad"})
+    bl.post("/vens", json={"venName": "quiet"})
+    program_id = bl.post("/programs", json={"programName": "p"}).json()["id"]
+    with Receiver(status=lambda path: 200 if path == "/good" else 500) as receiver:
+        for caller, path in ((good, "/good"), (bad, "/bad")):
+            entry = {"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": receiver.url(path)}
+            response = caller.post("/subscriptions", json={"clientName": path[1:], "programID": program_id,
+                                                           "objectOperations": [entry]})
+            assert response.status_code == 201, response.text
+        before = {item["venName"]: item for item in bl.get("/admin/vens/last-seen").json()}
+        assert all(item["lastDelivery"] is None for item in before.values())
+        bl.post("/events", json={"programID": program_id, **EVENT_BODY})
+        receiver.wait_for(lambda r: any(x.path == "/good" for x in r))
+        deadline = time.monotonic() + 10
+        listed: dict = {}
+        while time.monotonic() < deadline and not (listed.get("good") or {}).get("lastDelivery"):
+            listed = {item["venName"]: item for item in bl.get("/admin/vens/last-seen").json()}
+            time.sleep(0.05)
+        assert len(receiver.received("/bad", failed=True)) >= 1
+    assert listed["good"]["venID"] == good_ven["id"] and listed["good"]["lastDelivery"]
+    assert listed["bad"]["lastDelivery"] is None and listed["quiet"]["lastDelivery"] is None
+    assert listed["good"]["lastDelivery"] >= before["good"]["lastSeen"]

@@ -7,10 +7,10 @@ from vtn.events.models import EventRow
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
 from vtn.subscriptions.models import SubscriptionRow
-from vtn.subscriptions.notification_models import HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
+from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "ClientRow", "ConsoleSession", "ConsoleUser", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow", "ProgramRow",
-    "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
+    "ClientRow", "ConsoleSession", "ConsoleUser", "DeliveredRow", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
+    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]

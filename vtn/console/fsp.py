@@ -23,12 +23,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import func
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gb_profile import board
@@ -41,6 +38,7 @@ from openadr3.models import OBJECT_ID_PATTERN
 from vtn.auth.privacy import Viewer
 from vtn.console.deps import Account, FspAccount, all_pages, is_htmx, viewer_for_account, viewers_for_account
 from vtn.console.templating import console_url, redirect, render
+from vtn.console.times import london, london_window, parse_time
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, Conflict, NotFound
 from vtn.core.pagination import Page
@@ -49,7 +47,7 @@ from vtn.core.settings import Settings
 from vtn.events import service as events
 from vtn.programs import service as programs
 from vtn.reports import service as reports
-from vtn.subscriptions.notification_models import HeartbeatRow
+from vtn.subscriptions import admin
 from vtn.vens import service as vens
 
 log = logging.getLogger("vtn.console")
@@ -63,7 +61,6 @@ NAV: list[tuple[str, str]] = [
     ("Test dispatch", "/fsp/test"),
 ]
 
-LONDON = ZoneInfo("Europe/London")
 UNIT_LABELS = {"KW": "kW", "KVAR": "kvar"}
 MAX_ROWS = 500  # per VEN and list: a console page, not an export
 TEST_TIMEOUT_SECONDS = 120  # the result panel stops polling after this without an acknowledgement
@@ -77,26 +74,6 @@ VenFilter = Annotated[str | None, Query(max_length=128)]
 # ------------------------------------------------------------------------------------------ helpers
 
 
-def london(moment: datetime | str | None, with_date: bool = True) -> str:
-    """An instant as Europe/London wall time with its zone (GMT/BST), for people; '—' when absent."""
-    if isinstance(moment, str):
-        moment = parse_time(moment)
-    if moment is None:
-        return "—"
-    local = moment.astimezone(LONDON)
-    return local.strftime("%a %d %b %Y %H:%M:%S %Z" if with_date else "%H:%M:%S %Z")
-
-
-def london_window(start: datetime | None, end: datetime | None) -> str:
-    """'Mon 23 Nov 2026 19:32:00 – 19:37:00 GMT' on one London day, both in full otherwise."""
-    if start is None or end is None:
-        return london(start)
-    first, last = start.astimezone(LONDON), end.astimezone(LONDON)
-    if first.date() == last.date() and first.tzname() == last.tzname():
-        return f"{first:%a %d %b %Y %H:%M:%S} – {last:%H:%M:%S %Z}"
-    return f"{london(first)} – {london(last)}"
-
-
 def _sort_key(doc: Mapping[str, Any]) -> tuple[datetime, str]:
     """Newest first by the VTN's createdDateTime (then id, for a stable order)."""
     return parse_time(doc.get("createdDateTime")) or datetime.min.replace(tzinfo=UTC), str(doc.get("id"))
@@ -104,16 +81,6 @@ def _sort_key(doc: Mapping[str, Any]) -> tuple[datetime, str]:
 
 def _volume(setpoint: m.Setpoint) -> str:
     return f"{setpoint.volume:g} {UNIT_LABELS.get(setpoint.units.value, setpoint.units.value)}"
-
-
-def parse_time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
 
 
 def seconds(value: float | None) -> str:
@@ -618,14 +585,12 @@ async def send_test_dispatch(request: Request, account: FspAccount, session: Wri
     return redirect(request, path, message=f"Test dispatch {ins.event_name} sent to {ven_name} / {unit}.", level="success")
 
 
-async def _last_seen(request: Request, session: AsyncSession, ven_name: str) -> datetime | None:
-    """When the VEN's client last called the VTN: this process's heartbeats, else the flushed table (other processes)."""
+async def _last_contact(request: Request, session: AsyncSession, ven_name: str) -> tuple[datetime | None, datetime | None]:
+    """The VEN's last call to the VTN and the last webhook its receiver accepted (any VTN process)."""
     heartbeats = getattr(request.app.state, "heartbeats", None)
-    seen = [t for name, t in (heartbeats.seen.values() if heartbeats is not None else ()) if name == ven_name]
-    stored = (await session.exec(select(func.max(HeartbeatRow.last_seen)).where(col(HeartbeatRow.ven_name) == ven_name))).first()  # type: ignore[call-overload]
-    if isinstance(stored, datetime):
-        seen.append(stored if stored.tzinfo else stored.replace(tzinfo=UTC))
-    return max(seen, default=None)
+    extra = heartbeats.latest_by_ven() if heartbeats is not None else {}
+    item = await admin.ven_last_seen(session, extra, request.app.state.settings.comms_loss_seconds, ven_name) or {}
+    return parse_time(item.get("lastSeen")), parse_time(item.get("lastDelivery"))
 
 
 async def _test_status(request: Request, session: AsyncSession, account: Account, event_id: str) -> dict[str, Any]:
@@ -655,11 +620,12 @@ async def _test_status(request: Request, session: AsyncSession, account: Account
     # "Received": the VEN's first call to the VTN after the dispatch existed (poll, or its ack). The heartbeat
     # keeps only the newest call, so the first one seen after creation is remembered (per process).
     firsts = _memory(request, "console_test_received")
-    seen = await _last_seen(request, session, ven_name)
-    if event_id not in firsts and seen is not None and seen >= created:
+    seen, delivered = await _last_contact(request, session, ven_name)
+    contact = min((t for t in (seen, delivered) if t is not None and t >= created), default=None)
+    if event_id not in firsts and contact is not None:
         if len(firsts) > 1000:
             firsts.clear()
-        firsts[event_id] = seen
+        firsts[event_id] = contact
     received_at = firsts.get(event_id)
     acked_at = parse_time(ack_report.get("createdDateTime")) if ack_report else None
     if acked_at is not None and (received_at is None or acked_at < received_at):

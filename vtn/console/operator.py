@@ -38,6 +38,7 @@ from openadr3.models import Event
 from vtn.auth.privacy import Viewer
 from vtn.console.deps import OperatorAccount, all_pages, viewer_for_account
 from vtn.console.templating import redirect, render
+from vtn.console.times import london, parse_time
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, NotFound
 from vtn.core.pagination import Page
@@ -74,20 +75,6 @@ OPENING_STATUSES = (m.DispatchStatus.PRE_NOTIFY, m.DispatchStatus.RUN, m.Dispatc
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-def london(moment: datetime | str | None) -> str:
-    """A UTC instant as Europe/London local time with its offset, e.g. `2026-07-01 14:30 BST (+01:00)`."""
-    if moment is None:
-        return "—"
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-        except ValueError:
-            return moment
-    local = moment.astimezone(LONDON)
-    offset = local.strftime("%z")
-    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()} ({offset[:3]}:{offset[3:]})"
 
 
 def local_input(moment: datetime) -> str:
@@ -726,12 +713,8 @@ async def stop_submit(
 
 def _seen_extra(request: Request) -> dict[str, datetime]:
     """Polls recorded in this process and not yet flushed to the database (as `/admin/vens/last-seen` does)."""
-    extra: dict[str, datetime] = {}
     heartbeats = getattr(request.app.state, "heartbeats", None)
-    for ven_name, seen in (heartbeats.seen.values() if heartbeats is not None else ()):
-        if ven_name and (ven_name not in extra or seen > extra[ven_name]):
-            extra[ven_name] = seen
-    return extra
+    return heartbeats.latest_by_ven() if heartbeats is not None else {}
 
 
 async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
@@ -758,11 +741,13 @@ async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer)
         last_attempt = max(attempts, key=lambda i: i["lastAttemptDateTime"], default=None)
         resources = await _all(lambda page, ven=ven: vens.list_resources(session, viewer, ven["id"], None, None, page))
         failing = problems.get(name, [])
-        # Comms loss: failing webhooks, or no call within the window unless it is a push VEN whose webhooks work.
-        push_ok = bool(mine) and not failing
+        # Comms loss: failing webhooks, or no call within the window unless its webhooks were accepted within it.
+        delivered = parse_time(info.get("lastDelivery"))
+        push_ok = delivered is not None and (datetime.now(UTC) - delivered).total_seconds() <= settings.comms_loss_seconds
         rows.append({
             "id": ven["id"], "name": name, "last_seen": info.get("lastSeen"), "resources": [r["resourceName"] for r in resources],
             "subscriptions": len(mine), "last_attempt": last_attempt, "failing": len(failing),
+            "last_delivery": info.get("lastDelivery"),
             "comms_loss": bool(failing) or (bool(info.get("silent", True)) and not push_ok),
         })
     return {"vens": rows, "outbox": outbox, "comms_loss_seconds": settings.comms_loss_seconds}

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -77,6 +78,20 @@ async def get_or_404(session: AsyncSession, model: type[RowT], key: Any, what: s
     if row is None:
         raise NotFound(f"{what} {key!r} not found")
     return row
+
+
+async def upsert(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], key: list[str], update_columns: list[str]
+) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE for many rows in one executemany (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    statement = module.insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=key, set_={name: statement.excluded[name] for name in update_columns}
+    )
+    await session.exec(statement, params=rows)  # type: ignore[call-overload]
 
 
 async def all_rows(session: AsyncSession, model: type[RowT], order_by: Any) -> list[RowT]:

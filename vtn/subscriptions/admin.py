@@ -19,7 +19,8 @@ from vtn.core.responses import error_responses
 from vtn.core.security import Principal, current_principal
 from vtn.core.store import format_timestamp
 from vtn.subscriptions import notifications
-from vtn.subscriptions.notification_models import HeartbeatRow, OutboxRow, OutboxStatus
+from vtn.subscriptions.models import SubscriptionRow
+from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, OutboxRow, OutboxStatus
 from vtn.vens.models import VenRow
 
 DeliveryStatus = Literal["pending", "failing", "dead"]
@@ -54,6 +55,9 @@ class VenLastSeen(BaseModel):
     venID: str
     venName: str
     lastSeen: str | None = Field(description="The last request of a VEN client bound to this ven (null: never).")
+    lastDelivery: str | None = Field(
+        description="The last webhook of a subscription this ven owns that its receiver answered 2xx (null: never)."
+    )
     silent: bool = Field(description="No request for more than VTN_COMMS_LOSS_SECONDS (comms loss), or never seen.")
 
 
@@ -127,24 +131,49 @@ async def redrive_dead(session: AsyncSession) -> int:
     return int(result.rowcount or 0)
 
 
-async def last_seen(session: AsyncSession, extra: dict[str, datetime], silent_after: int, page: Page) -> list[dict[str, Any]]:
-    vens = (await session.exec(
-        select(VenRow.id, VenRow.ven_name).order_by(col(VenRow.created_at), col(VenRow.id)).offset(page.skip).limit(page.limit)
-    )).all()
+async def _last_seen_items(
+    session: AsyncSession, vens: list[Any], extra: dict[str, datetime], silent_after: int
+) -> list[dict[str, Any]]:
     names = [name for _id, name in vens]
+    ids = [ven_id for ven_id, _name in vens]
     stored = dict((await session.exec(
         select(HeartbeatRow.ven_name, func.max(HeartbeatRow.last_seen))
         .where(col(HeartbeatRow.ven_name).in_(names)).group_by(HeartbeatRow.ven_name)
     )).all()) if names else {}
+    delivered = dict((await session.exec(
+        select(SubscriptionRow.owner_ven_id, func.max(DeliveredRow.last_delivered_at))
+        .join(DeliveredRow, col(DeliveredRow.subscription_id) == col(SubscriptionRow.id))
+        .where(col(SubscriptionRow.owner_ven_id).in_(ids)).group_by(SubscriptionRow.owner_ven_id)
+    )).all()) if ids else {}
     now = utcnow()
     items = []
     for ven_id, name in vens:
         seen = max([s for s in (stored.get(name), extra.get(name)) if s is not None], default=None)
         items.append({
-            "venID": ven_id, "venName": name, "lastSeen": _ts(seen),
+            "venID": ven_id, "venName": name, "lastSeen": _ts(seen), "lastDelivery": _ts(delivered.get(ven_id)),
             "silent": seen is None or (now - seen).total_seconds() > silent_after,
         })
     return items
+
+
+async def last_seen(session: AsyncSession, extra: dict[str, datetime], silent_after: int, page: Page) -> list[dict[str, Any]]:
+    """Every ven (paged) with its client's last request and its subscriptions' last delivered webhook.
+
+    `extra`: this process's heartbeats not yet flushed (`Heartbeats.latest_by_ven()`).
+    """
+    vens = list((await session.exec(
+        select(VenRow.id, VenRow.ven_name).order_by(col(VenRow.created_at), col(VenRow.id)).offset(page.skip).limit(page.limit)
+    )).all())
+    return await _last_seen_items(session, vens, extra, silent_after)
+
+
+async def ven_last_seen(
+    session: AsyncSession, extra: dict[str, datetime], silent_after: int, ven_name: str
+) -> dict[str, Any] | None:
+    """`last_seen` for one ven, by name (None when there is no such ven)."""
+    vens = list((await session.exec(select(VenRow.id, VenRow.ven_name).where(col(VenRow.ven_name) == ven_name))).all())
+    items = await _last_seen_items(session, vens, extra, silent_after)
+    return items[0] if items else None
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -201,15 +230,11 @@ async def post_redrive(request: Request, deliveryID: int) -> JSONResponse:
 @router.get("/vens/last-seen", operation_id="vensLastSeen", summary="when each ven last polled (BL)",
             response_model=list[VenLastSeen], responses=ERRORS,
             description="Every ven (paged like the ven list) with the last request of its VEN client (its "
-                        "heartbeat: kept in memory, flushed every VTN_HEARTBEAT_FLUSH_SECONDS) and `silent` when "
+                        "heartbeat: kept in memory, flushed every VTN_HEARTBEAT_FLUSH_SECONDS), the last webhook "
+                        "its receiver accepted (`lastDelivery`), and `silent` when "
                         "nothing was heard for more than VTN_COMMS_LOSS_SECONDS (comms loss). BL clients only.")
 async def get_last_seen(request: Request, page: Annotated[Page, Depends(page_params)]) -> JSONResponse:
     settings = request.app.state.settings
-    heartbeats = request.app.state.heartbeats
-    extra: dict[str, datetime] = {}
-    for ven_name, seen in heartbeats.seen.values():
-        if ven_name and (ven_name not in extra or seen > extra[ven_name]):
-            extra[ven_name] = seen
     async with _db(request).session(write=False) as session:
-        items = await last_seen(session, extra, settings.comms_loss_seconds, page)
+        items = await last_seen(session, request.app.state.heartbeats.latest_by_ven(), settings.comms_loss_seconds, page)
     return JSONResponse(items)

@@ -29,7 +29,7 @@ import fcntl
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -39,11 +39,11 @@ from sqlalchemy import and_, bindparam, delete, func, text, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
-from vtn.core.database import Database, UTCDateTime, utcnow
+from vtn.core.database import Database, UTCDateTime, upsert, utcnow
 from vtn.core.settings import Settings
 from vtn.subscriptions import notifications
 from vtn.subscriptions.callbacks import GuardedBackend
-from vtn.subscriptions.notification_models import BigId, OutboxRow, OutboxStatus
+from vtn.subscriptions.notification_models import BigId, DeliveredRow, OutboxRow, OutboxStatus
 from vtn.subscriptions.signing import WebhookSigner
 
 log = logging.getLogger("vtn.delivery")
@@ -63,6 +63,7 @@ class Outcome:
     status: int | None
     error: str | None
     retry_after: float | None
+    at: datetime = field(default_factory=utcnow)  # when the answer (or the failure) came
 
 
 def backoff_seconds(attempts: int, settings: Settings, retry_after: float | None = None) -> float:
@@ -400,6 +401,13 @@ class DeliveryWorker:
                 await session.exec(delete(TABLE).where(  # type: ignore[call-overload]
                     C.status == OutboxStatus.IN_FLIGHT, tuple_(C.id, C.attempts).in_(delivered)
                 ))
+                latest: dict[str, datetime] = {}
+                for o in batch:
+                    if o.error is None and o.at > latest.get(o.row.subscription_id, o.at - timedelta(1)):
+                        latest[o.row.subscription_id] = o.at
+                await upsert(session, DeliveredRow.__table__, [  # type: ignore[attr-defined]
+                    {"subscription_id": sid, "last_delivered_at": at} for sid, at in sorted(latest.items())
+                ], key=["subscription_id"], update_columns=["last_delivered_at"])
             for outcome in failed:
                 row = outcome.row
                 mine = and_(C.id == row.id, C.status == OutboxStatus.IN_FLIGHT, C.attempts == row.attempts)

@@ -79,3 +79,14 @@ class HeartbeatRow(SQLModel, table=True):
     client_id: str = Field(primary_key=True, max_length=128)
     ven_name: str | None = Field(default=None, max_length=128)
     last_seen: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class DeliveredRow(SQLModel, table=True):
+    """When a webhook of each subscription was last answered 2xx (delivered rows leave the outbox)."""
+
+    __tablename__ = "webhook_delivered"
+
+    # No foreign key: a subscription deleted while its delivery is being recorded must not fail the
+    # batch of outcomes; readers join the subscription, so rows of deleted ones are never seen.
+    subscription_id: str = Field(primary_key=True, max_length=128)
+    last_delivered_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

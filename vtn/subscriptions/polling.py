@@ -25,11 +25,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy.dialects import postgresql, sqlite
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vtn.core.database import Database, utcnow
+from vtn.core.database import Database, upsert, utcnow
 from vtn.core.security import Principal, Role
 from vtn.subscriptions.notification_models import HeartbeatRow
 from vtn.subscriptions.notifications import current_revisions
@@ -92,20 +91,24 @@ class Heartbeats:
         self.pending[principal.client_id] = entry
         self.seen[principal.client_id] = entry
 
+    def latest_by_ven(self) -> dict[str, datetime]:
+        """This process's newest request time per ven name (also what is not flushed yet)."""
+        latest: dict[str, datetime] = {}
+        for ven_name, seen in self.seen.values():
+            if ven_name and (ven_name not in latest or seen > latest[ven_name]):
+                latest[ven_name] = seen
+        return latest
+
     async def flush(self, db: Database) -> int:
         if not self.pending:
             return 0
         batch, self.pending = self.pending, {}
-        module = postgresql if db.dialect == "postgresql" else sqlite
-        table = HeartbeatRow.__table__  # type: ignore[attr-defined]
+        rows = [{"client_id": client_id, "ven_name": ven_name, "last_seen": seen}
+                for client_id, (ven_name, seen) in sorted(batch.items())]
         try:
             async with db.session() as session:
-                for client_id, (ven_name, seen) in sorted(batch.items()):
-                    statement = module.insert(table).values(client_id=client_id, ven_name=ven_name, last_seen=seen)
-                    statement = statement.on_conflict_do_update(
-                        index_elements=["client_id"], set_={"ven_name": ven_name, "last_seen": seen}
-                    )
-                    await session.exec(statement)  # type: ignore[call-overload]
+                await upsert(session, HeartbeatRow.__table__, rows,  # type: ignore[attr-defined]
+                             key=["client_id"], update_columns=["ven_name", "last_seen"])
         except Exception:
             for client_id, entry in batch.items():
                 self.pending.setdefault(client_id, entry)
