@@ -15,7 +15,8 @@ import typer
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.operator import Operator, OperatorError
-from gb_profile.products import LONDON, SetpointKind, product
+from gb_profile.products import SetpointKind, product
+from gb_profile.settlement import SettlementPeriodError, local_to_utc
 
 app = typer.Typer(help="GB flexibility dispatches (network operator side).", no_args_is_help=True)
 
@@ -30,9 +31,10 @@ def parse_time(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not an ISO 8601 date-time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=LONDON)
-    return moment.astimezone(UTC)
+    try:
+        return local_to_utc(moment)  # naive = London local; refuses times the clock change skips or repeats
+    except SettlementPeriodError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _operator(url: str, client_id: str, secret: str) -> Operator:

@@ -69,3 +69,32 @@ def periods(start: datetime, end: datetime) -> list[tuple[date, int]]:
         result.append(period_of(cursor))
         cursor += PERIOD
     return result
+
+
+def local_to_utc(moment: datetime) -> datetime:
+    """A Europe/London wall-clock time (naive) as a UTC instant.
+
+    Refuses the local times the clock changes make meaningless: 01:00-01:59 on the spring day does not
+    exist and 01:00-01:59 on the autumn day happens twice (give an explicit offset instead).
+    """
+    if moment.tzinfo is not None:
+        return _utc(moment)
+    first, second = moment.replace(tzinfo=LONDON, fold=0), moment.replace(tzinfo=LONDON, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        kind = "is ambiguous (occurs twice)" if first.utcoffset() > second.utcoffset() else "does not exist"
+        raise SettlementPeriodError(f"London local time {moment.isoformat()} {kind}: give a UTC offset")
+    return first.astimezone(UTC)
+
+
+def local_window(day: date, start: time, end: time) -> tuple[datetime, datetime]:
+    """A contract window given in London local time (e.g. 16:00-19:00) on `day`, as UTC instants.
+
+    Each boundary is converted with the offset in force at that local time, so a window keeps its
+    local clock times all year and its UTC times move by an hour at each clock change. An `end` of
+    00:00 means midnight at the end of `day`.
+    """
+    begin = local_to_utc(datetime.combine(day, start))
+    finish = day_start(day + timedelta(days=1)) if end == time(0) else local_to_utc(datetime.combine(day, end))
+    if finish <= begin:
+        raise SettlementPeriodError(f"window {start}-{end} on {day.isoformat()} is empty")
+    return begin, finish

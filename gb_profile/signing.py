@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from joserfc import jws
@@ -38,20 +39,32 @@ class SignatureError(ValueError):
 
 
 def _number(value: float | int) -> str:
+    """ECMAScript Number::toString of the IEEE double (RFC 8785 §3.2.2.3): shortest round-trip digits,
+    plain notation for 1e-6 <= |x| < 1e21, else `d.ddde±n`."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int) and abs(value) < 2**53:
         return str(value)
+    value = float(value)
     if not math.isfinite(value):
         raise SignatureError("NaN and infinity cannot be canonicalised")
-    if value == int(value) and abs(value) < 1e21:
-        return str(int(value))
-    text = repr(value)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else "+"
-        text = f"{mantissa}e{sign}{int(exponent.lstrip('+-'))}"
-    return text
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    shortest = Decimal(repr(abs(value))).normalize()
+    digits = "".join(map(str, shortest.as_tuple().digits))
+    n = shortest.adjusted() + 1  # value = 0.<digits> x 10^n
+    k = len(digits)
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = f"{digits[:n]}.{digits[n:]}"
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        mantissa = digits[0] + (f".{digits[1:]}" if k > 1 else "")
+        text = f"{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
+    return sign + text
 
 
 def canonical_json(value: Any) -> str:

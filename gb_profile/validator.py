@@ -50,7 +50,8 @@ RULES: dict[str, str] = {
     "GB_SIGNATURE, each at most once.",
     "GB-E-012": "Setpoint intervals MUST have ids 1..n and each an intervalPeriod with a UTC start and a positive "
     "fixed-length duration.",
-    "GB-E-013": "Setpoint intervals MUST be contiguous in id order and lie inside the service window.",
+    "GB-E-013": "Setpoint intervals MUST be contiguous in id order and lie inside the service window, the last one ending "
+    "at the service end.",
     "GB-E-014": "Each setpoint interval MUST carry exactly one DISPATCH_SETPOINT or DISPATCH_SETPOINT_RELATIVE value "
     "(one finite number) and MAY carry one PRICE value; nothing else.",
     "GB-E-015": "Each payload type used MUST be declared once in payloadDescriptors; setpoint units MUST be KW or KVAR "
@@ -88,7 +89,8 @@ RULES: dict[str, str] = {
     "GB-R-021": "DEMAND intervals MUST be PT1M starting on a whole minute; USAGE intervals PT30M starting at :00 or :30.",
     "GB-R-022": "Each reading interval MUST carry exactly one DEMAND or USAGE finite number and MAY carry BASELINE and "
     "DATA_QUALITY (OK, MISSING, ESTIMATED, BAD).",
-    "GB-R-023": "Reading intervals of a resource MUST have unique ids and MUST NOT overlap.",
+    "GB-R-023": "Reading intervals of a resource MUST have unique ids, and intervals of the same payload type (DEMAND, "
+    "USAGE) MUST NOT overlap.",
     "GB-R-024": "Readings and availability reports MUST carry GB_NETWORK_OPERATOR or GB_CONTRACT naming a well-known operator.",
     "GB-R-030": "An availability report MUST declare UP_REGULATION_AVAILABLE / DOWN_REGULATION_AVAILABLE with "
     "readingType FORECAST and units KW.",
@@ -379,6 +381,8 @@ def _validate_dispatch(event: Event, prog: Program | None, keys: KeyRing | None,
         want = {"KW": "KWH", "KVAR": "KVARH"}.get(next(iter(setpoint_units), "KW"))
         if d.currency != m.CURRENCY or d.units != want:
             out.add("GB-E-016", "payloadDescriptors", f"PRICE must be GBP per {want}")
+    if previous_end is not None and window_end is not None and previous_end != window_end:
+        out.add("GB-E-013", "intervals", "the last setpoint must hold until the service end")
     if status in m.ACTIVE_STATUSES and not setpoint_intervals:
         out.add("GB-E-017", "intervals", f"a {status} dispatch needs at least one setpoint")
     if status == m.DispatchStatus.CANCELLED and (setpoint_intervals or (length is not None and length != timedelta(0))):
@@ -588,7 +592,8 @@ def _validate_readings(report: Report, ev: Event | None, out: _Collector, signed
         out.add("GB-R-020", "payloadDescriptors", "DEMAND MEAN KW / USAGE KWH descriptors missing or wrong")
     allowed = {m.P_DEMAND, m.P_USAGE, m.P_BASELINE, m.P_DATA_QUALITY, m.P_OPERATOR, m.P_SIGNATURE}
     for r_index, resource in enumerate(report.resources):
-        ids, spans = set(), []
+        ids: set[int] = set()
+        spans: dict[str, list[tuple[datetime, datetime, str]]] = {}  # per payload type: minutes and half hours may overlap
         for interval in resource.intervals:
             path = f"resources[{r_index}].intervals[id={interval.id}]"
             payloads = _payloads(interval)
@@ -617,11 +622,11 @@ def _validate_readings(report: Report, ev: Event | None, out: _Collector, signed
                 out.add("GB-R-023", path, "repeated interval id")
             ids.add(interval.id)
             if step is not None:
-                spans.append((start, start + step, path))
-        spans.sort()
-        for (_, end, _), (begin, _, path) in itertools.pairwise(spans):
-            if begin < end:
-                out.add("GB-R-023", path, "overlaps the previous reading")
+                spans.setdefault(kinds[0], []).append((start, start + step, path))
+        for kind_spans in spans.values():
+            for (_, end, _), (begin, _, path) in itertools.pairwise(sorted(kind_spans)):
+                if begin < end:
+                    out.add("GB-R-023", path, "overlaps the previous reading of the same type")
     _operator_named(report, out, m.P_OPERATOR)
 
 

@@ -1,12 +1,14 @@
 import dataclasses
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+import typer
 
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile import settlement as sp
+from gb_profile.cli import parse_time
 from gb_profile.examples import SERVICE_START, example_availability, example_instruction, example_readings
 from gb_profile.products import PRODUCTS
 from gb_profile.validator import validate_event, validate_event_update, validate_report
@@ -249,3 +251,19 @@ def test_availability_for_every_settlement_period_of_a_clock_change_day(day, cou
     whole = m.AvailabilityWindow(sp.day_start(day), sp.day_start(day + timedelta(days=1)) - sp.day_start(day), turn_up_kw=5.0)
     day_report = b.build_availability_report(dataclasses.replace(declaration, windows={"DU-7": (whole,)}), "p", "anchor")
     assert validate_report(day_report) == [] and whole.duration == timedelta(minutes=30 * count)
+
+
+def test_local_contract_windows_across_clock_changes():
+    """A 16:00-19:00 London window is 16:00Z in winter, 15:00Z in summer; skipped/repeated local times are refused."""
+    assert sp.local_window(date(2025, 3, 29), time(16), time(19))[0] == datetime(2025, 3, 29, 16, tzinfo=UTC)
+    assert sp.local_window(date(2025, 3, 30), time(16), time(19))[0] == datetime(2025, 3, 30, 15, tzinfo=UTC)
+    begin, end = sp.local_window(date(2025, 10, 26), time(0, 30), time(3))
+    assert (begin, end - begin) == (datetime(2025, 10, 25, 23, 30, tzinfo=UTC), timedelta(hours=3, minutes=30))
+    assert sp.local_window(date(2025, 3, 30), time(0, 30), time(0))[1] == datetime(2025, 3, 30, 23, tzinfo=UTC)
+    for skipped_or_repeated in (datetime(2025, 3, 30, 1, 30), datetime(2025, 10, 26, 1, 0)):
+        with pytest.raises(sp.SettlementPeriodError):
+            sp.local_to_utc(skipped_or_repeated)
+    with pytest.raises(typer.BadParameter, match="ambiguous"):
+        parse_time("2025-10-26T01:30")
+    assert parse_time("2025-10-26T01:30+00:00") == datetime(2025, 10, 26, 1, 30, tzinfo=UTC)
+    assert parse_time("2025-07-01T16:00") == datetime(2025, 7, 1, 15, tzinfo=UTC)

@@ -101,3 +101,23 @@ def test_malformed_signature_reported():
 
 def test_canonical_json():
     assert s.canonical_json({"b": [1.0, 2.5, 1e-7, True, None], "a": "é\n"}) == '{"a":"é\\n","b":[1,2.5,1e-7,true,null]}'
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.00001, "0.00001"),  # Python repr says 1e-05; ECMAScript keeps plain notation down to 1e-6
+        (0.000001, "0.000001"),
+        (1e-7, "1e-7"),
+        (-180.5, "-180.5"),
+        (250.0, "250"),
+        (-0.0, "0"),
+        (123456789012345680000.0, "123456789012345680000"),  # shortest digits, not the binary expansion
+        (1e21, "1e+21"),
+        (1.5e300, "1.5e+300"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (2**60, "1152921504606847000"),
+    ],
+)
+def test_canonical_numbers_follow_ecmascript(value, text):
+    assert s.canonical_json(value) == text

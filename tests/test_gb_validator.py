@@ -181,6 +181,7 @@ for rule, label, mutate in [
     ("GB-E-012", "ids not 1..n", lambda d: d["intervals"][2].update(id=5)),
     ("GB-E-012", "setpoint without period", lambda d: d["intervals"][1].pop("intervalPeriod")),
     ("GB-E-013", "gap between setpoints", lambda d: d["intervals"][2]["intervalPeriod"].update(start="2025-12-03T17:05:00Z")),
+    ("GB-E-013", "last setpoint ends early", lambda d: d["intervals"][2]["intervalPeriod"].update(duration="PT30M")),
     ("GB-E-014", "two setpoint types", lambda d: payloads(d, 1).append({"type": "DISPATCH_SETPOINT", "values": [1.0]})),
     ("GB-E-014", "non-numeric volume", lambda d: payloads(d, 1)[0].update(values=["x"])),
     ("GB-E-015", "units MW", lambda d: d["payloadDescriptors"][0].update(units="MW")),
@@ -427,3 +428,13 @@ def test_every_rule_has_a_failing_case_and_is_documented():
     assert documented == set(RULES), documented ^ set(RULES)
     table = dict(re.findall(r"^\| (GB-[A-Z]-\d{3}) \| (.+) \|$", DOC.read_text(), re.MULTILINE))
     assert table == RULES, {k for k in RULES if table.get(k) != RULES[k]}
+
+
+def test_minute_and_half_hour_readings_of_one_meter_may_overlap():
+    """GB-R-023 forbids overlap within one payload type only: a meter's DEMAND minutes sit inside its USAGE half hour."""
+    both = m.MeterReadings(FSP, OPERATOR, example_readings().readings + example_readings(m.ReadingKind.ENERGY_KWH).readings)
+    report = b.build_readings_report(both, "p", "a").dump()
+    assert validate_report(report) == []
+    usage = next(i for i in report["resources"][0]["intervals"] if i["payloads"][0]["type"] == "USAGE" and i["id"] > 0)
+    usage["intervalPeriod"]["start"] = "2025-12-03T16:00:00Z"  # now two USAGE half hours coincide
+    assert rules_of(validate_report(report)) == {"GB-R-023"}
