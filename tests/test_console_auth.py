@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
+import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -52,6 +54,10 @@ def probe_routes(monkeypatch: pytest.MonkeyPatch) -> None:
     async def op_probe_post(request: Request):  # type: ignore[no-untyped-def]
         return render(request, "error.html", {"title": "posted", "status": 200, "detail": "ok"},
                       messages=[("info", "<script>alert('flash')</script>")])
+
+    @op.get("/boom")
+    async def op_boom():  # type: ignore[no-untyped-def]
+        raise RuntimeError("secret-internal-detail")
 
     @fs.get("/probe")
     async def fsp_probe(request: Request, session: ReadSession):  # type: ignore[no-untyped-def]
@@ -392,3 +398,91 @@ def test_cli_users_add_list_disable(tmp_path, monkeypatch):
         assert changed.exit_code == 0
     finally:
         get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------- review findings
+
+
+def test_parallel_wrong_passwords_cannot_outrun_the_lockout(http, settings):
+    """Attempts in flight at once must each be counted (PostgreSQL: the row is re-read FOR UPDATE)."""
+    add_user(http, "olive", "operator")
+    db = http.app.state.db  # type: ignore[attr-defined]
+
+    async def burst() -> list[service.SignInResult]:
+        return list(await asyncio.gather(*(service.authenticate(db, "olive", "wrong password!", settings)
+                                           for _ in range(LOCKOUT * 3))))
+
+    assert http.portal is not None
+    results = http.portal.call(burst)
+    assert all(r.session is None for r in results)
+    assert sum(r.reason == "wrong-password" for r in results) == LOCKOUT  # the rest found it locked
+    assert signin(http, "olive").status_code == 401  # locked: the right password is refused
+
+
+def test_signin_does_not_hold_the_sqlite_write_lock_while_hashing(http, settings, monkeypatch):
+    """An argon2 verification takes tens of ms; SQLite has one write lock for the whole VTN (VEN reports,
+    acknowledgements). Unauthenticated sign-in attempts must not be able to keep it."""
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock")
+    path = settings.database_url.split("///", 1)[1]
+    add_user(http, "olive", "operator")
+    blocked = []
+    verify = service._verify
+
+    def probing_verify(stored: str, password: str) -> bool:
+        other = sqlite3.connect(path, timeout=0.2, isolation_level=None)  # another writer, e.g. a VEN's report
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        except sqlite3.OperationalError as exc:
+            blocked.append(str(exc))
+        finally:
+            other.close()
+        return verify(stored, password)
+
+    monkeypatch.setattr(service, "_verify", probing_verify)
+    assert signin(http, "olive", "wrong password!").status_code == 401
+    assert signin(http, "nobody", "wrong password!").status_code == 401
+    assert signin(http, "olive").status_code == 303
+    assert blocked == []
+
+
+def test_a_nul_in_the_username_is_a_refusal_not_a_500(http):
+    add_user(http, "olive", "operator")
+    for name in ("ol\x00ive", "\x00", "olive\x00"):
+        refused = signin(http, name)
+        assert refused.status_code == 401 and "Sign-in failed" in refused.text, name
+
+
+def test_signin_rate_limit_covers_name_variants_and_many_names_from_one_address(http):
+    http.app.state.console_limiter = service.SignInLimiter(3, 60)  # type: ignore[attr-defined]
+    add_user(http, "olive", "operator")
+    for name in ("olive", "OLIVE", " olive "):  # one account however it is typed
+        assert signin(http, name, "wrong password!").status_code == 401
+    assert signin(http, "Olive ").status_code == 429
+    # a forged X-Forwarded-For is not the client's address (uvicorn runs with proxy_headers=False)
+    token = signin_token(http)
+    spoofed = http.post("/console/signin", data={"username": "olive", "password": PASSWORD, "csrf_token": token},
+                        headers={"X-Forwarded-For": "203.0.113.9"}, follow_redirects=False)
+    assert spoofed.status_code == 429
+    # spraying: many usernames from one address hit the per-address cap (5 x the per-name limit)
+    http.app.state.console_limiter = service.SignInLimiter(3, 60)  # type: ignore[attr-defined]
+    answers = [signin(http, f"user{i}", "Spring2026!!").status_code for i in range(3 * service.SignInLimiter.ADDRESS_FACTOR)]
+    assert set(answers) == {401}
+    limited = signin(http, "olive")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_error_pages_have_the_security_headers_and_no_details(http):
+    add_user(http, "olive", "operator")
+    signin(http, "olive")
+    crashed = http.get("/console/operator/boom")
+    assert crashed.status_code == 500 and "reference" in crashed.text
+    assert "secret-internal-detail" not in crashed.text and "Traceback" not in crashed.text
+    for page in (crashed, http.get("/console/operator/static/x"), http.get("/console/operator/dispatches/static/delivery")):
+        assert page.headers.get("cache-control") == "no-store", page.url  # it carries the CSRF token
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+    static = http.get("/console/static/console.css")
+    assert static.status_code == 200 and "cache-control" not in static.headers
+    assert static.headers["x-content-type-options"] == "nosniff"

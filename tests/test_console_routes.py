@@ -139,3 +139,39 @@ def test_every_post_form_in_the_templates_carries_the_csrf_token() -> None:
             else:
                 assert '<input type="hidden" name="csrf_token" value="{{ csrf_token }}">' in form, template.name
     assert forms >= 8  # sign-in, sign-out, programs, dispatch, stop, revise, outbox retries, test dispatch
+
+
+def test_malformed_ids_and_nul_characters_are_a_4xx_page_never_a_500(http: TestClient) -> None:
+    """Ids as the REST API takes them (OBJECT_ID_PATTERN); a NUL anywhere is bad input (PostgreSQL cannot store it)."""
+    add_user(http, "olive", "operator")
+    add_user(http, "fiona", "fsp", ["fsp-1"])
+    bad_ids = ("a%00b", "a.b", "%3Cscript%3E")
+    for username, prefix, router in (("olive", "/operator", operator.router), ("fiona", "/fsp", fsp.router)):
+        http.cookies.clear()
+        assert signin(http, username).status_code == 303
+        token = csrf_of(http)
+        id_routes = [r.path for r in router.routes if "GET" in getattr(r, "methods", ()) and "{" in r.path
+                     and "{delivery_id}" not in r.path]
+        assert id_routes, prefix
+        for path in id_routes:
+            for bad in bad_ids:
+                url = "/console" + prefix + re.sub(r"\{\w+\}", bad, path)
+                response = http.get(url, follow_redirects=False)
+                assert response.status_code in (400, 404), (url, response.status_code)
+                assert response.headers["content-type"].startswith("text/html"), url
+        plain = [r.path for r in router.routes if "GET" in getattr(r, "methods", ()) and "{" not in r.path]
+        for path in plain:
+            for query in ("event_id=%00", "program_id=a%00", "program=%00", "ven=%00", "baseline_kw=%00"):
+                response = http.get(f"/console{prefix}{path}?{query}", follow_redirects=False)
+                assert response.status_code < 500, (path, query, response.status_code)
+        forms = ({"program_id": "\x00", "units": "fsp-1|DU\x00", "ref": "R-1"}, {"event_id": "a\x00", "confirm": "yes"},
+                 {"suffix": "", "product": "SECURE", "operator": "NGED", "terms_url": "https://x/\x00"},
+                 {"target": json.dumps(["fsp-1\x00", "DU-1"])})
+        for route in router.routes:
+            for method in UNSAFE & set(getattr(route, "methods", None) or ()):
+                if "{" in route.path:
+                    continue
+                for body in forms:
+                    response = http.request(method, "/console" + prefix + route.path, data={**body, "csrf_token": token},
+                                            follow_redirects=False)
+                    assert response.status_code < 500, (route.path, body, response.status_code)

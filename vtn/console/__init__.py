@@ -16,12 +16,14 @@ Adding pages (stage 2)
 ----------------------
 Declare routes on `router` in `operator.py` / `fsp.py` (paths relative to the prefix; e.g.
 `@router.get("/programs")` is `/console/operator/programs`). `router.py` already includes them with
-`Depends(require_operator)` / `Depends(require_fsp)` and `Depends(csrf_protect)`, so every route there
-needs a signed-in account of the right role (others get a 403 page; signed-out browsers are redirected
-to the sign-in page, htmx requests get 401 with `HX-Redirect`) and every POST/PUT/PATCH/DELETE needs
-the CSRF token (else 403). Add the section to the module's `NAV` list of `(label, path)` to put it in
-the header. Put templates in `templates/operator/` and `templates/fsp/`; extend `base.html` and fill
-`{% block content %}` (and `{% block head %}` for page CSS/JS such as uPlot). Shared pieces are macros in
+`Depends(require_operator)` / `Depends(require_fsp)`, `Depends(csrf_protect)` and `Depends(refuse_nul)`, so
+every route there needs a signed-in account of the right role (others get a 403 page; signed-out browsers are
+redirected to the sign-in page, htmx requests get 401 with `HX-Redirect`) and every POST/PUT/PATCH/DELETE needs
+the CSRF token (else 403); a NUL in the path, query or form is a 400 page. Type object ids in paths and
+queries with the API's `OBJECT_ID_PATTERN` (`operator.ObjectId`, `fsp.ObjectId`). Add the section to the
+module's `NAV` list of `(label, path)` to put it in the header. Put templates in `templates/operator/` and
+`templates/fsp/`; extend `base.html` and fill `{% block content %}` (and `{% block head %}` for page CSS/JS
+such as uPlot). Shared pieces are macros in
 `templates/_macros.html`: `table(columns, testid=, caption=, classes=)` (a call block gives the rows; give each
 cell `data-label="<column>"`, so a `.stack-table` reads as labelled cards at phone width), `input_field(errors,
 name, label, value, type=, label_hint=, attrs=)` (label, input, hint from an optional call block, errors with

@@ -135,6 +135,21 @@ async def csrf_protect(request: Request, account: Annotated[Account, Depends(cur
         raise Forbidden("the form's security token is missing or out of date; reload the page and try again")
 
 
+async def refuse_nul(request: Request) -> None:
+    """A NUL character in the path, query or form is bad input (PostgreSQL cannot store it): a 400 page, not a 500."""
+    values = [request.url.path, *request.query_params.values()]
+    if request.method not in SAFE_METHODS:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            try:
+                form = await request.form()
+            except Exception as exc:
+                raise BadRequest("the form could not be read") from exc
+            values += [v for v in form.values() if isinstance(v, str)]
+    if any("\x00" in v for v in values):
+        raise BadRequest("the input contains a NUL character")
+
+
 CurrentAccount = Annotated[Account, Depends(current_account)]
 OperatorAccount = Annotated[Account, Depends(require_operator)]
 FspAccount = Annotated[Account, Depends(require_fsp)]

@@ -19,10 +19,10 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from joserfc.jwk import ECKey
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,7 +34,7 @@ from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
 from gb_profile.products import LONDON, PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
 from gb_profile.signing import sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
-from openadr3.models import Event
+from openadr3.models import OBJECT_ID_PATTERN, Event
 from vtn.auth.privacy import Viewer
 from vtn.console.deps import OperatorAccount, all_pages, viewer_for_account
 from vtn.console.templating import redirect, render
@@ -68,6 +68,10 @@ FIELD_OF_RULE = {  # where a validator rule is shown on the dispatch form
     "GB-E-021": "volume", "GB-E-022": "kind", "GB-E-019": "status", "GB-E-008": "status", "GB-E-023": "signature",
 }
 OPENING_STATUSES = (m.DispatchStatus.PRE_NOTIFY, m.DispatchStatus.RUN, m.DispatchStatus.RUN_NOW)
+# Object ids as the REST API takes them: anything else is a 400 page, never a database error (NUL on PostgreSQL).
+ObjectId = Annotated[str, Path(pattern=OBJECT_ID_PATTERN, min_length=1, max_length=128)]
+QueryId = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_length=128)]
+FormId = Annotated[str, Form(pattern=OBJECT_ID_PATTERN, max_length=128)]
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -145,7 +149,7 @@ def signing_key_for(request: Request) -> ECKey | None:
     cached = getattr(request.app.state, "console_gb_signing_key", None)
     if isinstance(cached, ECKey):
         return cached
-    raw = Path(path).read_bytes()
+    raw = FilePath(path).read_bytes()
     kid = getattr(settings, "gb_signing_kid", None)
     if raw.lstrip().startswith(b"-----BEGIN"):
         key = ECKey.import_key(raw, {"kid": kid} if kid else None)
@@ -414,7 +418,7 @@ async def _read_dispatch_form(request: Request) -> DispatchForm:
 
 
 async def _find_program(session: AsyncSession, viewer: Viewer, program_id: str) -> dict[str, Any] | None:
-    if not program_id:
+    if not program_id or not re.fullmatch(OBJECT_ID_PATTERN, program_id):
         return None
     try:
         row = await programs.get_program(session, viewer, program_id)
@@ -445,7 +449,7 @@ async def _dispatch_page(request: Request, session: AsyncSession, viewer: Viewer
 
 @router.get("/dispatch", response_class=HTMLResponse)
 async def dispatch_page(request: Request, account: OperatorAccount, session: ReadSession,
-                        program: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+                        program: QueryId = None) -> Response:
     viewer = await _viewer(session, account)
     form = None
     if program:
@@ -576,7 +580,7 @@ async def _dispatch(session: AsyncSession, viewer: Viewer, event_id: str) -> tup
 
 
 @router.get("/dispatches/{event_id}/revise", response_class=HTMLResponse)
-async def revise_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: str) -> Response:
+async def revise_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: ObjectId) -> Response:
     viewer = await _viewer(session, account)
     doc, ins = await _dispatch(session, viewer, event_id)
     return _revise_page(request, doc, ins)
@@ -594,7 +598,7 @@ def _revise_page(request: Request, doc: dict[str, Any], ins: m.DispatchInstructi
 
 @router.post("/dispatches/{event_id}/revise", response_class=HTMLResponse)
 async def revise_submit(
-    request: Request, account: OperatorAccount, session: WriteSession, event_id: str,
+    request: Request, account: OperatorAccount, session: WriteSession, event_id: ObjectId,
     status: Annotated[str, Form(max_length=16)] = "",
     volume: Annotated[str, Form(max_length=40)] = "",
     end: Annotated[str, Form(max_length=40)] = "",
@@ -670,8 +674,8 @@ async def _stoppable(session: AsyncSession, viewer: Viewer, event_id: str | None
 @router.get("/stop", response_class=HTMLResponse)
 async def stop_confirm(
     request: Request, account: OperatorAccount, session: ReadSession,
-    event_id: Annotated[str | None, Query(max_length=128)] = None,
-    program_id: Annotated[str | None, Query(max_length=128)] = None,
+    event_id: QueryId = None,
+    program_id: QueryId = None,
     everything: Annotated[bool, Query(alias="all")] = False,
 ) -> Response:
     viewer = await _viewer(session, account)
@@ -686,8 +690,8 @@ async def stop_confirm(
 @router.post("/stop", response_class=HTMLResponse)
 async def stop_submit(
     request: Request, account: OperatorAccount, session: WriteSession,
-    event_id: Annotated[str, Form(max_length=128)] = "",
-    program_id: Annotated[str, Form(max_length=128)] = "",
+    event_id: FormId = "",
+    program_id: FormId = "",
     everything: Annotated[str, Form(max_length=8, alias="all")] = "",
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
@@ -835,7 +839,7 @@ async def _delivery(session: AsyncSession, viewer: Viewer, event_id: str, baseli
 
 
 @router.get("/dispatches/{event_id}/delivery", response_class=HTMLResponse)
-async def delivery_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: str,
+async def delivery_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: ObjectId,
                         baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
     viewer = await _viewer(session, account)
     data = await _delivery(session, viewer, event_id, baseline_kw)
@@ -844,7 +848,7 @@ async def delivery_page(request: Request, account: OperatorAccount, session: Rea
 
 
 @router.get("/dispatches/{event_id}/delivery.json")
-async def delivery_json(request: Request, account: OperatorAccount, session: ReadSession, event_id: str,
+async def delivery_json(request: Request, account: OperatorAccount, session: ReadSession, event_id: ObjectId,
                         baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
     viewer = await _viewer(session, account)
     data = await _delivery(session, viewer, event_id, baseline_kw)
@@ -858,7 +862,7 @@ async def delivery_json(request: Request, account: OperatorAccount, session: Rea
 
 
 @router.get("/dispatches/{event_id}/delivery.csv")
-async def delivery_csv(request: Request, account: OperatorAccount, session: ReadSession, event_id: str,
+async def delivery_csv(request: Request, account: OperatorAccount, session: ReadSession, event_id: ObjectId,
                        baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
     viewer = await _viewer(session, account)
     data = await _delivery(session, viewer, event_id, baseline_kw)

@@ -31,6 +31,7 @@ from vtn.console.deps import (
     csrf_protect,
     is_htmx,
     optional_account,
+    refuse_nul,
     require_fsp,
     require_operator,
     tokens_match,
@@ -61,7 +62,11 @@ SECURITY_HEADERS = {
 
 
 class SecurityHeaders:
-    """Adds the console's security headers to every response; pages are never cached (they are personal)."""
+    """Adds the console's security headers to every response; pages are never cached (they are personal).
+
+    It wraps the whole console application (see `install_console`), outside Starlette's error middleware,
+    so the 500 page gets the headers too. Only the console's own `/static/` files may be cached.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -70,7 +75,7 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_static = "/static/" in scope["path"]
+        is_static = scope["path"].startswith(scope.get("root_path", "") + "/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -152,12 +157,8 @@ async def signin(
                             headers={"Retry-After": str(int(wait) + 1)},
                             error=f"Too many sign-in attempts. Wait {int(wait) + 1} seconds and try again.")
     db: Database = request.app.state.db
-    async with db.session() as session:
-        result = await service.authenticate(session, username, password, settings)
-        created = (
-            await service.create_session(session, result.user, settings, replaces=request.cookies.get(SESSION_COOKIE))
-            if result.user is not None else None
-        )
+    result = await service.authenticate(db, username, password, settings, replaces=request.cookies.get(SESSION_COOKIE))
+    created = result.session
     if created is None:
         log.info("console sign-in refused for %r from %s: %s", username[:64], address, result.reason)
         return _signin_page(request, token=fresh, next_path=next_path, username=username, status_code=401,
@@ -251,10 +252,10 @@ def create_console_app(parent: FastAPI, settings: Settings) -> FastAPI:
     console.include_router(router)
     # Stage-2 page modules: the role check and CSRF apply to every route they declare.
     console.include_router(operator.router, prefix="/operator",
-                           dependencies=[Depends(require_operator), Depends(csrf_protect)])
-    console.include_router(fsp.router, prefix="/fsp", dependencies=[Depends(require_fsp), Depends(csrf_protect)])
+                           dependencies=[Depends(require_operator), Depends(csrf_protect), Depends(refuse_nul)])
+    console.include_router(fsp.router, prefix="/fsp",
+                           dependencies=[Depends(require_fsp), Depends(csrf_protect), Depends(refuse_nul)])
     console.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
-    console.add_middleware(SecurityHeaders)
     return console
 
 
@@ -267,7 +268,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     async def console_root() -> RedirectResponse:
         return RedirectResponse(path + "/", status_code=307)
 
-    app.mount(path, console)
+    app.mount(path, SecurityHeaders(console))  # outermost: also the 500 page has the headers
 
 
 __all__ = ["Account", "create_console_app", "install_console", "router"]

@@ -21,7 +21,7 @@ from sqlalchemy import delete, or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.console.models import AccountRole, ConsoleSession, ConsoleUser
-from vtn.core.database import all_rows, get_or_404, utcnow
+from vtn.core.database import Database, all_rows, get_or_404, utcnow
 from vtn.core.errors import BadRequest
 from vtn.core.settings import Settings
 
@@ -57,7 +57,7 @@ async def add_user(
         role = AccountRole(role)
     except ValueError:
         raise BadRequest(f"role must be one of {', '.join(r.value for r in AccountRole)}") from None
-    if not USERNAME_PATTERN.match(username):
+    if not USERNAME_PATTERN.fullmatch(username):
         raise BadRequest("a username is 1-64 characters: letters, digits and . _ @ - (starting with a letter or digit)")
     names = list(dict.fromkeys(v.strip() for v in ven_names or []))
     if role == AccountRole.FSP and not names:
@@ -119,6 +119,7 @@ async def set_password(session: AsyncSession, username: str, password: str) -> C
 class SignInResult:
     user: ConsoleUser | None
     reason: str  # "ok", "unknown", "wrong-password", "locked", "disabled" - for logs, never shown as is
+    session: NewSession | None = None  # the new session when the sign-in succeeded
 
     @property
     def ok(self) -> bool:
@@ -133,61 +134,95 @@ def _verify(stored: str, password: str) -> bool:
 
 
 async def authenticate(
-    session: AsyncSession, username: str, password: str, settings: Settings, now: datetime | None = None
+    db: Database, username: str, password: str, settings: Settings, *, replaces: str | None = None,
+    now: datetime | None = None,
 ) -> SignInResult:
-    """Check a password. Runs in a write session: a failure is counted (and must be committed).
+    """Check a password and, when it is right, open a session (`SignInResult.session`).
 
-    A hash is verified on every path, so response time does not tell which usernames exist.
+    A hash is verified on every path, so response time does not tell which usernames exist; a name
+    that cannot be an account (see `USERNAME_PATTERN`) is not even looked up (PostgreSQL refuses NUL).
+    The hash is verified outside any transaction: on SQLite a write transaction holds the database's
+    only write lock, which a stream of sign-in attempts must not be able to keep. The outcome is then
+    recorded on the row re-read under a row lock (`FOR UPDATE`; SQLite's write transactions are
+    serialised anyway), so parallel attempts cannot each see zero failures and slip past the lock-out.
     `console_lockout_failures` consecutive failures lock the account for `console_lockout_seconds`;
-    while locked even the right password is refused.
+    while locked even the right password is refused. `replaces` is the cookie the browser presented.
     """
     now = now or utcnow()
-    user = await session.get(ConsoleUser, username) if len(username) <= 64 else None
     candidate = password[:MAX_PASSWORD_LENGTH]
-    ok = await asyncio.to_thread(_verify, user.password_hash if user else _DUMMY_HASH, candidate)
-    if user is None:
+    stored = None
+    if USERNAME_PATTERN.fullmatch(username):
+        async with db.session(write=False) as session:
+            found = await session.get(ConsoleUser, username)
+            stored = found.password_hash if found is not None else None
+    ok = await asyncio.to_thread(_verify, stored or _DUMMY_HASH, candidate)
+    if stored is None:
         return SignInResult(None, "unknown")
-    if user.disabled:
-        return SignInResult(None, "disabled")
-    if user.locked_until is not None and user.locked_until > now:
-        return SignInResult(None, "locked")
-    if not ok:
-        user.failed_attempts += 1
-        if user.failed_attempts >= settings.console_lockout_failures:
-            user.failed_attempts = 0
-            user.locked_until = now + timedelta(seconds=settings.console_lockout_seconds)
+    async with db.session() as session:
+        user = await session.get(ConsoleUser, username, with_for_update=True, populate_existing=True)
+        if user is None:
+            return SignInResult(None, "unknown")
+        if user.password_hash != stored:  # changed while we verified: judge against the current one
+            ok = await asyncio.to_thread(_verify, user.password_hash, candidate)
+        if user.disabled:
+            return SignInResult(None, "disabled")
+        if user.locked_until is not None and user.locked_until > now:
+            return SignInResult(None, "locked")
+        if not ok:
+            user.failed_attempts += 1
+            if user.failed_attempts >= settings.console_lockout_failures:
+                user.failed_attempts = 0
+                user.locked_until = now + timedelta(seconds=settings.console_lockout_seconds)
+            session.add(user)
+            return SignInResult(None, "wrong-password")
+        user.failed_attempts, user.locked_until, user.last_signin_at = 0, None, now
         session.add(user)
-        return SignInResult(None, "wrong-password")
-    user.failed_attempts, user.locked_until, user.last_signin_at = 0, None, now
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = await asyncio.to_thread(_hasher.hash, candidate)
-    session.add(user)
-    return SignInResult(user, "ok")
+        created = await create_session(session, user, settings, replaces=replaces, now=now)
+    if _hasher.check_needs_rehash(stored):  # outside the transaction, as above
+        rehashed = await asyncio.to_thread(_hasher.hash, candidate)
+        async with db.session() as session:
+            current = await session.get(ConsoleUser, username, with_for_update=True)
+            if current is not None and current.password_hash == stored:
+                current.password_hash = rehashed
+                session.add(current)
+    return SignInResult(user, "ok", created)
 
 
 class SignInLimiter:
-    """Sign-in attempts per (client address, username) in a sliding window, in this process's memory.
+    """Sign-in attempts in a sliding window, in this process's memory: at most `limit` per (client address,
+    username) and `ADDRESS_FACTOR * limit` per client address over all usernames.
 
     The account lock-out (in the database) protects one account across processes; this limiter
-    slows down one client hammering the form, including for usernames that do not exist.
+    slows down one client hammering the form, including for usernames that do not exist, and one
+    client trying a password against many usernames (spraying), which no single lock-out sees.
     """
+
+    ADDRESS_FACTOR = 5
 
     def __init__(self, limit: int, window_seconds: float) -> None:
         self.limit = limit
         self.window = window_seconds
-        self._hits: dict[tuple[str, str], deque[float]] = {}
+        self._hits: dict[tuple[str, str | None], deque[float]] = {}
+
+    def _queue(self, key: tuple[str, str | None], now: float) -> deque[float]:
+        queue = self._hits.setdefault(key, deque())
+        while queue and queue[0] <= now - self.window:
+            queue.popleft()
+        return queue
 
     def hit(self, address: str, username: str) -> float | None:
         """Record an attempt; None if allowed, else the seconds to wait."""
         now = time.monotonic()
         if len(self._hits) > 10_000:  # forget idle keys so the map stays bounded
             self._hits = {k: q for k, q in self._hits.items() if q and q[-1] > now - self.window}
-        queue = self._hits.setdefault((address, username.lower()[:64]), deque())
-        while queue and queue[0] <= now - self.window:
-            queue.popleft()
-        if len(queue) >= self.limit:
-            return max(1.0, queue[0] + self.window - now)
-        queue.append(now)
+        # The key is the name as the account table would match it (case and spaces are not ways round it).
+        per_name = self._queue((address, username.strip().lower()[:64]), now)
+        per_address = self._queue((address, None), now)
+        for queue, limit in ((per_name, self.limit), (per_address, self.limit * self.ADDRESS_FACTOR)):
+            if len(queue) >= limit:
+                return max(1.0, queue[0] + self.window - now)
+        per_name.append(now)
+        per_address.append(now)
         return None
 
 
