@@ -66,8 +66,9 @@ NOTIFICATION_OPERATION = {
 
 
 class WireModel(BaseModel):
+    # allow_inf_nan=False: Python's json reads NaN/Infinity (and 1e400 as inf), JSON cannot carry them.
     model_config = ConfigDict(
-        extra="ignore", populate_by_name=True, use_enum_values=True, regex_engine="python-re"
+        extra="ignore", populate_by_name=True, use_enum_values=True, regex_engine="python-re", allow_inf_nan=False
     )
 
     def dump(self) -> dict[str, Any]:

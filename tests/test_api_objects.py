@@ -240,3 +240,17 @@ def test_update_each_type(bl, ven_a, program, event):
     assert ven_a.delete(f"/vens/{ven['id']}/resources/{resource['id']}").status_code == 200
     assert ven_a.delete(f"/reports/{report['id']}").status_code == 200
     assert bl.delete(f"/subscriptions/{sub['id']}").status_code == 200
+
+
+def test_long_target_values_are_kept_and_filterable(bl):
+    long_a, long_b = "x" * 600, "x" * 600 + "y"  # longer than the indexed prefix, sharing it
+    body = {"programName": "long-targets", "targets": [{"type": "GROUP", "values": [long_a, long_b]}]}
+    created = bl.post("/programs", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["targets"] == body["targets"]
+    found = bl.get("/programs", params={"targetType": "GROUP", "targetValues": long_b}).json()
+    assert [p["id"] for p in found] == [created.json()["id"]]
+    reordered = {**body, "targets": [{"type": "GROUP", "values": [long_b, long_a, "s"]}]}
+    updated = bl.put(f"/programs/{created.json()['id']}", json=reordered)
+    assert updated.status_code == 200, updated.text
+

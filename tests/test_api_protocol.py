@@ -235,3 +235,65 @@ def test_openapi_uses_spec_schema_names(http):
     operation_ids = {op["operationId"] for item in document["paths"].values() for op in item.values()}
     assert {"searchAllPrograms", "createEvent", "deleteVenResource", "fetchToken"} <= operation_ids
     assert http.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_finite_numbers_are_400(bl, number):
+    # Python's json module reads these; JSON (RFC 8259) has no such numbers and the answer could not be rendered.
+    program = bl.post("/programs", json={"programName": "finite"}).json()
+    bodies = [
+        ("/programs", f'{{"programName": "nf", "targets": [{{"type": "G", "values": [{number}]}}]}}'),
+        ("/programs", f'{{"programName": "nf", "targets": [{{"type": "G", "values": [{{"x": {number}, "y": 1}}]}}]}}'),
+        ("/events", f'{{"programID": "{program["id"]}", "intervals": [{{"id": 0, '
+                    f'"payloads": [{{"type": "SIMPLE", "values": [{number}]}}]}}]}}'),
+        (f"/programs/{program['id']}", f'{{"programName": "finite", "targets": [{{"type": "G", "values": [{number}]}}]}}'),
+    ]
+    for path, body in bodies:
+        method = "PUT" if path.count("/") == 2 else "POST"
+        response = bl.request(method, path, content=body.encode(), headers={"Content-Type": "application/json"})
+        assert response.status_code == 400, (path, response.text)
+        assert "finite" in response.json()["detail"]
+    assert bl.get("/programs").json() == [program]
+    assert bl.get("/events").json() == []
+
+
+def test_many_target_values_filter(bl):
+    wanted = bl.post("/programs", json={"programName": "t", "targets": [{"type": "GROUP", "values": ["v999"]}]}).json()
+    values = [f"v{i}" for i in range(1000)]
+    for path in ("/programs", "/events", "/vens", "/subscriptions"):
+        response = bl.get(path, params={"targetType": "GROUP", "targetValues": values})
+        assert response.status_code == 200, (path, response.text)
+    assert bl.get("/programs", params={"targetType": "GROUP", "targetValues": values}).json() == [wanted]
+    too_many = bl.get("/programs", params={"targetType": "GROUP", "targetValues": [*values, "v1000"]})
+    assert too_many.status_code == 400 and "1000" in too_many.json()["detail"]
+
+
+def test_missing_content_type_is_read_as_json(bl):
+    created = bl.post("/programs", content=b'{"programName": "untyped"}')
+    assert created.status_code == 201, created.text
+    assert bl.post("/programs", content=b"programName=x").status_code == 400
+
+
+def test_nul_characters_are_400(bl):
+    # PostgreSQL text and jsonb cannot hold U+0000: refused on every database alike, never a 500.
+    for body in ({"programName": "a\u0000b"}, {"programName": "ok", "targets": [{"type": "G", "values": ["\u0000"]}]}):
+        response = bl.post("/programs", json=body)
+        assert response.status_code == 400, response.text
+        assert "U+0000" in response.json()["detail"]
+    for path, params in (("/programs", {"targetType": "G", "targetValues": "\u0000"}), ("/reports", {"clientName": "a\u0000"})):
+        assert bl.get(path, params=params).status_code == 400
+    assert bl.get("/programs").json() == []
+    utf16 = {"Content-Type": "application/json"}
+    hidden = bl.post("/programs", content='{"programName": "\\u0000"}'.encode("utf-16"), headers=utf16)
+    assert hidden.status_code == 400 and "U+0000" in hidden.json()["detail"]
+    assert bl.post("/programs", content='{"programName": "utf16"}'.encode("utf-16"), headers=utf16).status_code == 201
+    literal = bl.post("/programs", json={"programName": "back\\u0000slash"})  # a backslash, then text
+    assert literal.status_code == 201 and literal.json()["programName"] == "back\\u0000slash"
+
+
+def test_admin_delivery_id_out_of_range_is_400(bl):
+    for delivery_id in ("218711983820583698432", str(2**63), "0", "-1", "x"):
+        response = bl.post(f"/admin/deliveries/{delivery_id}/redrive")
+        assert response.status_code == 400, (delivery_id, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert bl.post(f"/admin/deliveries/{2**63 - 1}/redrive").status_code == 404

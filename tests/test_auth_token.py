@@ -90,6 +90,9 @@ def test_token_errors(http) -> None:  # type: ignore[no-untyped-def]
     _assert_error(http.post(TOKEN, data={**GRANT, "client_secret": secret}), 400, "invalid_request")  # no client_id
     bad_basic = http.post(TOKEN, data=GRANT, headers={"Authorization": "Basic !!!"})
     _assert_error(bad_basic, 401, "invalid_client")
+    # U+0000 in a client id: an unknown client on every database (PostgreSQL refuses it in a query).
+    _assert_error(http.post(TOKEN, data=GRANT, auth=("oper\x00ator", secret)), 401, "invalid_client")
+    _assert_error(http.post(TOKEN, data={**GRANT, "client_id": "\x00", "client_secret": secret}), 401, "invalid_client")
 
 
 def test_scope_narrowing(http) -> None:  # type: ignore[no-untyped-def]

@@ -194,6 +194,9 @@ def test_bad_dispatch_input_is_400_with_messages_not_500(olive, fsp_ven):
         ({"status": "STOP"}, "status-error"), ({"kind": "weird"}, "kind-error"), ({"price": "inf"}, "price-error"),
         ({"end": local(tomorrow_at(9))}, "end-error"), ({"start": "0001-01-01T00:00+01:00"}, "start-error"),
         ({"start": "2027-03-28T01:30"}, "start-error"),  # skipped by the clocks going forward
+        ({"start": "2027-10-31T01:30"}, "start-error"),  # happens twice when the clocks go back
+        ({"start": "0001-01-01T00:00:00Z"}, "start-error"), ({"end": "0001-01-01T00:00"}, "end-error"),
+        ({"end": "9999-12-31T23:59"}, "end-error"),
     ]
     for change, error_id in cases:
         response = olive.post(f"{OP}/dispatch", data=dispatch_form(olive, program_id, **change))

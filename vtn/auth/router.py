@@ -89,6 +89,8 @@ async def _issue(request: Request) -> dict[str, Any]:
             raise TokenError("invalid_request", "client_id is required")
         if not secret and cert is None:
             raise TokenError("invalid_client", "client authentication failed: no client_secret and no client certificate", 401)
+    if "\x00" in client_id:  # no client has one, and PostgreSQL refuses it in a query (a 500)
+        raise TokenError("invalid_client", "client authentication failed", 401)
     db = request.app.state.db
     async with db.session(write=False) as session:
         if secret:

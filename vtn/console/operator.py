@@ -32,6 +32,7 @@ from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
 from gb_profile.products import LONDON, PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
+from gb_profile.settlement import local_to_utc
 from gb_profile.signing import sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
 from openadr3.models import OBJECT_ID_PATTERN, Event
@@ -87,7 +88,11 @@ def local_input(moment: datetime) -> str:
 
 
 def parse_local(text: str) -> datetime:
-    """A `datetime-local` value (London wall-clock, or with an explicit offset) → aware UTC. ValueError if not valid."""
+    """A `datetime-local` value (London wall-clock, or with an explicit offset) → aware UTC. ValueError if not valid.
+
+    Local times the clock changes skip or repeat are refused (gb_profile.settlement.local_to_utc), and so are
+    years no dispatch can have (they would overflow time-zone arithmetic further on).
+    """
     text = text.strip()
     if not text:
         raise ValueError("required")
@@ -95,16 +100,9 @@ def parse_local(text: str) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError("not a date and time (YYYY-MM-DDTHH:MM)") from None
-    try:
-        if moment.tzinfo is None:
-            local = moment.replace(tzinfo=LONDON)
-            # A wall-clock time skipped by the spring change does not survive the round trip: refuse it.
-            if local.astimezone(UTC).astimezone(LONDON).replace(tzinfo=None) != moment:
-                raise ValueError("this local time does not exist (clocks go forward)")
-            moment = local
-        return moment.astimezone(UTC)
-    except OverflowError:  # e.g. year 1 with a positive offset
-        raise ValueError("out of range") from None
+    if not 2000 <= moment.year <= 9000:
+        raise ValueError("out of range (years 2000 to 9000)")
+    return local_to_utc(moment)
 
 
 def offset_hint(text: str) -> str:

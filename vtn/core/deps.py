@@ -35,10 +35,14 @@ ReadSession = Annotated[AsyncSession, Depends(read_session)]
 WriteSession = Annotated[AsyncSession, Depends(write_session, scope="function")]
 
 
+# Keeps one filter's bind parameters far below the databases' limits (PostgreSQL 32767).
+MAX_TARGET_VALUES = 1000
+
+
 def target_filter(
     targetType: Annotated[str | None, Query(description="Indicates targeting type, e.g. GROUP")] = None,
     targetValues: Annotated[
-        list[str] | None, Query(description="List of target values, e.g. group names")
+        list[str] | None, Query(description="List of target values, e.g. group names", max_length=MAX_TARGET_VALUES)
     ] = None,
 ) -> TargetFilter | None:
     if targetType is None and not targetValues:

@@ -1,7 +1,9 @@
-"""ASGI middleware guarding request bodies: size limit (413) and media type (415)."""
+"""ASGI middleware guarding requests: body size (413), media type (415), U+0000 anywhere (400)."""
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -10,6 +12,9 @@ from vtn.core.errors import problem_response
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}
 JSON_TYPES = ("application/json",)
+# A \u0000 escape in a JSON text: an odd run of backslashes before u0000 (an even run is literal text).
+JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_DETAIL = "text must not contain the NUL character (U+0000)"
 
 
 def _is_json(content_type: str) -> bool:
@@ -18,11 +23,13 @@ def _is_json(content_type: str) -> bool:
 
 
 class BodyGuard:
-    """Refuses bodies over `max_bytes` and non-JSON bodies on JSON endpoints.
+    """Refuses bodies over `max_bytes`, non-JSON bodies on JSON endpoints and U+0000 in queries or JSON.
 
     The token endpoint takes a form body, so paths in `form_paths` are exempt from the
     media-type check (not from the size limit); so is everything under `form_prefix` (the
-    console's HTML forms).
+    console's HTML forms). A body without Content-Type on a JSON endpoint is read as JSON.
+    U+0000 is refused because PostgreSQL text and jsonb cannot store it: without this check the
+    same request is stored on SQLite and a 500 on PostgreSQL.
     """
 
     def __init__(
@@ -34,7 +41,13 @@ class BodyGuard:
         self.form_prefix = form_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if b"%00" in scope.get("query_string", b""):
+            await self._reject(scope, receive, send, 400, f"query parameters: {NUL_DETAIL}")
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
@@ -52,6 +65,9 @@ class BodyGuard:
                 scope, receive, send, 415, f"content type {content_type!r} is not supported; send application/json"
             )
             return
+        if not is_form_path:
+            await self._json(scope, receive, send, content_type)
+            return
 
         received = 0
 
@@ -68,6 +84,38 @@ class BodyGuard:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
             await self._reject(scope, receive, send, 413, f"request body larger than {self.max_bytes} bytes")
+
+    async def _json(self, scope: Scope, receive: Receive, send: Send, content_type: str | None) -> None:
+        """Reads the whole (bounded) JSON body first, so it can be checked before the app sees it."""
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._reject(scope, receive, send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
+            if not message.get("more_body", False):
+                break
+        encoding = json.detect_encoding(bytes(body))
+        if encoding.startswith(("utf-16", "utf-32")):  # read as the app would, checked and passed on as UTF-8
+            try:
+                body = bytearray(body.decode(encoding).encode("utf-8", "surrogatepass"))
+            except UnicodeError:
+                await self._reject(scope, receive, send, 400, f"request body is not valid {encoding}")
+                return
+        if JSON_NUL_ESCAPE.search(body) or b"\x00" in body:
+            await self._reject(scope, receive, send, 400, f"request body: {NUL_DETAIL}")
+            return
+        if content_type is None:
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", b"application/json")]}
+        pending: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+        async def replay() -> Message:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
         response = problem_response(status, detail)

@@ -8,7 +8,7 @@ keeps the target side table in step, pages deterministically by (created, id), a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -25,6 +25,14 @@ from vtn.core.pagination import Page
 from vtn.core.tables import ObjectRow, ObjectTarget
 
 RowT = TypeVar("RowT", bound=ObjectRow)
+
+
+INDEXED_VALUE_LENGTH = 512  # object_target.value
+
+
+def index_value(value: str) -> str:
+    """The form a target value is indexed and looked up by; longer values match on their prefix."""
+    return value[:INDEXED_VALUE_LENGTH]
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -45,14 +53,21 @@ class ObjectStore(Generic[RowT]):
         self.table = table
 
     # --- reading -------------------------------------------------------------------------------
-    def _by_target(self, pairs: Sequence[TargetPair]) -> Any:
-        conditions = [and_(ObjectTarget.type == t, ObjectTarget.value == v) for t, v in pairs]
+    def _by_target(self, pairs: Iterable[TargetPair]) -> Any:
+        # One IN list per type, not an OR per pair: SQLite refuses expression trees deeper than 1000.
+        by_type: dict[str, set[str]] = {}
+        for target_type, value in pairs:
+            by_type.setdefault(target_type, set()).add(index_value(value))
+        conditions = [
+            and_(ObjectTarget.type == t, ObjectTarget.value.in_(sorted(values)))  # type: ignore[attr-defined]
+            for t, values in sorted(by_type.items())
+        ]
         return select(ObjectTarget.object_id).where(
             ObjectTarget.object_type == self.object_type.value, or_(*conditions) if conditions else false()
         )
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
-        return self.table.id.in_(self._by_target([(target.type, v) for v in target.values]))  # type: ignore[attr-defined]
+        return self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
 
     def visible_by_targets(self, granted: set[TargetPair]) -> ColumnElement[bool]:
         """Untargeted objects, and those sharing a target with `granted`."""
@@ -88,10 +103,9 @@ class ObjectStore(Generic[RowT]):
             )
         )
         pairs = target_pairs(targets)
-        for target_type, value in sorted(pairs):
-            session.add(
-                ObjectTarget(object_type=self.object_type.value, object_id=object_id, type=target_type, value=value[:512])
-            )
+        # Values sharing the indexed prefix are one row (the prefix is part of the primary key).
+        for target_type, value in sorted({(t, index_value(v)) for t, v in pairs}):
+            session.add(ObjectTarget(object_type=self.object_type.value, object_id=object_id, type=target_type, value=value))
         return bool(pairs)
 
     def _document(self, object_id: str, created: datetime, modified: datetime, content: dict[str, Any]) -> dict[str, Any]:

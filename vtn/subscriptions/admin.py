@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, update
@@ -220,7 +220,9 @@ async def post_redrive_dead(request: Request) -> JSONResponse:
              response_model=DeliveryItem, responses=ERRORS,
              description="Queue a dead or failing delivery again at once, with a fresh attempt and age budget (one "
                          "in flight is left alone). BL clients only; also `vtn deliveries redrive ID`.")
-async def post_redrive(request: Request, deliveryID: int) -> JSONResponse:
+async def post_redrive(
+    request: Request, deliveryID: Annotated[int, Path(ge=1, le=2**63 - 1, description="outbox row id")]
+) -> JSONResponse:  # bounded: a larger int overflows the database integer (a 500)
     async with _db(request).session() as session:
         row = await redrive(session, deliveryID)
         item = delivery_item(row)
