@@ -18,7 +18,7 @@ from joserfc import jws
 from starlette.testclient import TestClient
 
 from tests.conftest import BASE
-from tests.support.server import running_vtn
+from tests.support.server import running_vtn, wait_https
 from vtn.app import create_app
 from vtn.auth import service
 from vtn.auth.devcerts import DevCA, make_dev_pki
@@ -89,20 +89,9 @@ def _secret_of(database_url: str, client_id: str) -> str:
     return asyncio.run(main())
 
 
-def _wait_https(url: str, ctx: ssl.SSLContext) -> None:
-    import time
-
-    for _ in range(100):
-        try:
-            httpx2.get(url + "/health", verify=ctx, timeout=1.0)
-            return
-        except httpx2.HTTPError:
-            time.sleep(0.1)
-
-
 def test_client_certificate_required(tmp_path: Path, pki) -> None:  # type: ignore[no-untyped-def]
     with running_vtn(tmp_path, scheme="https", extra_args=_serve_args(pki, "required")) as vtn:
-        _wait_https(vtn.url, _client_ctx(pki, "ven"))
+        wait_https(vtn.url, _client_ctx(pki, "ven"))
         ok = httpx2.get(vtn.url + "/health", verify=_client_ctx(pki, "ven"))
         assert ok.status_code == 200
         with pytest.raises(httpx2.HTTPError):  # the handshake fails without a certificate
@@ -119,7 +108,7 @@ def test_mtls_token_binding(tmp_path: Path, pki) -> None:  # type: ignore[no-unt
         secret = _register(vtn.database_url)
         ven, bl, other, anon = (httpx2.Client(verify=_client_ctx(pki, w), base_url=vtn.base_url)
                                 for w in ("ven", "bl", "other", None))
-        _wait_https(vtn.url, _client_ctx(pki, None))
+        wait_https(vtn.url, _client_ctx(pki, None))
         try:
             # RFC 8705 tls_client_auth: client_id + certificate, no secret
             issued = ven.post("/auth/token", data={"grant_type": "client_credentials", "client_id": "ven-1"})
@@ -182,7 +171,9 @@ def test_trusted_proxy_header(settings, pki) -> None:  # type: ignore[no-untyped
     rfc9440 = ":" + base64.b64encode(_der(pki, "ven")).decode() + ":"
     form = {"grant_type": "client_credentials", "client_id": "ven-1"}
     with TestClient(app, client=("127.0.0.2", 40000), raise_server_exceptions=False) as proxy, \
-            TestClient(app, client=("127.0.0.1", 40001), raise_server_exceptions=False) as direct:
+            TestClient(create_app(proxied), client=("127.0.0.1", 40001), raise_server_exceptions=False) as direct:
+        # `direct` is a second app on the same database: two lifespans of one app would share (and
+        # overwrite) app.state across two event loops, and asyncpg connections must not cross loops.
 
         async def register() -> None:
             async with app.state.db.session() as session:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from joserfc import jws
 from typer.testing import CliRunner
 
 from openadr3.models import Event, Program
-from tests.support.server import running_vtn
+from tests.support.server import running_vtn, wait_https
 from tests.support.waiting import wait_until
 from ven_client import EventHandler, ScheduledInterval, VenAgent, VtnClient, cli, load_config, make_ssl_context
 from ven_client.client import AuthenticationFailed, VtnUnavailable
@@ -58,15 +56,6 @@ def register(database_url: str, ven_cert: Issued) -> str:
             await db.dispose()
 
     return asyncio.run(main())
-
-
-def wait_https(url: str, context: ssl.SSLContext) -> None:
-    for _ in range(100):
-        try:
-            httpx2.get(url + "/health", verify=context, timeout=1.0)
-            return
-        except httpx2.HTTPError:
-            time.sleep(0.1)
 
 
 def claims(token: str) -> dict[str, Any]:

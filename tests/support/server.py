@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -140,3 +141,14 @@ def running_vtn(
         yield server
     finally:
         server.stop()
+
+
+def wait_https(url: str, context: ssl.SSLContext, attempts: int = 100) -> None:
+    """Wait until a TLS VTN at `url` answers /health (the certificate checked with `context`)."""
+    for _ in range(attempts):
+        try:
+            httpx2.get(url + "/health", verify=context, timeout=1.0)
+            return
+        except httpx2.HTTPError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer over TLS")
