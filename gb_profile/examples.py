@@ -131,21 +131,11 @@ def doc_examples() -> dict[str, Any]:
     operator_key, fsp_key, _ = example_keys()
     contract = example_season_contract()
     minute = timedelta(minutes=1)
-    pre_notify = m.DispatchInstruction(
-        operator_id=OPERATOR,
+    pre_notify = dataclasses.replace(  # the Sustain example instruction, announced two weeks ahead
+        example_instruction(ProductCode.SU),
         dispatch_ref="D-SU-0042",
-        revision=1,
         status=m.DispatchStatus.PRE_NOTIFY,
         instruction_time=datetime(2025, 11, 19, 15, 57, tzinfo=UTC),
-        fsp_id=FSP,
-        dispatch_unit=UNIT,
-        contract_id="C-4411",
-        service_start=SERVICE_START,
-        service_end=SERVICE_START + timedelta(hours=2),
-        setpoints=(
-            m.Setpoint(SERVICE_START, -250.0, m.ServiceUnits.KW, SetpointKind.DELTA, price=0.35),
-            m.Setpoint(SERVICE_START + timedelta(hours=1), -180.5, m.ServiceUnits.KW, SetpointKind.DELTA, price=0.35),
-        ),
         cmz=contract.cmz,
     )
     rev1 = sign_event(b.build_event(pre_notify, PROGRAM_ID, event_id=EVENT_ID), operator_key)
