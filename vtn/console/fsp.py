@@ -587,9 +587,8 @@ async def send_test_dispatch(request: Request, account: FspAccount, session: Wri
 
 async def _last_contact(request: Request, session: AsyncSession, ven_name: str) -> tuple[datetime | None, datetime | None]:
     """The VEN's last call to the VTN and the last webhook its receiver accepted (any VTN process)."""
-    heartbeats = getattr(request.app.state, "heartbeats", None)
-    extra = heartbeats.latest_by_ven() if heartbeats is not None else {}
-    item = await admin.ven_last_seen(session, extra, request.app.state.settings.comms_loss_seconds, ven_name) or {}
+    state = request.app.state
+    item = await admin.ven_last_seen(session, state.heartbeats.latest_by_ven(), state.settings.comms_loss_seconds, ven_name) or {}
     return parse_time(item.get("lastSeen")), parse_time(item.get("lastDelivery"))
 
 

@@ -713,15 +713,9 @@ async def stop_submit(
 # --------------------------------------------------------------------------------------------- VENs and outbox
 
 
-def _seen_extra(request: Request) -> dict[str, datetime]:
-    """Polls recorded in this process and not yet flushed to the database (as `/admin/vens/last-seen` does)."""
-    heartbeats = getattr(request.app.state, "heartbeats", None)
-    return heartbeats.latest_by_ven() if heartbeats is not None else {}
-
-
 async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
     settings = request.app.state.settings
-    extra = _seen_extra(request)
+    extra = request.app.state.heartbeats.latest_by_ven()  # polls not flushed yet
     seen = {item["venName"]: item
             for item in await _all(lambda page: admin.last_seen(session, extra, settings.comms_loss_seconds, page))}
     subs = await _all(lambda page: subscriptions.list_subscriptions(session, viewer, None, None, None, None, page))
@@ -800,10 +794,10 @@ def _baselines(documents: Iterable[dict[str, Any]], ins: m.DispatchInstruction) 
                 values = payloads.get(m.P_BASELINE)
                 if not values or not isinstance(values[0], int | float) or not period.get("start"):
                     continue
-                try:
-                    start = datetime.fromisoformat(str(period["start"]).replace("Z", "+00:00")).astimezone(UTC)
-                except ValueError:
+                start = parse_time(period["start"])
+                if start is None:
                     continue
+                start = start.astimezone(UTC)
                 factor = 2.0 if m.P_USAGE in payloads else 1.0
                 totals[start] = totals.get(start, 0.0) + float(values[0]) * factor
     return totals

@@ -401,10 +401,10 @@ class DeliveryWorker:
                 await session.exec(delete(TABLE).where(  # type: ignore[call-overload]
                     C.status == OutboxStatus.IN_FLIGHT, tuple_(C.id, C.attempts).in_(delivered)
                 ))
-                latest: dict[str, datetime] = {}
+                latest: dict[str, datetime] = {}  # newest 2xx per subscription in this batch
                 for o in batch:
-                    if o.error is None and o.at > latest.get(o.row.subscription_id, o.at - timedelta(1)):
-                        latest[o.row.subscription_id] = o.at
+                    if o.error is None:
+                        latest[o.row.subscription_id] = max(o.at, latest.get(o.row.subscription_id, o.at))
                 await upsert(session, DeliveredRow.__table__, [  # type: ignore[attr-defined]
                     {"subscription_id": sid, "last_delivered_at": at} for sid, at in sorted(latest.items())
                 ], key=["subscription_id"], update_columns=["last_delivered_at"])
