@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from joserfc import jws
@@ -138,6 +139,37 @@ def generate_key(kid: str) -> ECKey:
 
 def public_jwk(key: ECKey) -> dict[str, Any]:
     return key.as_dict(private=False)
+
+
+def read_keys(path: Path, kid: str | None = None) -> list[ECKey]:
+    """The EC keys of a PEM file, a JWK or a JWK Set; `kid` names (or renames) the key(s).
+
+    OSError when the file cannot be read, ValueError (naming the file) when it holds no such key.
+    """
+    raw = path.read_bytes()
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        documents: list[dict[str, Any] | bytes] = [raw]
+    else:
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"{path}: neither a PEM file nor JSON (JWK / JWK Set)") from exc
+        if isinstance(document, dict) and isinstance(document.get("keys"), list):
+            documents = [k for k in document["keys"] if isinstance(k, dict)]
+        elif isinstance(document, dict):
+            documents = [document]
+        else:
+            raise ValueError(f"{path}: expected a JWK object or a JWK Set")
+    keys = []
+    for doc in documents:
+        try:
+            if isinstance(doc, bytes):
+                keys.append(ECKey.import_key(doc, {"kid": kid} if kid else None))
+            else:
+                keys.append(ECKey.import_key({**doc, "kid": kid} if kid else doc))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: not a P-256 EC key ({exc})") from exc
+    return keys
 
 
 @dataclass

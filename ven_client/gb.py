@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from joserfc.jwk import ECKey
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.readings_csv import parse_readings_csv
-from gb_profile.signing import KeyRing, SignatureError, sign_report, verify_event
+from gb_profile.signing import KeyRing, SignatureError, read_keys, sign_report, verify_event
 from gb_profile.validator import is_gb_program
 from openadr3.models import Event, Program, Report
 from ven_client.agent import EventHandler
@@ -153,38 +152,19 @@ def _describe(ins: m.DispatchInstruction) -> dict[str, Any]:
 # --- keys --------------------------------------------------------------------------------------
 
 
-def _key_documents(path: Path) -> list[dict[str, Any] | bytes]:
-    raw = path.read_bytes()
-    if raw.lstrip().startswith(b"-----BEGIN"):
-        return [raw]
+def _read_keys(path: Path, kid: str | None, what: str) -> list[ECKey]:
     try:
-        document = json.loads(raw)
+        return read_keys(path, kid)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
     except ValueError as exc:
-        raise ConfigError(f"{path}: neither a PEM file nor JSON (JWK / JWK Set)") from exc
-    if isinstance(document, dict) and isinstance(document.get("keys"), list):
-        return [k for k in document["keys"] if isinstance(k, dict)]
-    if isinstance(document, dict):
-        return [document]
-    raise ConfigError(f"{path}: expected a JWK object or a JWK Set")
-
-
-def _import(doc: dict[str, Any] | bytes, kid: str | None, path: Path) -> ECKey:
-    try:
-        if isinstance(doc, bytes):
-            return ECKey.import_key(doc, {"kid": kid} if kid else None)
-        return ECKey.import_key({**doc, "kid": kid} if kid else doc)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a P-256 EC key ({exc})") from exc
+        raise ConfigError(str(exc)) from exc
 
 
 def load_signing_key(path: str | Path, kid: str | None = None) -> ECKey:
     """The FSP's private P-256 key from a JWK (its `kid`, or `kid`) or PEM file (`kid` required)."""
     path = Path(path)
-    try:
-        documents = _key_documents(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read signing key {path}: {exc}") from exc
-    key = _import(documents[0], kid, path)
+    key = _read_keys(path, kid, "signing key")[0]
     if not key.is_private:
         raise ConfigError(f"{path}: the signing key must be a private key")
     if not key.kid:
@@ -195,13 +175,9 @@ def load_signing_key(path: str | Path, kid: str | None = None) -> ECKey:
 def load_public_keys(path: str | Path, kid: str | None = None) -> list[ECKey]:
     """Public verification keys from a JWK, JWK Set or PEM file; `kid` names (or renames) a single key."""
     path = Path(path)
-    try:
-        documents = _key_documents(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read operator key {path}: {exc}") from exc
-    if kid and len(documents) > 1:
-        raise ConfigError(f"{path}: kid given for a file with {len(documents)} keys")
-    keys = [_import(doc, kid, path) for doc in documents]
+    keys = _read_keys(path, kid, "operator key")
+    if kid and len(keys) > 1:
+        raise ConfigError(f"{path}: kid given for a file with {len(keys)} keys")
     for key in keys:
         if not key.kid:
             raise ConfigError(f"{path}: a verification key needs a kid (set kid in [[gb.operator_keys]])")

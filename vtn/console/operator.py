@@ -33,7 +33,7 @@ from gb_profile import model as m
 from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
 from gb_profile.products import LONDON, PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
 from gb_profile.settlement import local_to_utc
-from gb_profile.signing import sign_event
+from gb_profile.signing import read_keys, sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
 from openadr3.models import OBJECT_ID_PATTERN, Event
 from vtn.auth.privacy import Viewer
@@ -147,13 +147,7 @@ def signing_key_for(request: Request) -> ECKey | None:
     cached = getattr(request.app.state, "console_gb_signing_key", None)
     if isinstance(cached, ECKey):
         return cached
-    raw = FilePath(path).read_bytes()
-    kid = getattr(settings, "gb_signing_kid", None)
-    if raw.lstrip().startswith(b"-----BEGIN"):
-        key = ECKey.import_key(raw, {"kid": kid} if kid else None)
-    else:
-        document = json.loads(raw)
-        key = ECKey.import_key({**document, "kid": kid} if kid else document)
+    key = read_keys(FilePath(path), getattr(settings, "gb_signing_kid", None))[0]
     if not key.kid:
         key = ECKey.import_key({**key.as_dict(private=True), "kid": key.thumbprint()})
     request.app.state.console_gb_signing_key = key
