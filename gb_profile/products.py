@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
-LONDON = ZoneInfo("Europe/London")
+from gb_profile.settlement import LONDON
 
 
 class Generation(StrEnum):

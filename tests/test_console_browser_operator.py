@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gb_profile import model as m
-from gb_profile.products import LONDON
+from gb_profile.settlement import LONDON
 from gb_profile.signing import generate_key, public_jwk
 from tests.support.browser import DESKTOP, PASSWORD, PHONE, add_console_user, browser_page, require_browser, screenshot
 from tests.support.gb_ven import RecordingController, running_gb_ven

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
-from gb_profile.products import LONDON
+from gb_profile.settlement import LONDON
 from gb_profile.signing import KeyRing, generate_key, public_jwk, verify_event
 from tests.test_console_auth import add_user, csrf_of, db_run, signin
 from vtn.console import operator

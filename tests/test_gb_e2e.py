@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.operator import Operator
-from gb_profile.products import LONDON, PRODUCTS, SetpointKind
+from gb_profile.products import PRODUCTS, SetpointKind
+from gb_profile.settlement import LONDON
 from tests.support.server import running_vtn
 from vtn.cli import app as vtn_app
 from vtn.core.security import Role

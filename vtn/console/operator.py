@@ -31,8 +31,8 @@ from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
-from gb_profile.products import LONDON, PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
-from gb_profile.settlement import local_to_utc
+from gb_profile.products import PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
+from gb_profile.settlement import LONDON, local_to_utc
 from gb_profile.signing import read_keys, sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
 from openadr3.models import OBJECT_ID_PATTERN, Event

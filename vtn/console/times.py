@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from gb_profile.products import LONDON
+from gb_profile.settlement import LONDON
 
 
 def parse_time(text: Any) -> datetime | None:
