@@ -30,6 +30,10 @@ def run(
     token_url: Annotated[str | None, typer.Option(help="Token endpoint (default {vtn-url}/auth/token)")] = None,
     ven_name: Annotated[str | None, typer.Option(help="venName the VEN client acts for (default: its client id)")] = None,
     ven2_name: Annotated[str | None, typer.Option(help="venName of the second VEN client (default: its client id)")] = None,
+    bl2_client: Annotated[str | None, typer.Option(
+        help="A BL client of another operator ID:SECRET (operator isolation checks)")] = None,
+    privacy: Annotated[bool, typer.Option(
+        help="Require object privacy: privacy checks fail (not skip) when the VTN has none")] = False,
     profile: Annotated[str | None, typer.Option(help="Extra profile rules to check: gb")] = None,
     callback_host: Annotated[str, typer.Option(help="HOST:PORT the webhook receiver listens on")] = "127.0.0.1:0",
     callback_url: Annotated[str | None, typer.Option(help="Public base URL of the receiver if not http://HOST:PORT")] = None,
@@ -51,6 +55,8 @@ def run(
         ven2_client=_pair(ven2_client, "--ven2-client"),  # type: ignore[arg-type]
         ven_name=ven_name,
         ven2_name=ven2_name,
+        bl2_client=_pair(bl2_client, "--bl2-client"),
+        privacy=privacy,
         profile=profile,
         callback_host=callback_host,
         callback_url=callback_url,

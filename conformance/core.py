@@ -146,6 +146,8 @@ class Config:
     token_url: str | None = None
     ven_name: str | None = None
     ven2_name: str | None = None
+    bl2_client: tuple[str, str] | None = None  # a BL client of another operator (tenancy checks)
+    privacy: bool = False  # object privacy required: its checks fail, not skip, on a VTN without it
     profile: str | None = None
     callback_host: str = "127.0.0.1:0"
     callback_url: str | None = None
@@ -182,7 +184,8 @@ class Session:
 
     # ---- tokens -----------------------------------------------------------------------------
     def credentials(self, who: str) -> tuple[str, str] | None:
-        return {"bl": self.config.bl_client, "ven": self.config.ven_client, "ven2": self.config.ven2_client}.get(who)
+        return {"bl": self.config.bl_client, "ven": self.config.ven_client, "ven2": self.config.ven2_client,
+                "bl2": self.config.bl2_client}.get(who)
 
     def fetch_token(self, client_id: str, secret: str, scope: str | None = None) -> Response:
         form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}

@@ -24,11 +24,12 @@ def event_body(s: Session, program_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def report_body(s: Session, ev: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def report_body(s: Session, ev: dict[str, Any], who: str = "ven", **extra: Any) -> dict[str, Any]:
+    """A report as `who` sends it: a VEN names itself (its venName) as clientName."""
     return {
         "programID": ev["programID"],
         "eventID": ev["id"],
-        "clientName": s.prefix + "-client",
+        "clientName": s.ven_names.get(who) or s.prefix + "-client",
         "resources": [{"resourceName": "r1", "intervals": [interval(0, "USAGE", [1.5])]}],
         **extra,
     }
@@ -98,8 +99,12 @@ def callback(s: Session, path: str) -> str:
     return f"{receiver(s).url}/{s.prefix}/{path.lstrip('/')}"
 
 
-def subscription_body(s: Session, program_id: str, entries: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"clientName": s.prefix + "-client", "programID": program_id, "objectOperations": entries, **extra}
+def subscription_body(
+    s: Session, program_id: str, entries: list[dict[str, Any]], who: str = "bl", **extra: Any
+) -> dict[str, Any]:
+    """A subscription as `who` sends it: a VEN names itself (its venName) as clientName."""
+    client = s.ven_names.get(who) or s.prefix + "-client"
+    return {"clientName": client, "programID": program_id, "objectOperations": entries, **extra}
 
 
 def entry(s: Session, path: str, objects: list[str], operations: list[str], token: str | None = "tok123") -> dict[str, Any]:

@@ -84,6 +84,7 @@ RULES: dict[str, str] = {
     "GB-R-009": "An acknowledgement of a signed dispatch MUST be signed.",
     "GB-R-010": "A heartbeat MUST have one AGGREGATED_REPORT resource whose interval 0 (PT0S) carries GB_HEARTBEAT "
     "(UTC time) and GB_NETWORK_OPERATOR; other resources carry one OPERATING_STATE value.",
+    "GB-R-012": "A readings report MUST name only meterable units of the posting VEN (resources registered under its ven).",
     "GB-R-020": "A readings report MUST declare DEMAND (readingType MEAN, units KW) and/or USAGE (units KWH) for the types "
     "it uses.",
     "GB-R-021": "DEMAND intervals MUST be PT1M starting on a whole minute; USAGE intervals PT30M starting at :00 or :30.",
@@ -460,8 +461,10 @@ def validate_report(
     event: Event | Mapping[str, Any] | None = None,
     *,
     keys: KeyRing | None = None,
+    own_resources: set[str] | None = None,
 ) -> list[Violation]:
-    """Violations of a GB report; with `event` (the event it reports on), also the read-back rules."""
+    """Violations of a GB report; with `event` (the event it reports on), also the read-back rules;
+    with `own_resources` (the posting VEN's resource names), also that its readings are for those."""
     out = _Collector()
     report = _parse(Report, obj, out)
     if report is None:
@@ -475,6 +478,9 @@ def validate_report(
         if not fsp or report.clientName not in fsp[0].values:
             out.add("GB-R-002", "clientName", f"{report.clientName!r} is not the FSP the event targets")
     for r_index, resource in enumerate(report.resources):
+        if own_resources is not None and report.reportName == m.R_READINGS and resource.resourceName not in own_resources:
+            out.add("GB-R-012", f"resources[{r_index}].resourceName",
+                    f"{resource.resourceName!r} is not a resource of the posting VEN")
         for interval in resource.intervals:
             types = [p.type for p in interval.payloads]
             if (interval.intervalPeriod is not None and not _is_utc(interval.intervalPeriod.start)) or len(types) != len(

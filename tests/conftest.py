@@ -124,6 +124,7 @@ class Caller:
     http: TestClient
     token: str
     client_id: str
+    ven_name: str | None = None  # the venName a VEN client speaks as (its clientName)
 
     def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **(headers or {})}
@@ -159,7 +160,7 @@ class Clients:
         return self.http.portal.call(coro_factory)
 
     def make(self, role: Role, *, ven_name: str | None = None, scopes: list[str] | None = None,
-             client_id: str | None = None) -> Caller:
+             client_id: str | None = None, operator: str = "") -> Caller:
         from vtn.auth import service
 
         client_id = client_id or f"{role.value.lower()}-{uuid.uuid4().hex[:8]}"
@@ -169,13 +170,13 @@ class Clients:
         async def create() -> str:
             async with db.session() as session:
                 created = await service.add_client(
-                    session, client_id, role, ven_name=ven_name, scopes=scopes, with_secret=False
+                    session, client_id, role, ven_name=ven_name, scopes=scopes, with_secret=False, operator=operator
                 )
                 granted = created.client.scopes.split()
             return await tokens.issue(client_id, granted)
 
         token = self._portal_run(create)
-        return Caller(self.http, token, client_id)
+        return Caller(self.http, token, client_id, ven_name)
 
     def bl(self, **kw) -> Caller:  # type: ignore[no-untyped-def]
         return self.make(Role.BL, **kw)

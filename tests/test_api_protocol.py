@@ -167,12 +167,13 @@ def test_numeric_and_boolean_target_values_filter(bl):
 def test_other_filters(bl, clients):
     p = bl.post("/programs", json={"programName": "f"}).json()
     q = bl.post("/programs", json={"programName": "g"}).json()
-    ven = clients.ven("ven-f")
-    ven.post("/vens", json={"venName": "ven-f"})
+    ven, ven2 = clients.ven("c1"), clients.ven("c2")  # a VEN's clientName is its venName
+    ven.post("/vens", json={"venName": "c1"})
+    ven2.post("/vens", json={"venName": "c2"})
     e1 = bl.post("/events", json=full_event(p["id"], targets=[])).json()
     e2 = bl.post("/events", json=full_event(q["id"], targets=[])).json()
     r1 = ven.post("/reports", json={"programID": p["id"], "eventID": e1["id"], "clientName": "c1", "resources": []}).json()
-    ven.post("/reports", json={"programID": q["id"], "eventID": e2["id"], "clientName": "c2", "resources": []})
+    ven2.post("/reports", json={"programID": q["id"], "eventID": e2["id"], "clientName": "c2", "resources": []})
     assert [r["id"] for r in bl.get("/reports", params={"programID": p["id"]}).json()] == [r1["id"]]
     assert [r["id"] for r in bl.get("/reports", params={"eventID": e1["id"]}).json()] == [r1["id"]]
     assert [r["id"] for r in bl.get("/reports", params={"clientName": "c1"}).json()] == [r1["id"]]

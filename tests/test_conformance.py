@@ -30,6 +30,7 @@ def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
         bl = vtn.provision("bl", Role.BL)
         ven_a = vtn.provision("ven-a", Role.VEN, ven_name="ven-a")
         ven_b = vtn.provision("ven-b", Role.VEN, ven_name="ven-b")
+        other_operator = vtn.provision("bl-ukpn", Role.BL, operator="UKPN")
         out_json, out_xml, out_md = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
         proc = subprocess.run(
             [
@@ -45,6 +46,9 @@ def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
                 f"ven-a:{ven_a}",
                 "--ven2-client",
                 f"ven-b:{ven_b}",
+                "--bl2-client",
+                f"bl-ukpn:{other_operator}",
+                "--privacy",
                 "--profile",
                 "gb",
                 "--notify-timeout",
@@ -71,6 +75,7 @@ def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
     passed = {r["id"] for r in results if r["outcome"] == "pass"}
     # the areas that matter most really ran
     assert {"C001", "C022", "C029", "C074", "C080", "C085", "C094", "C095", "P002", "S-001", "S-131"} <= passed
+    assert {"P010", "P011", "P012", "P013"} <= passed  # the isolation cases (tests/test_isolation.py)
     assert not report["cleanupProblems"]
     assert proc.returncode == (1 if any(r["outcome"] in ("fail", "error") for r in results) else 0)
     assert "<testsuite" in out_xml.read_text() and "| VTN URL |" in out_md.read_text()

@@ -413,6 +413,7 @@ def readings_report(event: dict[str, Any], start: datetime, values: list[float],
 
 
 def test_delivery_chart_data_and_csv(olive, bl, fsp_ven):
+    assert fsp_ven.post(f"/vens/{fsp_ven.ven_id}/resources", json={"resourceName": "MU-1"}).status_code == 201  # GB-R-012
     program_id = make_program(olive)
     start = tomorrow_at(10)
     dispatch(olive, program_id, ref="DEL-1", end=local(start + timedelta(minutes=10)), volume="100")

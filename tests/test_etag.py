@@ -53,7 +53,7 @@ def test_304_on_every_item_get(clients):  # type: ignore[no-untyped-def]
     event_id = bl.post("/events", json={"programID": program_id, **EVENT_BODY}).json()["id"]
     ven_id = ven_client.post("/vens", json={"venName": "v1"}).json()["id"]
     resource = bl.post(f"/vens/{ven_id}/resources", json={"resourceName": "r", "venID": ven_id})
-    report = ven_client.post("/reports", json={"programID": program_id, "eventID": event_id, "clientName": "x",
+    report = ven_client.post("/reports", json={"programID": program_id, "eventID": event_id, "clientName": "v1",
                                                "resources": []})
     sub = bl.post("/subscriptions", json={"clientName": "c", "programID": program_id, "objectOperations": [
         {"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": "http://127.0.0.1:9/"}]})
@@ -133,11 +133,11 @@ def test_etag_changes_after_every_write(clients):  # type: ignore[no-untyped-def
     changed(before, "SUBSCRIPTION")
 
     before = tags()
-    report = {"programID": program_id, "eventID": event["id"], "clientName": "x", "resources": []}
+    report = {"programID": program_id, "eventID": event["id"], "clientName": ven_client.ven_name, "resources": []}
     report_id = ven_client.post("/reports", json=report).json()["id"]
     changed(before, "REPORT")
     before = tags()
-    assert ven_client.put(f"/reports/{report_id}", json={**report, "clientName": "y"}).status_code == 200
+    assert ven_client.put(f"/reports/{report_id}", json={**report, "reportName": "y"}).status_code == 200
     changed(before, "REPORT")
 
     before = tags()
@@ -226,6 +226,6 @@ def test_heartbeat_writes_nothing_per_request(app, clients):  # type: ignore[no-
     for _ in range(20):
         assert v1.get("/events", headers={"If-None-Match": tag}).status_code == 304
     assert portal.call(stored) == first  # 20 polls, no write
-    assert app.state.heartbeats.seen[v1.client_id][1] > first[v1.client_id]
+    assert app.state.heartbeats.seen[v1.client_id][2] > first[v1.client_id]
     assert portal.call(app.state.heartbeats.flush, app.state.db) == 1  # one row for all of them
     assert portal.call(stored)[v1.client_id] > first[v1.client_id]

@@ -346,6 +346,19 @@ case("GB-R-010", "bad OPERATING_STATE", lambda: heartbeat(lambda d: d["resources
     values=["ON_FIRE"])))
 
 
+def readings_as(own_resources: set[str]) -> list[Violation]:
+    data = b.build_readings_report(example_readings(), "p", "a").dump()
+    return validate_report(data, own_resources=own_resources)
+
+
+case("GB-R-012", "a meter of another FSP", lambda: readings_as({"MU-OTHER"}))
+
+
+def test_own_meters_pass_gb_r_012():
+    meters = {r["resourceName"] for r in b.build_readings_report(example_readings(), "p", "a").dump()["resources"]}
+    assert "GB-R-012" not in rules_of(readings_as(meters))
+
+
 def readings(mutate, kind=m.ReadingKind.POWER_KW) -> list[Violation]:
     data = b.build_readings_report(example_readings(kind), "p", "a").dump()
     mutate(data)

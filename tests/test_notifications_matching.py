@@ -50,7 +50,7 @@ def program(bl, name: str, **extra) -> str:  # type: ignore[no-untyped-def]
 
 def subscribe(caller, program_id: str, objects, operations, url: str = CB, **extra) -> dict:  # type: ignore[no-untyped-def]
     body = {
-        "clientName": "c", "programID": program_id,
+        "clientName": caller.ven_name or "c", "programID": program_id,
         "objectOperations": [{"objects": objects, "operations": operations, "callbackUrl": url, "bearerToken": "t"}],
         **extra,
     }
@@ -171,10 +171,10 @@ def test_privacy_of_ven_subscriptions(clients):  # type: ignore[no-untyped-def]
     e_open = event(bl, p1)
     assert urls() == [CB + "bl", CB + "v1"]
 
-    report = {"programID": p1, "eventID": e_open["id"], "clientName": "x", "resources": []}
-    assert v2.post("/reports", json=report).status_code == 201
+    report = {"programID": p1, "eventID": e_open["id"], "resources": []}
+    assert v2.post("/reports", json={**report, "clientName": "v2"}).status_code == 201
     assert urls() == [CB + "bl"]  # another VEN's report
-    assert v1.post("/reports", json=report).status_code == 201
+    assert v1.post("/reports", json={**report, "clientName": "v1"}).status_code == 201
     assert urls() == [CB + "bl", CB + "v1"]
 
     group_x = {"venName": "v2", "targets": [{"type": "GROUP", "values": ["x"]}]}
@@ -271,10 +271,10 @@ def test_every_object_type_and_operation(clients):  # type: ignore[no-untyped-de
     expect("EVENT", "DELETE", created["id"])
 
     reporter = clients.ven("v1")  # only VENs write reports
-    report = {"programID": p1, "eventID": e0["id"], "clientName": "x", "resources": []}
+    report = {"programID": p1, "eventID": e0["id"], "clientName": "v1", "resources": []}
     report_id = reporter.post("/reports", json=report).json()["id"]
     expect("REPORT", "CREATE", report_id)
-    assert reporter.put(f"/reports/{report_id}", json={**report, "clientName": "y"}).status_code == 200
+    assert reporter.put(f"/reports/{report_id}", json={**report, "reportName": "y"}).status_code == 200
     expect("REPORT", "UPDATE", report_id)
     assert reporter.delete(f"/reports/{report_id}").status_code == 200
     expect("REPORT", "DELETE", report_id)
@@ -332,7 +332,7 @@ def test_program_delete_notifies_its_cascade(clients):  # type: ignore[no-untype
     subscribe(bl, p2, ["PROGRAM", "EVENT", "REPORT", "SUBSCRIPTION"], ["DELETE"], CB + "p2")
     open_event = event(bl, p1)
     hidden_event = event(bl, p1, targets=[{"type": "VEN_NAME", "values": ["v2"]}])
-    report = v1.post("/reports", json={"programID": p1, "eventID": open_event["id"], "clientName": "x", "resources": []})
+    report = v1.post("/reports", json={"programID": p1, "eventID": open_event["id"], "clientName": "v1", "resources": []})
     assert report.status_code == 201
     outbox(clients)
 

@@ -34,9 +34,15 @@ def test_ven_sees_untargeted_and_its_own_targets(bl, clients):
         a.put(f"/vens/{ven_a['id']}", json={"venName": "ven-a", "targets": [{"type": "GROUP", "values": ["north"]}]}).status_code
         == 403
     )
-    # … the operator can, and resources' names and targets count as grants.
+    # … nor by naming a resource after a target …
+    assert a.post(f"/vens/{ven_a['id']}/resources", json={"resourceName": "battery-1"}).status_code == 201
+    assert names(a) == ["to-a", "all"]
+    assert a.get(f"/events/{by_unit['id']}").status_code == 404
+    # … the operator grants them, on the ven and on its resources.
     bl.put(f"/vens/{ven_a['id']}", json={"venName": "ven-a", "targets": [{"type": "GROUP", "values": ["north"]}]})
-    bl.post(f"/vens/{ven_a['id']}/resources", json={"resourceName": "battery-1"})
+    unit = a.get(f"/vens/{ven_a['id']}/resources").json()[0]
+    bl.put(f"/vens/{ven_a['id']}/resources/{unit['id']}",
+           json={"resourceName": "battery-1", "targets": [{"type": "RESOURCE_NAME", "values": ["battery-1"]}]})
     assert names(a) == ["to-a", "all", "grp", "unit"]
     assert a.get(f"/events/{by_group['id']}").status_code == 200
     assert a.get(f"/events/{by_unit['id']}").status_code == 200
@@ -56,7 +62,7 @@ def test_ven_private_objects(bl, clients):
     program = bl.post("/programs", json={"programName": "p"}).json()
     event = bl.post("/events", json=full_event(program["id"], "e", [])).json()
     report = a.post(
-        "/reports", json={"programID": program["id"], "eventID": event["id"], "clientName": "a", "resources": []}
+        "/reports", json={"programID": program["id"], "eventID": event["id"], "clientName": "ven-a", "resources": []}
     ).json()
     assert b.get("/reports").json() == []
     assert b.get(f"/reports/{report['id']}").status_code == 404

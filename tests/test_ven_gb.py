@@ -405,6 +405,7 @@ def test_readings_and_emergency_stop_round_trip(vtn: VtnProcess, programs: dict[
 
     async def library() -> tuple[str, str, str]:
         config = ven_config(vtn, "fsp-pull", "pull", settings)
+        config.resources += [ResourceConfig(name=meter) for meter in ("MU-1", "MU-2")]  # readings name own meters (GB-R-012)
         from ven_client.client import VtnClient
 
         async with VtnClient.from_config(config) as client:

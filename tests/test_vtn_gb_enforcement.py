@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from gb_profile import builders as b
 from gb_profile import model as m
-from gb_profile.examples import FSP, SERVICE_START, example_event, example_program
+from gb_profile.examples import FSP, SERVICE_START, UNIT, example_event, example_program
 
 
 def _rules(response) -> set[str]:  # type: ignore[no-untyped-def]
@@ -68,10 +68,12 @@ def test_gb_revisions_enforced_against_the_stored_event(bl):  # type: ignore[no-
 
 
 def test_gb_reports_enforced(bl, clients):  # type: ignore[no-untyped-def]
+    ven = clients.ven(FSP)  # the FSP registers its ven and unit; dispatching to the unit grants it
+    ven_id = ven.post("/vens", json={"venName": FSP}).json()["id"]
+    assert ven.post(f"/vens/{ven_id}/resources", json={"resourceName": UNIT}).status_code == 201
     program_id = bl.post("/programs", json=example_program().dump()).json()["id"]
     event = bl.post("/events", json=example_event(program_id=program_id).dump() | {"id": None}).json()
-    ven = clients.ven(FSP)
-    assert ven.post("/vens", json={"venName": FSP}).status_code == 201
+    assert ven.get(f"/events/{event['id']}").status_code == 200
 
     ack = b.build_ack_report(b.acknowledge(event, SERVICE_START), program_id, event["id"]).dump()
     misread = b.build_ack_report(
@@ -83,8 +85,8 @@ def test_gb_reports_enforced(bl, clients):  # type: ignore[no-untyped-def]
     created = ven.post("/reports", json=ack)
     assert created.status_code == 201, created.text
     # the update of a stored report is held to the profile as well
-    assert _rules(ven.put(f"/reports/{created.json()['id']}", json={**created.json(), "clientName": "FSP-OTHER"})) >= {
-        "GB-R-002"
+    assert _rules(ven.put(f"/reports/{created.json()['id']}", json={**created.json(), "clientName": "FSP-OTHER"})) == {
+        "VTN-ID-001"  # a VEN speaks only for itself (before the profile's GB-R-002)
     }
     assert [r["clientName"] for r in ven.get("/reports").json()] == [FSP]
 

@@ -87,6 +87,9 @@ def clients_add(
     cert_subject_dn: Annotated[str | None, typer.Option(help="RFC 8705: bind a certificate subject DN.")] = None,
     cert_san: Annotated[str | None, typer.Option(help="RFC 8705: bind a certificate SAN (DNS, URI or e-mail).")] = None,
     no_secret: Annotated[bool, typer.Option(help="Certificate authentication only.")] = False,
+    operator: Annotated[str, typer.Option(
+        help="The network operator (tenant) the client belongs to, e.g. NGED; omit on a single-operator VTN."
+    )] = "",
 ) -> None:
     """Register a client; its secret is printed once and stored only as a hash."""
     from vtn.auth import service
@@ -94,7 +97,7 @@ def clients_add(
     async def add(session):  # type: ignore[no-untyped-def]
         return await service.add_client(
             session, client_id, role, scopes=scope or None, ven_name=ven_name,
-            cert_subject_dn=cert_subject_dn, cert_san=cert_san, with_secret=not no_secret,
+            cert_subject_dn=cert_subject_dn, cert_san=cert_san, with_secret=not no_secret, operator=operator,
         )
 
     created = run_in_session(add)
@@ -102,7 +105,8 @@ def clients_add(
     if created.secret:
         typer.echo(f"client_secret: {created.secret}")
         typer.echo("(the secret is shown once; store it now)")
-    typer.echo(f"role: {created.client.role}  scopes: {created.client.scopes}")
+    typer.echo(f"role: {created.client.role}  scopes: {created.client.scopes}"
+               + (f"  operator: {created.client.operator}" if created.client.operator else ""))
 
 
 @clients_app.command("list")
@@ -113,7 +117,7 @@ def clients_list() -> None:
     rows = run_in_session(service.list_clients)
     for row in rows:
         state = "enabled" if row.enabled else "DISABLED"
-        typer.echo(f"{row.client_id}\t{row.role}\t{row.ven_name or '-'}\t{state}\t{row.scopes}")
+        typer.echo(f"{row.client_id}\t{row.role}\t{row.operator or '-'}\t{row.ven_name or '-'}\t{state}\t{row.scopes}")
 
 
 async def _set_client_enabled(session, client_id: str, enabled: bool):  # type: ignore[no-untyped-def]

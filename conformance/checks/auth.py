@@ -295,7 +295,7 @@ def c019(s: Session) -> str | None:
 def c020(s: Session) -> str | None:
     fx.subscription(s)
     fx.own_ven(s, "ven")
-    body = fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "ven-sub", ["EVENT"], ["CREATE"])])
+    body = fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "ven-sub", ["EVENT"], ["CREATE"])], who="ven")
     sub = s.create("/subscriptions", body, "ven")
     s.fixtures["ven-subscription"] = sub
     return None

@@ -8,7 +8,7 @@ from typing import Any
 
 from conformance import fixtures as fx
 from conformance.checks.objects import list_all
-from conformance.core import ONLY_310, Session, Skip, body_dict, check, ensure, expect, ids, register
+from conformance.core import ONLY_310, Fail, Session, Skip, body_dict, check, ensure, expect, ids, register
 
 ET, PR, GB = "etag", "privacy", "gb-profile"
 
@@ -94,7 +94,11 @@ def restricted(s: Session) -> bool:
 
 
 def private(s: Session) -> None:
+    if s.config.privacy and not s.credentials("ven2"):
+        raise Fail("--privacy needs a second VEN client (--ven2-client)")
     if not restricted(s):
+        if s.config.privacy:
+            raise Fail("--privacy: this VTN has no object privacy (VEN_B reads VEN_A's report)")
         raise Skip("not applicable: this VTN does not restrict what a VEN reads (3.0.1 does not require it)")
 
 
@@ -149,7 +153,9 @@ def p003(s: Session) -> str | None:
     if not isinstance(sub, dict):
         fx.own_ven(s, "ven")
         sub = s.create(
-            "/subscriptions", fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "p3", ["EVENT"], ["CREATE"])]), "ven"
+            "/subscriptions",
+            fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "p3", ["EVENT"], ["CREATE"])], who="ven"),
+            "ven",
         )
     expect(s.get(f"/subscriptions/{sub['id']}", "ven2"), {403, 404}, "VEN_B GET")
     expect(s.delete(f"/subscriptions/{sub['id']}", "ven2"), {403, 404}, "VEN_B DELETE")
@@ -234,6 +240,107 @@ def p008(s: Session) -> str | None:
     ven = fx.own_ven(s, "ven")
     expect(s.post(f"/vens/{ven['id']}/resources", {"resourceName": s.name("p008")}, "ven2"), {403, 404}, "VEN_B adds a resource")
     expect(s.delete(f"/vens/{ven['id']}", "ven2"), {403, 404}, "VEN_B deletes VEN_A's ven")
+    return None
+
+
+# ---- isolation (the hostile-tenant cases; docs/security.md) -----------------------------------------
+
+
+@check(
+    "P010",
+    "A resource VEN_B names after a target grants it nothing: [VEN_NAME A, RESOURCE_NAME X] stays hidden",
+    area=PR,
+    source="D310:654-680 (targets are granted by BL, never claimed)",
+    severity="I",
+)
+def p010(s: Session) -> str | None:
+    private(s)
+    name_a, unit = fx.own_ven(s, "ven")["venName"], s.name("DG")
+    ven_b = fx.own_ven(s, "ven2")
+    s.create(f"/vens/{ven_b['id']}/resources", {"resourceName": unit}, "ven2")
+    program = fx.program(s)
+    for targets in ([{"type": "VEN_NAME", "values": [name_a]}, {"type": "RESOURCE_NAME", "values": [unit]}],
+                    [{"type": "RESOURCE_NAME", "values": [unit]}]):
+        ev = s.create("/events", fx.event_body(s, program["id"], targets=targets))
+        expect(s.get(f"/events/{ev['id']}", "ven2"), {403, 404}, f"VEN_B GET event targeted {targets}")
+        listed = [o.get("id") for o in list_all(s, "/events", "ven2", programID=program["id"])]
+        ensure(ev["id"] not in listed, f"VEN_B lists the event targeted {targets} after naming a resource {unit!r}")
+    return None
+
+
+@check(
+    "P011",
+    "VEN_B cannot report or subscribe in VEN_A's name (clientName = VEN_A's venName → 4xx, nothing stored)",
+    area=PR,
+    source="D310:638-648 (VEN-created object privacy: identity from the token)",
+    severity="I",
+)
+def p011(s: Session) -> str | None:
+    private(s)
+    name_a = fx.own_ven(s, "ven")["venName"]
+    fx.own_ven(s, "ven2")
+    ev = fx.event(s)
+    before = [o.get("id") for o in list_all(s, "/reports", "bl", clientName=name_a)]
+    resp = s.post("/reports", fx.report_body(s, ev, who="ven2", clientName=name_a), "ven2")
+    if resp.status == 201 and isinstance(resp.json, dict):
+        s.cleanup.append(("ven2", "DELETE", f"/reports/{resp.json.get('id')}"))
+    ensure(400 <= resp.status < 500, f"VEN_B posted a report as {name_a!r}: {resp.status}", resp)
+    ensure([o.get("id") for o in list_all(s, "/reports", "bl", clientName=name_a)] == before,
+           "a report in VEN_A's name appeared")
+    body = fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "p011", ["EVENT"], ["CREATE"])], clientName=name_a)
+    resp = s.post("/subscriptions", body, "ven2")
+    if resp.status == 201 and isinstance(resp.json, dict):
+        s.cleanup.append(("ven2", "DELETE", f"/subscriptions/{resp.json.get('id')}"))
+    ensure(400 <= resp.status < 500, f"VEN_B subscribed as {name_a!r}: {resp.status}", resp)
+    return None
+
+
+@check(
+    "P012",
+    "A VEN cannot write targets on its ven or resources (403); an empty list keeps what BL granted",
+    area=PR,
+    source="D310:676-677 (only BL may write targets to ven and resource objects)",
+    severity="I",
+)
+def p012(s: Session) -> str | None:
+    private(s)
+    ven = fx.own_ven(s, "ven2")
+    grab = [{"type": "VEN_NAME", "values": [fx.own_ven(s, "ven")["venName"]]}]
+    expect(s.put(f"/vens/{ven['id']}", {"venName": ven["venName"], "targets": grab}, "ven2"), {400, 403}, "VEN_B sets targets")
+    kept = body_dict(expect(s.get(f"/vens/{ven['id']}", "bl"), 200, "BL GET"))
+    ensure(not any(t.get("type") == "VEN_NAME" and grab[0]["values"][0] in (t.get("values") or [])
+                   for t in kept.get("targets") or []), "VEN_B's ven now carries VEN_A's name as a target")
+    expect(s.put(f"/vens/{ven['id']}", {"venName": ven["venName"], "targets": []}, "ven2"), 200, "VEN_B PUT with []")
+    return None
+
+
+@check(
+    "P013",
+    "Another operator's BL cannot read, change or delete this operator's program, event or subscription (404)",
+    area=PR,
+    source="multi-operator VTN (docs/security.md, operator tenancy)",
+    severity="I",
+)
+def p013(s: Session) -> str | None:
+    if not s.credentials("bl2"):
+        if s.config.privacy:
+            raise Fail("--privacy needs a BL client of another operator (--bl2-client)")
+        raise Skip("needs a BL client of another operator (--bl2-client)")
+    program, ev = fx.program(s), fx.event(s)
+    sub = fx.subscription(s)
+    objects = {f"/programs/{program['id']}": {"programName": s.name("stolen")},
+               f"/events/{ev['id']}": fx.event_body(s, program["id"], eventName="stolen"),
+               f"/subscriptions/{sub['id']}": fx.subscription_body(s, program["id"], [fx.entry(s, "x", ["EVENT"], ["CREATE"])])}
+    before = {path: body_dict(expect(s.get(path), 200, "BL GET")) for path in objects}
+    for path, body in objects.items():
+        expect(s.get(path, "bl2"), 404, f"BL2 GET {path}")
+        expect(s.put(path, body, "bl2"), 404, f"BL2 PUT {path}")
+        expect(s.delete(path, "bl2"), 404, f"BL2 DELETE {path}")
+    for path, was in before.items():
+        ensure(body_dict(expect(s.get(path), 200, "BL GET")) == was, f"{path} changed")
+    ensure(program["id"] not in [o.get("id") for o in list_all(s, "/programs", "bl2")], "BL2 lists the program")
+    ensure(sub["id"] not in [o.get("id") for o in list_all(s, "/subscriptions", "bl2")], "BL2 lists the subscription")
+    expect(s.post("/events", fx.event_body(s, program["id"]), "bl2"), {404, 409}, "BL2 POST event into the program")
     return None
 
 

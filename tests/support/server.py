@@ -84,13 +84,15 @@ class VtnProcess:
         self.stop()
         self.start()
 
-    def provision(self, client_id: str, role: Role, ven_name: str | None = None, scopes: list[str] | None = None) -> str:
+    def provision(self, client_id: str, role: Role, ven_name: str | None = None, scopes: list[str] | None = None,
+                  operator: str = "") -> str:
         """Register a client directly in the database; returns its secret."""
-        return provision_client(self.database_url, client_id, role, ven_name=ven_name, scopes=scopes)
+        return provision_client(self.database_url, client_id, role, ven_name=ven_name, scopes=scopes, operator=operator)
 
 
 def provision_client(
-    database_url: str, client_id: str, role: Role, ven_name: str | None = None, scopes: list[str] | None = None
+    database_url: str, client_id: str, role: Role, ven_name: str | None = None, scopes: list[str] | None = None,
+    operator: str = "",
 ) -> str:
     from vtn.auth import service
     from vtn.core.database import Database
@@ -100,7 +102,9 @@ def provision_client(
         db = Database(database_url)
         try:
             async with db.session() as session:
-                created = await service.add_client(session, client_id, role, ven_name=ven_name, scopes=scopes)
+                created = await service.add_client(
+                    session, client_id, role, ven_name=ven_name, scopes=scopes, operator=operator
+                )
             assert created.secret
             return created.secret
         finally:

@@ -83,6 +83,7 @@ class BuiltinAuthenticator:
             role=Role(client.role),
             scopes=scopes,
             ven_name=client.ven_name,
+            operator=client.operator,
             claims=claims,
         )
 

@@ -41,6 +41,14 @@ from vtn.core.security import Principal, Role, Scope
 ALGORITHMS = ["ES256", "ES384", "RS256", "PS256"]
 ROLE_CLAIM = "openadr_role"
 VEN_CLAIM = "ven_name"
+OPERATOR_CLAIM = "operator"  # the tenant of an unregistered client ('' = the default operator)
+
+
+def _operator_claim(claims: dict[str, Any]) -> str:
+    value = claims.get(OPERATOR_CLAIM, "")
+    if not isinstance(value, str) or len(value) > 64:
+        raise Forbidden(f"the token's {OPERATOR_CLAIM} claim must be a string of at most 64 characters")
+    return value
 CACHE_SECONDS = 300.0
 MIN_REFETCH_SECONDS = 30.0
 FETCH_TIMEOUT_SECONDS = 5.0
@@ -143,7 +151,7 @@ class ExternalAuthenticator(BuiltinAuthenticator):
             enforce_cert_binding(request, claims, required=is_cert_bound_client(client))
             granted = set(client.scopes.split())
             return Principal(client.client_id, Role(client.role), frozenset(token_scopes & granted),
-                             client.ven_name, claims)
+                             client.ven_name, client.operator, claims)
         enforce_cert_binding(request, claims)
         try:
             role = Role(str(claims.get(ROLE_CLAIM)))
@@ -155,4 +163,4 @@ class ExternalAuthenticator(BuiltinAuthenticator):
         known = {s.value for s in Scope}
         client_id = str(candidates[0] or candidates[1] or candidates[2])
         return Principal(client_id, role, frozenset(token_scopes & known),
-                         str(ven_name) if role == Role.VEN else None, claims)
+                         str(ven_name) if role == Role.VEN else None, _operator_claim(claims), claims)

@@ -19,6 +19,7 @@ class ClientRow(SQLModel, table=True):
     role: str = Field(max_length=8, nullable=False)
     scopes: str = Field(max_length=1024, nullable=False)  # space separated, as in OAuth2
     ven_name: str | None = Field(default=None, max_length=128)
+    operator: str = Field(default="", max_length=64, nullable=False)  # its tenant ('' = the default operator)
     cert_subject_dn: str | None = Field(default=None, max_length=1024)  # RFC 8705 tls_client_auth
     cert_san: str | None = Field(default=None, max_length=1024)
     enabled: bool = Field(default=True, nullable=False)

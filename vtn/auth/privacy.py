@@ -1,37 +1,54 @@
-"""Object privacy: what each principal may see and change. Enforced here, and only here.
+"""Object privacy: who may see and change what. Decided here, and only here (docs/security.md).
 
-| object              | BL        | VEN client (bound to one ven)                                   |
-|---------------------|-----------|-----------------------------------------------------------------|
-| program, event      | all, r/w  | read: untargeted, or sharing a target with its grants; no write |
-| report              | all, r/w  | its own (created by it), r/w                                    |
-| subscription        | all, r/w  | its own, r/w                                                    |
-| ven                 | all, r/w  | its own ven object only, r/w (create only under its bound name) |
-| resource            | all, r/w  | resources of its own ven, r/w                                   |
+Every object, client and console account belongs to one operator (tenant); nothing crosses
+operators. Within its operator:
 
-A VEN's grants are: (VEN_NAME, its venName), its ven's targets, and for each of its resources
-(RESOURCE_NAME, resourceName) and the resource's targets. Objects a principal may not read are
-invisible: lists leave them out and by-id access answers 404, so nothing leaks, not even a count.
+| object              | BL        | VEN client (bound to one ven)                                         |
+|---------------------|-----------|-----------------------------------------------------------------------|
+| program, event      | all, r/w  | read: untargeted, or every target type satisfied by its grants        |
+| report              | all, r/w  | its own (created by its ven), r/w                                     |
+| subscription        | all, r/w  | its own, r/w (webhook bearer tokens only ever shown to their creator) |
+| ven                 | all, r/w  | its own ven object only, r/w (create only under its bound name)       |
+| resource            | all, r/w  | resources of its own ven, r/w                                         |
+| anything else       | nothing   | nothing                                                               |
+
+A VEN's grants are (VEN_NAME, its bound venName) plus the targets a BL wrote on its ven and on its
+resources. Targets are granted, never claimed: a VEN cannot write targets on vens or resources
+(`vtn.vens.service`), and a resource name it chose grants nothing.
+
+A targeted program or event is visible to a VEN when, for every target type on the object, the
+VEN holds a grant of that type with one of the object's values for it (AND over types, OR over the
+values of a type). Objects a principal may not read are invisible: lists leave them out and by-id
+access answers 404, so nothing leaks, not even a count.
+
+The rule is one function, `visible`. Lists need it as SQL: `visible_clause` is its translation,
+and tests/test_privacy_rule.py proves the two agree on generated objects and grants.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, false, or_, true
-from sqlmodel import select
+from sqlalchemy import ColumnElement, and_, false, not_, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType
-from openadr3.targets import TargetPair, intersects
-from vtn.core.errors import Forbidden
-from vtn.core.security import Principal
-from vtn.core.store import ObjectStore
+from openadr3.targets import TargetPair, target_pairs
+from vtn.core.errors import BadRequest, Forbidden, NotFound
+from vtn.core.security import Principal, Role
+from vtn.core.store import ObjectStore, index_value
 from vtn.core.tables import ObjectTarget
 from vtn.vens.models import ResourceRow, VenRow
 
 VEN_NAME = "VEN_NAME"
 RESOURCE_NAME = "RESOURCE_NAME"
+TARGETED_TYPES = (ObjectType.PROGRAM, ObjectType.EVENT)
+# The object types the rule names; any other is refused to everyone (default deny).
+NAMED_TYPES = frozenset({*TARGETED_TYPES, ObjectType.REPORT, ObjectType.SUBSCRIPTION, ObjectType.VEN, ObjectType.RESOURCE})
 
 
 @dataclass
@@ -46,63 +63,121 @@ class Viewer:
     def is_bl(self) -> bool:
         return self.principal.is_bl
 
+    @property
+    def operator(self) -> str:
+        return self.principal.operator
 
-async def resolve_viewer(session: AsyncSession, principal: Principal) -> Viewer:
-    if principal.is_bl or not principal.ven_name:
-        return Viewer(principal)
-    ven_id = (await session.exec(select(VenRow.id).where(VenRow.ven_name == principal.ven_name))).first()  # type: ignore[call-overload]
-    granted: set[TargetPair] = {(VEN_NAME, principal.ven_name)}
-    if ven_id:
-        names = await session.exec(select(ResourceRow.resource_name).where(ResourceRow.ven_id == ven_id))
-        granted |= {(RESOURCE_NAME, name) for name in names.all()}
-        own_resources = select(ResourceRow.id).where(ResourceRow.ven_id == ven_id)
-        rows = await session.exec(
-            select(ObjectTarget.type, ObjectTarget.value).where(
-                or_(
-                    and_(ObjectTarget.object_type == ObjectType.VEN.value, ObjectTarget.object_id == ven_id),
-                    and_(ObjectTarget.object_type == ObjectType.RESOURCE.value, ObjectTarget.object_id.in_(own_resources)),  # type: ignore[attr-defined]
-                )
+
+@dataclass(frozen=True)
+class ObjectFacts:
+    """What the rule looks at: the object's type, tenant, targets and owner."""
+
+    object_type: ObjectType
+    operator: str
+    document: Mapping[str, Any]
+    owner_ven_id: str | None = None
+
+
+def satisfies(targets: Iterable[Mapping[str, Any]] | None, granted: set[TargetPair]) -> bool:
+    """Every target type on the object has one of its values among `granted` (no targets: true)."""
+    by_type: dict[str, set[str]] = {}
+    for target_type, value in target_pairs(targets):
+        by_type.setdefault(target_type, set()).add(index_value(value))
+    indexed = {(t, index_value(v)) for t, v in granted}
+    return all(any((t, v) in indexed for v in values) for t, values in by_type.items())
+
+
+def visible(viewer: Viewer, facts: ObjectFacts) -> bool:
+    """The privacy rule: may `viewer` read (and so refer to) this object?"""
+    if facts.operator != viewer.operator or facts.object_type not in NAMED_TYPES:
+        return False
+    if viewer.is_bl:
+        return True
+    match facts.object_type:
+        case ObjectType.PROGRAM | ObjectType.EVENT:
+            return satisfies(facts.document.get("targets"), viewer.granted)
+        case ObjectType.REPORT | ObjectType.SUBSCRIPTION:
+            return viewer.ven_id is not None and facts.owner_ven_id == viewer.ven_id
+        case ObjectType.VEN:
+            return viewer.ven_id is not None and facts.document.get("id") == viewer.ven_id
+        case ObjectType.RESOURCE:
+            return viewer.ven_id is not None and facts.document.get("venID") == viewer.ven_id
+    return False
+
+
+def facts_of(store: ObjectStore[Any], row: Any) -> ObjectFacts:
+    return ObjectFacts(store.object_type, row.operator, row.document, getattr(row, "owner_ven_id", None))
+
+
+def _granted_clause(target: Any, granted: set[TargetPair]) -> ColumnElement[bool]:
+    by_type: dict[str, set[str]] = {}
+    for target_type, value in granted:
+        by_type.setdefault(target_type, set()).add(index_value(value))
+    # One IN list per type: SQLite refuses expression trees deeper than 1000.
+    clauses = [and_(target.type == t, target.value.in_(sorted(v))) for t, v in sorted(by_type.items())]
+    return or_(*clauses) if clauses else false()
+
+
+def visible_clause(viewer: Viewer, store: ObjectStore[Any]) -> ColumnElement[bool]:
+    """`visible` as an SQL condition on `store`'s rows (lists); tests prove the two agree."""
+    table = store.table
+    tenant = table.operator == viewer.operator
+    if store.object_type not in NAMED_TYPES:
+        return false()
+    if viewer.is_bl:
+        return tenant
+    if viewer.ven_id is None and store.object_type not in TARGETED_TYPES:
+        return false()
+    match store.object_type:
+        case ObjectType.PROGRAM | ObjectType.EVENT:
+            # No target type on the object lacks a granted value of that type.
+            kind = store.object_type.value
+            target, grant = aliased(ObjectTarget), aliased(ObjectTarget)
+            satisfied_types = select(grant.type).where(
+                grant.object_type == kind, grant.object_id == target.object_id, _granted_clause(grant, viewer.granted)
             )
-        )
-        granted |= {(t, v) for t, v in rows.all()}
-    return Viewer(principal, ven_id, granted)
+            unsatisfied = select(target.object_id).where(
+                target.object_type == kind, target.object_id == table.id, not_(target.type.in_(satisfied_types))
+            )
+            return and_(tenant, or_(table.targeted == false(), not_(unsatisfied.exists())))
+        case ObjectType.REPORT | ObjectType.SUBSCRIPTION:
+            return and_(tenant, table.owner_ven_id == viewer.ven_id)
+        case ObjectType.VEN:
+            return and_(tenant, table.id == viewer.ven_id)
+        case ObjectType.RESOURCE:
+            return and_(tenant, table.ven_id == viewer.ven_id)
+    return false()
 
 
 def read_clauses(viewer: Viewer, store: ObjectStore[Any]) -> list[Any]:
-    """SQL conditions restricting `store`'s rows to those `viewer` may read."""
-    if viewer.is_bl:
-        return []
-    table = store.table
-    match store.object_type:
-        case ObjectType.PROGRAM | ObjectType.EVENT:
-            return [store.visible_by_targets(viewer.granted)]
-        case ObjectType.REPORT | ObjectType.SUBSCRIPTION:
-            return [table.owner_ven_id == viewer.ven_id] if viewer.ven_id else [false()]  # type: ignore[attr-defined]
-        case ObjectType.VEN:
-            return [table.id == viewer.ven_id] if viewer.ven_id else [false()]  # type: ignore[attr-defined]
-        case ObjectType.RESOURCE:
-            return [table.ven_id == viewer.ven_id] if viewer.ven_id else [false()]  # type: ignore[attr-defined]
-    return [true()]
+    """The WHERE list a service starts from: only what `viewer` may read."""
+    return [visible_clause(viewer, store)]
 
 
-def can_read(viewer: Viewer, object_type: ObjectType, document: dict[str, Any], owner_ven_id: str | None) -> bool:
-    """The in-memory twin of `read_clauses`, for objects already loaded (notifications)."""
-    if viewer.is_bl:
-        return True
-    match object_type:
-        case ObjectType.PROGRAM | ObjectType.EVENT:
-            return not document.get("targets") or intersects(document.get("targets"), viewer.granted)
-        case ObjectType.VEN:
-            return viewer.ven_id is not None and document.get("id") == viewer.ven_id
-        case ObjectType.RESOURCE:
-            return viewer.ven_id is not None and document.get("venID") == viewer.ven_id
-        case _:
-            return viewer.ven_id is not None and owner_ven_id == viewer.ven_id
+async def get_visible(
+    session: AsyncSession, viewer: Viewer, store: ObjectStore[Any], object_id: str, *where: Any, for_update: bool = False
+) -> Any:
+    """The row `object_id` if `viewer` may read it, else None: reads by id and references use this."""
+    row = await store.get(session, object_id, *where, for_update=for_update)
+    if row is None or not visible(viewer, facts_of(store, row)):
+        return None
+    return row
+
+
+async def find_visible(
+    session: AsyncSession, viewer: Viewer, store: ObjectStore[Any], object_id: str, *where: Any,
+    for_update: bool = False, label: str | None = None,
+) -> Any:
+    """`get_visible`, or 404 (the same answer whether the object is missing or not the caller's)."""
+    row = await get_visible(session, viewer, store, object_id, *where, for_update=for_update)
+    if row is None:
+        raise NotFound(f"{label or store.object_type.value.lower()} {object_id!r} not found")
+    return row
 
 
 def ensure_can_write(viewer: Viewer, object_type: ObjectType) -> None:
     """Programs and events are written by the network operator's business logic only."""
-    if not viewer.is_bl and object_type in (ObjectType.PROGRAM, ObjectType.EVENT):
+    if not viewer.is_bl and object_type in TARGETED_TYPES:
         raise Forbidden(f"a VEN client cannot write {object_type.value.lower()}s")
 
 
@@ -116,12 +191,66 @@ def ensure_has_ven(viewer: Viewer) -> str:
     return viewer.ven_id
 
 
-async def viewer_for_ven(session: AsyncSession, ven_id: str) -> Viewer:
-    """The Viewer of a VEN client bound to ven `ven_id` (privacy of VEN-owned subscriptions)."""
-    from vtn.core.security import Role
+def may_see_secrets(viewer: Viewer, owner_client_id: str | None, owner_ven_id: str | None) -> bool:
+    """A subscription's webhook bearer tokens are shown only to the client that created it (rows
+    older than that record: to its ven's clients)."""
+    if owner_client_id is not None:
+        return viewer.principal.client_id == owner_client_id
+    return owner_ven_id is not None and viewer.ven_id == owner_ven_id
 
-    ven_name = (await session.exec(select(VenRow.ven_name).where(VenRow.id == ven_id))).first()  # type: ignore[call-overload]
-    if ven_name is None:
-        return Viewer(Principal(client_id=f"ven:{ven_id}", role=Role.VEN, scopes=frozenset()), None, set())
-    principal = Principal(client_id=f"ven:{ven_name}", role=Role.VEN, scopes=frozenset(), ven_name=ven_name)
-    return await resolve_viewer(session, principal)
+
+CLIENT_NAME_RULE = "VTN-ID-001"
+
+
+def ensure_own_client_name(viewer: Viewer, client_name: str, what: str) -> None:
+    """A VEN speaks only for itself: its reports and subscriptions carry its own venName."""
+    if viewer.is_bl or client_name == viewer.principal.ven_name:
+        return
+    raise BadRequest(
+        f"{CLIENT_NAME_RULE}: a VEN's {what} must carry its own clientName {viewer.principal.ven_name!r}, "
+        f"not {client_name!r}",
+        extra={"errors": [{"rule": CLIENT_NAME_RULE, "field": "clientName",
+                           "message": f"expected {viewer.principal.ven_name!r}"}]},
+    )
+
+
+async def resolve_viewer(session: AsyncSession, principal: Principal) -> Viewer:
+    """The caller's ven (by bound name, within its operator) and the targets a BL granted it."""
+    if principal.is_bl or not principal.ven_name:
+        return Viewer(principal)
+    ven_id = (await session.exec(
+        select(VenRow.id).where(VenRow.operator == principal.operator, VenRow.ven_name == principal.ven_name)
+    )).first()
+    granted: set[TargetPair] = {(VEN_NAME, principal.ven_name)}
+    if ven_id:
+        own_resources = select(ResourceRow.id).where(ResourceRow.ven_id == ven_id)
+        rows = await session.exec(
+            select(ObjectTarget.type, ObjectTarget.value).where(
+                or_(
+                    and_(ObjectTarget.object_type == ObjectType.VEN.value, ObjectTarget.object_id == ven_id),
+                    and_(ObjectTarget.object_type == ObjectType.RESOURCE.value, col(ObjectTarget.object_id).in_(own_resources)),
+                )
+            )
+        )
+        granted |= {(t, v) for t, v in rows.all()}
+    return Viewer(principal, ven_id, granted)
+
+
+async def viewer_for_subscription(
+    session: AsyncSession, operator: str, owner_ven_id: str | None, owner_client_id: str | None,
+    cache: dict[tuple[str, str | None], Viewer] | None = None,
+) -> Viewer:
+    """The Viewer a subscription's notifications are decided for: its owner's, as if it polled."""
+    key = (operator, owner_ven_id)
+    if cache is not None and key in cache:
+        return cache[key]
+    if owner_ven_id is None:
+        viewer = Viewer(Principal(client_id=owner_client_id or "bl", role=Role.BL, scopes=frozenset(), operator=operator))
+    else:
+        ven_name = (await session.exec(select(VenRow.ven_name).where(VenRow.id == owner_ven_id))).first()
+        principal = Principal(client_id=f"ven:{owner_ven_id}", role=Role.VEN, scopes=frozenset(),
+                              ven_name=ven_name, operator=operator)
+        viewer = await resolve_viewer(session, principal) if ven_name else Viewer(principal)
+    if cache is not None:
+        cache[key] = viewer
+    return viewer

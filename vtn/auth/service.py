@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -31,6 +32,15 @@ class NewClient:
     secret: str | None
 
 
+OPERATOR_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_operator_id(operator: str) -> None:
+    """A tenant id: '' (the default operator) or 1-64 letters, digits, '_' or '-' (e.g. NGED)."""
+    if operator and not OPERATOR_ID.fullmatch(operator):
+        raise BadRequest(f"operator {operator!r} must be 1-64 letters, digits, '_' or '-'")
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
@@ -45,7 +55,9 @@ async def add_client(
     cert_subject_dn: str | None = None,
     cert_san: str | None = None,
     with_secret: bool = True,
+    operator: str = "",
 ) -> NewClient:
+    check_operator_id(operator)
     if role == Role.VEN and not ven_name:
         raise BadRequest("a VEN client must be bound to a ven name")
     if await session.get(ClientRow, client_id) is not None:
@@ -63,6 +75,7 @@ async def add_client(
         ven_name=ven_name if role == Role.VEN else None,
         cert_subject_dn=cert_subject_dn,
         cert_san=cert_san,
+        operator=operator,
         created_at=utcnow(),
     )
     session.add(client)

@@ -25,12 +25,15 @@ def users_add(
     role: Annotated[AccountRole, typer.Option(help="operator (acts as BL) or fsp (acts as its VEN(s)).")],
     ven: Annotated[list[str] | None, typer.Option(help="VEN name an fsp account is bound to (repeat for several).")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from the first line of stdin.")] = False,
+    operator: Annotated[str, typer.Option(
+        help="The network operator (tenant) of the account; omit on a single-operator VTN."
+    )] = "",
 ) -> None:
     """Create an account; the password is prompted (or read from stdin) and stored only as an argon2 hash."""
     from vtn.console import service
 
     password = _read_password(password_stdin)
-    user = run_or_exit(lambda s: service.add_user(s, username, role, password, ven or []))
+    user = run_or_exit(lambda s: service.add_user(s, username, role, password, ven or [], operator=operator))
     bound = f"  VENs: {', '.join(user.ven_names)}" if user.ven_names else ""
     typer.echo(f"created {user.username} ({user.role}){bound}")
 

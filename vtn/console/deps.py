@@ -41,6 +41,7 @@ class Account:
     ven_names: tuple[str, ...]
     csrf_token: str
     session_id_hash: str
+    operator: str = ""  # the tenant the account belongs to
 
     @property
     def is_operator(self) -> bool:
@@ -82,7 +83,9 @@ async def current_account(request: Request) -> Account:
     if (now - row.last_seen).total_seconds() >= service.touch_interval(settings):
         async with db.session() as session:
             await service.touch_session(session, row.id_hash, now)
-    account = Account(user.username, AccountRole(user.role), tuple(user.ven_names), row.csrf_token, row.id_hash)
+    account = Account(
+        user.username, AccountRole(user.role), tuple(user.ven_names), row.csrf_token, row.id_hash, user.operator
+    )
     request.state.console_account = account
     return account
 
@@ -159,7 +162,9 @@ def principal_for_account(account: Account, ven_name: str | None = None) -> Prin
     """An operator acts as a BL client with every scope; an FSP as the VEN client of one bound VEN."""
     client_id = f"console:{account.username}"
     if account.is_operator:
-        return Principal(client_id=client_id, role=Role.BL, scopes=frozenset(s.value for s in Scope))
+        return Principal(
+            client_id=client_id, role=Role.BL, scopes=frozenset(s.value for s in Scope), operator=account.operator
+        )
     if ven_name is None:
         if not account.ven_names:
             raise Forbidden("this account is bound to no VEN")
@@ -167,7 +172,7 @@ def principal_for_account(account: Account, ven_name: str | None = None) -> Prin
     elif ven_name not in account.ven_names:
         raise NotFound(f"no VEN named {ven_name!r} for this account")  # 404 as for any object one may not see
     scopes = frozenset(s.value for s in DEFAULT_SCOPES[Role.VEN])
-    return Principal(client_id=client_id, role=Role.VEN, scopes=scopes, ven_name=ven_name)
+    return Principal(client_id=client_id, role=Role.VEN, scopes=scopes, ven_name=ven_name, operator=account.operator)
 
 
 async def viewer_for_account(session: AsyncSession, account: Account, ven_name: str | None = None) -> Viewer:

@@ -408,7 +408,9 @@ def sandbox_of(settings: Settings) -> Sandbox:
 def sandbox_viewer(account: Account) -> Viewer:
     """The console's own BL identity for test dispatches, named after the account (it shows in logs)."""
     scopes = frozenset({Scope.READ_ALL.value, Scope.WRITE_PROGRAMS.value, Scope.WRITE_EVENTS.value})
-    return Viewer(Principal(client_id=f"console-sandbox:{account.username}", role=Role.BL, scopes=scopes))
+    return Viewer(Principal(
+        client_id=f"console-sandbox:{account.username}", role=Role.BL, scopes=scopes, operator=account.operator
+    ))
 
 
 async def _find_program(session: AsyncSession, viewer: Viewer, name: str) -> dict[str, Any] | None:
@@ -585,10 +587,14 @@ async def send_test_dispatch(request: Request, account: FspAccount, session: Wri
     return redirect(request, path, message=f"Test dispatch {ins.event_name} sent to {ven_name} / {unit}.", level="success")
 
 
-async def _last_contact(request: Request, session: AsyncSession, ven_name: str) -> tuple[datetime | None, datetime | None]:
+async def _last_contact(
+    request: Request, session: AsyncSession, operator: str, ven_name: str
+) -> tuple[datetime | None, datetime | None]:
     """The VEN's last call to the VTN and the last webhook its receiver accepted (any VTN process)."""
     state = request.app.state
-    item = await admin.ven_last_seen(session, state.heartbeats.latest_by_ven(), state.settings.comms_loss_seconds, ven_name) or {}
+    item = await admin.ven_last_seen(
+        session, operator, state.heartbeats.latest_by_ven(operator), state.settings.comms_loss_seconds, ven_name
+    ) or {}
     return parse_time(item.get("lastSeen")), parse_time(item.get("lastDelivery"))
 
 
@@ -619,7 +625,7 @@ async def _test_status(request: Request, session: AsyncSession, account: Account
     # "Received": the VEN's first call to the VTN after the dispatch existed (poll, or its ack). The heartbeat
     # keeps only the newest call, so the first one seen after creation is remembered (per process).
     firsts = _memory(request, "console_test_received")
-    seen, delivered = await _last_contact(request, session, ven_name)
+    seen, delivered = await _last_contact(request, session, account.operator, ven_name)
     contact = min((t for t in (seen, delivered) if t is not None and t >= created), default=None)
     if event_id not in firsts and contact is not None:
         if len(firsts) > 1000:

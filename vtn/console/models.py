@@ -25,6 +25,7 @@ class ConsoleUser(SQLModel, table=True):
     password_hash: str = Field(max_length=256, nullable=False)
     role: str = Field(max_length=16, nullable=False)
     ven_names: list[str] = Field(default_factory=list, sa_type=JSONDoc, nullable=False)
+    operator: str = Field(default="", max_length=64, nullable=False)  # its tenant ('' = the default operator)
     disabled: bool = Field(default=False, nullable=False)
     failed_attempts: int = Field(default=0, nullable=False)  # consecutive failures since the last success
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -709,12 +709,13 @@ async def stop_submit(
 
 async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
     settings = request.app.state.settings
-    extra = request.app.state.heartbeats.latest_by_ven()  # polls not flushed yet
+    operator = viewer.operator
+    extra = request.app.state.heartbeats.latest_by_ven(operator)  # polls not flushed yet
     seen = {item["venName"]: item
-            for item in await _all(lambda page: admin.last_seen(session, extra, settings.comms_loss_seconds, page))}
+            for item in await _all(lambda page: admin.last_seen(session, operator, extra, settings.comms_loss_seconds, page))}
     subs = await _all(lambda page: subscriptions.list_subscriptions(session, viewer, None, None, None, None, page))
     owner_of = {s["id"]: s.get("clientName") for s in subs}
-    outbox = {status: [admin.delivery_item(r) for r in await admin.list_deliveries(session, status, Page(0, 100))]
+    outbox = {status: [admin.delivery_item(r) for r in await admin.list_deliveries(session, operator, status, Page(0, 100))]
               for status in ("pending", "failing", "dead")}
     problems: dict[str, list[dict[str, Any]]] = {}
     for status, items in outbox.items():
@@ -759,13 +760,13 @@ async def vens_fragment(request: Request, account: OperatorAccount, session: Rea
 async def redrive_delivery(request: Request, account: OperatorAccount, session: WriteSession, delivery_id: int) -> Response:
     if not 0 < delivery_id < 2**62:
         raise BadRequest("not a delivery id")
-    await admin.redrive(session, delivery_id)
+    await admin.redrive(session, account.operator, delivery_id)
     return redirect(request, "/operator/vens", message=f"Delivery {delivery_id} queued for another attempt.", level="success")
 
 
 @router.post("/vens/deliveries/redrive-dead", response_class=HTMLResponse)
 async def redrive_dead(request: Request, account: OperatorAccount, session: WriteSession) -> Response:
-    count = await admin.redrive_dead(session)
+    count = await admin.redrive_dead(session, account.operator)
     return redirect(request, "/operator/vens", message=f"{count} dead-lettered deliveries queued again.", level="success")
 
 

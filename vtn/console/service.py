@@ -50,9 +50,13 @@ def _check_password(password: str) -> None:
 
 
 async def add_user(
-    session: AsyncSession, username: str, role: AccountRole | str, password: str, ven_names: list[str] | None = None
+    session: AsyncSession, username: str, role: AccountRole | str, password: str, ven_names: list[str] | None = None,
+    operator: str = "",
 ) -> ConsoleUser:
-    """Create an account. FSP accounts must name at least one VEN; operators none."""
+    """Create an account of `operator` (the tenant). FSP accounts must name at least one VEN; operators none."""
+    from vtn.auth.service import check_operator_id
+
+    check_operator_id(operator)
     try:
         role = AccountRole(role)
     except ValueError:
@@ -74,6 +78,7 @@ async def add_user(
         password_hash=await asyncio.to_thread(_hasher.hash, password),
         role=role.value,
         ven_names=names,
+        operator=operator,
         created_at=utcnow(),
     )
     session.add(user)

@@ -22,6 +22,7 @@ class Change:
     document: dict[str, Any]  # the object after the change (before it, for DELETE)
     program_id: str | None = None
     owner_ven_id: str | None = None  # the ven owning it, for VEN-private objects
+    operator: str = ""  # the tenant the object belongs to
 
 
 ChangeListener = Callable[[AsyncSession, Change], Awaitable[None]]

@@ -49,6 +49,7 @@ class Principal:
     role: Role
     scopes: frozenset[str]
     ven_name: str | None = None  # the ven a VEN client is bound to
+    operator: str = ""  # the tenant: the network operator this client belongs to ('' = the default one)
     claims: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @property

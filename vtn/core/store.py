@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, false, or_, union
+from sqlalchemy import ColumnElement, and_, delete, false, or_
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -69,31 +69,32 @@ class ObjectStore(Generic[RowT]):
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
         return self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
 
-    def visible_by_targets(self, granted: set[TargetPair]) -> ColumnElement[bool]:
-        """Untargeted objects, and those sharing a target with `granted`."""
-        untargeted = select(self.table.id).where(self.table.targeted == false())  # type: ignore[arg-type]
-        if not granted:
-            return self.table.id.in_(untargeted)  # type: ignore[attr-defined]
-        return self.table.id.in_(union(untargeted, self._by_target(sorted(granted))))  # type: ignore[attr-defined]
-
     async def get(self, session: AsyncSession, object_id: str, *where: Any, for_update: bool = False) -> RowT | None:
         query = select(self.table).where(self.table.id == object_id, *where)  # type: ignore[arg-type]
         if for_update and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
             query = query.with_for_update()
         return (await session.exec(query)).first()  # type: ignore[call-overload]
 
-    async def list_documents(self, session: AsyncSession, where: Sequence[Any], page: Page) -> list[dict[str, Any]]:
-        if page.limit == 0:
-            return []
+    def _page_query(self, where: Sequence[Any], page: Page, *columns: Any) -> Any:
         table = self.table
-        query = (
-            select(table.document)  # type: ignore[call-overload]
+        return (
+            select(table.document, *columns)  # type: ignore[call-overload]
             .where(*where)
             .order_by(table.created_at, table.id)
             .offset(page.skip)
             .limit(page.limit)
         )
-        return list((await session.exec(query)).all())
+
+    async def list_documents(self, session: AsyncSession, where: Sequence[Any], page: Page) -> list[dict[str, Any]]:
+        if page.limit == 0:
+            return []
+        return list((await session.exec(self._page_query(where, page))).all())
+
+    async def list_columns(self, session: AsyncSession, where: Sequence[Any], page: Page, *columns: Any) -> list[Any]:
+        """(document, *columns) tuples of one page of the rows matching `where`, in list order."""
+        if page.limit == 0:
+            return []
+        return list((await session.exec(self._page_query(where, page, *columns))).all())  # columns: tuples
 
     # --- writing -------------------------------------------------------------------------------
     async def _write_targets(self, session: AsyncSession, object_id: str, targets: Any) -> bool:
@@ -127,7 +128,7 @@ class ObjectStore(Generic[RowT]):
         row = self.table(id=object_id, created_at=now, modified_at=now, document=document, targeted=targeted, **columns)
         session.add(row)
         await session.flush()
-        await self._emit(session, Operation.CREATE, document, change)
+        await self._emit(session, Operation.CREATE, row, document, change)
         return row
 
     async def replace(
@@ -142,7 +143,7 @@ class ObjectStore(Generic[RowT]):
             setattr(row, key, value)
         session.add(row)
         await session.flush()
-        await self._emit(session, Operation.UPDATE, row.document, change)
+        await self._emit(session, Operation.UPDATE, row, row.document, change)
         return row
 
     async def delete(self, session: AsyncSession, row: RowT, change: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -152,12 +153,15 @@ class ObjectStore(Generic[RowT]):
                 ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == row.id
             )
         )
+        operator = row.operator
         await session.delete(row)
         await session.flush()
-        await self._emit(session, Operation.DELETE, document, change)
+        await self._emit(session, Operation.DELETE, row, document, change, operator)
         return document
 
     async def _emit(
-        self, session: AsyncSession, operation: Operation, document: dict[str, Any], change: dict[str, Any] | None
+        self, session: AsyncSession, operation: Operation, row: RowT, document: dict[str, Any],
+        change: dict[str, Any] | None, operator: str | None = None,
     ) -> None:
-        await changes.emit(session, changes.Change(self.object_type, operation, document, **(change or {})))
+        tenant = row.operator if operator is None else operator
+        await changes.emit(session, changes.Change(self.object_type, operation, document, operator=tenant, **(change or {})))

@@ -22,6 +22,7 @@ class ObjectRow(SQLModel):
     modified_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     document: dict[str, Any] = Field(sa_type=JSONDoc, nullable=False)
     targeted: bool = Field(default=False, nullable=False)
+    operator: str = Field(default="", max_length=64, nullable=False)  # the tenant (vtn.auth.privacy)
 
 
 class ObjectTarget(SQLModel, table=True):

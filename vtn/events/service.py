@@ -8,13 +8,12 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import Event, ObjectType
-from vtn.auth.privacy import Viewer, ensure_can_write, read_clauses
-from vtn.core.errors import NotFound
+from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.events.models import EventRow
-from vtn.profiles import check_event
+from vtn.profiles import check_event, grant_dispatch_targets
 
 store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
@@ -31,10 +30,7 @@ async def list_events(
 
 
 async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:
-    row = await store.get(session, event_id, *read_clauses(viewer, store), for_update=for_update)
-    if row is None:
-        raise NotFound(f"event {event_id!r} not found")
-    return row
+    return await find_visible(session, viewer, store, event_id, for_update=for_update)
 
 
 async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> dict[str, Any]:
@@ -43,7 +39,11 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
     ensure_can_write(viewer, ObjectType.EVENT)
     program = await require_reference(session, viewer, programs, event.programID, "programID")
     check_event(event.content(), program.document)
-    row = await store.insert(session, event.content(), change={"program_id": event.programID}, program_id=event.programID)
+    await grant_dispatch_targets(session, event.content(), program)
+    row = await store.insert(
+        session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
+        operator=program.operator,
+    )
     return row.document
 
 
@@ -54,6 +54,7 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     row = await get_event(session, viewer, event_id, for_update=True)
     program = await require_reference(session, viewer, programs, event.programID, "programID")
     check_event(event.content(), program.document, previous=row.document)
+    await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field
 
 from openadr3.models import Program
@@ -16,6 +16,7 @@ class ProgramRow(ObjectRow, table=True):
     __table_args__ = (
         Index("ix_program_created", "created_at", "id"),
         Index("ix_program_untargeted", "targeted", "created_at"),
+        UniqueConstraint("operator", "program_name", name="uq_program_operator_name"),
     )
 
-    program_name: str = Field(max_length=128, unique=True, nullable=False)
+    program_name: str = Field(max_length=128, nullable=False)  # unique per operator

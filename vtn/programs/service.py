@@ -8,8 +8,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Program
-from vtn.auth.privacy import Viewer, ensure_can_write, read_clauses
-from vtn.core.errors import Conflict, NotFound
+from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
+from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_program
@@ -28,14 +28,14 @@ async def list_programs(
 
 
 async def get_program(session: AsyncSession, viewer: Viewer, program_id: str, for_update: bool = False) -> ProgramRow:
-    row = await store.get(session, program_id, *read_clauses(viewer, store), for_update=for_update)
-    if row is None:
-        raise NotFound(f"program {program_id!r} not found")
-    return row
+    return await find_visible(session, viewer, store, program_id, for_update=for_update)
 
 
-async def _ensure_unique_name(session: AsyncSession, name: str, own_id: str | None = None) -> None:
-    existing = (await session.exec(select(ProgramRow.id).where(ProgramRow.program_name == name))).first()  # type: ignore[call-overload]
+async def _ensure_unique_name(session: AsyncSession, viewer: Viewer, name: str, own_id: str | None = None) -> None:
+    """programName is unique per VTN (Y301); each operator is a VTN of its own."""
+    existing = (await session.exec(
+        select(ProgramRow.id).where(ProgramRow.operator == viewer.operator, ProgramRow.program_name == name)  # type: ignore[call-overload]
+    )).first()
     if existing is not None and existing != own_id:
         raise Conflict(f"a program named {name!r} already exists")
 
@@ -43,8 +43,8 @@ async def _ensure_unique_name(session: AsyncSession, name: str, own_id: str | No
 async def create_program(session: AsyncSession, viewer: Viewer, program: Program) -> dict[str, Any]:
     ensure_can_write(viewer, ObjectType.PROGRAM)
     check_program(program.content())
-    await _ensure_unique_name(session, program.programName)
-    row = await store.insert(session, program.content(), program_name=program.programName)
+    await _ensure_unique_name(session, viewer, program.programName)
+    row = await store.insert(session, program.content(), program_name=program.programName, operator=viewer.operator)
     return row.document
 
 
@@ -52,7 +52,7 @@ async def update_program(session: AsyncSession, viewer: Viewer, program_id: str,
     ensure_can_write(viewer, ObjectType.PROGRAM)
     row = await get_program(session, viewer, program_id, for_update=True)
     check_program(program.content())
-    await _ensure_unique_name(session, program.programName, own_id=row.id)
+    await _ensure_unique_name(session, viewer, program.programName, own_id=row.id)
     row = await store.replace(
         session, row, program.content(), change={"program_id": row.id}, program_name=program.programName
     )

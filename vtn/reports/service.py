@@ -8,8 +8,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Report
-from vtn.auth.privacy import Viewer, read_clauses
-from vtn.core.errors import Conflict, NotFound
+from vtn.auth.privacy import Viewer, ensure_own_client_name, find_visible, read_clauses
+from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
@@ -38,22 +38,34 @@ async def list_reports(
 
 
 async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_update: bool = False) -> ReportRow:
-    row = await store.get(session, report_id, *read_clauses(viewer, store), for_update=for_update)
-    if row is None:
-        raise NotFound(f"report {report_id!r} not found")
-    return row
+    return await find_visible(session, viewer, store, report_id, for_update=for_update)
 
 
-async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> None:
+async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> str:
+    """Check what the report names and says; returns the operator it belongs to (its event's)."""
     from vtn.events.service import store as events
     from vtn.programs.service import store as programs
 
     event = await require_reference(session, viewer, events, report.eventID, "eventID")
+    ensure_own_client_name(viewer, report.clientName, "report")
     if event.program_id != report.programID:
         raise Conflict(f"event {report.eventID!r} belongs to program {event.program_id!r}, not {report.programID!r}")
     program = await programs.get(session, event.program_id)
     if program is not None:
-        check_report(report.content(), event.document, program.document)
+        check_report(report.content(), event.document, program.document, await _own_resource_names(session, viewer))
+    return str(event.operator)
+
+
+async def _own_resource_names(session: AsyncSession, viewer: Viewer) -> set[str] | None:
+    """The resource names a VEN may report for (its own); None for BL (it may report for any)."""
+    from vtn.vens.models import ResourceRow
+
+    if viewer.is_bl:
+        return None
+    if viewer.ven_id is None:
+        return set()
+    names = await session.exec(select(ResourceRow.resource_name).where(ResourceRow.ven_id == viewer.ven_id))  # type: ignore[call-overload]
+    return set(names.all())
 
 
 def _columns(report: Report) -> dict[str, Any]:
@@ -61,12 +73,13 @@ def _columns(report: Report) -> dict[str, Any]:
 
 
 async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
-    await _check_references(session, viewer, report)
+    operator = await _check_references(session, viewer, report)
     row = await store.insert(
         session,
         report.content(),
         change={"program_id": report.programID, "owner_ven_id": viewer.ven_id},
         owner_ven_id=viewer.ven_id,
+        operator=operator,
         **_columns(report),
     )
     return row.document

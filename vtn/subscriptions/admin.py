@@ -92,8 +92,15 @@ def status_clause(status: str | None) -> Any:
     return True
 
 
-async def list_deliveries(session: AsyncSession, status: str | None, page: Page) -> list[OutboxRow]:
-    query = select(T).where(status_clause(status)).order_by(col(T.id)).offset(page.skip).limit(page.limit)
+def tenant_clause(operator: str | None) -> Any:
+    """Rows of one operator's subscriptions; None (the server's own CLI) means every operator."""
+    return True if operator is None else col(T.operator) == operator
+
+
+async def list_deliveries(session: AsyncSession, operator: str | None, status: str | None, page: Page) -> list[OutboxRow]:
+    query = (
+        select(T).where(tenant_clause(operator), status_clause(status)).order_by(col(T.id)).offset(page.skip).limit(page.limit)
+    )
     return list((await session.exec(query)).all())
 
 
@@ -101,9 +108,9 @@ async def _wake(session: AsyncSession) -> None:
     await notifications.notify_workers(session)
 
 
-async def redrive(session: AsyncSession, delivery_id: int) -> OutboxRow:
+async def redrive(session: AsyncSession, operator: str | None, delivery_id: int) -> OutboxRow:
     row = await session.get(T, delivery_id)
-    if row is None:
+    if row is None or (operator is not None and row.operator != operator):
         raise NotFound(f"delivery {delivery_id} not found")
     if row.status != OutboxStatus.IN_FLIGHT:
         row.status = OutboxStatus.PENDING
@@ -118,10 +125,10 @@ async def redrive(session: AsyncSession, delivery_id: int) -> OutboxRow:
     return row
 
 
-async def redrive_dead(session: AsyncSession) -> int:
+async def redrive_dead(session: AsyncSession, operator: str | None) -> int:
     now = utcnow()
     result = await session.exec(  # type: ignore[call-overload]
-        update(T).where(col(T.status) == OutboxStatus.DEAD).values(
+        update(T).where(tenant_clause(operator), col(T.status) == OutboxStatus.DEAD).values(
             status=OutboxStatus.PENDING, attempts=0, next_attempt_at=now, created_at=now, last_error=None,
             last_status=None,
         )
@@ -132,13 +139,13 @@ async def redrive_dead(session: AsyncSession) -> int:
 
 
 async def _last_seen_items(
-    session: AsyncSession, vens: list[Any], extra: dict[str, datetime], silent_after: int
+    session: AsyncSession, operator: str, vens: list[Any], extra: dict[str, datetime], silent_after: int
 ) -> list[dict[str, Any]]:
     names = [name for _id, name in vens]
     ids = [ven_id for ven_id, _name in vens]
     stored = dict((await session.exec(
         select(HeartbeatRow.ven_name, func.max(HeartbeatRow.last_seen))
-        .where(col(HeartbeatRow.ven_name).in_(names)).group_by(HeartbeatRow.ven_name)
+        .where(HeartbeatRow.operator == operator, col(HeartbeatRow.ven_name).in_(names)).group_by(HeartbeatRow.ven_name)
     )).all()) if names else {}
     delivered = dict((await session.exec(
         select(SubscriptionRow.owner_ven_id, func.max(DeliveredRow.last_delivered_at))
@@ -156,23 +163,28 @@ async def _last_seen_items(
     return items
 
 
-async def last_seen(session: AsyncSession, extra: dict[str, datetime], silent_after: int, page: Page) -> list[dict[str, Any]]:
-    """Every ven (paged) with its client's last request and its subscriptions' last delivered webhook.
+async def last_seen(
+    session: AsyncSession, operator: str, extra: dict[str, datetime], silent_after: int, page: Page
+) -> list[dict[str, Any]]:
+    """Every ven of `operator` (paged) with its client's last request and its subscriptions' last delivered webhook.
 
-    `extra`: this process's heartbeats not yet flushed (`Heartbeats.latest_by_ven()`).
+    `extra`: this process's heartbeats not yet flushed (`Heartbeats.latest_by_ven(operator)`).
     """
     vens = list((await session.exec(
-        select(VenRow.id, VenRow.ven_name).order_by(col(VenRow.created_at), col(VenRow.id)).offset(page.skip).limit(page.limit)
+        select(VenRow.id, VenRow.ven_name).where(VenRow.operator == operator)
+        .order_by(col(VenRow.created_at), col(VenRow.id)).offset(page.skip).limit(page.limit)
     )).all())
-    return await _last_seen_items(session, vens, extra, silent_after)
+    return await _last_seen_items(session, operator, vens, extra, silent_after)
 
 
 async def ven_last_seen(
-    session: AsyncSession, extra: dict[str, datetime], silent_after: int, ven_name: str
+    session: AsyncSession, operator: str, extra: dict[str, datetime], silent_after: int, ven_name: str
 ) -> dict[str, Any] | None:
     """`last_seen` for one ven, by name (None when there is no such ven)."""
-    vens = list((await session.exec(select(VenRow.id, VenRow.ven_name).where(col(VenRow.ven_name) == ven_name))).all())
-    items = await _last_seen_items(session, vens, extra, silent_after)
+    vens = list((await session.exec(
+        select(VenRow.id, VenRow.ven_name).where(VenRow.operator == operator, col(VenRow.ven_name) == ven_name)
+    )).all())
+    items = await _last_seen_items(session, operator, vens, extra, silent_after)
     return items[0] if items else None
 
 
@@ -183,6 +195,7 @@ async def require_bl(principal: Annotated[Principal, Security(current_principal,
     return principal
 
 
+BLPrincipal = Annotated[Principal, Depends(require_bl)]
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_bl)])
 ERRORS = error_responses(400, 401, 403, 404, 500)
 
@@ -198,11 +211,12 @@ def _db(request: Request) -> Database:
                         "410 Gone). Bearer tokens are never shown. BL clients only.")
 async def get_deliveries(
     request: Request,
+    principal: BLPrincipal,
     page: Annotated[Page, Depends(page_params)],
     status: Annotated[DeliveryStatus | None, Query(description="pending, failing or dead.")] = None,
 ) -> JSONResponse:
     async with _db(request).session(write=False) as session:
-        rows = await list_deliveries(session, status, page)
+        rows = await list_deliveries(session, principal.operator, status, page)
     return JSONResponse([delivery_item(r) for r in rows])
 
 
@@ -210,9 +224,9 @@ async def get_deliveries(
              response_model=Redriven, responses=ERRORS,
              description="Queue every dead-lettered delivery again with a fresh attempt and age budget. BL clients "
                          "only; also `vtn deliveries redrive --all-dead`.")
-async def post_redrive_dead(request: Request) -> JSONResponse:
+async def post_redrive_dead(request: Request, principal: BLPrincipal) -> JSONResponse:
     async with _db(request).session() as session:
-        count = await redrive_dead(session)
+        count = await redrive_dead(session, principal.operator)
     return JSONResponse({"redriven": count})
 
 
@@ -221,10 +235,10 @@ async def post_redrive_dead(request: Request) -> JSONResponse:
              description="Queue a dead or failing delivery again at once, with a fresh attempt and age budget (one "
                          "in flight is left alone). BL clients only; also `vtn deliveries redrive ID`.")
 async def post_redrive(
-    request: Request, deliveryID: Annotated[int, Path(ge=1, le=2**63 - 1, description="outbox row id")]
+    request: Request, principal: BLPrincipal, deliveryID: Annotated[int, Path(ge=1, le=2**63 - 1, description="outbox row id")]
 ) -> JSONResponse:  # bounded: a larger int overflows the database integer (a 500)
     async with _db(request).session() as session:
-        row = await redrive(session, deliveryID)
+        row = await redrive(session, principal.operator, deliveryID)
         item = delivery_item(row)
     return JSONResponse(item)
 
@@ -235,8 +249,11 @@ async def post_redrive(
                         "heartbeat: kept in memory, flushed every VTN_HEARTBEAT_FLUSH_SECONDS), the last webhook "
                         "its receiver accepted (`lastDelivery`), and `silent` when "
                         "nothing was heard for more than VTN_COMMS_LOSS_SECONDS (comms loss). BL clients only.")
-async def get_last_seen(request: Request, page: Annotated[Page, Depends(page_params)]) -> JSONResponse:
+async def get_last_seen(
+    request: Request, principal: BLPrincipal, page: Annotated[Page, Depends(page_params)]
+) -> JSONResponse:
     settings = request.app.state.settings
     async with _db(request).session(write=False) as session:
-        items = await last_seen(session, request.app.state.heartbeats.latest_by_ven(), settings.comms_loss_seconds, page)
+        extra = request.app.state.heartbeats.latest_by_ven(principal.operator)
+        items = await last_seen(session, principal.operator, extra, settings.comms_loss_seconds, page)
     return JSONResponse(items)

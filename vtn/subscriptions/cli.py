@@ -25,7 +25,7 @@ def list_command(
         raise typer.BadParameter("status must be pending, failing or dead")
 
     async def work(session: Any) -> list[dict[str, Any]]:
-        return [delivery_item(r) for r in await list_deliveries(session, status, Page(skip, limit))]
+        return [delivery_item(r) for r in await list_deliveries(session, None, status, Page(skip, limit))]
 
     for item in run_in_session(work):
         typer.echo(
@@ -45,13 +45,13 @@ def redrive_command(
     if all_dead == (delivery_id is not None):
         raise typer.BadParameter("give a delivery id or --all-dead")
     if all_dead:
-        count = run_in_session(redrive_dead)
+        count = run_in_session(lambda session: redrive_dead(session, None))
         typer.echo(f"re-driven: {count}")
         return
     assert delivery_id is not None
 
     async def one(session: Any) -> int | None:
-        return (await redrive(session, delivery_id)).id
+        return (await redrive(session, None, delivery_id)).id
 
     from vtn.core.errors import NotFound
 

@@ -25,3 +25,4 @@ class SubscriptionRow(ObjectRow, table=True):
     # ",EVENT,PROGRAM," — the object types named in objectOperations, for the `objects` filter
     object_types: str = Field(max_length=128, nullable=False)
     owner_ven_id: str | None = Field(default=None, max_length=128, foreign_key="ven.id")
+    owner_client_id: str | None = Field(default=None, max_length=128)  # only it sees the bearer tokens

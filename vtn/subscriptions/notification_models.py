@@ -34,6 +34,7 @@ class OutboxRow(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True, autoincrement=True))
     message_id: str = Field(max_length=64, nullable=False)  # webhook-id, stable across retries
     subscription_id: str = Field(max_length=128, nullable=False)
+    operator: str = Field(default="", max_length=64, nullable=False)  # whose dead letters these are
     callback_key: str = Field(max_length=64, nullable=False)  # (subscription, callbackUrl): ordering unit
     callback_url: str = Field(sa_type=sa.Text, nullable=False)
     bearer_token: str | None = Field(default=None, sa_type=sa.Text)
@@ -78,6 +79,7 @@ class HeartbeatRow(SQLModel, table=True):
 
     client_id: str = Field(primary_key=True, max_length=128)
     ven_name: str | None = Field(default=None, max_length=128)
+    operator: str = Field(default="", max_length=64, nullable=False)
     last_seen: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 

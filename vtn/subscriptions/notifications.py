@@ -12,7 +12,8 @@ Matching (checklist C.2), for each subscription S and each entry E of S.objectOp
    name a new one: such subscriptions could otherwise never fire);
 3. S.targets is empty, or the object matches every S.targets entry with the filter rule of
    `openadr3.targets` (same type, at least one shared value);
-4. privacy: a VEN-owned subscription gets only objects its VEN may read (BL ones get all).
+4. privacy: a subscription gets only objects its owner may read (`vtn.auth.privacy.visible`, the
+   rule GETs use): never another operator's, and for a VEN's only what its grants allow.
 One notification goes to each distinct callbackUrl of a subscription.
 
 Deleting a program deletes its subscriptions first (foreign key), then its reports, events and
@@ -37,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import NOTIFICATION_OPERATION, ObjectType, Operation
 from openadr3.targets import matches_filter, value_key
-from vtn.auth.privacy import Viewer, can_read, viewer_for_ven
+from vtn.auth.privacy import ObjectFacts, Viewer, viewer_for_subscription, visible
 from vtn.core.changes import Change, add_change_listener
 from vtn.core.database import utcnow
 from vtn.subscriptions.models import SubscriptionRow
@@ -97,11 +98,20 @@ def callback_key(subscription_id: str, url: str) -> str:
     return hashlib.sha256(f"{subscription_id}\n{url}".encode()).hexdigest()[:32]
 
 
+def without_bearer_tokens(document: dict[str, Any]) -> dict[str, Any]:
+    """A subscription document with its webhook secrets removed (for anyone but its creator)."""
+    operations = [{k: v for k, v in entry.items() if k != "bearerToken"} for entry in document.get("objectOperations") or ()]
+    return {**document, "objectOperations": operations}
+
+
 def notification_body(change: Change) -> str:
+    document = change.document
+    if change.object_type == ObjectType.SUBSCRIPTION:  # its creator knows its tokens; nobody else may learn them
+        document = without_bearer_tokens(document)
     body: dict[str, Any] = {
         "objectType": change.object_type.value,
         "operation": NOTIFICATION_OPERATION[change.operation].value,
-        "object": change.document,
+        "object": document,
     }
     if change.document.get("targets"):
         body["targets"] = change.document["targets"]
@@ -120,18 +130,23 @@ def remember_cascade(session: AsyncSession, program_id: str, rows: Iterable[Subs
     the changes of that program in the rest of this transaction."""
     cascade = _transaction_state(session).setdefault("cascade", {}).setdefault(program_id, {})
     for row in rows:
-        cascade.setdefault(row.id, ((row.created_at, row.id, row.owner_ven_id, row.document), row.object_types))
+        cascade.setdefault(row.id, (
+            (row.created_at, row.id, row.owner_ven_id, row.owner_client_id, row.document), row.object_types,
+        ))
 
 
 async def candidate_subscriptions(session: AsyncSession, change: Change) -> list[Any]:
     """Subscriptions naming the object type (and its program): an index lookup, not a scan.
 
-    Only the three columns matching needs (id, owner_ven_id, document), not ORM objects: a
-    fan-out to 10 000 subscriptions would otherwise spend most of its time building them.
+    Only the columns matching needs (id, owners, document), not ORM objects: a fan-out to
+    10 000 subscriptions would otherwise spend most of its time building them. Only the
+    subscriptions of the change's operator are candidates.
     """
     S = SubscriptionRow
     object_type = change.object_type.value
-    query = select(S.created_at, S.id, S.owner_ven_id, S.document).where(col(S.object_types).contains(f",{object_type},"))
+    query = select(S.created_at, S.id, S.owner_ven_id, S.owner_client_id, S.document).where(
+        S.operator == change.operator, col(S.object_types).contains(f",{object_type},")
+    )
     cascade: dict[str, Any] = {}
     if program_scoped(change):
         program_id = change_program_id(change)
@@ -144,26 +159,24 @@ async def candidate_subscriptions(session: AsyncSession, change: Change) -> list
         found = {row[1] for row in rows}
         extra = [c for c, types in cascade.values() if c[1] not in found and f",{object_type}," in types]
         rows = sorted([*rows, *extra], key=lambda r: (r[0], r[1]))
-    return [(subscription_id, owner, document) for _created, subscription_id, owner, document in rows]
+    return [row[1:] for row in rows]
 
 
 async def match_change(session: AsyncSession, change: Change) -> list[dict[str, Any]]:
     """The outbox rows `change` produces, as column values for one bulk INSERT."""
     rows: list[dict[str, Any]] = []
-    viewers: dict[str, Viewer] = {}
+    viewers: dict[tuple[str, str | None], Viewer] = {}
     now = utcnow()
     body: str | None = None
     object_type = change.object_type.value
     operation = NOTIFICATION_OPERATION[change.operation].value
-    for subscription_id, owner_ven_id, document in await candidate_subscriptions(session, change):
+    facts = ObjectFacts(change.object_type, change.operator, change.document, change.owner_ven_id)
+    for subscription_id, owner_ven_id, owner_client_id, document in await candidate_subscriptions(session, change):
         if not targets_match(document.get("targets"), change.document.get("targets")):
             continue
-        if owner_ven_id is not None:
-            viewer = viewers.get(owner_ven_id)
-            if viewer is None:
-                viewer = viewers[owner_ven_id] = await viewer_for_ven(session, owner_ven_id)
-            if not can_read(viewer, change.object_type, change.document, change.owner_ven_id):
-                continue
+        viewer = await viewer_for_subscription(session, change.operator, owner_ven_id, owner_client_id, viewers)
+        if not visible(viewer, facts):
+            continue
         seen: set[str] = set()
         for entry in document.get("objectOperations") or ():
             url = entry.get("callbackUrl")
@@ -174,6 +187,7 @@ async def match_change(session: AsyncSession, change: Change) -> list[dict[str, 
             rows.append({
                 "message_id": "msg_" + uuid.uuid4().hex,
                 "subscription_id": subscription_id,
+                "operator": change.operator,
                 "callback_key": callback_key(subscription_id, url),
                 "callback_url": url,
                 "bearer_token": entry.get("bearerToken"),

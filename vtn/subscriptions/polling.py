@@ -58,7 +58,7 @@ def revision_for(revisions: dict[str, int], sub_path: str) -> str:
 def etag_for(revision: str, principal: Principal, path: str, query: str) -> str:
     normalised = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(query, keep_blank_values=True)))
     key = "|".join((
-        revision, principal.client_id, principal.role.value, principal.ven_name or "",
+        revision, principal.client_id, principal.role.value, principal.ven_name or "", principal.operator,
         " ".join(sorted(principal.scopes)), path, normalised,
     ))
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
@@ -81,21 +81,21 @@ class Heartbeats:
     """Last request time per VEN client, in memory, flushed periodically."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, tuple[str | None, datetime]] = {}
-        self.seen: dict[str, tuple[str | None, datetime]] = {}
+        self.pending: dict[str, tuple[str | None, str, datetime]] = {}
+        self.seen: dict[str, tuple[str | None, str, datetime]] = {}
 
     def record(self, principal: Principal) -> None:
         if principal.role != Role.VEN:
             return
-        entry = (principal.ven_name, utcnow())
+        entry = (principal.ven_name, principal.operator, utcnow())
         self.pending[principal.client_id] = entry
         self.seen[principal.client_id] = entry
 
-    def latest_by_ven(self) -> dict[str, datetime]:
-        """This process's newest request time per ven name (also what is not flushed yet)."""
+    def latest_by_ven(self, operator: str) -> dict[str, datetime]:
+        """This process's newest request time per ven name of `operator` (also what is not flushed yet)."""
         latest: dict[str, datetime] = {}
-        for ven_name, seen in self.seen.values():
-            if ven_name and (ven_name not in latest or seen > latest[ven_name]):
+        for ven_name, tenant, seen in self.seen.values():
+            if ven_name and tenant == operator and (ven_name not in latest or seen > latest[ven_name]):
                 latest[ven_name] = seen
         return latest
 
@@ -103,12 +103,12 @@ class Heartbeats:
         if not self.pending:
             return 0
         batch, self.pending = self.pending, {}
-        rows = [{"client_id": client_id, "ven_name": ven_name, "last_seen": seen}
-                for client_id, (ven_name, seen) in sorted(batch.items())]
+        rows = [{"client_id": client_id, "ven_name": ven_name, "operator": operator, "last_seen": seen}
+                for client_id, (ven_name, operator, seen) in sorted(batch.items())]
         try:
             async with db.session() as session:
                 await upsert(session, HeartbeatRow.__table__, rows,  # type: ignore[attr-defined]
-                             key=["client_id"], update_columns=["ven_name", "last_seen"])
+                             key=["client_id"], update_columns=["ven_name", "operator", "last_seen"])
         except Exception:
             for client_id, entry in batch.items():
                 self.pending.setdefault(client_id, entry)

@@ -55,7 +55,7 @@ async def create_subscription(
 async def search_subscription_by_id(
     session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), subscriptionID: ObjectIDPath
 ) -> JSONResponse:
-    return object_response((await service.get_subscription(session, viewer, subscriptionID)).document)
+    return object_response(service.present_row(viewer, await service.get_subscription(session, viewer, subscriptionID)))
 
 
 @router.put(

@@ -9,8 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Subscription
-from vtn.auth.privacy import Viewer, ensure_has_ven, read_clauses
-from vtn.core.errors import NotFound
+from vtn.auth.privacy import Viewer, ensure_has_ven, ensure_own_client_name, find_visible, may_see_secrets, read_clauses
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.settings import Settings
@@ -20,6 +19,15 @@ from vtn.subscriptions.callbacks import check_callback_url
 from vtn.subscriptions.models import SubscriptionRow
 
 store: ObjectStore[SubscriptionRow] = ObjectStore(ObjectType.SUBSCRIPTION, SubscriptionRow)
+
+
+def present(viewer: Viewer, document: dict[str, Any], owner_client_id: str | None, owner_ven_id: str | None) -> dict[str, Any]:
+    """The document as `viewer` may see it: without bearer tokens unless it owns the subscription."""
+    return document if may_see_secrets(viewer, owner_client_id, owner_ven_id) else notifications.without_bearer_tokens(document)
+
+
+def present_row(viewer: Viewer, row: SubscriptionRow) -> dict[str, Any]:
+    return present(viewer, row.document, row.owner_client_id, row.owner_ven_id)
 
 
 async def list_subscriptions(
@@ -40,26 +48,27 @@ async def list_subscriptions(
         where.append(store.target_clause(targets))
     if objects:
         where.append(or_(*[SubscriptionRow.object_types.contains(f",{o},") for o in objects]))  # type: ignore[attr-defined]
-    return await store.list_documents(session, where, page)
+    rows = await store.list_columns(session, where, page, SubscriptionRow.owner_client_id, SubscriptionRow.owner_ven_id)
+    return [present(viewer, document, client, ven) for document, client, ven in rows]
 
 
 async def get_subscription(
     session: AsyncSession, viewer: Viewer, subscription_id: str, for_update: bool = False
 ) -> SubscriptionRow:
-    row = await store.get(session, subscription_id, *read_clauses(viewer, store), for_update=for_update)
-    if row is None:
-        raise NotFound(f"subscription {subscription_id!r} not found")
-    return row
+    return await find_visible(session, viewer, store, subscription_id, for_update=for_update)
 
 
-async def _prepare(session: AsyncSession, viewer: Viewer, subscription: Subscription, settings: Settings) -> dict[str, Any]:
+async def _prepare(
+    session: AsyncSession, viewer: Viewer, subscription: Subscription, settings: Settings
+) -> tuple[Any, dict[str, Any]]:
     from vtn.programs.service import store as programs
 
     for operation in subscription.objectOperations:
         check_callback_url(operation.callbackUrl, settings)
-    await require_reference(session, viewer, programs, subscription.programID, "programID")
+    program = await require_reference(session, viewer, programs, subscription.programID, "programID")
+    ensure_own_client_name(viewer, subscription.clientName, "subscription")
     types = sorted({str(o) for op in subscription.objectOperations for o in op.objects})
-    return {
+    return program, {
         "program_id": subscription.programID,
         "client_name": subscription.clientName,
         "object_types": "," + ",".join(types) + ",",
@@ -70,30 +79,46 @@ async def create_subscription(
     session: AsyncSession, viewer: Viewer, subscription: Subscription, settings: Settings
 ) -> dict[str, Any]:
     owner = None if viewer.is_bl else ensure_has_ven(viewer)
-    columns = await _prepare(session, viewer, subscription, settings)
+    program, columns = await _prepare(session, viewer, subscription, settings)
     row = await store.insert(
         session,
         subscription.content(),
         change={"program_id": subscription.programID, "owner_ven_id": owner},
         owner_ven_id=owner,
+        owner_client_id=viewer.principal.client_id,
+        operator=program.operator,
         **columns,
     )
     return row.document
+
+
+def _keep_bearer_tokens(content: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """A PUT by someone who was never shown the tokens keeps them for callbacks it did not change."""
+    known = {e.get("callbackUrl"): e.get("bearerToken") for e in stored.get("objectOperations") or ()}
+    operations = []
+    for entry in content.get("objectOperations") or ():
+        if entry.get("bearerToken") is None and known.get(entry.get("callbackUrl")) is not None:
+            entry = {**entry, "bearerToken": known[entry.get("callbackUrl")]}
+        operations.append(entry)
+    return {**content, "objectOperations": operations}
 
 
 async def update_subscription(
     session: AsyncSession, viewer: Viewer, subscription_id: str, subscription: Subscription, settings: Settings
 ) -> dict[str, Any]:
     row = await get_subscription(session, viewer, subscription_id, for_update=True)
-    columns = await _prepare(session, viewer, subscription, settings)
+    _program, columns = await _prepare(session, viewer, subscription, settings)
+    content = subscription.content()
+    if not may_see_secrets(viewer, row.owner_client_id, row.owner_ven_id):
+        content = _keep_bearer_tokens(content, row.document)
     row = await store.replace(
         session,
         row,
-        subscription.content(),
+        content,
         change={"program_id": subscription.programID, "owner_ven_id": row.owner_ven_id},
         **columns,
     )
-    return row.document
+    return present_row(viewer, row)
 
 
 async def _delete(session: AsyncSession, row: SubscriptionRow) -> dict[str, Any]:
@@ -101,7 +126,8 @@ async def _delete(session: AsyncSession, row: SubscriptionRow) -> dict[str, Any]
 
 
 async def delete_subscription(session: AsyncSession, viewer: Viewer, subscription_id: str) -> dict[str, Any]:
-    return await _delete(session, await get_subscription(session, viewer, subscription_id, for_update=True))
+    row = await get_subscription(session, viewer, subscription_id, for_update=True)
+    return present(viewer, await _delete(session, row), row.owner_client_id, row.owner_ven_id)
 
 
 async def delete_subscriptions_where(session: AsyncSession, *where: Any, program_id: str | None = None) -> None:

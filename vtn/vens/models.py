@@ -13,9 +13,12 @@ __all__ = ["Resource", "ResourceRow", "Ven", "VenRow"]
 
 class VenRow(ObjectRow, table=True):
     __tablename__ = "ven"
-    __table_args__ = (Index("ix_ven_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_ven_created", "created_at", "id"),
+        UniqueConstraint("operator", "ven_name", name="uq_ven_operator_name"),
+    )
 
-    ven_name: str = Field(max_length=128, unique=True, nullable=False)
+    ven_name: str = Field(max_length=128, nullable=False)  # unique per operator
 
 
 class ResourceRow(ObjectRow, table=True):

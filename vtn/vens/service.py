@@ -10,8 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Resource, Ven
 from openadr3.targets import target_pairs
-from vtn.auth.privacy import Viewer, read_clauses
-from vtn.core.errors import Conflict, Forbidden, NotFound
+from vtn.auth.privacy import Viewer, find_visible, read_clauses
+from vtn.core.errors import Conflict, Forbidden
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.vens.models import ResourceRow, VenRow
@@ -20,12 +20,22 @@ vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
 resources: ObjectStore[ResourceRow] = ObjectStore(ObjectType.RESOURCE, ResourceRow)
 
 
-def _ensure_targets_unchanged(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | None) -> None:
-    """Targets on vens and resources grant visibility of events, so only BL may set them."""
+def _granted_targets(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
+    """Targets on vens and resources grant visibility of events, so only BL may set them.
+
+    A VEN's write keeps the targets a BL granted: it may send none (an empty list or null, as
+    clients do) or the same ones back; any other targets are refused (403).
+    """
     if viewer.is_bl:
-        return
-    if target_pairs(new.get("targets")) != target_pairs((old or {}).get("targets")):
+        return new
+    stored = (old or {}).get("targets")
+    sent = new.get("targets")
+    if sent and target_pairs(sent) != target_pairs(stored):
         raise Forbidden("only the network operator (BL) may set targets on vens and resources")
+    content = {k: v for k, v in new.items() if k != "targets"}
+    if stored:
+        content["targets"] = stored
+    return content
 
 
 # --- vens ---------------------------------------------------------------------------------------
@@ -41,14 +51,14 @@ async def list_vens(
 
 
 async def get_ven(session: AsyncSession, viewer: Viewer, ven_id: str, for_update: bool = False) -> VenRow:
-    row = await vens.get(session, ven_id, *read_clauses(viewer, vens), for_update=for_update)
-    if row is None:
-        raise NotFound(f"ven {ven_id!r} not found")
-    return row
+    return await find_visible(session, viewer, vens, ven_id, for_update=for_update)
 
 
-async def _ensure_unique_ven_name(session: AsyncSession, name: str, own_id: str | None = None) -> None:
-    existing = (await session.exec(select(VenRow.id).where(VenRow.ven_name == name))).first()  # type: ignore[call-overload]
+async def _ensure_unique_ven_name(session: AsyncSession, viewer: Viewer, name: str, own_id: str | None = None) -> None:
+    """venName is unique per VTN (Y301); each operator is a VTN of its own."""
+    existing = (await session.exec(
+        select(VenRow.id).where(VenRow.operator == viewer.operator, VenRow.ven_name == name)  # type: ignore[call-overload]
+    )).first()
     if existing is not None and existing != own_id:
         raise Conflict(f"a ven named {name!r} already exists")
 
@@ -57,9 +67,9 @@ async def create_ven(session: AsyncSession, viewer: Viewer, ven: Ven) -> dict[st
     content = ven.content()
     if not viewer.is_bl and ven.venName != viewer.principal.ven_name:
         raise Forbidden(f"this client may only create the ven named {viewer.principal.ven_name!r}")
-    _ensure_targets_unchanged(viewer, content, None)
-    await _ensure_unique_ven_name(session, ven.venName)
-    row = await vens.insert(session, content, ven_name=ven.venName)
+    content = _granted_targets(viewer, content, None)
+    await _ensure_unique_ven_name(session, viewer, ven.venName)
+    row = await vens.insert(session, content, ven_name=ven.venName, operator=viewer.operator)
     return row.document
 
 
@@ -68,8 +78,8 @@ async def update_ven(session: AsyncSession, viewer: Viewer, ven_id: str, ven: Ve
     content = ven.content()
     if not viewer.is_bl and ven.venName != row.ven_name:
         raise Forbidden("a VEN client cannot rename its ven: its credentials are bound to the name")
-    _ensure_targets_unchanged(viewer, content, row.document)
-    await _ensure_unique_ven_name(session, ven.venName, own_id=row.id)
+    content = _granted_targets(viewer, content, row.document)
+    await _ensure_unique_ven_name(session, viewer, ven.venName, own_id=row.id)
     row = await vens.replace(session, row, content, ven_name=ven.venName)
     return row.document
 
@@ -109,12 +119,10 @@ async def list_resources(
 async def get_resource(
     session: AsyncSession, viewer: Viewer, ven_id: str, resource_id: str, for_update: bool = False
 ) -> ResourceRow:
-    row = await resources.get(
-        session, resource_id, ResourceRow.ven_id == ven_id, *read_clauses(viewer, resources), for_update=for_update
+    return await find_visible(
+        session, viewer, resources, resource_id, ResourceRow.ven_id == ven_id, for_update=for_update,
+        label=f"ven {ven_id!r} has no resource",
     )
-    if row is None:
-        raise NotFound(f"resource {resource_id!r} of ven {ven_id!r} not found")
-    return row
 
 
 async def _ensure_unique_resource_name(session: AsyncSession, ven_id: str, name: str, own_id: str | None = None) -> None:
@@ -134,12 +142,12 @@ def _resource_content(resource: Resource, ven_id: str) -> dict[str, Any]:
 
 
 async def create_resource(session: AsyncSession, viewer: Viewer, ven_id: str, resource: Resource) -> dict[str, Any]:
-    await get_ven(session, viewer, ven_id, for_update=True)
-    content = _resource_content(resource, ven_id)
-    _ensure_targets_unchanged(viewer, content, None)
+    ven = await get_ven(session, viewer, ven_id, for_update=True)
+    content = _granted_targets(viewer, _resource_content(resource, ven_id), None)
     await _ensure_unique_resource_name(session, ven_id, resource.resourceName)
     row = await resources.insert(
-        session, content, change={"owner_ven_id": ven_id}, ven_id=ven_id, resource_name=resource.resourceName
+        session, content, change={"owner_ven_id": ven_id}, ven_id=ven_id, resource_name=resource.resourceName,
+        operator=ven.operator,
     )
     return row.document
 
@@ -148,8 +156,7 @@ async def update_resource(
     session: AsyncSession, viewer: Viewer, ven_id: str, resource_id: str, resource: Resource
 ) -> dict[str, Any]:
     row = await get_resource(session, viewer, ven_id, resource_id, for_update=True)
-    content = _resource_content(resource, ven_id)
-    _ensure_targets_unchanged(viewer, content, row.document)
+    content = _granted_targets(viewer, _resource_content(resource, ven_id), row.document)
     await _ensure_unique_resource_name(session, ven_id, resource.resourceName, own_id=row.id)
     row = await resources.replace(
         session, row, content, change={"owner_ven_id": ven_id}, resource_name=resource.resourceName
