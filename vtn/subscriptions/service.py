@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Subscription
+from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_has_ven, read_clauses
 from vtn.core.errors import NotFound
 from vtn.core.pagination import Page
@@ -78,6 +79,7 @@ async def create_subscription(
         owner_ven_id=owner,
         **columns,
     )
+    await audit.record_write(session, viewer.principal, "create", ObjectType.SUBSCRIPTION, row.document)
     return row.document
 
 
@@ -93,6 +95,7 @@ async def update_subscription(
         change={"program_id": subscription.programID, "owner_ven_id": row.owner_ven_id},
         **columns,
     )
+    await audit.record_write(session, viewer.principal, "update", ObjectType.SUBSCRIPTION, row.document)
     return row.document
 
 
@@ -101,7 +104,9 @@ async def _delete(session: AsyncSession, row: SubscriptionRow) -> dict[str, Any]
 
 
 async def delete_subscription(session: AsyncSession, viewer: Viewer, subscription_id: str) -> dict[str, Any]:
-    return await _delete(session, await get_subscription(session, viewer, subscription_id, for_update=True))
+    document = await _delete(session, await get_subscription(session, viewer, subscription_id, for_update=True))
+    await audit.record_write(session, viewer.principal, "delete", ObjectType.SUBSCRIPTION, document)
+    return document
 
 
 async def delete_subscriptions_where(session: AsyncSession, *where: Any, program_id: str | None = None) -> None:
