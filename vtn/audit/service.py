@@ -211,6 +211,7 @@ class AuditFilter:
     actor: str | None = None  # actor and action: exact, or a prefix when ending with `*` (`console:*`, `gb.*`)
     action: str | None = None
     object_id: str | None = None
+    before_id: int | None = None  # lines older than this one (the console's "older" link)
 
 
 def _matches(column: Any, value: str) -> Any:
@@ -233,5 +234,7 @@ async def list_entries(session: AsyncSession, where: AuditFilter, page: Page, *,
         query = query.where(_matches(col(AuditRow.action), where.action))
     if where.object_id:
         query = query.where(col(AuditRow.object_id) == where.object_id)
+    if where.before_id is not None:
+        query = query.where(col(AuditRow.id) < where.before_id)
     order = col(AuditRow.id).desc() if newest_first else col(AuditRow.id)
     return list((await session.exec(query.order_by(order).offset(page.skip).limit(page.limit))).all())
