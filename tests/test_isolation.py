@@ -252,6 +252,16 @@ def test_admin_endpoints_are_per_operator(world: World) -> None:
     assert ok(w.ukpn.post("/admin/deliveries/redrive-dead")) == {"redriven": 0}
 
 
+def test_audit_lines_are_per_operator(world: World) -> None:
+    w = world
+    nged_lines = ok(w.nged.get("/admin/audit", params={"limit": 50}))
+    assert any(line["objectID"] == w.program["id"] for line in nged_lines)
+    ukpn_lines = ok(w.ukpn.get("/admin/audit", params={"limit": 50}))
+    assert {line["operator"] for line in ukpn_lines} == {"UKPN"}
+    assert not any(line["objectID"] in (w.program["id"], w.event_a["id"]) for line in ukpn_lines)
+    assert ok(w.ukpn.get("/admin/audit", params={"objectID": w.program["id"]})) == []
+
+
 def test_notifications_follow_the_same_rule(world: World, clients: Clients) -> None:
     w = world
     sub_b = ok(w.b.post("/subscriptions", json=subscription(w.program["id"], "ven-b", "secret-b")), 201)

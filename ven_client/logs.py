@@ -11,17 +11,26 @@ from typing import Any
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields a call added with `extra={...}` (everything that is not a standard LogRecord attribute)."""
+    return {key: value for key, value in vars(record).items() if key not in _RESERVED and not key.startswith("_")}
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ts, level, logger, the message (under `message_key`) and the extra fields."""
+
+    def __init__(self, message_key: str = "msg") -> None:
+        super().__init__()
+        self.message_key = message_key
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            self.message_key: record.getMessage(),
         }
-        for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value
+        entry.update(extra_fields(record))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
+from vtn.audit.router import router as audit_router
 from vtn.auth.authenticator import build_authenticator
 from vtn.auth.router import router as auth_router
 from vtn.auth.router import well_known
@@ -20,6 +21,7 @@ from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
+from vtn.core.logs import configure_logging
 from vtn.core.middleware import BodyGuard
 from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
@@ -41,14 +43,17 @@ DESCRIPTION = (
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
     base = settings.base_path
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
+        log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
         await stop_notifications(app)
         await app.state.db.dispose()
+        log.debug("VTN stopped")
 
     app = FastAPI(
         title="OpenADR 3 API",
@@ -79,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in (programs_router, reports_router, events_router, subscriptions_router, vens_router):
         app.include_router(router, prefix=base)
+    app.include_router(audit_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)

@@ -9,7 +9,7 @@ import uvicorn
 
 from vtn.auth.cli import certs_app, keys_app
 from vtn.core.commands import add_enable_disable, run_in_session
-from vtn.core.migrate import upgrade
+from vtn.core.migrate import shown_url, upgrade
 from vtn.core.security import Role
 from vtn.core.settings import get_settings
 
@@ -23,6 +23,21 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(certs_app, name="certs")
 app.add_typer(__import__("gb_profile.cli", fromlist=["app"]).app, name="gb")
 app.add_typer(__import__("vtn.console.cli", fromlist=["app"]).app, name="users")
+app.add_typer(__import__("vtn.audit.cli", fromlist=["app"]).app, name="audit")
+
+
+@app.callback()
+def _configure() -> None:
+    # Every command logs like the server: VTN_LOG_LEVEL and VTN_LOG_FORMAT (docs/operations.md).
+    from pydantic import ValidationError
+
+    from vtn.core.logs import configure_logging
+
+    try:
+        settings = get_settings()
+    except ValidationError:
+        return  # a command that needs the settings reports what is wrong with them
+    configure_logging(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -58,7 +73,7 @@ def serve(
 
     tls = uvicorn_ssl_options(tls_cert, tls_key, client_ca, client_cert) if tls_cert and tls_key else {}
     scheme = "https" if tls else "http"
-    typer.echo(f"VTN on {scheme}://{settings.host}:{settings.port}{settings.base_path} ({settings.database_url})")
+    typer.echo(f"VTN on {scheme}://{settings.host}:{settings.port}{settings.base_path} ({shown_url(settings.database_url)})")
     uvicorn.run(
         "vtn.asgi:app",
         host=settings.host,
@@ -75,7 +90,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     """Upgrade the database schema (creates it on an empty database)."""
     settings = get_settings()
     upgrade(settings.database_url, revision)
-    typer.echo(f"database at {revision}: {settings.database_url}")
+    typer.echo(f"database at {revision}: {shown_url(settings.database_url)}")
 
 
 @clients_app.command("add")

@@ -1,5 +1,6 @@
 """Every table of the VTN, imported in one place for Alembic and the test fixtures."""
 
+from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleSession, ConsoleUser
 from vtn.core.tables import ObjectTarget
@@ -11,6 +12,7 @@ from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, Ou
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "ClientRow", "ConsoleSession", "ConsoleUser", "DeliveredRow", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
-    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
+    "AuditRow", "ClientRow", "ConsoleSession", "ConsoleUser", "DeliveredRow", "EventRow", "HeartbeatRow", "ObjectTarget",
+    "OutboxRow", "ProgramRow",
+    "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]

@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from vtn.audit import service as audit
 from vtn.auth.models import ClientRow
 from vtn.core.database import all_rows, get_or_404, utcnow
 from vtn.core.errors import BadRequest
@@ -56,7 +57,9 @@ async def add_client(
     cert_san: str | None = None,
     with_secret: bool = True,
     operator: str = "",
+    actor: audit.Actor | None = None,
 ) -> NewClient:
+    """Register a client of `operator` (`actor`: who does it; the local `vtn` command's user when None)."""
     check_operator_id(operator)
     if role == Role.VEN and not ven_name:
         raise BadRequest("a VEN client must be bound to a ven name")
@@ -80,6 +83,9 @@ async def add_client(
     )
     session.add(client)
     await session.flush()
+    await audit.record(session, actor or audit.Actor.local(), "client.add", "client", client_id, detail={
+        "role": client.role, "venName": client.ven_name, "scopes": client.scopes, "secret": secret is not None,
+        "certBound": bool(cert_subject_dn or cert_san)}, operator=operator)
     return NewClient(client, secret)
 
 
@@ -87,19 +93,23 @@ async def list_clients(session: AsyncSession) -> list[ClientRow]:
     return await all_rows(session, ClientRow, ClientRow.client_id)
 
 
-async def set_enabled(session: AsyncSession, client_id: str, enabled: bool) -> ClientRow:
+async def set_enabled(session: AsyncSession, client_id: str, enabled: bool, *, actor: audit.Actor | None = None) -> ClientRow:
     client = await get_or_404(session, ClientRow, client_id, "client")
     client.enabled = enabled
     session.add(client)
+    await audit.record(session, actor or audit.Actor.local(), "client.enable" if enabled else "client.disable", "client",
+                       client_id, operator=client.operator)
     return client
 
 
-async def rotate_secret(session: AsyncSession, client_id: str) -> str:
+async def rotate_secret(session: AsyncSession, client_id: str, *, actor: audit.Actor | None = None) -> str:
     client = await get_or_404(session, ClientRow, client_id, "client")
     secret = new_secret()
     client.secret_hash = _hasher.hash(secret)
     client.secret_rotated_at = utcnow()
     session.add(client)
+    await audit.record(session, actor or audit.Actor.local(), "client.rotate_secret", "client", client_id,
+                       operator=client.operator)
     return secret
 
 

@@ -19,6 +19,7 @@ from joserfc.jwk import ECKey, KeySet
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from vtn.audit.service import Actor, record
 from vtn.auth.models import SigningKeyRow
 from vtn.core.database import Database, utcnow
 
@@ -81,7 +82,7 @@ def is_expired(row: SigningKeyRow, now: datetime, lifetime: timedelta) -> bool:
 
 
 async def rotate_keys(
-    session: AsyncSession, activate_in: timedelta, lifetime: timedelta
+    session: AsyncSession, activate_in: timedelta, lifetime: timedelta, *, actor: Actor | None = None
 ) -> tuple[SigningKeyRow, list[SigningKeyRow], list[str]]:
     """Publish a new key now that starts signing after `activate_in` (so JWKS caches learn it first).
 
@@ -103,6 +104,8 @@ async def rotate_keys(
             session.add(row)
             retiring.append(row)
     await session.flush()
+    await record(session, actor or Actor.local(), "signing_key.rotate", "signing_key", new.kid, detail={
+        "activeFrom": new.active_from.isoformat(), "retiring": [r.kid for r in retiring], "removed": removed})
     return new, retiring, removed
 
 

@@ -1,4 +1,4 @@
-"""Operator pages: Programs, Dispatch (+ preview), Board (live), Emergency stop, VENs (+ outbox), Delivery.
+"""Operator pages: Programs, Dispatch (+ preview), Board (live), Emergency stop, VENs (+ outbox), Delivery, Audit.
 
 Routes declared on `router` are served under `{console_path}/operator/...`; `vtn.console.router`
 includes it with `require_operator` and `csrf_protect`, so every route here already needs a signed-in
@@ -58,6 +58,7 @@ NAV: list[tuple[str, str]] = [
     ("Dispatch", "/operator/dispatch"),
     ("Board", "/operator/board"),
     ("VENs", "/operator/vens"),
+    ("Audit", "/operator/audit"),
 ]
 
 BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long
@@ -859,3 +860,39 @@ async def delivery_csv(request: Request, account: OperatorAccount, session: Read
 
 
 __all__ = ["NAV", "router"]
+
+
+# --------------------------------------------------------------------------------------------- audit log
+
+AUDIT_PAGE = 50
+AuditText = Annotated[str, Query(max_length=200)]
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request, account: OperatorAccount, session: ReadSession,
+    actor: AuditText = "", action: AuditText = "", object_id: Annotated[str, Query(alias="object", max_length=200)] = "",
+    since: Annotated[str, Query(max_length=40)] = "",
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    """The audit log, newest first, filtered like `vtn audit list` and `GET /admin/audit` (times London)."""
+    from vtn.audit.service import AuditFilter, entry, list_entries
+
+    errors: dict[str, list[str]] = {}
+    start = None
+    if since.strip():
+        try:
+            start = parse_local(since)
+        except ValueError as exc:
+            errors["since"] = [f"Since: {exc}."]
+    where = AuditFilter(since=start, actor=actor.strip() or None, action=action.strip() or None,
+                        object_id=object_id.strip() or None, before_id=before, operator=account.operator)
+    rows = [] if errors else [entry(r) for r in await list_entries(session, where, Page(0, AUDIT_PAGE), newest_first=True)]
+    filters = {"actor": actor, "action": action, "object": object_id, "since": since}
+    older = None
+    if len(rows) == AUDIT_PAGE:
+        older = {**{k: v for k, v in filters.items() if v}, "before": rows[-1]["id"]}
+    return _page(request, "operator/audit.html", {
+        "title": "Audit", "rows": rows, "filters": filters, "errors": errors, "older": older,
+        "detail_text": lambda d: json.dumps(d, separators=(", ", ": ")) if d else "",
+    }, status_code=400 if errors else 200)

@@ -157,7 +157,8 @@ async def signin(
                             headers={"Retry-After": str(int(wait) + 1)},
                             error=f"Too many sign-in attempts. Wait {int(wait) + 1} seconds and try again.")
     db: Database = request.app.state.db
-    result = await service.authenticate(db, username, password, settings, replaces=request.cookies.get(SESSION_COOKIE))
+    result = await service.authenticate(db, username, password, settings, replaces=request.cookies.get(SESSION_COOKIE),
+                                        address=address)
     created = result.session
     if created is None:
         log.info("console sign-in refused for %r from %s: %s", username[:64], address, result.reason)

@@ -7,11 +7,13 @@ database dump cannot be replayed as a cookie. Each session carries its own CSRF 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import secrets
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, or_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from vtn.audit import service as audit
 from vtn.console.models import AccountRole, ConsoleSession, ConsoleUser
 from vtn.core.database import Database, all_rows, get_or_404, utcnow
 from vtn.core.errors import BadRequest
@@ -52,8 +55,10 @@ def _check_password(password: str) -> None:
 async def add_user(
     session: AsyncSession, username: str, role: AccountRole | str, password: str, ven_names: list[str] | None = None,
     operator: str = "",
+    *, actor: audit.Actor | None = None,
 ) -> ConsoleUser:
-    """Create an account of `operator` (the tenant). FSP accounts must name at least one VEN; operators none."""
+    """Create an account of `operator` (the tenant). FSP accounts must name at least one VEN; operators none.
+    `actor`: default the local user."""
     from vtn.auth.service import check_operator_id
 
     check_operator_id(operator)
@@ -83,6 +88,8 @@ async def add_user(
     )
     session.add(user)
     await session.flush()
+    await audit.record(session, actor or audit.Actor.local(), "user.add", "console_user", username,
+                       detail={"role": role.value, "venNames": names}, operator=operator)
     return user
 
 
@@ -94,7 +101,7 @@ async def get_user(session: AsyncSession, username: str) -> ConsoleUser:
     return await get_or_404(session, ConsoleUser, username, "user")
 
 
-async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> ConsoleUser:
+async def set_disabled(session: AsyncSession, username: str, disabled: bool, *, actor: audit.Actor | None = None) -> ConsoleUser:
     """Disable (all its sessions end at once) or enable (the lock-out is cleared too) an account."""
     user = await get_user(session, username)
     user.disabled = disabled
@@ -103,10 +110,12 @@ async def set_disabled(session: AsyncSession, username: str, disabled: bool) -> 
     else:
         user.failed_attempts, user.locked_until = 0, None
     session.add(user)
+    await audit.record(session, actor or audit.Actor.local(), "user.disable" if disabled else "user.enable", "console_user",
+                       username, operator=user.operator)
     return user
 
 
-async def set_password(session: AsyncSession, username: str, password: str) -> ConsoleUser:
+async def set_password(session: AsyncSession, username: str, password: str, *, actor: audit.Actor | None = None) -> ConsoleUser:
     """New password; every existing session of the account ends."""
     _check_password(password)
     user = await get_user(session, username)
@@ -114,6 +123,8 @@ async def set_password(session: AsyncSession, username: str, password: str) -> C
     user.failed_attempts, user.locked_until = 0, None
     session.add(user)
     await session.exec(delete(ConsoleSession).where(ConsoleSession.username == username))  # type: ignore[call-overload]
+    await audit.record(session, actor or audit.Actor.local(), "user.set_password", "console_user", username,
+                       operator=user.operator)
     return user
 
 
@@ -138,9 +149,40 @@ def _verify(stored: str, password: str) -> bool:
         return False
 
 
+# ---- audit of sign-ins: a success is recorded in the transaction that opens the session (below); a failure
+# here, in a short transaction of its own, because a failed attempt either writes nothing to join or raises
+# (its transaction then rolls back), and a refused sign-in must leave its line precisely then.
+SIGNIN_REFUSED = frozenset({"locked", "disabled"})  # not even checked: refused; unknown or wrong password: failure
+
+
+def _signin_actor(username: str, role: str) -> audit.Actor:
+    return audit.Actor(f"console:{audit.clean(username, 64)}", role)
+
+
+def _audit_failed_signins(authenticate: Callable[..., Awaitable[SignInResult]]) -> Callable[..., Awaitable[SignInResult]]:
+    @functools.wraps(authenticate)
+    async def audited(db: Database, username: str, password: str, settings: Settings, **kw: object) -> SignInResult:
+        address = kw.get("address")
+        try:
+            result = await authenticate(db, username, password, settings, **kw)
+        except Exception as exc:
+            reason = f"error: {type(exc).__name__}"
+            await audit.record_apart(db, _signin_actor(username, "anonymous"), "console.signin", "console_user",
+                                     audit.clean(username, 64), audit.Outcome.FAILURE, {"reason": reason, "address": address})
+            raise
+        if not result.ok:
+            outcome = audit.Outcome.REFUSED if result.reason in SIGNIN_REFUSED else audit.Outcome.FAILURE
+            await audit.record_apart(db, _signin_actor(username, "anonymous"), "console.signin", "console_user",
+                                     audit.clean(username, 64), outcome, {"reason": result.reason, "address": address})
+        return result
+
+    return audited
+
+
+@_audit_failed_signins
 async def authenticate(
     db: Database, username: str, password: str, settings: Settings, *, replaces: str | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, address: str | None = None,
 ) -> SignInResult:
     """Check a password and, when it is right, open a session (`SignInResult.session`).
 
@@ -151,7 +193,8 @@ async def authenticate(
     recorded on the row re-read under a row lock (`FOR UPDATE`; SQLite's write transactions are
     serialised anyway), so parallel attempts cannot each see zero failures and slip past the lock-out.
     `console_lockout_failures` consecutive failures lock the account for `console_lockout_seconds`;
-    while locked even the right password is refused. `replaces` is the cookie the browser presented.
+    while locked even the right password is refused. `replaces` is the cookie the browser presented;
+    `address` the client's, for the audit log.
     """
     now = now or utcnow()
     candidate = password[:MAX_PASSWORD_LENGTH]
@@ -183,6 +226,8 @@ async def authenticate(
         user.failed_attempts, user.locked_until, user.last_signin_at = 0, None, now
         session.add(user)
         created = await create_session(session, user, settings, replaces=replaces, now=now)
+        await audit.record(session, _signin_actor(username, user.role), "console.signin", "console_user", username,
+                           detail={"address": address}, operator=user.operator)
     if _hasher.check_needs_rehash(stored):  # outside the transaction, as above
         rehashed = await asyncio.to_thread(_hasher.hash, candidate)
         async with db.session() as session:

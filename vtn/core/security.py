@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
@@ -92,3 +92,10 @@ async def current_principal(
 def requires(scope: Scope) -> object:
     """Dependency: the caller must hold `scope`; returns the `Principal`."""
     return Security(current_principal, scopes=[scope.value])
+
+
+async def require_bl(principal: Annotated[Principal, Security(current_principal, scopes=[])]) -> Principal:
+    """Dependency of the operator (`/admin/...`) endpoints: business-logic clients only, else 403."""
+    if not principal.is_bl:
+        raise Forbidden("operator endpoints are for business-logic (BL) clients only")
+    return principal

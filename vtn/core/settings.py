@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     default_page_limit: int = 50
     db_pool_size: int = 10
-    log_level: str = "info"
+    log_level: str = Field("info", description="critical, error, warning, info, debug or trace (vtn.* loggers and uvicorn)")
+    log_format: Literal["plain", "json"] = Field("plain", description="plain text lines, or one JSON object per line")
 
     # auth
     auth_mode: Literal["builtin", "external"] = "builtin"
@@ -83,6 +84,16 @@ class Settings(BaseSettings):
     def _normalise_base_path(cls, value: str) -> str:
         value = "/" + value.strip("/")
         return "" if value == "/" else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        from vtn.core.logs import LEVELS
+
+        value = value.strip().lower()
+        if value not in LEVELS:
+            raise ValueError(f"must be one of {', '.join(LEVELS)}")
+        return value
 
     @field_validator("console_path")
     @classmethod

@@ -8,6 +8,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import Event, ObjectType
+from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
@@ -44,6 +45,7 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
         operator=program.operator,
     )
+    await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
     return row.document
 
 
@@ -58,6 +60,7 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID
     )
+    await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)
     return row.document
 
 
@@ -70,8 +73,14 @@ async def _delete(session: AsyncSession, row: EventRow) -> dict[str, Any]:
 
 
 async def delete_event(session: AsyncSession, viewer: Viewer, event_id: str) -> dict[str, Any]:
+    from vtn.programs.service import store as programs
+
     ensure_can_write(viewer, ObjectType.EVENT)
-    return await _delete(session, await get_event(session, viewer, event_id, for_update=True))
+    row = await get_event(session, viewer, event_id, for_update=True)
+    program = await programs.get(session, row.program_id)
+    document = await _delete(session, row)
+    await audit.record_write(session, viewer.principal, "delete", ObjectType.EVENT, document, program and program.document)
+    return document
 
 
 async def delete_events_of_program(session: AsyncSession, program_id: str) -> None:

@@ -8,6 +8,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Program
+from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
@@ -45,6 +46,7 @@ async def create_program(session: AsyncSession, viewer: Viewer, program: Program
     check_program(program.content())
     await _ensure_unique_name(session, viewer, program.programName)
     row = await store.insert(session, program.content(), program_name=program.programName, operator=viewer.operator)
+    await audit.record_write(session, viewer.principal, "create", ObjectType.PROGRAM, row.document)
     return row.document
 
 
@@ -56,6 +58,7 @@ async def update_program(session: AsyncSession, viewer: Viewer, program_id: str,
     row = await store.replace(
         session, row, program.content(), change={"program_id": row.id}, program_name=program.programName
     )
+    await audit.record_write(session, viewer.principal, "update", ObjectType.PROGRAM, row.document)
     return row.document
 
 
@@ -74,4 +77,6 @@ async def delete_program(session: AsyncSession, viewer: Viewer, program_id: str)
     await delete_subscriptions_of_program(session, program_id)
     await delete_reports_where(session, ReportRow.program_id == program_id)
     await delete_events_of_program(session, program_id)
-    return await store.delete(session, row, change={"program_id": program_id})
+    document = await store.delete(session, row, change={"program_id": program_id})
+    await audit.record_write(session, viewer.principal, "delete", ObjectType.PROGRAM, document)  # covers its events
+    return document

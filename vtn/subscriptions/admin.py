@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, update
@@ -13,10 +13,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.core.database import Database, utcnow
-from vtn.core.errors import Forbidden, NotFound
+from vtn.core.errors import NotFound
 from vtn.core.pagination import Page, page_params
 from vtn.core.responses import error_responses
-from vtn.core.security import Principal, current_principal
+from vtn.core.security import Principal, require_bl
 from vtn.core.store import format_timestamp
 from vtn.subscriptions import notifications
 from vtn.subscriptions.models import SubscriptionRow
@@ -189,12 +189,6 @@ async def ven_last_seen(
 
 
 # --- HTTP --------------------------------------------------------------------------------------
-async def require_bl(principal: Annotated[Principal, Security(current_principal, scopes=[])]) -> Principal:
-    if not principal.is_bl:
-        raise Forbidden("operator endpoints are for business-logic (BL) clients only")
-    return principal
-
-
 BLPrincipal = Annotated[Principal, Depends(require_bl)]
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_bl)])
 ERRORS = error_responses(400, 401, 403, 404, 500)

@@ -9,6 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Subscription
+from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_has_ven, ensure_own_client_name, find_visible, may_see_secrets, read_clauses
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
@@ -89,6 +90,7 @@ async def create_subscription(
         operator=program.operator,
         **columns,
     )
+    await audit.record_write(session, viewer.principal, "create", ObjectType.SUBSCRIPTION, row.document)
     return row.document
 
 
@@ -118,6 +120,7 @@ async def update_subscription(
         change={"program_id": subscription.programID, "owner_ven_id": row.owner_ven_id},
         **columns,
     )
+    await audit.record_write(session, viewer.principal, "update", ObjectType.SUBSCRIPTION, row.document)
     return present_row(viewer, row)
 
 
@@ -127,7 +130,9 @@ async def _delete(session: AsyncSession, row: SubscriptionRow) -> dict[str, Any]
 
 async def delete_subscription(session: AsyncSession, viewer: Viewer, subscription_id: str) -> dict[str, Any]:
     row = await get_subscription(session, viewer, subscription_id, for_update=True)
-    return present(viewer, await _delete(session, row), row.owner_client_id, row.owner_ven_id)
+    document = await _delete(session, row)
+    await audit.record_write(session, viewer.principal, "delete", ObjectType.SUBSCRIPTION, document)
+    return present(viewer, document, row.owner_client_id, row.owner_ven_id)
 
 
 async def delete_subscriptions_where(session: AsyncSession, *where: Any, program_id: str | None = None) -> None:
