@@ -79,11 +79,13 @@ RULES: dict[str, str] = {
     "GB-R-006": "An acknowledgement MUST carry GB_ACK_STATUS (status enum), GB_NO_DISPATCH_REF (<NO>:<ref>), "
     "GB_DISPATCH_REVISION (integer >= 1) and GB_ACK_RESULT (ACCEPTED or REJECTED).",
     "GB-R-007": "A REJECTED acknowledgement MUST carry GB_ACK_REASON.",
-    "GB-R-008": "The read-back MUST match the acknowledged event: dispatch ref, a revision not above the event's, and "
-    "for the current revision its status.",
+    "GB-R-008": "The read-back status SHOULD be the acknowledged revision's status; a VTN MUST store a well-formed "
+    "acknowledgement that differs and flag it as not matching (never refuse it).",
     "GB-R-009": "An acknowledgement of a signed dispatch MUST be signed.",
     "GB-R-010": "A heartbeat MUST have one AGGREGATED_REPORT resource whose interval 0 (PT0S) carries GB_HEARTBEAT "
     "(UTC time) and GB_NETWORK_OPERATOR; other resources carry one OPERATING_STATE value.",
+    "GB-R-011": "An acknowledgement MUST name the acknowledged event (GB_NO_DISPATCH_REF = its eventName) and a "
+    "revision not above the event's.",
     "GB-R-020": "A readings report MUST declare DEMAND (readingType MEAN, units KW) and/or USAGE (units KWH) for the types "
     "it uses.",
     "GB-R-021": "DEMAND intervals MUST be PT1M starting on a whole minute; USAGE intervals PT30M starting at :00 or :30.",
@@ -543,15 +545,34 @@ def _validate_ack(report: Report, ev: Event | None, out: _Collector, signed: boo
         out.add("GB-R-007", "resources[0].intervals[0]", "REJECTED without GB_ACK_REASON")
     if ev is not None:
         meta = _meta(ev)
-        event_revision, event_status = _one(meta, m.P_REVISION), _one(meta, m.P_STATUS)
-        if (
-            ref != ev.eventName
-            or (ok_revision and isinstance(event_revision, int) and revision > event_revision)
-            or (revision == event_revision and status_value != event_status)
-        ):
-            out.add("GB-R-008", "resources[0].intervals[0]", "read-back does not match the dispatch")
+        event_revision = _one(meta, m.P_REVISION)
+        # an ack of another dispatch, or of a revision not issued yet, is no read-back of this event
+        if ref != ev.eventName or (ok_revision and isinstance(event_revision, int) and revision > event_revision):
+            out.add("GB-R-011", "resources[0].intervals[0]", "the acknowledgement names another dispatch or revision")
         if m.P_SIGNATURE in meta and not signed:
             out.add("GB-R-009", "resources[0].intervals[0]", "the dispatch is signed but the acknowledgement is not")
+
+
+def readback_mismatches(report: Report | Mapping[str, Any], event: Event | Mapping[str, Any]) -> list[Violation]:
+    """GB-R-008 notices for an acknowledgement of the event's current revision whose read-back status differs.
+
+    Not violations: a misread is exactly what the operator must see, so the VTN stores the ack and flags it
+    (`gb_profile.board` shows it as not matching). Empty for other reports, other revisions (the event carries
+    only its current status) and acks too malformed to compare (`validate_report` refuses those).
+    """
+    out = _Collector()
+    parsed, ev = _parse(Report, report, _Collector()), _parse(Event, event, _Collector())
+    if parsed is None or ev is None or parsed.reportName != m.R_ACK or len(parsed.resources) != 1:
+        return out.items
+    intervals = parsed.resources[0].intervals
+    if not intervals:
+        return out.items
+    payloads, meta = _payloads(intervals[0]), _meta(ev)
+    read_back, issued = _one(payloads, m.P_ACK_STATUS), _one(meta, m.P_STATUS)
+    revision = _one(payloads, m.P_REVISION)
+    if revision == _one(meta, m.P_REVISION) and _one(payloads, m.P_DISPATCH_REF) == ev.eventName and read_back != issued:
+        out.add("GB-R-008", "resources[0].intervals[0]", f"read-back status {read_back!r} is not the issued {issued!r}")
+    return out.items
 
 
 def _validate_heartbeat(report: Report, ev: Event | None, out: _Collector, signed: bool) -> None:
@@ -699,6 +720,7 @@ __all__ = [
     "ProductCode",
     "Violation",
     "is_gb_program",
+    "readback_mismatches",
     "validate_event",
     "validate_event_update",
     "validate_program",

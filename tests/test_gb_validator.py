@@ -31,6 +31,7 @@ from gb_profile.validator import (
     RULES,
     Violation,
     is_gb_program,
+    readback_mismatches,
     validate_event,
     validate_event_update,
     validate_program,
@@ -298,12 +299,31 @@ for rule, label, mutate in [
     ("GB-R-006", "unknown result", lambda d: ack_payloads(d)[3].update(values=["MAYBE"])),
     ("GB-R-006", "no revision", lambda d: ack_payloads(d).pop(2)),
     ("GB-R-007", "REJECTED without reason", lambda d: ack_payloads(d)[3].update(values=["REJECTED"])),
-    ("GB-R-008", "status read back wrong", lambda d: ack_payloads(d)[0].update(values=["STOP"])),
-    ("GB-R-008", "other dispatch ref", lambda d: ack_payloads(d)[1].update(values=["NGED:OTHER"])),
-    ("GB-R-008", "revision above the event's", lambda d: ack_payloads(d)[2].update(values=[2])),
+    ("GB-R-011", "other dispatch ref", lambda d: ack_payloads(d)[1].update(values=["NGED:OTHER"])),
+    ("GB-R-011", "revision above the event's", lambda d: ack_payloads(d)[2].update(values=[2])),
     ("GB-R-050", "not a detached JWS", lambda d: ack_payloads(d).append({"type": "GB_SIGNATURE", "values": ["a.b.c"]})),
 ]:
     case(rule, label, lambda mutate=mutate: validate_ack(mutate))
+
+
+def misread_status() -> list[Violation]:
+    """GB-R-008 is a flag, not a refusal: the misread ack validates, `readback_mismatches` reports it."""
+    report, event = ack_and_event()
+    ack_payloads(report)[0].update(values=["STOP"])
+    assert not {"GB-R-008", "GB-R-011"} & rules_of(validate_report(report, event))
+    return readback_mismatches(report, event)
+
+
+case("GB-R-008", "status read back wrong (flagged)", misread_status)
+
+
+def test_readback_mismatches_only_for_a_misread_status_of_the_current_revision():
+    report, event = ack_and_event()
+    assert readback_mismatches(report, event) == []
+    assert readback_mismatches({"reportName": "GB_ACK"}, event) == []  # too malformed to compare: validate_report refuses it
+    ack_payloads(report)[0].update(values=["STOP"])
+    ack_payloads(report)[2].update(values=[0])  # not the current revision: its status is not in the event
+    assert readback_mismatches(report, event) == []
 
 
 def unsigned_ack_of_signed_dispatch() -> list[Violation]:

@@ -3,8 +3,12 @@ a violation is a 400 problem listing the rule IDs, and nothing stored changes.""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import pytest
+
+from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.examples import FSP, SERVICE_START, example_event, example_program
@@ -74,10 +78,6 @@ def test_gb_reports_enforced(bl, clients):  # type: ignore[no-untyped-def]
     assert ven.post("/vens", json={"venName": FSP}).status_code == 201
 
     ack = b.build_ack_report(b.acknowledge(event, SERVICE_START), program_id, event["id"]).dump()
-    misread = b.build_ack_report(
-        b.acknowledge(event, SERVICE_START, status=m.DispatchStatus.STOP), program_id, event["id"]
-    ).dump()
-    assert _rules(ven.post("/reports", json=misread)) == {"GB-R-008"}
     assert _rules(ven.post("/reports", json={**ack, "reportName": "ACK"})) == {"GB-R-001"}
     assert ven.get("/reports").json() == []  # nothing stored
     created = ven.post("/reports", json=ack)
@@ -87,6 +87,40 @@ def test_gb_reports_enforced(bl, clients):  # type: ignore[no-untyped-def]
         "GB-R-002"
     }
     assert [r["clientName"] for r in ven.get("/reports").json()] == [FSP]
+
+
+def test_mismatching_readback_is_stored_and_flagged(bl, clients, caplog: pytest.LogCaptureFixture):  # type: ignore[no-untyped-def]
+    """A well-formed ack whose read-back status differs from the dispatch is stored (201) and flagged (GB-R-008),
+    so the operator sees that the FSP misunderstood; malformed or mis-addressed acks are still refused."""
+    program_id = bl.post("/programs", json=example_program().dump()).json()["id"]
+    event = bl.post("/events", json=example_event(program_id=program_id).dump() | {"id": None}).json()
+    ven = clients.ven(FSP)
+    assert ven.post("/vens", json={"venName": FSP}).status_code == 201
+
+    def ack_report(**kw):  # type: ignore[no-untyped-def]
+        return b.build_ack_report(b.acknowledge(event, SERVICE_START, **kw), program_id, event["id"]).dump()
+
+    def payloads(report):  # type: ignore[no-untyped-def]
+        return report["resources"][0]["intervals"][0]["payloads"]
+
+    other_ref, above = ack_report(), ack_report()
+    payloads(other_ref)[1]["values"] = ["NGED:D-OTHER"]
+    payloads(above)[2]["values"] = [2]
+    assert _rules(ven.post("/reports", json=other_ref)) == {"GB-R-011"}  # names another dispatch
+    assert _rules(ven.post("/reports", json=above)) == {"GB-R-011"}  # a revision not issued yet
+    assert _rules(ven.post("/reports", json=ack_report(result=m.AckResult.REJECTED))) == {"GB-R-007"}  # malformed
+    assert ven.get("/reports").json() == []
+
+    with caplog.at_level(logging.WARNING, logger="vtn"):
+        created = ven.post("/reports", json=ack_report(status=m.DispatchStatus.STOP))
+    assert created.status_code == 201, created.text
+    flagged = [r for r in caplog.records if "GB-R-008" in r.getMessage()]
+    assert flagged and event["id"] in flagged[0].getMessage() and FSP in flagged[0].getMessage()
+    stored = bl.get("/reports", params={"eventID": event["id"]}).json()
+    assert [r["id"] for r in stored] == [created.json()["id"]]
+    [state] = board.ack_status(event, stored)
+    assert state.latest_ack is not None and state.latest_ack.status is m.DispatchStatus.STOP
+    assert state.latest_ack.matches is False and state.latest_status_matches is False
 
 
 def test_non_gb_programs_are_not_profiled(bl):  # type: ignore[no-untyped-def]

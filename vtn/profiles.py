@@ -3,9 +3,12 @@ are held to it, and so are their events and reports. Violations are a 400 listin
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from vtn.core.errors import BadRequest
+
+log = logging.getLogger("vtn.profiles")
 
 
 def _reject(kind: str, violations: list[Any]) -> None:
@@ -36,3 +39,16 @@ def check_report(report: dict[str, Any], event: dict[str, Any], program: dict[st
 
     if is_gb_program(program):
         _reject("report", validate_report(report, event))
+        _flag_readback(report, event)
+
+
+def _flag_readback(report: dict[str, Any], event: dict[str, Any]) -> None:
+    """A misread acknowledgement is stored, not refused (GB-R-008): the operator's record of it is this warning
+    and the board's "does not match", which gb_profile.board derives from the stored ack and the event."""
+    from gb_profile.validator import readback_mismatches
+
+    for notice in readback_mismatches(report, event):
+        log.warning(
+            "%s: acknowledgement by %s of event %s does not match the dispatch: %s",
+            notice.rule, report.get("clientName"), event.get("id"), notice.message,
+        )
