@@ -374,7 +374,8 @@ def delivery_summary(
     """Instructed vs metered vs baseline for one dispatch, on a regular grid, and the energy delivered.
 
     `readings`: report documents (or already decoded `MeterReadings`); only GB_READINGS of the instruction's
-    FSP and operator count, summed over `meterable_units` (default: every unit in them). Readings without a
+    FSP and operator count, summed over `meterable_units` (default: every unit in them), each unit first
+    resampled to the step from its own granularity (per-minute kW or half-hourly kWh). Readings without a
     value (DATA_QUALITY MISSING or BAD, or absent) leave a gap (None), never a zero.
     `baseline`: constant kW, or kW by UTC start instant held until the next one (a step function).
     `step`: one minute when any per-minute reading is present, else 30 minutes. The grid spans the service
@@ -397,14 +398,25 @@ def delivery_summary(
 
     power: dict[tuple[str, datetime], float] = {}
     energy: dict[tuple[str, datetime], float] = {}
+    per_minute_halves: set[tuple[str, datetime]] = set()  # (unit, half hour) in which the unit reports by the minute
     for r in every:
+        if r.kind is m.ReadingKind.POWER_KW:
+            per_minute_halves.add((r.meterable_unit, _floor(r.start, HALF_HOUR)))
         if r.quality in UNUSABLE_QUALITIES or not math.isfinite(r.value):
             continue
         (power if r.kind is m.ReadingKind.POWER_KW else energy)[(r.meterable_unit, b.utc(r.start))] = r.value
 
     def unit_mean_kw(unit: str, begin: datetime) -> float | None:
-        if step == HALF_HOUR and (unit, begin) in energy:
-            return energy[(unit, begin)] * 2  # kWh over half an hour -> mean kW
+        """One unit's mean kW over [begin, begin + step), resampled from its own granularity.
+
+        Units of one dispatch unit may report at different granularities (one by the minute, one half-hourly), so
+        each is brought to the step before they are summed. A half hour's kWh x 2 is its mean kW, taken as flat
+        within the half hour for finer steps; a unit that reports by the minute in that half hour is read from its
+        minutes (a missing minute stays a gap) unless the step is the half hour and its kWh is known (exact).
+        """
+        half = _floor(begin, HALF_HOUR)
+        if (unit, half) in energy and (step == HALF_HOUR or (unit, half) not in per_minute_halves):
+            return energy[(unit, half)] * 2  # kWh over half an hour -> mean kW
         minutes = [power.get((unit, begin + i * MINUTE)) for i in range(step // MINUTE)]
         if all(v is not None for v in minutes):
             return sum(v for v in minutes if v is not None) / len(minutes)

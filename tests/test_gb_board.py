@@ -263,6 +263,43 @@ def test_missing_readings_are_gaps_not_zeros() -> None:
     assert unbased.points[0].target_kw is None and unbased.metered_kwh == pytest.approx(100.0 * 7 / 60)
 
 
+def test_units_at_different_granularities_are_summed() -> None:
+    """A dispatch unit with one per-minute meter (MU-1) and one half-hourly meter (MU-2): each unit is resampled to
+    the summary's step as mean kW over the step (a half hour's kWh x 2, flat within it), then the units are summed.
+    Worked numbers, 17:00-18:00 UTC, 100 kW turn-down, baseline 500 kW:
+      MU-1: 200 kW every minute                      -> 200 kWh
+      MU-2: 75 kWh 17:00-17:30 (150 kW), 50 kWh 17:30-18:00 (100 kW) -> 125 kWh
+      DU:   350 kW for 30 min, then 300 kW for 30 min -> 325 kWh metered = 200 + 125
+      delivered (500 - metered): 150 kW x 0.5 h + 200 kW x 0.5 h = 175 kWh
+    """
+    start = datetime(2026, 1, 14, 17, 0, tzinfo=UTC)
+    ins = turn_down(start, 60)
+    per_minute = power_report(start, [200.0] * 60, unit="MU-1")
+    half_hourly = energy_report(start, [75.0, 50.0], unit="MU-2")
+
+    alone = [board.delivery_summary(ins, [r], baseline=500.0) for r in (per_minute, half_hourly)]
+    assert [a.metered_kwh for a in alone] == [pytest.approx(200.0), pytest.approx(125.0)]
+
+    summary = board.delivery_summary(ins, [per_minute, half_hourly], baseline=500.0)
+    assert summary.step == MINUTE and summary.meterable_units == ("MU-1", "MU-2")
+    assert [p.metered_kw for p in summary.points] == [350.0] * 30 + [300.0] * 30
+    assert summary.missing_steps == 0
+    assert summary.metered_kwh == pytest.approx(325.0)
+    assert summary.delivered_kwh == pytest.approx(175.0)
+    assert [p.delivered_kw for p in summary.points[29:31]] == [150.0, 200.0]
+
+    # the same on a half-hourly and a 5-minute grid
+    half = board.delivery_summary(ins, [per_minute, half_hourly], baseline=500.0, step=timedelta(minutes=30))
+    assert [p.metered_kw for p in half.points] == [350.0, 300.0] and half.delivered_kwh == pytest.approx(175.0)
+    five = board.delivery_summary(ins, [per_minute, half_hourly], baseline=500.0, step=timedelta(minutes=5))
+    assert [p.metered_kw for p in five.points] == [350.0] * 6 + [300.0] * 6 and five.metered_kwh == pytest.approx(325.0)
+
+    # a half hour the half-hourly meter has not reported is a gap in the DU total, not a zero
+    partial = board.delivery_summary(ins, [per_minute, energy_report(start, [75.0], unit="MU-2")], baseline=500.0)
+    assert [p.metered_kw for p in partial.points] == [350.0] * 30 + [None] * 30 and partial.missing_steps == 30
+    assert partial.metered_kwh == pytest.approx(175.0)
+
+
 def test_other_fsps_readings_are_ignored() -> None:
     start = datetime(2026, 1, 14, 17, 0, tzinfo=UTC)
     summary = board.delivery_summary(turn_down(start, 2), [power_report(start, [1.0, 1.0], fsp="FSP-OTHER")], baseline=5.0)
