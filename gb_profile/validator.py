@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from gb_profile import model as m
 from gb_profile.builders import is_anchor_event
-from gb_profile.identifiers import NETWORK_OPERATORS, MpanError, parse_mpan_core
+from gb_profile.identifiers import NETWORK_OPERATORS, MpanError, check_mpan_licence_area, parse_mpan_core
 from gb_profile.products import PRODUCTS, ProductCode, product_from_program_type
 from gb_profile.signing import KeyRing, SignatureError, signature_header, verify_event, verify_report
 from openadr3.durations import InvalidDuration, parse_duration
@@ -103,6 +103,10 @@ RULES: dict[str, str] = {
     "GB-R-050": "A report MUST carry at most one GB_SIGNATURE; it MUST be a compact detached ES256 JWS and MUST verify.",
     "GB-V-001": "A GB resource MUST carry GB_RESOURCE_ROLE with one value DISPATCH_UNIT or METERABLE_UNIT.",
     "GB-V-002": "A meterable unit MUST carry GB_MPAN with one or more valid MPAN cores.",
+    "GB-V-003": "An MPAN core MUST be registered by one FSP only: a meterable unit MUST NOT name a core that a "
+    "resource of another ven names.",
+    "GB-V-004": "When the dispatching operator is known, a meterable unit's MPAN cores MUST lie in its licence areas "
+    "(distributor ID).",
 }
 
 
@@ -694,7 +698,43 @@ def _validate_emergency_stop(report: Report, ev: Event | None, out: _Collector, 
 # --- resources -------------------------------------------------------------------------------
 
 
-def validate_resource(obj: Resource | Mapping[str, Any]) -> list[Violation]:
+def is_gb_resource(resource: Resource | Mapping[str, Any]) -> bool:
+    """A resource follows the GB profile when it carries the GB_RESOURCE_ROLE attribute (whatever its value)."""
+    attributes = resource.attributes if isinstance(resource, Resource) else resource.get("attributes")
+    return any(_attribute_type(a) == m.A_ROLE for a in attributes or ())
+
+
+def _attribute_type(attribute: Any) -> Any:
+    return attribute.get("type") if isinstance(attribute, Mapping) else getattr(attribute, "type", None)
+
+
+def mpan_cores(resource: Resource | Mapping[str, Any]) -> list[str]:
+    """The valid MPAN cores a meterable unit names (full MPANs and display spacing reduced to the 13-digit core)."""
+    attributes = resource.attributes if isinstance(resource, Resource) else resource.get("attributes")
+    cores = []
+    for attribute in attributes or ():
+        values = attribute.get("values") if isinstance(attribute, Mapping) else getattr(attribute, "values", None)
+        if _attribute_type(attribute) != m.A_MPAN or not isinstance(values, list):
+            continue
+        for value in values:
+            try:
+                cores.append(parse_mpan_core(value).core)
+            except MpanError:
+                continue
+    return cores
+
+
+def validate_resource(
+    obj: Resource | Mapping[str, Any],
+    *,
+    taken: Mapping[str, str] | None = None,
+    operator_id: str | None = None,
+) -> list[Violation]:
+    """Violations of a GB resource.
+
+    `taken`: MPAN core -> the other FSP (ven) that registered it (GB-V-003); `operator_id`: the dispatching
+    operator, whose licence areas the meterable unit's MPANs must lie in (GB-V-004; unchecked when None).
+    """
     out = _Collector()
     resource = _parse(Resource, obj, out)
     if resource is None:
@@ -709,9 +749,17 @@ def validate_resource(obj: Resource | Mapping[str, Any]) -> list[Violation]:
             out.add("GB-V-002", "attributes", "a meterable unit needs GB_MPAN")
         for core in cores:
             try:
-                parse_mpan_core(core)
+                parsed = parse_mpan_core(core)
             except MpanError as exc:
                 out.add("GB-V-002", "attributes", str(exc))
+                continue
+            if taken and parsed.core in taken:
+                out.add("GB-V-003", "attributes", f"MPAN core {parsed.core} is registered by {taken[parsed.core]}")
+            if operator_id is not None:
+                try:
+                    check_mpan_licence_area(parsed.core, operator_id)
+                except MpanError as exc:
+                    out.add("GB-V-004", "attributes", str(exc))
     return out.items
 
 
@@ -720,6 +768,8 @@ __all__ = [
     "ProductCode",
     "Violation",
     "is_gb_program",
+    "is_gb_resource",
+    "mpan_cores",
     "readback_mismatches",
     "validate_event",
     "validate_event_update",

@@ -31,6 +31,7 @@ from gb_profile.validator import (
     RULES,
     Violation,
     is_gb_program,
+    is_gb_resource,
     readback_mismatches,
     validate_event,
     validate_event_update,
@@ -433,6 +434,26 @@ case("GB-V-001", "unknown role", lambda: resource(lambda d: d["attributes"][0].u
 case("GB-V-001", "no role", lambda: resource(lambda d: d.update(attributes=[])))
 case("GB-V-002", "bad check digit", lambda: resource(lambda d: d["attributes"][1].update(values=["1312345678901"]), meter=True))
 case("GB-V-002", "no MPAN", lambda: resource(lambda d: d["attributes"].pop(1), meter=True))
+
+
+def meter_with(**kw) -> list[Violation]:
+    data = b.build_meterable_unit_resource(m.MeterableUnit(FSP, "MU-1", ("1312345678907",))).dump()
+    return validate_resource(data, **kw)
+
+
+case("GB-V-003", "MPAN core registered by another FSP", lambda: meter_with(taken={"1312345678907": "FSP-OTHER"}))
+case("GB-V-004", "MPAN outside the operator's licence areas", lambda: meter_with(operator_id="NGED"))  # 13: SPEN
+
+
+def test_resource_checks_that_need_the_registry_or_the_operator():
+    assert meter_with() == []
+    assert meter_with(taken={"2499999999991": "FSP-OTHER"}, operator_id="SPEN") == []
+    [violation] = meter_with(taken={"1312345678907": "FSP-OTHER"})
+    assert "FSP-OTHER" in violation.message
+    unit = b.build_dispatch_unit_resource(m.DispatchUnit(FSP, UNIT, OPERATOR)).dump()
+    assert validate_resource(unit, operator_id="UKPN") == []  # a dispatch unit names no MPAN
+    assert is_gb_resource(unit)
+    assert not is_gb_resource({"resourceName": "r", "attributes": [{"type": "GB_MPAN", "values": ["1"]}]})
 
 
 @pytest.mark.parametrize(("rule", "thunk"), [(r, t) for r, _, t in CASES], ids=[f"{r}-{label}" for r, label, _ in CASES])

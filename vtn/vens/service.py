@@ -14,6 +14,7 @@ from vtn.auth.privacy import Viewer, read_clauses
 from vtn.core.errors import Conflict, Forbidden, NotFound
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
+from vtn.profiles import check_resource
 from vtn.vens.models import ResourceRow, VenRow
 
 vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
@@ -138,6 +139,7 @@ async def create_resource(session: AsyncSession, viewer: Viewer, ven_id: str, re
     content = _resource_content(resource, ven_id)
     _ensure_targets_unchanged(viewer, content, None)
     await _ensure_unique_resource_name(session, ven_id, resource.resourceName)
+    await check_resource(session, viewer, ven_id, content)
     row = await resources.insert(
         session, content, change={"owner_ven_id": ven_id}, ven_id=ven_id, resource_name=resource.resourceName
     )
@@ -151,6 +153,7 @@ async def update_resource(
     content = _resource_content(resource, ven_id)
     _ensure_targets_unchanged(viewer, content, row.document)
     await _ensure_unique_resource_name(session, ven_id, resource.resourceName, own_id=row.id)
+    await check_resource(session, viewer, ven_id, content)
     row = await resources.replace(
         session, row, content, change={"owner_ven_id": ven_id}, resource_name=resource.resourceName
     )
