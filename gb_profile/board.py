@@ -11,7 +11,7 @@ import csv
 import io
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,11 +37,35 @@ class RevisionAck:
     """One acknowledgement (read-back) received for one revision."""
 
     revision: int
-    received_time: datetime
+    received_time: datetime  # the FSP's receipt time (the ack's interval start)
     status: m.DispatchStatus  # the status as the FSP understood it
     result: m.AckResult
     reason: str | None
     latency_seconds: float | None  # receipt minus the revision's instruction time, when that is known
+    report_id: str | None = None  # the VTN's report id
+    created: datetime | None = None  # the VTN's createdDateTime of the report
+    # read-back status == the revision's issued status (GB-R-008); None when that revision's status is not known
+    matches: bool | None = None
+    superseded: bool = False  # a later ack of the same revision counts instead (see `effective_acks`)
+
+    @property
+    def arrival(self) -> tuple[datetime, str]:
+        """Order of acks of one revision: the VTN's createdDateTime (else the receipt time), ties by report id."""
+        return (self.created or self.received_time, self.report_id or "")
+
+
+def effective_acks(acks: Iterable[RevisionAck]) -> dict[int, RevisionAck]:
+    """The acknowledgement that counts for each revision: the latest to arrive (`RevisionAck.arrival`).
+
+    An FSP may acknowledge a revision more than once (REJECTED, then ACCEPTED once it can); its latest word is
+    its answer. The console board, its dispatch view and `vtn gb status` all decide through this one function.
+    """
+    latest: dict[int, RevisionAck] = {}
+    for ack in acks:
+        current = latest.get(ack.revision)
+        if current is None or ack.arrival > current.arrival:
+            latest[ack.revision] = ack
+    return latest
 
 
 @dataclass(frozen=True)
@@ -55,7 +79,7 @@ class AckStatus:
     revision: int  # the latest revision issued (the one the event carries)
     status: m.DispatchStatus  # its status
     instruction_time: datetime  # its instruction time
-    acks: tuple[RevisionAck, ...]  # every matching ack, by revision then receipt time
+    acks: tuple[RevisionAck, ...]  # every matching ack, by revision then arrival; earlier ones of a revision superseded
 
     @property
     def acknowledged_revisions(self) -> tuple[int, ...]:
@@ -66,10 +90,14 @@ class AckStatus:
         """The newest revision acknowledged, if any."""
         return max(self.acknowledged_revisions, default=None)
 
+    def ack_for(self, revision: int) -> RevisionAck | None:
+        """The ack that counts for `revision` (the latest received, `effective_acks`), if any."""
+        return effective_acks(self.acks).get(revision)
+
     @property
     def latest_ack(self) -> RevisionAck | None:
-        """The first ack received for the latest revision (later duplicates do not move the latency)."""
-        return next((a for a in self.acks if a.revision == self.revision), None)
+        """The ack that counts for the latest revision."""
+        return self.ack_for(self.revision)
 
     @property
     def latest_acknowledged(self) -> bool:
@@ -79,7 +107,7 @@ class AckStatus:
     def latest_status_matches(self) -> bool | None:
         """Whether the read-back status of the latest revision equals the issued one (GB-R-008); None if unacked."""
         ack = self.latest_ack
-        return None if ack is None else ack.status == self.status
+        return None if ack is None else ack.matches
 
     @property
     def latest_latency_seconds(self) -> float | None:
@@ -131,24 +159,52 @@ def ack_status(
     """
     ins = b.parse_event(event)
     event_id = _field(event, "id")
-    issued = {h.revision: b.utc(h.instruction_time) for h in history if h.event_name == ins.event_name}
-    issued[ins.revision] = b.utc(ins.instruction_time)
+    issued = {h.revision: h for h in history if h.event_name == ins.event_name}
+    issued[ins.revision] = ins
     acks = []
-    for ack in parse_acks(reports):
+    for report in reports:
+        if _field(report, "reportName") != m.R_ACK:
+            continue
+        try:
+            ack = b.parse_ack_report(report)
+        except (m.ProfileError, ValueError):
+            continue
         if (ack.event_name, ack.fsp_id, ack.dispatch_unit) != (ins.event_name, ins.fsp_id, ins.dispatch_unit):
             continue
         received = b.utc(ack.received_time)
         sent = issued.get(ack.revision)
-        latency = None if sent is None else (received - sent).total_seconds()
-        acks.append(RevisionAck(ack.revision, received, ack.status, ack.result, ack.reason, latency))
+        report_id, created = _field(report, "id"), _field(report, "createdDateTime")
+        acks.append(
+            RevisionAck(
+                revision=ack.revision,
+                received_time=received,
+                status=ack.status,
+                result=ack.result,
+                reason=ack.reason,
+                latency_seconds=None if sent is None else (received - b.utc(sent.instruction_time)).total_seconds(),
+                report_id=None if report_id is None else str(report_id),
+                created=_instant(created),
+                matches=None if sent is None else ack.status == sent.status,
+            )
+        )
+    counted = {id(a) for a in effective_acks(acks).values()}
+    ordered = sorted(acks, key=lambda a: (a.revision, a.arrival))
     return [
         AckStatus(
             event_id=None if event_id is None else str(event_id),
             **_addressed(ins),
             instruction_time=b.utc(ins.instruction_time),
-            acks=tuple(acks),
+            acks=tuple(a if id(a) in counted else replace(a, superseded=True) for a in ordered),
         )
     ]
+
+
+def _instant(value: Any) -> datetime | None:
+    """A createdDateTime as the API returns it (UTC RFC 3339 text) or as a model holds it; None if absent or bad."""
+    try:
+        return b.utc(value) if isinstance(value, datetime) else b.parse_utc_text(value, "createdDateTime")
+    except m.ProfileError:
+        return None
 
 
 # --- delivery -----------------------------------------------------------------------------------------------------
@@ -318,7 +374,8 @@ def delivery_summary(
     """Instructed vs metered vs baseline for one dispatch, on a regular grid, and the energy delivered.
 
     `readings`: report documents (or already decoded `MeterReadings`); only GB_READINGS of the instruction's
-    FSP and operator count, summed over `meterable_units` (default: every unit in them). Readings without a
+    FSP and operator count, summed over `meterable_units` (default: every unit in them), each unit first
+    resampled to the step from its own granularity (per-minute kW or half-hourly kWh). Readings without a
     value (DATA_QUALITY MISSING or BAD, or absent) leave a gap (None), never a zero.
     `baseline`: constant kW, or kW by UTC start instant held until the next one (a step function).
     `step`: one minute when any per-minute reading is present, else 30 minutes. The grid spans the service
@@ -341,14 +398,25 @@ def delivery_summary(
 
     power: dict[tuple[str, datetime], float] = {}
     energy: dict[tuple[str, datetime], float] = {}
+    per_minute_halves: set[tuple[str, datetime]] = set()  # (unit, half hour) in which the unit reports by the minute
     for r in every:
+        if r.kind is m.ReadingKind.POWER_KW:
+            per_minute_halves.add((r.meterable_unit, _floor(r.start, HALF_HOUR)))
         if r.quality in UNUSABLE_QUALITIES or not math.isfinite(r.value):
             continue
         (power if r.kind is m.ReadingKind.POWER_KW else energy)[(r.meterable_unit, b.utc(r.start))] = r.value
 
     def unit_mean_kw(unit: str, begin: datetime) -> float | None:
-        if step == HALF_HOUR and (unit, begin) in energy:
-            return energy[(unit, begin)] * 2  # kWh over half an hour -> mean kW
+        """One unit's mean kW over [begin, begin + step), resampled from its own granularity.
+
+        Units of one dispatch unit may report at different granularities (one by the minute, one half-hourly), so
+        each is brought to the step before they are summed. A half hour's kWh x 2 is its mean kW, taken as flat
+        within the half hour for finer steps; a unit that reports by the minute in that half hour is read from its
+        minutes (a missing minute stays a gap) unless the step is the half hour and its kWh is known (exact).
+        """
+        half = _floor(begin, HALF_HOUR)
+        if (unit, half) in energy and (step == HALF_HOUR or (unit, half) not in per_minute_halves):
+            return energy[(unit, half)] * 2  # kWh over half an hour -> mean kW
         minutes = [power.get((unit, begin + i * MINUTE)) for i in range(step // MINUTE)]
         if all(v is not None for v in minutes):
             return sum(v for v in minutes if v is not None) / len(minutes)

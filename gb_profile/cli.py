@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.operator import Operator, OperatorError
@@ -190,11 +191,11 @@ def status(
             rows = []
             for event in events:
                 ins = b.parse_event(event)
-                acks = {(a.revision, a.fsp_id): a for a in op.acknowledgements(event["id"])}
-                for revision in range(1, ins.revision + 1):
-                    ack = acks.get((revision, ins.fsp_id))
-                    state = f"{ack.result} {ack.status} at {_utc_text(ack.received_time)}" if ack else "-"
-                    rows.append((event["id"], ins.event_name, str(revision), ins.fsp_id, state))
+                for state in op.ack_status(event):
+                    for revision in range(1, ins.revision + 1):
+                        acks = [a for a in state.acks if a.revision == revision] or [None]
+                        for ack in acks:  # every ack, by arrival: the last one counts (board.effective_acks)
+                            rows.append((event["id"], ins.event_name, str(revision), state.fsp_id, _ack_text(ack, state)))
             silent = op.silent_vens([e["id"] for e in events])
         except (OperatorError, m.ProfileError) as exc:
             _fail(exc)
@@ -208,6 +209,15 @@ def status(
         )
     else:
         typer.echo("Silent VENs: none")
+
+
+def _ack_text(ack: board.RevisionAck | None, state: board.AckStatus) -> str:
+    if ack is None:
+        return "-"
+    text = f"{ack.result} {ack.status} at {_utc_text(ack.received_time)}"
+    if ack.matches is False:  # the read-back status is not the issued one (GB-R-008)
+        text += " does not match" + (f" (issued {state.status})" if ack.revision == state.revision else "")
+    return text + (" (superseded)" if ack.superseded else "")
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

@@ -194,3 +194,25 @@ def is_valid_mpan_core(text: str) -> bool:
     except MpanError:
         return False
     return True
+
+
+def check_mpan_licence_area(mpan: str, operator_id: str) -> MpanCore:
+    """The MPAN's core if it lies in a licence area of the dispatching operator `operator_id`, else `MpanError`.
+
+    The licence area is the core's distributor ID (its first two digits, `DISTRIBUTORS`): a DNO group holds its
+    DNO areas (NGED: 11, 14, 21, 22), an IDNO its own distributor ID; a site on an IDNO network inside a DNO area
+    carries the IDNO's ID, so it is not in the DNO's area. NESO holds no distribution licence but dispatches
+    across GB, so every valid GB MPAN is in its area. An invalid MPAN raises `MpanError` as in `parse_mpan_core`,
+    an unknown operator `UnknownOperator`.
+    """
+    operator = network_operator(operator_id)
+    core = parse_mpan_core(mpan)
+    if operator.kind is OperatorKind.SYSTEM_OPERATOR:
+        return core
+    distributor = core.distributor
+    if distributor.operator_id != operator.id:
+        raise MpanError(
+            f"MPAN core {core} is in distributor {distributor.distributor_id} ({distributor.name}, "
+            f"{distributor.operator_id}), not a licence area of {operator.id}"
+        )
+    return core

@@ -162,6 +162,10 @@ class Operator:
         """Parsed GB_ACK reports for the event, by revision then receipt time (others are skipped)."""
         return board.parse_acks(self._all("/reports", {"eventID": event_id}))
 
+    def ack_status(self, event: dict[str, Any]) -> list[board.AckStatus]:
+        """Every acknowledgement of a dispatch event and the one that counts per revision (`board.ack_status`)."""
+        return board.ack_status(event, self._all("/reports", {"eventID": event["id"]}))
+
     def dispatch_events(self, program_id: str | None = None) -> list[dict[str, Any]]:
         """GB dispatch events (anchor and non-profile events skipped)."""
         events = []
@@ -180,7 +184,7 @@ class Operator:
         events = [self.event(e) for e in event_ids] if event_ids is not None else self.dispatch_events(program_id)
         silent = []
         for event in events:
-            for state in board.ack_status(event, self._all("/reports", {"eventID": event["id"]})):
+            for state in self.ack_status(event):
                 if not state.latest_acknowledged:
                     silent.append(
                         SilentVen(state.fsp_id, event["id"], state.event_name, state.revision, state.acknowledged_revision)

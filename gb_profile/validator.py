@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from gb_profile import model as m
 from gb_profile.builders import is_anchor_event
-from gb_profile.identifiers import NETWORK_OPERATORS, MpanError, parse_mpan_core
+from gb_profile.identifiers import NETWORK_OPERATORS, MpanError, check_mpan_licence_area, parse_mpan_core
 from gb_profile.products import PRODUCTS, ProductCode, product_from_program_type
 from gb_profile.signing import KeyRing, SignatureError, signature_header, verify_event, verify_report
 from openadr3.durations import InvalidDuration, parse_duration
@@ -79,11 +79,13 @@ RULES: dict[str, str] = {
     "GB-R-006": "An acknowledgement MUST carry GB_ACK_STATUS (status enum), GB_NO_DISPATCH_REF (<NO>:<ref>), "
     "GB_DISPATCH_REVISION (integer >= 1) and GB_ACK_RESULT (ACCEPTED or REJECTED).",
     "GB-R-007": "A REJECTED acknowledgement MUST carry GB_ACK_REASON.",
-    "GB-R-008": "The read-back MUST match the acknowledged event: dispatch ref, a revision not above the event's, and "
-    "for the current revision its status.",
+    "GB-R-008": "The read-back status SHOULD be the acknowledged revision's status; a VTN MUST store a well-formed "
+    "acknowledgement that differs and flag it as not matching (never refuse it).",
     "GB-R-009": "An acknowledgement of a signed dispatch MUST be signed.",
     "GB-R-010": "A heartbeat MUST have one AGGREGATED_REPORT resource whose interval 0 (PT0S) carries GB_HEARTBEAT "
     "(UTC time) and GB_NETWORK_OPERATOR; other resources carry one OPERATING_STATE value.",
+    "GB-R-011": "An acknowledgement MUST name the acknowledged event (GB_NO_DISPATCH_REF = its eventName) and a "
+    "revision not above the event's.",
     "GB-R-012": "A readings report MUST name only meterable units of the posting VEN (resources registered under its ven).",
     "GB-R-020": "A readings report MUST declare DEMAND (readingType MEAN, units KW) and/or USAGE (units KWH) for the types "
     "it uses.",
@@ -102,6 +104,10 @@ RULES: dict[str, str] = {
     "GB-R-050": "A report MUST carry at most one GB_SIGNATURE; it MUST be a compact detached ES256 JWS and MUST verify.",
     "GB-V-001": "A GB resource MUST carry GB_RESOURCE_ROLE with one value DISPATCH_UNIT or METERABLE_UNIT.",
     "GB-V-002": "A meterable unit MUST carry GB_MPAN with one or more valid MPAN cores.",
+    "GB-V-003": "An MPAN core MUST be registered by one FSP only: a meterable unit MUST NOT name a core that a "
+    "resource of another ven names.",
+    "GB-V-004": "When the dispatching operator is known, a meterable unit's MPAN cores MUST lie in its licence areas "
+    "(distributor ID).",
 }
 
 
@@ -549,15 +555,34 @@ def _validate_ack(report: Report, ev: Event | None, out: _Collector, signed: boo
         out.add("GB-R-007", "resources[0].intervals[0]", "REJECTED without GB_ACK_REASON")
     if ev is not None:
         meta = _meta(ev)
-        event_revision, event_status = _one(meta, m.P_REVISION), _one(meta, m.P_STATUS)
-        if (
-            ref != ev.eventName
-            or (ok_revision and isinstance(event_revision, int) and revision > event_revision)
-            or (revision == event_revision and status_value != event_status)
-        ):
-            out.add("GB-R-008", "resources[0].intervals[0]", "read-back does not match the dispatch")
+        event_revision = _one(meta, m.P_REVISION)
+        # an ack of another dispatch, or of a revision not issued yet, is no read-back of this event
+        if ref != ev.eventName or (ok_revision and isinstance(event_revision, int) and revision > event_revision):
+            out.add("GB-R-011", "resources[0].intervals[0]", "the acknowledgement names another dispatch or revision")
         if m.P_SIGNATURE in meta and not signed:
             out.add("GB-R-009", "resources[0].intervals[0]", "the dispatch is signed but the acknowledgement is not")
+
+
+def readback_mismatches(report: Report | Mapping[str, Any], event: Event | Mapping[str, Any]) -> list[Violation]:
+    """GB-R-008 notices for an acknowledgement of the event's current revision whose read-back status differs.
+
+    Not violations: a misread is exactly what the operator must see, so the VTN stores the ack and flags it
+    (`gb_profile.board` shows it as not matching). Empty for other reports, other revisions (the event carries
+    only its current status) and acks too malformed to compare (`validate_report` refuses those).
+    """
+    out = _Collector()
+    parsed, ev = _parse(Report, report, _Collector()), _parse(Event, event, _Collector())
+    if parsed is None or ev is None or parsed.reportName != m.R_ACK or len(parsed.resources) != 1:
+        return out.items
+    intervals = parsed.resources[0].intervals
+    if not intervals:
+        return out.items
+    payloads, meta = _payloads(intervals[0]), _meta(ev)
+    read_back, issued = _one(payloads, m.P_ACK_STATUS), _one(meta, m.P_STATUS)
+    revision = _one(payloads, m.P_REVISION)
+    if revision == _one(meta, m.P_REVISION) and _one(payloads, m.P_DISPATCH_REF) == ev.eventName and read_back != issued:
+        out.add("GB-R-008", "resources[0].intervals[0]", f"read-back status {read_back!r} is not the issued {issued!r}")
+    return out.items
 
 
 def _validate_heartbeat(report: Report, ev: Event | None, out: _Collector, signed: bool) -> None:
@@ -679,7 +704,43 @@ def _validate_emergency_stop(report: Report, ev: Event | None, out: _Collector, 
 # --- resources -------------------------------------------------------------------------------
 
 
-def validate_resource(obj: Resource | Mapping[str, Any]) -> list[Violation]:
+def is_gb_resource(resource: Resource | Mapping[str, Any]) -> bool:
+    """A resource follows the GB profile when it carries the GB_RESOURCE_ROLE attribute (whatever its value)."""
+    attributes = resource.attributes if isinstance(resource, Resource) else resource.get("attributes")
+    return any(_attribute_type(a) == m.A_ROLE for a in attributes or ())
+
+
+def _attribute_type(attribute: Any) -> Any:
+    return attribute.get("type") if isinstance(attribute, Mapping) else getattr(attribute, "type", None)
+
+
+def mpan_cores(resource: Resource | Mapping[str, Any]) -> list[str]:
+    """The valid MPAN cores a meterable unit names (full MPANs and display spacing reduced to the 13-digit core)."""
+    attributes = resource.attributes if isinstance(resource, Resource) else resource.get("attributes")
+    cores = []
+    for attribute in attributes or ():
+        values = attribute.get("values") if isinstance(attribute, Mapping) else getattr(attribute, "values", None)
+        if _attribute_type(attribute) != m.A_MPAN or not isinstance(values, list):
+            continue
+        for value in values:
+            try:
+                cores.append(parse_mpan_core(value).core)
+            except MpanError:
+                continue
+    return cores
+
+
+def validate_resource(
+    obj: Resource | Mapping[str, Any],
+    *,
+    taken: Mapping[str, str] | None = None,
+    operator_id: str | None = None,
+) -> list[Violation]:
+    """Violations of a GB resource.
+
+    `taken`: MPAN core -> the other FSP (ven) that registered it (GB-V-003); `operator_id`: the dispatching
+    operator, whose licence areas the meterable unit's MPANs must lie in (GB-V-004; unchecked when None).
+    """
     out = _Collector()
     resource = _parse(Resource, obj, out)
     if resource is None:
@@ -694,9 +755,17 @@ def validate_resource(obj: Resource | Mapping[str, Any]) -> list[Violation]:
             out.add("GB-V-002", "attributes", "a meterable unit needs GB_MPAN")
         for core in cores:
             try:
-                parse_mpan_core(core)
+                parsed = parse_mpan_core(core)
             except MpanError as exc:
                 out.add("GB-V-002", "attributes", str(exc))
+                continue
+            if taken and parsed.core in taken:
+                out.add("GB-V-003", "attributes", f"MPAN core {parsed.core} is registered by {taken[parsed.core]}")
+            if operator_id is not None:
+                try:
+                    check_mpan_licence_area(parsed.core, operator_id)
+                except MpanError as exc:
+                    out.add("GB-V-004", "attributes", str(exc))
     return out.items
 
 
@@ -705,6 +774,9 @@ __all__ = [
     "ProductCode",
     "Violation",
     "is_gb_program",
+    "is_gb_resource",
+    "mpan_cores",
+    "readback_mismatches",
     "validate_event",
     "validate_event_update",
     "validate_program",

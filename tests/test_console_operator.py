@@ -93,8 +93,8 @@ def events_by_name(bl) -> dict[str, dict[str, Any]]:  # type: ignore[no-untyped-
     return {e["eventName"]: e for e in bl.get("/events").json()}
 
 
-def acknowledge(ven, event: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    ack = b.acknowledge(event, datetime.now(UTC))
+def acknowledge(ven, event: dict[str, Any], **kw: Any) -> None:  # type: ignore[no-untyped-def]
+    ack = b.acknowledge(event, datetime.now(UTC), **kw)
     response = ven.post("/reports", json=b.build_ack_report(ack, event["programID"], event["id"]).dump())
     assert response.status_code == 201, response.text
 
@@ -278,6 +278,39 @@ def test_submit_creates_the_dispatch_and_the_board_shows_acknowledgements(olive,
     assert cancelled.status_code == 303
     final = b.parse_event(events_by_name(bl)["NGED:D-7"])
     assert (final.revision, final.status, final.setpoints) == (3, m.DispatchStatus.CANCELLED, ())
+
+
+def test_latest_ack_wins_on_the_board_every_ack_listed_and_a_misread_does_not_match(olive, bl, fsp_ven):
+    """REJECTED then ACCEPTED for one revision: the board's headline shows the later one (the same rule as
+    `vtn gb status`, gb_profile.board), the history and the dispatch view list both; a read-back whose status
+    differs is stored and shown as not matching."""
+    program_id = make_program(olive)
+    dispatch(olive, program_id, ref="D-TWICE")
+    event = events_by_name(bl)["NGED:D-TWICE"]
+    acknowledge(fsp_ven, event, result=m.AckResult.REJECTED, reason="unit busy")
+    acknowledge(fsp_ven, event)
+
+    def ack_cell() -> str:
+        cell = re.search(rf'data-testid="ack-{event["id"]}">(.*?)</td>', olive.get(f"{OP}/board/fragment").text, re.S)
+        assert cell
+        return cell.group(1)
+
+    cell = ack_cell()
+    assert re.search(r'data-ack="latest">rev 1 ACCEPTED<', cell), cell
+    history = re.search(r'<ul class="ack-history hint">(.*?)</ul>', cell, re.S)
+    assert history and "rev 1 REJECTED (RUN)" in history.group(1) and "superseded" in history.group(1)
+    assert "rev 1 ACCEPTED (RUN)" in history.group(1)
+    view = olive.get(f"{OP}/dispatches/{event['id']}/delivery").text
+    listed = re.search(r"<h2>Acknowledgements</h2>\s*<ul>(.*?)</ul>", view, re.S)
+    assert listed and "REJECTED (RUN)" in listed.group(1) and "unit busy" in listed.group(1)
+    assert "ACCEPTED (RUN)" in listed.group(1) and "superseded" in listed.group(1)
+
+    acknowledge(fsp_ven, event, status=m.DispatchStatus.PRE_NOTIFY)  # the FSP misread the status: stored, flagged
+    cell = ack_cell()
+    assert re.search(r'data-ack="latest">rev 1 ACCEPTED<', cell) and "does not match" in cell
+    assert "read back PRE_NOTIFY, issued RUN" in cell
+    view = olive.get(f"{OP}/dispatches/{event['id']}/delivery").text
+    assert "does not match" in view
 
 
 def test_dispatch_is_signed_when_the_vtn_has_an_operator_key(olive, bl, fsp_ven, settings, tmp_path):

@@ -53,7 +53,7 @@ def test_revisions_acknowledged_with_latency_and_readback() -> None:
     third = b.stop(second, second.service_start + timedelta(minutes=30), second.instruction_time + timedelta(minutes=5))
     reports = [
         ack_doc(first, first.instruction_time + timedelta(seconds=42)),
-        ack_doc(first, first.instruction_time + timedelta(seconds=50)),  # a duplicate: first one counts
+        ack_doc(first, first.instruction_time + timedelta(seconds=50)),  # a duplicate: the later one counts
         ack_doc(third, third.instruction_time + timedelta(seconds=7.5), status=m.DispatchStatus.RUN),  # misread
         wire(b.build_readings_report(
             m.MeterReadings(FSP, OPERATOR, (m.MeterReading("MU-1", first.service_start, m.ReadingKind.POWER_KW, 1.0),)),
@@ -107,6 +107,61 @@ def test_parse_acks_sorted_by_revision_then_receipt() -> None:
                              ack_doc(first, t + MINUTE), {"reportName": "GB_HEARTBEAT"}])
     assert [(a.revision, a.received_time) for a in acks] == [(1, t + MINUTE), (1, t + timedelta(hours=2)),
                                                             (2, t + timedelta(hours=1))]
+
+
+def stamped(doc: dict[str, Any], report_id: str, created: datetime) -> dict[str, Any]:
+    """As the VTN returns a stored report: with its id and createdDateTime."""
+    return {**doc, "id": report_id, "createdDateTime": b.utc_text(created)}
+
+
+def test_latest_acknowledgement_of_a_revision_wins_by_created_time_then_id() -> None:
+    """REJECTED, then ACCEPTED for one revision: the later one (the VTN's createdDateTime, ties by report id) counts,
+    whatever the FSP's receipt times or the order of the list; every ack stays listed."""
+    ins = example_instruction()
+    t = ins.instruction_time
+    # the plain case: REJECTED, then ACCEPTED a minute later
+    reports = [ack_doc(ins, t + MINUTE, result=m.AckResult.REJECTED, reason="no headroom"), ack_doc(ins, t + 2 * MINUTE)]
+    [state] = board.ack_status(event_doc(ins), reports)
+    assert state.latest_ack is not None and state.latest_ack.result is m.AckResult.ACCEPTED
+    assert [a.result for a in state.acks] == [m.AckResult.REJECTED, m.AckResult.ACCEPTED]
+
+    rejected = stamped(ack_doc(ins, t + timedelta(seconds=30), result=m.AckResult.REJECTED, reason="no headroom"),
+                       "rep-b", t + timedelta(seconds=31))
+    # the FSP's own receipt time is earlier, but the VTN stored it later: it is the FSP's latest word
+    accepted = stamped(ack_doc(ins, t + timedelta(seconds=20)), "rep-a", t + timedelta(seconds=90))
+    for reports in ([rejected, accepted], [accepted, rejected]):
+        [state] = board.ack_status(event_doc(ins), reports)
+        assert [(a.result, a.report_id) for a in state.acks] == [(m.AckResult.REJECTED, "rep-b"), (m.AckResult.ACCEPTED, "rep-a")]
+        assert state.latest_ack is not None and state.latest_ack.result is m.AckResult.ACCEPTED
+        assert state.ack_for(1) is state.latest_ack and state.latest_latency_seconds == 20.0
+        assert [a.superseded for a in state.acks] == [True, False]
+
+    # same createdDateTime: the higher report id is the later one
+    tie = stamped(ack_doc(ins, t + timedelta(seconds=5), result=m.AckResult.REJECTED, reason="x"), "rep-c",
+                  t + timedelta(seconds=90))
+    [state] = board.ack_status(event_doc(ins), [tie, accepted])
+    assert state.latest_ack is not None
+    assert (state.latest_ack.report_id, state.latest_ack.result) == ("rep-c", m.AckResult.REJECTED)
+    assert board.effective_acks(state.acks) == {1: state.latest_ack}
+
+
+def test_mismatching_readback_is_flagged_on_each_ack() -> None:
+    """A read-back whose status differs from the issued revision's is kept and flagged (GB-R-008), for the latest
+    revision from the event, for earlier ones when their instructions are supplied."""
+    first = example_instruction()
+    second = b.revise(first, first.instruction_time + timedelta(minutes=10), status=m.DispatchStatus.RUN)
+    t = second.instruction_time
+    reports = [
+        ack_doc(first, t - timedelta(minutes=5), status=m.DispatchStatus.PRE_NOTIFY),  # revision 1 was RUN
+        ack_doc(second, t + timedelta(seconds=3), status=m.DispatchStatus.STOP),
+    ]
+    [state] = board.ack_status(event_doc(second), reports, history=[first])
+    assert [(a.revision, a.matches) for a in state.acks] == [(1, False), (2, False)]
+    assert state.latest_status_matches is False
+    [bare] = board.ack_status(event_doc(second), reports)
+    assert [(a.revision, a.matches) for a in bare.acks] == [(1, None), (2, False)]  # revision 1's status unknown
+    [good] = board.ack_status(event_doc(second), [ack_doc(second, t + timedelta(seconds=3))])
+    assert good.acks[0].matches is True and good.latest_status_matches is True
 
 
 # --- delivery -----------------------------------------------------------------------------------------------------
@@ -206,6 +261,43 @@ def test_missing_readings_are_gaps_not_zeros() -> None:
     assert unbased.delivered_kwh is None and unbased.direction is m.Direction.TURN_DOWN
     assert unbased.requested_kwh == pytest.approx(100.0 * 10 / 60)  # a delta is sized without a baseline
     assert unbased.points[0].target_kw is None and unbased.metered_kwh == pytest.approx(100.0 * 7 / 60)
+
+
+def test_units_at_different_granularities_are_summed() -> None:
+    """A dispatch unit with one per-minute meter (MU-1) and one half-hourly meter (MU-2): each unit is resampled to
+    the summary's step as mean kW over the step (a half hour's kWh x 2, flat within it), then the units are summed.
+    Worked numbers, 17:00-18:00 UTC, 100 kW turn-down, baseline 500 kW:
+      MU-1: 200 kW every minute                      -> 200 kWh
+      MU-2: 75 kWh 17:00-17:30 (150 kW), 50 kWh 17:30-18:00 (100 kW) -> 125 kWh
+      DU:   350 kW for 30 min, then 300 kW for 30 min -> 325 kWh metered = 200 + 125
+      delivered (500 - metered): 150 kW x 0.5 h + 200 kW x 0.5 h = 175 kWh
+    """
+    start = datetime(2026, 1, 14, 17, 0, tzinfo=UTC)
+    ins = turn_down(start, 60)
+    per_minute = power_report(start, [200.0] * 60, unit="MU-1")
+    half_hourly = energy_report(start, [75.0, 50.0], unit="MU-2")
+
+    alone = [board.delivery_summary(ins, [r], baseline=500.0) for r in (per_minute, half_hourly)]
+    assert [a.metered_kwh for a in alone] == [pytest.approx(200.0), pytest.approx(125.0)]
+
+    summary = board.delivery_summary(ins, [per_minute, half_hourly], baseline=500.0)
+    assert summary.step == MINUTE and summary.meterable_units == ("MU-1", "MU-2")
+    assert [p.metered_kw for p in summary.points] == [350.0] * 30 + [300.0] * 30
+    assert summary.missing_steps == 0
+    assert summary.metered_kwh == pytest.approx(325.0)
+    assert summary.delivered_kwh == pytest.approx(175.0)
+    assert [p.delivered_kw for p in summary.points[29:31]] == [150.0, 200.0]
+
+    # the same on a half-hourly and a 5-minute grid
+    half = board.delivery_summary(ins, [per_minute, half_hourly], baseline=500.0, step=timedelta(minutes=30))
+    assert [p.metered_kw for p in half.points] == [350.0, 300.0] and half.delivered_kwh == pytest.approx(175.0)
+    five = board.delivery_summary(ins, [per_minute, half_hourly], baseline=500.0, step=timedelta(minutes=5))
+    assert [p.metered_kw for p in five.points] == [350.0] * 6 + [300.0] * 6 and five.metered_kwh == pytest.approx(325.0)
+
+    # a half hour the half-hourly meter has not reported is a gap in the DU total, not a zero
+    partial = board.delivery_summary(ins, [per_minute, energy_report(start, [75.0], unit="MU-2")], baseline=500.0)
+    assert [p.metered_kw for p in partial.points] == [350.0] * 30 + [None] * 30 and partial.missing_steps == 30
+    assert partial.metered_kwh == pytest.approx(175.0)
 
 
 def test_other_fsps_readings_are_ignored() -> None:

@@ -228,3 +228,44 @@ def test_cli_dispatch_and_status(vtn):  # type: ignore[no-untyped-def]
         assert [r[2:6] for r in acks] == [["1", "fsp-cli", "-"], ["2", "fsp-cli", "ACCEPTED", "CANCELLED"]] and silent == []
     finally:
         fsp.close()
+
+
+def test_cli_status_latest_ack_wins_every_ack_listed_and_misread_flagged(vtn):  # type: ignore[no-untyped-def]
+    """`vtn gb status`: REJECTED then ACCEPTED for one revision lists both, the later one counting (the earlier is
+    marked superseded, as on the console board); a read-back with another status is shown as not matching."""
+    runner = CliRunner()
+    env = {"GB_VTN_URL": vtn.base_url, "GB_CLIENT_ID": "op", "GB_CLIENT_SECRET": vtn.secrets["op"]}
+    local_start = (datetime.now(LONDON) + timedelta(days=16)).replace(hour=17, minute=0, second=0, microsecond=0, tzinfo=None)
+    fsp = VenClient(vtn.base_url, "fsp-cli", vtn.secrets["fsp-cli"])
+
+    def gb(*args: str) -> str:
+        result = runner.invoke(vtn_app, ["gb", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def post_ack(event: dict, **kw) -> None:  # type: ignore[no-untyped-def]
+        report = b.build_ack_report(b.acknowledge(event, datetime.now(UTC), **kw), event["programID"], event["id"])
+        posted = fsp.http.post("/reports", json=report.dump())
+        assert posted.status_code == 201, posted.text
+
+    try:
+        output = gb(
+            *"dispatch --product SU --operator NGED --fsp fsp-cli --unit DU-CLI --contract C-CLI --ref D-CLI-TWICE".split(),
+            *("--start", local_start.isoformat(), "--end", (local_start + timedelta(hours=1)).isoformat()),
+            *("--kw", "-75", "--delta"),
+        )
+        event_id = output.strip().splitlines()[-1]
+        event = fsp.http.get(f"/events/{event_id}").json()
+        post_ack(event, result=m.AckResult.REJECTED, reason="busy")
+        post_ack(event)
+        rows = [line.split() for line in gb("status", event_id).partition("Silent VENs")[0].splitlines()[1:] if line.strip()]
+        assert [r[2:6] for r in rows] == [["1", "fsp-cli", "REJECTED", "RUN"], ["1", "fsp-cli", "ACCEPTED", "RUN"]]
+        assert rows[0][-1] == "(superseded)" and "(superseded)" not in rows[1]
+
+        post_ack(event, status=m.DispatchStatus.STOP)
+        text = gb("status", event_id)
+        last = [line for line in text.splitlines() if line.startswith(event_id)][-1]
+        assert "ACCEPTED STOP" in last and "does not match (issued RUN)" in last
+        assert "Silent VENs: none" in text
+    finally:
+        fsp.close()

@@ -6,6 +6,7 @@ from gb_profile.identifiers import (
     MpanError,
     OperatorKind,
     UnknownOperator,
+    check_mpan_licence_area,
     is_valid_mpan_core,
     licence_areas,
     mpan_check_digit,
@@ -63,3 +64,24 @@ def test_every_distributor_has_a_valid_example():
     for distributor_id in DISTRIBUTORS:
         first = distributor_id + "1234567890"
         assert parse_mpan_core(first + str(mpan_check_digit(first))).distributor_id == distributor_id
+
+
+def test_mpan_licence_area_of_the_dispatching_operator():
+    """The distributor ID (first two digits of the core) must be a licence area of the dispatching operator."""
+    first = "141234567890"
+    nged = first + str(mpan_check_digit(first))  # 14 West Midlands: NGED
+    assert check_mpan_licence_area(nged, "NGED").core == nged
+    assert check_mpan_licence_area("01 801 123 " + nged, "NGED").core == nged  # a full MPAN is reduced to its core
+    with pytest.raises(MpanError, match=r"distributor 14 \(West Midlands, NGED\), not a licence area of UKPN"):
+        check_mpan_licence_area(nged, "UKPN")
+    assert check_mpan_licence_area("1312345678907", "SPEN").distributor.mpid == "MANW"  # 13 Manweb: SPEN
+    idno_first = "241234567890"
+    idno = idno_first + str(mpan_check_digit(idno_first))
+    assert check_mpan_licence_area(idno, "IPNL").distributor_id == "24"  # an IDNO by its MPID
+    with pytest.raises(MpanError, match="not a licence area of NGED"):
+        check_mpan_licence_area(idno, "NGED")  # an IDNO network inside a DNO area is the IDNO's licence
+    assert check_mpan_licence_area(nged, "NESO").core == nged  # the system operator's area is all of GB
+    with pytest.raises(MpanError, match="check digit"):
+        check_mpan_licence_area(nged[:-1] + str((int(nged[-1]) + 1) % 10), "NGED")
+    with pytest.raises(UnknownOperator):
+        check_mpan_licence_area(nged, "WPD")

@@ -31,6 +31,8 @@ from gb_profile.validator import (
     RULES,
     Violation,
     is_gb_program,
+    is_gb_resource,
+    readback_mismatches,
     validate_event,
     validate_event_update,
     validate_program,
@@ -298,12 +300,31 @@ for rule, label, mutate in [
     ("GB-R-006", "unknown result", lambda d: ack_payloads(d)[3].update(values=["MAYBE"])),
     ("GB-R-006", "no revision", lambda d: ack_payloads(d).pop(2)),
     ("GB-R-007", "REJECTED without reason", lambda d: ack_payloads(d)[3].update(values=["REJECTED"])),
-    ("GB-R-008", "status read back wrong", lambda d: ack_payloads(d)[0].update(values=["STOP"])),
-    ("GB-R-008", "other dispatch ref", lambda d: ack_payloads(d)[1].update(values=["NGED:OTHER"])),
-    ("GB-R-008", "revision above the event's", lambda d: ack_payloads(d)[2].update(values=[2])),
+    ("GB-R-011", "other dispatch ref", lambda d: ack_payloads(d)[1].update(values=["NGED:OTHER"])),
+    ("GB-R-011", "revision above the event's", lambda d: ack_payloads(d)[2].update(values=[2])),
     ("GB-R-050", "not a detached JWS", lambda d: ack_payloads(d).append({"type": "GB_SIGNATURE", "values": ["a.b.c"]})),
 ]:
     case(rule, label, lambda mutate=mutate: validate_ack(mutate))
+
+
+def misread_status() -> list[Violation]:
+    """GB-R-008 is a flag, not a refusal: the misread ack validates, `readback_mismatches` reports it."""
+    report, event = ack_and_event()
+    ack_payloads(report)[0].update(values=["STOP"])
+    assert not {"GB-R-008", "GB-R-011"} & rules_of(validate_report(report, event))
+    return readback_mismatches(report, event)
+
+
+case("GB-R-008", "status read back wrong (flagged)", misread_status)
+
+
+def test_readback_mismatches_only_for_a_misread_status_of_the_current_revision():
+    report, event = ack_and_event()
+    assert readback_mismatches(report, event) == []
+    assert readback_mismatches({"reportName": "GB_ACK"}, event) == []  # too malformed to compare: validate_report refuses it
+    ack_payloads(report)[0].update(values=["STOP"])
+    ack_payloads(report)[2].update(values=[0])  # not the current revision: its status is not in the event
+    assert readback_mismatches(report, event) == []
 
 
 def unsigned_ack_of_signed_dispatch() -> list[Violation]:
@@ -426,6 +447,26 @@ case("GB-V-001", "unknown role", lambda: resource(lambda d: d["attributes"][0].u
 case("GB-V-001", "no role", lambda: resource(lambda d: d.update(attributes=[])))
 case("GB-V-002", "bad check digit", lambda: resource(lambda d: d["attributes"][1].update(values=["1312345678901"]), meter=True))
 case("GB-V-002", "no MPAN", lambda: resource(lambda d: d["attributes"].pop(1), meter=True))
+
+
+def meter_with(**kw) -> list[Violation]:
+    data = b.build_meterable_unit_resource(m.MeterableUnit(FSP, "MU-1", ("1312345678907",))).dump()
+    return validate_resource(data, **kw)
+
+
+case("GB-V-003", "MPAN core registered by another FSP", lambda: meter_with(taken={"1312345678907": "FSP-OTHER"}))
+case("GB-V-004", "MPAN outside the operator's licence areas", lambda: meter_with(operator_id="NGED"))  # 13: SPEN
+
+
+def test_resource_checks_that_need_the_registry_or_the_operator():
+    assert meter_with() == []
+    assert meter_with(taken={"2499999999991": "FSP-OTHER"}, operator_id="SPEN") == []
+    [violation] = meter_with(taken={"1312345678907": "FSP-OTHER"})
+    assert "FSP-OTHER" in violation.message
+    unit = b.build_dispatch_unit_resource(m.DispatchUnit(FSP, UNIT, OPERATOR)).dump()
+    assert validate_resource(unit, operator_id="UKPN") == []  # a dispatch unit names no MPAN
+    assert is_gb_resource(unit)
+    assert not is_gb_resource({"resourceName": "r", "attributes": [{"type": "GB_MPAN", "values": ["1"]}]})
 
 
 @pytest.mark.parametrize(("rule", "thunk"), [(r, t) for r, _, t in CASES], ids=[f"{r}-{label}" for r, label, _ in CASES])

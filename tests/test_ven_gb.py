@@ -27,7 +27,7 @@ from gb_profile.signing import KeyRing, generate_key, public_jwk, sign_event, ve
 from tests.support.server import VtnProcess, free_port, running_vtn
 from tests.support.waiting import wait_until
 from ven_client import cli
-from ven_client.agent import VenAgent
+from ven_client.agent import EventHandler, VenAgent
 from ven_client.config import GbSettings, OperatorKeyConfig, PushSettings, ResourceConfig, VenConfig, VenSettings, VtnSettings
 from ven_client.gb import (
     DispatchRejected,
@@ -384,6 +384,68 @@ def test_run_now_cancel_emergency_stop_and_restart(vtn: VtnProcess, programs: di
         asyncio.run(scenario())
     finally:
         op.close()
+
+
+class CancelRecorder(EventHandler):
+    """A plain (non-GB) handler: records what the agent reports for each event id."""
+
+    def __init__(self) -> None:
+        self.new: list[str] = []
+        self.changed: list[str] = []
+        self.cancelled: list[str] = []
+
+    def on_event(self, event: Any, intervals: Any) -> None:
+        self.new.append(event.id)
+
+    def on_event_changed(self, event: Any, previous: Any, intervals: Any) -> None:
+        self.changed.append(event.id)
+
+    def on_event_cancelled(self, event: Any) -> None:
+        self.cancelled.append(event.id)
+
+
+def test_cancelled_dispatch_is_a_cancellation_for_the_agent_and_the_cli(
+    vtn: VtnProcess, programs: dict[ProductCode, str], tmp_path: Path
+) -> None:
+    """A CANCELLED revision fires on_event_cancelled (not on_event_changed), the agent stops tracking the event,
+    and `ven events` no longer lists it as upcoming (with --all: status cancelled)."""
+    op = Operator(vtn.base_url, "op", vtn.secrets["op"])  # type: ignore[attr-defined]
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = (now + timedelta(days=20)).replace(minute=0, second=0)
+    event_id = op.issue_dispatch(instruction(ProductCode.OU_2MIN, "X-CANCELLED", "fsp-sig", start, now),
+                                 programs[ProductCode.OU_2MIN])
+    recorder = CancelRecorder()
+
+    async def scenario() -> None:
+        agent = VenAgent(ven_config(vtn, "fsp-sig", "pull"), recorder)
+        agent.client.backoff_base = 0.1
+        task = asyncio.create_task(agent.run())
+        try:
+            await wait_for(lambda: event_id in recorder.new or task.done(), what="the dispatch")
+            await asyncio.to_thread(op.cancel, event_id)
+            await wait_for(lambda: event_id in recorder.cancelled or event_id in recorder.changed or task.done(),
+                           what="the cancellation")
+            assert (recorder.cancelled, recorder.changed) == ([event_id], [])
+            assert event_id not in agent.events
+        finally:
+            agent.stop()
+            await asyncio.wait_for(task, 10)
+            await agent.client.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        op.close()
+    (tmp_path / "ven.secret").write_text(vtn.secrets["fsp-sig"])  # type: ignore[attr-defined]
+    config = tmp_path / "ven.toml"
+    config.write_text(f'[vtn]\nurl = "{vtn.base_url}"\nclient_id = "fsp-sig"\nclient_secret_file = "ven.secret"\n'
+                      '[ven]\nname = "fsp-sig"\n')
+    runner = CliRunner()
+    listed = runner.invoke(cli.app, ["events", "--config", str(config), "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert event_id not in {e["id"] for e in json.loads(listed.output)}
+    everything = runner.invoke(cli.app, ["events", "--config", str(config), "--json", "--all"])
+    assert {e["id"]: e["status"] for e in json.loads(everything.output)}[event_id] == "cancelled"
 
 
 # --- readings and emergency stop: library and CLI ------------------------------------------------

@@ -6,6 +6,8 @@ import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
+from gb_profile import builders as b
+from gb_profile.examples import example_event, example_instruction
 from openadr3.models import Event
 from ven_client.timing import active_intervals, event_span, format_both, has_ended, is_cancelled, london, schedule
 
@@ -133,3 +135,12 @@ def test_london_fall_back_day_with_local_offsets() -> None:
     assert format_both(first.start) == "2025-10-26 01:00 BST (00:00Z)"
     assert format_both(second.start) == "2025-10-26 01:00 GMT (01:00Z)"
     assert [i.id for i in active_intervals([first, second], datetime(2025, 10, 26, 1, 30, tzinfo=UTC))] == [1]
+
+
+def test_gb_cancelled_status_is_a_cancellation() -> None:
+    """A CANCELLED revision (PT0S window at the original start, no setpoints) is a cancellation like STOP."""
+    ins = example_instruction()
+    cancelled = b.cancel_event(example_event(), ins.instruction_time + timedelta(minutes=1))
+    assert cancelled.intervalPeriod is not None and cancelled.intervalPeriod.duration == "PT0S"
+    assert is_cancelled(cancelled) and schedule(cancelled, NOW) == []
+    assert not is_cancelled(example_event())

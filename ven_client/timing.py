@@ -10,8 +10,8 @@ Rules implemented:
 - `randomizeStart` shifts the first start by a uniform random amount within ±randomizeStart; following
   intervals and later absolute starts are shifted by the same amount, unless an interval carries its
   own `randomizeStart`, which draws a new shift from there on;
-- an event whose period is `0001-01-01` + `PT0S` is cancelled (§7.9). The GB profile's
-  `GB_DISPATCH_STATUS` STOP / EMERGENCY_STOP in any interval is treated the same way.
+- an event whose period is `0001-01-01` + `PT0S` is cancelled (§7.9). The GB profile's terminal
+  `GB_DISPATCH_STATUS` values (STOP, CANCELLED, EMERGENCY_STOP) in any interval are treated the same way.
 
 All arithmetic is on aware date-times (RFC 3339 offsets), so a Europe/London clock change needs no
 special casing: `london()` only changes how an instant is displayed.
@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from gb_profile.model import P_STATUS, TERMINAL_STATUSES
 from openadr3.durations import IsoDuration, parse_duration
 from openadr3.models import Event, Interval, IntervalPeriod
 
 LONDON = ZoneInfo("Europe/London")
-CANCEL_STATUSES = {"STOP", "EMERGENCY_STOP"}
-STATUS_PAYLOAD = "GB_DISPATCH_STATUS"
+# The GB profile's terminal statuses, from the profile itself so a new one cannot be missed here.
+CANCEL_STATUSES = frozenset(str(s) for s in TERMINAL_STATUSES)
+STATUS_PAYLOAD = P_STATUS
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def _random_shift(randomize: str | None, rng: random.Random) -> timedelta:
 
 
 def is_cancelled(event: Event) -> bool:
-    """Cancelled by an update: zero-length period at the beginning of time, or a GB STOP status."""
+    """Cancelled by an update: zero-length period at the beginning of time, or a terminal GB status."""
     period = event.intervalPeriod
     if period is not None and is_beginning_of_time(period.start):
         duration = parse_duration(period.duration) if period.duration else None

@@ -1,17 +1,28 @@
 """Profile enforcement: programs that declare the GB profile (programType `GB_FLEX:<product>`)
-are held to it, and so are their events and reports. Violations are a 400 listing rule IDs."""
+are held to it, and so are their events and reports; so are resources that declare a GB role
+(attribute `GB_RESOURCE_ROLE`). Violations are a 400 listing rule IDs (an MPAN another FSP holds: 409)."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
-from vtn.core.errors import BadRequest
+from sqlalchemy import Text, cast, text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from vtn.core.errors import BadRequest, Conflict
+
+if TYPE_CHECKING:
+    from vtn.auth.privacy import Viewer
+
+log = logging.getLogger("vtn.profiles")
 
 
-def _reject(kind: str, violations: list[Any]) -> None:
+def _reject(kind: str, violations: list[Any], error: type[BadRequest | Conflict] = BadRequest) -> None:
     if violations:
         rules = ", ".join(sorted({v.rule for v in violations}))
-        raise BadRequest(
+        raise error(
             f"{kind} violates the GB profile ({rules}); see docs/gb-profile.md",
             extra={"errors": [{"rule": v.rule, "field": v.path, "message": v.message} for v in violations]},
         )
@@ -39,6 +50,7 @@ def check_report(
 
     if is_gb_program(program):
         _reject("report", validate_report(report, event, own_resources=own_resources))
+        _flag_readback(report, event)
 
 
 async def grant_dispatch_targets(session: Any, event: dict[str, Any], program: Any) -> None:
@@ -85,3 +97,68 @@ async def grant_dispatch_targets(session: Any, event: dict[str, Any], program: A
     content = {k: v for k, v in row.document.items() if k not in PROVISIONED_FIELDS}
     content["targets"] = [{"type": t, "values": values} for t, values in merged.items()]
     await store.replace(session, row, content, change={"owner_ven_id": ven.id})
+
+
+def _flag_readback(report: dict[str, Any], event: dict[str, Any]) -> None:
+    """A misread acknowledgement is stored, not refused (GB-R-008): the operator's record of it is this warning
+    and the board's "does not match", which gb_profile.board derives from the stored ack and the event."""
+    from gb_profile.validator import readback_mismatches
+
+    for notice in readback_mismatches(report, event):
+        log.warning(
+            "%s: acknowledgement by %s of event %s does not match the dispatch: %s",
+            notice.rule, report.get("clientName"), event.get("id"), notice.message,
+        )
+
+
+# One MPAN registration at a time on PostgreSQL (SQLite writes are serialised already), so two FSPs cannot both
+# claim a core in concurrent transactions. An arbitrary constant key, used for nothing else.
+_MPAN_LOCK_KEY = 0x6762_6D70_616E
+
+
+async def check_resource(session: AsyncSession, viewer: Viewer, ven_id: str, resource: dict[str, Any]) -> None:
+    """A GB resource (attribute GB_RESOURCE_ROLE) is held to the profile before it is stored: valid role and MPANs
+    (400), each MPAN core held by one FSP only (409, GB-V-003; `ven_id`'s own resources may repeat it) and, when
+    the caller's operator is known (`viewer.gb_operator`, VTN_GB_OPERATOR), in its licence areas (GB-V-004)."""
+    from gb_profile.validator import is_gb_resource, mpan_cores, validate_resource
+
+    if not is_gb_resource(resource):
+        return
+    cores = set(mpan_cores(resource))
+    if cores and session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
+        await session.exec(text("SELECT pg_advisory_xact_lock(:key)").bindparams(key=_MPAN_LOCK_KEY))  # type: ignore[call-overload]
+    taken = await _mpans_of_other_vens(session, viewer.operator, ven_id, cores) if cores else {}
+    violations = validate_resource(resource, taken=taken, operator_id=licence_operator(viewer))
+    _reject("resource", [v for v in violations if v.rule != "GB-V-003"])
+    _reject("resource", violations, Conflict)
+
+
+def licence_operator(viewer: Viewer) -> str | None:
+    """The GB operator whose licence areas a resource's MPANs must lie in: the caller's operator (tenant) when
+    it is a GB network operator ID, else VTN_GB_OPERATOR (a single-operator VTN), else none."""
+    from gb_profile.identifiers import NETWORK_OPERATORS
+
+    return viewer.operator if viewer.operator in NETWORK_OPERATORS else viewer.gb_operator
+
+
+async def _mpans_of_other_vens(session: AsyncSession, operator: str, ven_id: str, cores: set[str]) -> dict[str, str]:
+    """MPAN core -> the ven (by name) of another ven of `operator` whose resource names it, among `cores`.
+
+    Within one operator: another operator's registrations are invisible (and an MPAN may be contracted to a
+    DNO and to NESO alike)."""
+    from gb_profile.validator import mpan_cores
+    from vtn.vens.models import ResourceRow, VenRow
+
+    # Documents keep MPANs as sent (spaced, full 21-character forms), so cores are compared after parsing; the
+    # text filter only narrows the scan to resources that carry a GB_MPAN attribute at all.
+    rows = await session.exec(
+        select(ResourceRow.document, VenRow.ven_name)  # type: ignore[call-overload]
+        .join(VenRow, VenRow.id == ResourceRow.ven_id)
+        .where(VenRow.operator == operator, ResourceRow.ven_id != ven_id,
+               cast(ResourceRow.document, Text).contains('"GB_MPAN"'))
+    )
+    taken: dict[str, str] = {}
+    for document, ven_name in rows.all():
+        for core in set(mpan_cores(document)) & cores:
+            taken.setdefault(core, f"another FSP (ven {ven_name!r})")
+    return taken

@@ -18,6 +18,8 @@ def ViewerFor(scope: Scope) -> Any:
     async def viewer(request: Request, principal: Annotated[Principal, requires(scope)]) -> Viewer:
         db = request.app.state.db
         async with db.session(write=False) as session:
-            return await resolve_viewer(session, principal)
+            viewer = await resolve_viewer(session, principal)
+        viewer.gb_operator = request.app.state.settings.gb_operator
+        return viewer
 
     return Annotated[Viewer, Depends(viewer)]

@@ -58,6 +58,9 @@ class Viewer:
     principal: Principal
     ven_id: str | None = None
     granted: set[TargetPair] = field(default_factory=set)
+    # GB network operator this caller acts for (MPAN licence areas): VTN_GB_OPERATOR today, the client's own
+    # operator once clients have one (operator tenancy)
+    gb_operator: str | None = None
 
     @property
     def is_bl(self) -> bool:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # GB profile: the network operator's key signing console dispatches (docs/console.md, "Operator pages")
     gb_signing_key_file: str | None = Field(None, description="ES256 private key (PEM or JWK) signing console dispatches")
     gb_signing_kid: str | None = Field(None, description="Key id of gb_signing_key_file (default: the JWK's kid or thumbprint)")
+    # GB profile: the dispatching network operator whose licence areas meterable units' MPANs must lie in
+    # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
+    gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")
 
     @field_validator("base_path")
     @classmethod
@@ -102,6 +105,13 @@ class Settings(BaseSettings):
         if value == "/":
             raise ValueError("the console needs its own path, e.g. /console")
         return value
+
+    @field_validator("gb_operator")
+    @classmethod
+    def _known_operator(cls, value: str | None) -> str | None:
+        from gb_profile.identifiers import network_operator
+
+        return None if value is None else network_operator(value).id  # UnknownOperator is a ValueError
 
     @field_validator("callback_allowed_networks", "trusted_proxies")
     @classmethod

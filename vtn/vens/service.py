@@ -14,6 +14,7 @@ from vtn.auth.privacy import Viewer, find_visible, read_clauses
 from vtn.core.errors import Conflict, Forbidden
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
+from vtn.profiles import check_resource
 from vtn.vens.models import ResourceRow, VenRow
 
 vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
@@ -145,6 +146,7 @@ async def create_resource(session: AsyncSession, viewer: Viewer, ven_id: str, re
     ven = await get_ven(session, viewer, ven_id, for_update=True)
     content = _granted_targets(viewer, _resource_content(resource, ven_id), None)
     await _ensure_unique_resource_name(session, ven_id, resource.resourceName)
+    await check_resource(session, viewer, ven_id, content)
     row = await resources.insert(
         session, content, change={"owner_ven_id": ven_id}, ven_id=ven_id, resource_name=resource.resourceName,
         operator=ven.operator,
@@ -158,6 +160,7 @@ async def update_resource(
     row = await get_resource(session, viewer, ven_id, resource_id, for_update=True)
     content = _granted_targets(viewer, _resource_content(resource, ven_id), row.document)
     await _ensure_unique_resource_name(session, ven_id, resource.resourceName, own_id=row.id)
+    await check_resource(session, viewer, ven_id, content)
     row = await resources.replace(
         session, row, content, change={"owner_ven_id": ven_id}, resource_name=resource.resourceName
     )
