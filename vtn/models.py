@@ -1,7 +1,7 @@
 """Every table of the VTN, imported in one place for Alembic and the test fixtures."""
 
 from vtn.auth.models import ClientRow, SigningKeyRow
-from vtn.console.models import ConsoleSession, ConsoleUser
+from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
 from vtn.core.tables import ObjectTarget
 from vtn.events.models import EventRow
 from vtn.programs.models import ProgramRow
@@ -11,6 +11,7 @@ from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, Ou
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "ClientRow", "ConsoleSession", "ConsoleUser", "DeliveredRow", "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
+    "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow", "EventRow",
+    "HeartbeatRow", "ObjectTarget", "OutboxRow",
     "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]
