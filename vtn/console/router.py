@@ -360,8 +360,7 @@ async def accept_invitation(
     log.info("console invitation used: %s", user.username)
     enrol = service.must_enrol(user, settings)
     response = _signed_in(request, created, ENROL_PATH if enrol else "/")
-    flash(request, response, "Password set. Operator accounts need two-factor sign-in: set it up now." if enrol else
-          "Password set. You are signed in.", "success")
+    flash(request, response, "Password set." if enrol else "Password set. You are signed in.", "success")
     return response
 
 
