@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vtn.console.models import AccountRole
 from vtn.core.commands import add_enable_disable, run_or_exit
+
+if TYPE_CHECKING:
+    from vtn.console.service import IssuedInvitation
 
 app = typer.Typer(help="Console accounts (operator or FSP users who sign in to the web console).", no_args_is_help=True)
 
@@ -19,7 +22,7 @@ def _read_password(from_stdin: bool) -> str:
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
-def _print_invitation(invitation, action: str) -> None:  # type: ignore[no-untyped-def]
+def _print_invitation(invitation: IssuedInvitation, action: str) -> None:
     from vtn.console import service
     from vtn.core.settings import get_settings
 
