@@ -300,7 +300,8 @@ class SignInResult:
 
     @property
     def ok(self) -> bool:
-        return self.user is not None
+        """Signed in: the password, and the code when the account has TOTP, were right."""
+        return self.session is not None and not self.session.row.awaiting_code
 
     @property
     def needs_code(self) -> bool:
@@ -373,10 +374,12 @@ async def authenticate(
             return SignInResult(None, "wrong-password")
         if user.has_totp:
             created = await create_session(session, user, settings, replaces=replaces, now=now, awaiting_code=True)
-            return SignInResult(user, "code-needed", created)
-        user.failed_attempts, user.locked_until, user.last_signin_at = 0, None, now
-        session.add(user)
-        created = await create_session(session, user, settings, replaces=replaces, now=now)
+            reason = "code-needed"
+        else:
+            user.failed_attempts, user.locked_until, user.last_signin_at = 0, None, now
+            session.add(user)
+            created = await create_session(session, user, settings, replaces=replaces, now=now)
+            reason = "ok"
     if _hasher.check_needs_rehash(stored):  # outside the transaction, as above
         rehashed = await asyncio.to_thread(_hasher.hash, candidate)
         async with db.session() as session:
@@ -384,7 +387,7 @@ async def authenticate(
             if current is not None and current.password_hash == stored:
                 current.password_hash = rehashed
                 session.add(current)
-    return SignInResult(user, "ok", created)
+    return SignInResult(user, reason, created)
 
 
 async def verify_second_factor(
