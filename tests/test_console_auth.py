@@ -30,13 +30,15 @@ LOCKOUT = 3
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    """Overrides conftest's: the console on, a small lock-out threshold, a generous rate limit."""
+    """Overrides conftest's: the console on, a small lock-out threshold, a generous rate limit. Operators sign in
+    with a password only here; the second factor and its requirement are tested in test_console_mfa.py."""
     return Settings(
         database_url=database_url,
         delivery_enabled=False,
         console_enabled=True,
         console_lockout_failures=LOCKOUT,
         console_signin_rate_limit=1000,
+        console_require_mfa=False,
     )
 
 

@@ -78,7 +78,8 @@ def test_operator_dispatches_watches_the_ack_reads_delivery_and_stops(tmp_path):
     (tmp_path / "fsp.pem").write_bytes(fsp_key.as_pem(private=True))
     gb = GbSettings(fsp_id="fsp-1", require_signature=True, signing_key=tmp_path / "fsp.pem", signing_kid="fsp-1-e2e",
                     operator_keys=[OperatorKeyConfig(operator="NGED", file=tmp_path / "nged.jwk")])
-    signing = {"VTN_GB_SIGNING_KEY_FILE": str(tmp_path / "nged.pem"), "VTN_GB_SIGNING_KID": "nged-console-e2e"}
+    signing = {"VTN_GB_SIGNING_KEY_FILE": str(tmp_path / "nged.pem"), "VTN_GB_SIGNING_KID": "nged-console-e2e",
+               "VTN_CONSOLE_REQUIRE_MFA": "false"}  # password-only operator; TOTP: test_console_browser_invite.py
     with running_vtn(tmp_path, env=signing) as vtn:
         add_console_user(vtn.env, "olive", "operator")
         secret = vtn.provision("fsp-1", Role.VEN, ven_name="fsp-1")

@@ -30,10 +30,11 @@ MPAN_A, MPAN_B = "1312345678907", "1100000000017"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    """Overrides conftest's: the console on, a generous sign-in limit."""
+    """Overrides conftest's: the console on, a generous sign-in limit, password-only operators (the second
+    factor is tested in test_console_mfa.py)."""
     return Settings(database_url=database_url, delivery_enabled=False, console_enabled=True,
                     console_signin_rate_limit=1000, console_sandbox_program=SANDBOX,
-                    console_test_dispatch_interval_seconds=30)
+                    console_test_dispatch_interval_seconds=30, console_require_mfa=False)
 
 
 def signin(http: TestClient, username: str) -> None:

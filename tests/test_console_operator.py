@@ -30,8 +30,9 @@ OP = "/console/operator"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
+    # Password-only operators here; the second factor is tested in test_console_mfa.py.
     return Settings(database_url=database_url, delivery_enabled=False, console_enabled=True, console_signin_rate_limit=1000,
-                    callback_allow_http=True, callback_allowed_networks=["127.0.0.0/8"])
+                    callback_allow_http=True, callback_allowed_networks=["127.0.0.0/8"], console_require_mfa=False)
 
 
 @pytest.fixture

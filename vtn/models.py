@@ -2,7 +2,7 @@
 
 from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
-from vtn.console.models import ConsoleSession, ConsoleUser
+from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
 from vtn.core.tables import ObjectTarget
 from vtn.events.models import EventRow
 from vtn.programs.models import ProgramRow
@@ -12,7 +12,7 @@ from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, Ou
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "AuditRow", "ClientRow", "ConsoleSession", "ConsoleUser", "DeliveredRow", "EventRow", "HeartbeatRow", "ObjectTarget",
-    "OutboxRow", "ProgramRow",
-    "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
+    "AuditRow", "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow",
+    "EventRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
+    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]

@@ -10,7 +10,8 @@ Layout
 - `fsp.py`        FSP pages: `router` served under `{console_path}/fsp`, and `NAV`.
 - `deps.py`       accounts, role checks, CSRF, and the `Viewer` for service calls.
 - `templating.py` `render`, `redirect`, `flash`, `console_url`.
-- `service.py`    accounts and sessions; `cli.py` the `vtn users` commands; `models.py` the tables.
+- `service.py`    accounts, invitations, the second factor and sessions; `totp.py` TOTP codes, QR codes and
+                  recovery codes (pure functions); `cli.py` the `vtn users` commands; `models.py` the tables.
 
 Adding pages (stage 2)
 ----------------------
@@ -53,7 +54,10 @@ Accounts and viewers (`vtn.console.deps`)
 -----------------------------------------
 - `CurrentAccount`, `OperatorAccount`, `FspAccount`: `Annotated` dependencies giving an `Account`
   (`username`, `role` (`AccountRole.OPERATOR|FSP`), `ven_names` (tuple), `csrf_token`, `is_operator`,
-  `is_fsp`). `optional_account(request)` returns None instead of redirecting.
+  `is_fsp`, `has_totp`). `optional_account(request)` returns None instead of redirecting. An operator that
+  must still enrol a second factor (`VTN_CONSOLE_REQUIRE_MFA`) never gets past these: GET redirects to the
+  enrolment page, other methods get a 403 page. Only the enrolment page and sign-out take `SessionAccount`,
+  which lets such an account through (`Account.must_enrol`).
 - `viewer_for_account(session, account, ven_name=None) -> Viewer`: the privacy unit the services take.
   An operator is a BL `Principal` with every scope; an FSP account is the VEN `Principal` of one bound
   VEN (`ven_name`, default its first), resolved with `vtn.auth.privacy.resolve_viewer`, so it sees what

@@ -42,6 +42,8 @@ class Account:
     csrf_token: str
     session_id_hash: str
     operator: str = ""  # the tenant the account belongs to
+    has_totp: bool = False
+    must_enrol: bool = False  # an operator without TOTP while VTN_CONSOLE_REQUIRE_MFA: only the enrolment page
 
     @property
     def is_operator(self) -> bool:
@@ -56,6 +58,11 @@ class SignInRequired(Exception):
     """No valid session: pages redirect to the sign-in form, htmx requests get 401 + HX-Redirect."""
 
 
+class EnrolmentRequired(Exception):
+    """Signed in, but the account must enrol a second factor first: GET → the enrolment page, anything else 403."""
+
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
@@ -64,8 +71,11 @@ def console_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def current_account(request: Request) -> Account:
-    """The account of the session cookie; raises `SignInRequired` when there is none or it expired."""
+async def session_account(request: Request) -> Account:
+    """The account of the session cookie, even one that must enrol a second factor first (`Account.must_enrol`);
+    raises `SignInRequired` when there is none, it expired, or it still waits for the second factor.
+
+    Only the enrolment page and sign-out take this; every other route takes `current_account`."""
     cached = getattr(request.state, "console_account", None)
     if isinstance(cached, Account):
         return cached
@@ -83,16 +93,23 @@ async def current_account(request: Request) -> Account:
     if (now - row.last_seen).total_seconds() >= service.touch_interval(settings):
         async with db.session() as session:
             await service.touch_session(session, row.id_hash, now)
-    account = Account(
-        user.username, AccountRole(user.role), tuple(user.ven_names), row.csrf_token, row.id_hash, user.operator
-    )
+    account = Account(user.username, AccountRole(user.role), tuple(user.ven_names), row.csrf_token, row.id_hash,
+                      operator=user.operator, has_totp=user.has_totp, must_enrol=service.must_enrol(user, settings))
     request.state.console_account = account
+    return account
+
+
+async def current_account(request: Request) -> Account:
+    """The signed-in account; `SignInRequired` without a session, `EnrolmentRequired` while it must enrol."""
+    account = await session_account(request)
+    if account.must_enrol:
+        raise EnrolmentRequired
     return account
 
 
 async def optional_account(request: Request) -> Account | None:
     try:
-        return await current_account(request)
+        return await session_account(request)
     except SignInRequired:
         return None
 
@@ -130,7 +147,7 @@ def tokens_match(sent: str | None, expected: str) -> bool:
     return bool(sent) and bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())  # type: ignore[union-attr]
 
 
-async def csrf_protect(request: Request, account: Annotated[Account, Depends(current_account)]) -> None:
+async def csrf_protect(request: Request, account: Annotated[Account, Depends(session_account)]) -> None:
     """Every unsafe method must echo the session's CSRF token, else 403."""
     if request.method in SAFE_METHODS:
         return
@@ -153,6 +170,7 @@ async def refuse_nul(request: Request) -> None:
         raise BadRequest("the input contains a NUL character")
 
 
+SessionAccount = Annotated[Account, Depends(session_account)]
 CurrentAccount = Annotated[Account, Depends(current_account)]
 OperatorAccount = Annotated[Account, Depends(require_operator)]
 FspAccount = Annotated[Account, Depends(require_fsp)]

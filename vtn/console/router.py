@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -22,11 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vtn.console import fsp, operator, service
+from vtn.console import fsp, operator, service, totp
 from vtn.console.deps import (
+    SAFE_METHODS,
     SESSION_COOKIE,
     Account,
     CurrentAccount,
+    EnrolmentRequired,
+    SessionAccount,
     SignInRequired,
     csrf_protect,
     is_htmx,
@@ -37,15 +41,20 @@ from vtn.console.deps import (
     tokens_match,
     viewer_for_account,
 )
+from vtn.console.models import ConsoleUser
 from vtn.core.database import Database
-from vtn.core.errors import ApiError
+from vtn.core.errors import ApiError, BadRequest
 from vtn.core.settings import Settings
 
-from .templating import console_url, delete_cookie, redirect, render, set_cookie
+from .templating import console_url, delete_cookie, flash, redirect, render, set_cookie
 
 log = logging.getLogger("vtn.console")
 STATIC = Path(__file__).parent / "static"
-PRE_CSRF_COOKIE = "vtn_console_signin"  # double-submit token of the sign-in form (no session yet)
+PRE_CSRF_COOKIE = "vtn_console_signin"  # double-submit token of the sign-in and invitation forms (no session yet)
+# Unsafe routes used before a session exists: each checks its own token (the double-submit cookie, or the
+# token of the session waiting for its code). tests/test_console_routes.py checks the others need a session.
+PRE_SESSION_PATHS = frozenset({"/signin", "/signin/code", "/invite/{token}"})
+ENROL_PATH = "/account/two-factor"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -165,15 +174,202 @@ async def signin(
         return _signin_page(request, token=fresh, next_path=next_path, username=username, status_code=401,
                             error="Sign-in failed: wrong username or password, or the account is locked or disabled. "
                                   "After repeated failures an account is locked for a while.")
+    if result.needs_code:
+        log.info("console password accepted, code asked: %s from %s", username, address)
+        response = RedirectResponse(console_url(request, "/signin/code") + f"?next={quote(next_path, safe='/')}",
+                                    status_code=303)
+        set_cookie(request, response, SESSION_COOKIE, created.token, max_age=settings.console_code_step_seconds)
+        delete_cookie(request, response, PRE_CSRF_COOKIE)
+        return response
     log.info("console sign-in: %s from %s", username, address)
-    response = RedirectResponse(console_url(request, next_path), status_code=303)
+    assert result.user is not None
+    return _signed_in(request, created, ENROL_PATH if service.must_enrol(result.user, settings) else next_path)
+
+
+def _signed_in(request: Request, created: service.NewSession, path: str) -> Response:
+    settings: Settings = request.app.state.settings
+    response = RedirectResponse(console_url(request, path), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, created.token, max_age=settings.console_session_max_seconds)
     delete_cookie(request, response, PRE_CSRF_COOKIE)
     return response
 
 
+async def _pending_signin(request: Request) -> tuple[str, str] | None:
+    """(username, CSRF token) of the session that waits for its second factor, or None."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    db: Database = request.app.state.db
+    async with db.session(write=False) as session:
+        found = await service.lookup_session(session, token, request.app.state.settings, awaiting_code=True)
+    return (found[1].username, found[0].csrf_token) if found else None
+
+
+def _code_page(request: Request, username: str, csrf: str, next_path: str, *, status_code: int = 200,
+               error: str | None = None, headers: dict[str, str] | None = None) -> Response:
+    return render(request, "signin_code.html", {"title": "Two-factor sign-in", "username": username, "csrf_token": csrf,
+                                                "next": next_path}, status_code=status_code, headers=headers,
+                  messages=[("error", error)] if error else None)
+
+
+def _restart_signin(request: Request, message: str) -> Response:
+    response = redirect(request, "/signin", message=message, level="error")
+    delete_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+@router.get("/signin/code", response_class=HTMLResponse, include_in_schema=False)
+async def signin_code_form(request: Request, next: str | None = None) -> Response:
+    pending = await _pending_signin(request)
+    if pending is None:
+        return _restart_signin(request, "Sign in with your password first (the code step expires after a few minutes).")
+    return _code_page(request, *pending, _safe_next(next))
+
+
+@router.post("/signin/code", response_class=HTMLResponse, include_in_schema=False)
+async def signin_code(
+    request: Request,
+    code: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=600)] = "/",
+) -> Response:
+    settings: Settings = request.app.state.settings
+    next_path = _safe_next(next)
+    pending = await _pending_signin(request)
+    if pending is None:
+        return _restart_signin(request, "Sign in with your password first (the code step expires after a few minutes).")
+    username, csrf = pending
+    if not tokens_match(csrf_token, csrf):
+        return _code_page(request, username, csrf, next_path, status_code=403,
+                          error="The form's security token is missing or out of date. Please try again.")
+    address = request.client.host if request.client else "unknown"
+    wait = request.app.state.console_limiter.hit(address, username)
+    if wait is not None:
+        log.warning("console code rate limited: %s from %s", username, address)
+        return _code_page(request, username, csrf, next_path, status_code=429, headers={"Retry-After": str(int(wait) + 1)},
+                          error=f"Too many sign-in attempts. Wait {int(wait) + 1} seconds and try again.")
+    db: Database = request.app.state.db
+    result = await service.verify_second_factor(db, request.cookies.get(SESSION_COOKIE, ""), code, settings)
+    if result.session is None:
+        log.info("console code refused for %r from %s: %s", username, address, result.reason)
+        if result.reason in ("wrong-code", "replayed"):
+            return _code_page(request, username, csrf, next_path, status_code=401,
+                              error="That code is not right, or it was already used. Wait for the next code. "
+                                    "After repeated failures the account is locked for a while.")
+        return _restart_signin(request, "Sign-in failed: the account is locked or disabled, or the sign-in expired.")
+    log.info("console sign-in: %s from %s (%s)", username, address,
+             "recovery code" if result.reason == "ok-recovery-code" else "code")
+    response = _signed_in(request, result.session, next_path)
+    if result.reason == "ok-recovery-code":
+        async with db.session(write=False) as session:
+            left = await service.recovery_codes_left(session, username)
+        flash(request, response, f"You used a recovery code; {left} left. If the device is lost, ask the administrator "
+                                 "to reset your account.", "warning")
+    return response
+
+
+# ---------------------------------------------------------------------------------------------- second factor
+
+
+async def _enrol_page(request: Request, account: Account, *, error: str | None = None, status_code: int = 200) -> Response:
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    if account.has_totp:
+        async with db.session(write=False) as session:
+            user = await service.get_user(session, account.username)
+            left = await service.recovery_codes_left(session, account.username)
+        assert user.totp_enabled_at is not None
+        return render(request, "two_factor.html", {"title": "Two-factor sign-in", "enabled": True, "codes_left": left,
+                                                   "enabled_at": user.totp_enabled_at.isoformat(timespec="minutes")})
+    user = await service.start_enrolment(db, account.username)
+    assert user.totp_secret is not None
+    uri = totp.provisioning_uri(user.totp_secret, user.username, settings.console_totp_issuer)
+    return render(request, "two_factor.html", {"title": "Two-factor sign-in", "enabled": False, "error": error,
+                                               "qr": totp.qr_data_uri(uri), "secret": totp.grouped(user.totp_secret)},
+                  status_code=status_code)
+
+
+@router.get(ENROL_PATH, response_class=HTMLResponse, include_in_schema=False)
+async def two_factor(request: Request, account: SessionAccount) -> Response:
+    return await _enrol_page(request, account)
+
+
+@router.post(ENROL_PATH, response_class=HTMLResponse, include_in_schema=False,
+             dependencies=[Depends(csrf_protect), Depends(refuse_nul)])
+async def two_factor_confirm(request: Request, account: SessionAccount,
+                             code: Annotated[str, Form(max_length=64)] = "") -> Response:
+    db: Database = request.app.state.db
+    if account.has_totp:
+        return await _enrol_page(request, account)  # e.g. the form sent twice: nothing to confirm
+    codes = await service.confirm_enrolment(db, account.username, code)
+    if codes is None:
+        return await _enrol_page(request, account, status_code=400,
+                                 error="That is not the current code of this secret. Check the device's clock and try "
+                                       "the next code.")
+    log.info("console two-factor enrolled: %s", account.username)
+    return render(request, "recovery_codes.html", {"title": "Recovery codes", "codes": codes})
+
+
+# ---------------------------------------------------------------------------------------------- invitations
+
+
+def _invite_page(request: Request, token: str, user: ConsoleUser, expires_at: datetime, form_token: str, *,
+                 status_code: int = 200, error: str | None = None) -> Response:
+    settings: Settings = request.app.state.settings
+    context = {"title": "Choose your password", "token": token, "username": user.username, "role": user.role,
+               "expires": expires_at.isoformat(timespec="minutes"), "csrf_token": form_token,
+               "min_length": service.MIN_PASSWORD_LENGTH, "mfa_next": service.must_enrol(user, settings)}
+    response = render(request, "invite.html", context, status_code=status_code,
+                      messages=[("error", error)] if error else None)
+    set_cookie(request, response, PRE_CSRF_COOKIE, form_token)
+    return response
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def invitation(request: Request, token: str) -> Response:
+    db: Database = request.app.state.db
+    async with db.session(write=False) as session:
+        found, user = await service.open_invitation(session, token)  # unknown 404, used or expired 410: error pages
+    form_token = request.cookies.get(PRE_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    return _invite_page(request, token, user, found.expires_at, form_token)
+
+
+@router.post("/invite/{token}", response_class=HTMLResponse, include_in_schema=False)
+async def accept_invitation(
+    request: Request,
+    token: str,
+    password: Annotated[str, Form(max_length=service.MAX_PASSWORD_LENGTH)] = "",
+    password_confirm: Annotated[str, Form(max_length=service.MAX_PASSWORD_LENGTH)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    db: Database = request.app.state.db
+    settings: Settings = request.app.state.settings
+    async with db.session(write=False) as session:
+        found, user = await service.open_invitation(session, token)
+    fresh = secrets.token_urlsafe(32)
+    if not tokens_match(csrf_token, request.cookies.get(PRE_CSRF_COOKIE) or ""):
+        return _invite_page(request, token, user, found.expires_at, fresh, status_code=403,
+                            error="The form expired. Please try again.")
+    if password != password_confirm:
+        return _invite_page(request, token, user, found.expires_at, fresh, status_code=400,
+                            error="The two passwords differ.")
+    try:
+        user, created = await service.accept_invitation(db, token, password, settings,
+                                                        replaces=request.cookies.get(SESSION_COOKIE))
+    except BadRequest as exc:  # the password rules
+        return _invite_page(request, token, user, found.expires_at, fresh, status_code=400, error=exc.detail.capitalize())
+    log.info("console invitation used: %s", user.username)
+    enrol = service.must_enrol(user, settings)
+    response = _signed_in(request, created, ENROL_PATH if enrol else "/")
+    flash(request, response, "Password set." if enrol else "Password set. You are signed in.", "success")
+    return response
+
+
+# ---------------------------------------------------------------------------------------------- sign-out
+
+
 @router.post("/signout", include_in_schema=False, dependencies=[Depends(csrf_protect)])
-async def signout(request: Request, account: CurrentAccount) -> Response:
+async def signout(request: Request, account: SessionAccount) -> Response:
     db: Database = request.app.state.db
     async with db.session() as session:
         await service.end_session(session, request.cookies.get(SESSION_COOKIE, ""))
@@ -188,7 +384,7 @@ async def signout(request: Request, account: CurrentAccount) -> Response:
 
 def _error_page(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 405: "Not allowed", 409: "Conflict",
-              413: "Too large", 429: "Too many requests", 500: "Something went wrong"}
+              410: "Link no longer valid", 413: "Too large", 429: "Too many requests", 500: "Something went wrong"}
     template = "error_fragment.html" if is_htmx(request) else "error.html"
     return render(request, template, {"title": titles.get(status, "Error"), "status": status, "detail": detail},
                   status_code=status, headers=headers)
@@ -204,6 +400,15 @@ async def _sign_in_required(request: Request, _exc: Exception) -> Response:
     if request.cookies.get(SESSION_COOKIE):
         delete_cookie(request, response, SESSION_COOKIE)
     return response
+
+
+async def _enrolment_required(request: Request, _exc: Exception) -> Response:
+    target = console_url(request, ENROL_PATH)
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    if request.method in SAFE_METHODS:
+        return RedirectResponse(target, status_code=303)
+    return _error_page(request, 403, "Set up two-factor sign-in first: this VTN requires it for operator accounts.")
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -245,6 +450,7 @@ def create_console_app(parent: FastAPI, settings: Settings) -> FastAPI:
         settings.console_signin_rate_limit, settings.console_signin_rate_window_seconds
     )
     console.add_exception_handler(SignInRequired, _sign_in_required)
+    console.add_exception_handler(EnrolmentRequired, _enrolment_required)
     console.add_exception_handler(ApiError, _api_error)
     console.add_exception_handler(RequestValidationError, _validation_error)
     console.add_exception_handler(StarletteHTTPException, _http_error)

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     console_cookie_secure: Literal["auto", "always", "never"] = Field(
         "auto", description="Secure cookie flag: auto = when the request came over https"
     )
+    # second factor and invitations (docs/console.md, "Account lifecycle")
+    console_require_mfa: bool = Field(
+        True, description="Operator accounts must enrol a TOTP second factor before they can use the console"
+    )
+    console_totp_issuer: str = Field("gb-openadr3 VTN", min_length=1, max_length=64,
+                                     description="Issuer shown by authenticator apps")
+    console_code_step_seconds: int = Field(300, gt=0, description="Time to enter the code after a correct password")
+    console_invitation_seconds: int = Field(72 * 3600, gt=0, description="How long an invitation link stays valid")
     # FSP "send me a test dispatch" (docs/console.md, "FSP pages")
     console_sandbox_program: str = Field(
         "NGED-OU_2MIN-SANDBOX",
