@@ -730,9 +730,12 @@ async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer)
         attempts = [i for items in outbox.values() for i in items if i["subscriber"] == name and i["lastAttemptDateTime"]]
         last_attempt = max(attempts, key=lambda i: i["lastAttemptDateTime"], default=None)
         resources = await _all(lambda page, ven=ven: vens.list_resources(session, viewer, ven["id"], None, None, page))
-        failing = problems.get(name, [])
-        # Comms loss: failing webhooks, or no call within the window unless its webhooks were accepted within it.
         delivered = parse_time(info.get("lastDelivery"))
+        # Failures older than the VEN's last accepted webhook are history (e.g. before it restarted and
+        # re-subscribed): they stay listed in the outbox but do not make a healthy VEN "comms loss".
+        failing = [i for i in problems.get(name, []) if delivered is None or not i["lastAttemptDateTime"]
+                   or (parse_time(i["lastAttemptDateTime"]) or delivered) > delivered]
+        # Comms loss: failing webhooks, or no call within the window unless its webhooks were accepted within it.
         push_ok = delivered is not None and (datetime.now(UTC) - delivered).total_seconds() <= settings.comms_loss_seconds
         rows.append({
             "id": ven["id"], "name": name, "last_seen": info.get("lastSeen"), "resources": [r["resourceName"] for r in resources],

@@ -85,6 +85,7 @@ async def update_subscription(
     session: AsyncSession, viewer: Viewer, subscription_id: str, subscription: Subscription, settings: Settings
 ) -> dict[str, Any]:
     row = await get_subscription(session, viewer, subscription_id, for_update=True)
+    previous = row.document
     columns = await _prepare(session, viewer, subscription, settings)
     row = await store.replace(
         session,
@@ -93,6 +94,7 @@ async def update_subscription(
         change={"program_id": subscription.programID, "owner_ven_id": row.owner_ven_id},
         **columns,
     )
+    await notifications.readdress_outbox(session, subscription_id, previous, row.document)
     return row.document
 
 
@@ -101,7 +103,11 @@ async def _delete(session: AsyncSession, row: SubscriptionRow) -> dict[str, Any]
 
 
 async def delete_subscription(session: AsyncSession, viewer: Viewer, subscription_id: str) -> dict[str, Any]:
-    return await _delete(session, await get_subscription(session, viewer, subscription_id, for_update=True))
+    row = await get_subscription(session, viewer, subscription_id, for_update=True)
+    # Its owner removed it: notifications still queued for it would only reach a receiver that no longer
+    # expects them (often a restarted VEN, answering 401). Cascades keep theirs (see remember_cascade).
+    await notifications.purge_outbox(session, row.id)
+    return await _delete(session, row)
 
 
 async def delete_subscriptions_where(session: AsyncSession, *where: Any, program_id: str | None = None) -> None:
