@@ -450,6 +450,23 @@ class GbAdapter(EventHandler):
             self._seen.pop(event.id, None)
             await self._controller("on_deleted", seen.instruction)
 
+    async def on_cancelled_event_found(self, event: Event) -> None:
+        """A dispatch first seen in a terminal state (STOP, CANCELLED, EMERGENCY_STOP): if this FSP had
+        acknowledged an earlier revision (it was dispatched, then the VEN restarted), the asset may still be
+        following it, so the controller gets `on_stop` and the revision is acknowledged. A dispatch this FSP
+        never acknowledged is left alone (it never reached the asset)."""
+        if not self._is_gb(event):
+            return await self._forward("on_cancelled_event_found", event)
+        if event.id is None or b.is_anchor_event(event) or event.id in self._seen or self.ven is None:
+            return
+        try:
+            acknowledged = await self.reporter.acknowledged_revisions(event.id)
+        except (VtnError, VtnUnavailable) as exc:
+            log.warning("cannot list earlier acknowledgements", extra={"event_id": event.id, "error": str(exc)})
+            return
+        if acknowledged:
+            await self._revision(event)
+
     async def on_interval_active(self, event: Event, interval: ScheduledInterval) -> None:
         if not self._is_gb(event):
             return await self._forward("on_interval_active", event, interval)
