@@ -295,12 +295,14 @@ class GbReporter:
         return await self.send_readings(parsed.readings, event_id=event_id, operator_id=operator_id)
 
     async def send_emergency_stop(self, dispatch_units: Iterable[str], reason: str, *, event_id: str | None = None,
-                                  operator_id: str | None = None, effective_time: datetime | None = None) -> Report:
-        """A GB_EMERGENCY_STOP report (FSP opt-out) for `dispatch_units`, against a dispatch or the anchor."""
+                                  operator_id: str | None = None, effective_time: datetime | None = None,
+                                  cleared: bool = False) -> Report:
+        """A GB_EMERGENCY_STOP report (FSP opt-out) for `dispatch_units`, against a dispatch or the anchor; with
+        `cleared`, its clearance (the units are available again; `reason` is the note for the operator)."""
         event, operator = await self._target(event_id, operator_id)
         assert event.id is not None
         stop = m.EmergencyStop(fsp_id=self.fsp_id, operator_id=operator, dispatch_units=tuple(dispatch_units),
-                               effective_time=effective_time or self.clock(), reason=reason)
+                               effective_time=effective_time or self.clock(), reason=reason, cleared=cleared)
         return await self.submit(b.build_emergency_stop_report(stop, event.programID, event.id))
 
     async def send_heartbeat(self, operating_states: Iterable[tuple[str, str]] = (), *, operator_id: str | None = None,

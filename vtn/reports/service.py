@@ -26,8 +26,12 @@ async def list_reports(
     event_id: str | None,
     client_name: str | None,
     page: Page,
+    *,
+    report_name: str | None = None,
 ) -> list[dict[str, Any]]:
     where = read_clauses(viewer, store)
+    if report_name is not None:
+        where.append(ReportRow.report_name == report_name)
     if program_id is not None:
         where.append(ReportRow.program_id == program_id)
     if event_id is not None:
@@ -56,8 +60,13 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         check_report(report.content(), event.document, program.document)
 
 
+NAME_COLUMN_LENGTH = 128
+
+
 def _columns(report: Report) -> dict[str, Any]:
-    return {"program_id": report.programID, "event_id": report.eventID, "client_name": report.clientName}
+    name = report.reportName if report.reportName and len(report.reportName) <= NAME_COLUMN_LENGTH else None
+    return {"program_id": report.programID, "event_id": report.eventID, "client_name": report.clientName,
+            "report_name": name}
 
 
 async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
