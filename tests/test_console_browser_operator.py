@@ -185,11 +185,11 @@ def test_operator_dispatches_watches_the_ack_reads_delivery_and_stops(tmp_path):
             stop_clicked = time.monotonic()
             page.click("#confirm-stop")
             page.wait_for_url("**/operator/board")
-            ven.wait_for(lambda: len(controller.stopped) >= 2, what="the STOP at the VEN's controller")
+            ven.wait_for(lambda: len(controller.stopped) >= 2, what="the EMERGENCY_STOP at the VEN's controller")
             stop_reached = time.monotonic() - stop_clicked
             assert not controller.refused and all(i.signature for i in controller.dispatched + controller.stopped)
             assert {(i.dispatch_ref, i.status) for i in controller.stopped} == {
-                ("E2E-1", m.DispatchStatus.STOP), ("E2E-2", m.DispatchStatus.STOP)}
+                ("E2E-1", m.DispatchStatus.EMERGENCY_STOP), ("E2E-2", m.DispatchStatus.EMERGENCY_STOP)}
             wait_for_ack(page, event_id, "rev 2 ACCEPTED")
             screenshot(page, "operator-board-stopped-1280")
             assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors  # type: ignore[attr-defined]
