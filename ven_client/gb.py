@@ -454,9 +454,10 @@ class GbAdapter(EventHandler):
 
     async def on_cancelled_event_found(self, event: Event) -> None:
         """A dispatch first seen in a terminal state (STOP, CANCELLED, EMERGENCY_STOP): if this FSP had
-        acknowledged an earlier revision (it was dispatched, then the VEN restarted), the asset may still be
-        following it, so the controller gets `on_stop` and the revision is acknowledged. A dispatch this FSP
-        never acknowledged is left alone (it never reached the asset)."""
+        acknowledged an earlier revision but not this one (it was dispatched, then stopped while the VEN was
+        down), the asset may still be following it, so the controller gets `on_stop` and the revision is
+        acknowledged. A dispatch this FSP never acknowledged never reached the asset, and one whose terminal
+        revision it acknowledged was already stopped: both are left alone."""
         if not self._is_gb(event):
             return await self._forward("on_cancelled_event_found", event)
         if event.id is None or b.is_anchor_event(event) or event.id in self._seen or self.ven is None:
@@ -466,7 +467,11 @@ class GbAdapter(EventHandler):
         except (VtnError, VtnUnavailable) as exc:
             log.warning("cannot list earlier acknowledgements", extra={"event_id": event.id, "error": str(exc)})
             return
-        if acknowledged:
+        try:
+            revision = b.parse_event(event).revision
+        except (m.ProfileError, ValueError, IndexError):
+            return
+        if acknowledged and revision not in acknowledged:
             await self._revision(event)
 
     async def on_interval_active(self, event: Event, interval: ScheduledInterval) -> None:
