@@ -26,12 +26,8 @@ async def list_reports(
     event_id: str | None,
     client_name: str | None,
     page: Page,
-    *,
-    report_name: str | None = None,
 ) -> list[dict[str, Any]]:
     where = read_clauses(viewer, store)
-    if report_name is not None:
-        where.append(ReportRow.report_name == report_name)
     if program_id is not None:
         where.append(ReportRow.program_id == program_id)
     if event_id is not None:
