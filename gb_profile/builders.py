@@ -413,11 +413,22 @@ def revise(instruction: m.DispatchInstruction, instruction_time: datetime, **cha
     )
 
 
-def stop(instruction: m.DispatchInstruction, at: datetime, instruction_time: datetime) -> m.DispatchInstruction:
-    """STOP at `at`: the window is truncated there and later setpoints dropped."""
+def _stopped(instruction: m.DispatchInstruction, at: datetime, instruction_time: datetime,
+             status: m.DispatchStatus) -> m.DispatchInstruction:
     end = min(max(utc(at), utc(instruction.service_start)), utc(instruction.service_end))
     kept = tuple(s for s in instruction.setpoints if utc(s.timestamp) < end)
-    return revise(instruction, instruction_time, status=m.DispatchStatus.STOP, service_end=end, setpoints=kept)
+    return revise(instruction, instruction_time, status=status, service_end=end, setpoints=kept)
+
+
+def stop(instruction: m.DispatchInstruction, at: datetime, instruction_time: datetime) -> m.DispatchInstruction:
+    """STOP at `at`: the window is truncated there and later setpoints dropped."""
+    return _stopped(instruction, at, instruction_time, m.DispatchStatus.STOP)
+
+
+def emergency_stop(instruction: m.DispatchInstruction, at: datetime, instruction_time: datetime) -> m.DispatchInstruction:
+    """Operator emergency stop at `at` (§5.3): as STOP, with status EMERGENCY_STOP; `build_event` then sets
+    `priority` 0 (GB-E-019), the profile's only priority-0 dispatch."""
+    return _stopped(instruction, at, instruction_time, m.DispatchStatus.EMERGENCY_STOP)
 
 
 def cancel(instruction: m.DispatchInstruction, instruction_time: datetime) -> m.DispatchInstruction:
@@ -438,6 +449,11 @@ def revise_event(obj: Event | Mapping[str, Any], instruction_time: datetime, **c
 def stop_event(obj: Event | Mapping[str, Any], at: datetime, instruction_time: datetime) -> Event:
     event = _as_event(obj)
     return build_event(stop(parse_event(event), at, instruction_time), event.programID, event_id=event.id)
+
+
+def emergency_stop_event(obj: Event | Mapping[str, Any], at: datetime, instruction_time: datetime) -> Event:
+    event = _as_event(obj)
+    return build_event(emergency_stop(parse_event(event), at, instruction_time), event.programID, event_id=event.id)
 
 
 def cancel_event(obj: Event | Mapping[str, Any], instruction_time: datetime) -> Event:
@@ -589,11 +605,13 @@ def build_emergency_stop_report(stop_: m.EmergencyStop, program_id: str, event_i
     if not stop_.dispatch_units:
         raise m.ProfileError("an emergency stop names at least one dispatch unit")
     resources = []
+    if not stop_.reason:
+        raise m.ProfileError("an emergency stop (or its clearance) carries a non-empty reason")
     for index, unit in enumerate(stop_.dispatch_units):
         payloads = [
-            _vm(m.P_EMERGENCY_STOP, stop_.reason),
+            _vm(m.P_EMERGENCY_STOP_CLEARED if stop_.cleared else m.P_EMERGENCY_STOP, stop_.reason),
             _vm(m.P_OPERATOR, stop_.operator_id),
-            _vm(m.P_OPERATING_STATE, "IDLE_OPTED_OUT"),
+            _vm(m.P_OPERATING_STATE, "IDLE_NORMAL" if stop_.cleared else "IDLE_OPTED_OUT"),
         ]
         if index == 0 and stop_.signature:
             payloads.append(_vm(m.P_SIGNATURE, stop_.signature))
@@ -609,13 +627,15 @@ def parse_emergency_stop_report(obj: Report | Mapping[str, Any]) -> m.EmergencyS
     if not report.resources:
         raise m.ProfileError("an emergency stop names at least one dispatch unit")
     first = payload_map(_only_interval(report.resources[0]).payloads, "emergency stop")
+    cleared = m.P_EMERGENCY_STOP_CLEARED in first
     return m.EmergencyStop(
         fsp_id=report.clientName,
         operator_id=_single(first, m.P_OPERATOR, "emergency stop"),
         dispatch_units=tuple(r.resourceName for r in report.resources),
         effective_time=_instant(_only_interval(report.resources[0]), "emergency stop"),
-        reason=_single(first, m.P_EMERGENCY_STOP, "emergency stop"),
+        reason=_single(first, m.P_EMERGENCY_STOP_CLEARED if cleared else m.P_EMERGENCY_STOP, "emergency stop"),
         signature=_single(first, m.P_SIGNATURE, "emergency stop", required=False),
+        cleared=cleared,
     )
 
 

@@ -15,6 +15,7 @@ import typer
 from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
+from gb_profile.emergency import StopScope
 from gb_profile.operator import Operator, OperatorError
 from gb_profile.products import SetpointKind, product
 from gb_profile.settlement import SettlementPeriodError, local_to_utc
@@ -50,6 +51,12 @@ def _fail(exc: Exception) -> None:
 def _show(event_id: str, ins: m.DispatchInstruction) -> None:
     window = f"{_utc_text(ins.service_start)} .. {_utc_text(ins.service_end)}"
     typer.echo(f"event {event_id}  {ins.event_name}  revision {ins.revision}  {ins.status}  {window}")
+
+
+def _warn(op: Operator) -> None:
+    """The VTN's warnings on the last write (GB-Warning headers), e.g. the unit is emergency-stopped by its FSP."""
+    for warning in op.last_warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def _utc_text(moment: datetime) -> str:
@@ -104,6 +111,7 @@ def dispatch(
             event_id = op.issue_dispatch(instruction, contract=terms)
         except (OperatorError, m.ProfileError) as exc:
             _fail(exc)
+        _warn(op)
         _show(event_id, instruction)
         typer.echo(event_id)
 
@@ -141,6 +149,7 @@ def revise(
             revised = op.revise(event_id, **changes)
         except (OperatorError, m.ProfileError) as exc:
             _fail(exc)
+        _warn(op)
         _show(event_id, revised)
 
 
@@ -177,6 +186,53 @@ def cancel(
         _show(event_id, cancelled)
 
 
+@app.command("emergency-stop")
+def emergency_stop(
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    dispatch_id: Annotated[str | None, typer.Option("--dispatch", help="One dispatch (event id).")] = None,
+    program_id: Annotated[str | None, typer.Option("--program", help="Every open dispatch of a program (id).")] = None,
+    cmz: Annotated[str | None, typer.Option("--cmz", help="Every open dispatch in a constraint zone, NO:ZONE.")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="Every open dispatch of every GB program.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirmed: do not ask.")] = False,
+) -> None:
+    """Emergency-stop open dispatches now: one EMERGENCY_STOP revision (priority 0) per dispatch covered.
+
+    Exactly one of --dispatch, --program, --cmz, --all. The dispatches covered are listed first; without --yes the
+    command asks for confirmation (and stops nothing when it cannot ask).
+    """
+    try:
+        scope = StopScope(event_id=dispatch_id, program_id=program_id, cmz=cmz, everything=everything)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            targets = op.emergency_stop_targets(scope)
+        except (OperatorError, m.ProfileError) as exc:
+            _fail(exc)
+        if not targets:
+            typer.echo(f"Nothing to stop: no open dispatch ({scope.describe()}).")
+            return
+        typer.echo(f"Emergency stop of {scope.describe()}: {len(targets)} dispatch(es)")
+        for doc, ins in targets:
+            typer.echo(f"  {doc['id']}  {ins.event_name}  {ins.fsp_id}/{ins.dispatch_unit}  revision {ins.revision} {ins.status}")
+        if not yes and not typer.confirm(f"Send EMERGENCY_STOP to {len(targets)} dispatch(es)?", default=False):
+            typer.echo("Not confirmed: nothing sent.", err=True)
+            raise typer.Exit(1)
+        failed = 0
+        for doc, ins in targets:
+            try:
+                stopped = op.emergency_stop(str(doc["id"]))
+            except (OperatorError, m.ProfileError) as exc:  # keep stopping the others
+                failed += 1
+                typer.echo(f"error: {ins.event_name}: {exc}", err=True)
+                continue
+            _show(str(doc["id"]), stopped)
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 def status(
     vtn_url: VtnUrl,
@@ -197,8 +253,14 @@ def status(
                         for ack in acks:  # every ack, by arrival: the last one counts (board.effective_acks)
                             rows.append((event["id"], ins.event_name, str(revision), state.fsp_id, _ack_text(ack, state)))
             silent = op.silent_vens([e["id"] for e in events])
+            fsp_stops = op.fsp_emergency_stops()
         except (OperatorError, m.ProfileError) as exc:
             _fail(exc)
+    if fsp_stops:  # an alarm: first, before the tables
+        typer.echo("ALARM: FSP emergency stops not cleared:")
+        _table(("VEN", "UNIT", "OPERATOR", "SINCE", "REASON"),
+               [(s.fsp_id, s.dispatch_unit, s.operator_id, _utc_text(s.effective_time), s.reason) for s in fsp_stops])
+        typer.echo("")
     _table(("EVENT", "DISPATCH", "REV", "VEN", "ACKNOWLEDGEMENT"), rows)
     typer.echo("")
     if silent:
@@ -209,6 +271,8 @@ def status(
         )
     else:
         typer.echo("Silent VENs: none")
+    if not fsp_stops:
+        typer.echo("FSP emergency stops: none")
 
 
 def _ack_text(ack: board.RevisionAck | None, state: board.AckStatus) -> str:

@@ -59,6 +59,7 @@ P_ACK_REASON = "GB_ACK_REASON"
 P_HEARTBEAT = "GB_HEARTBEAT"
 P_OPERATOR = "GB_NETWORK_OPERATOR"
 P_EMERGENCY_STOP = "GB_EMERGENCY_STOP"
+P_EMERGENCY_STOP_CLEARED = "GB_EMERGENCY_STOP_CLEARED"  # the FSP's clearance of its emergency stop (§6.3)
 P_DEMAND = "DEMAND"
 P_USAGE = "USAGE"
 P_BASELINE = "BASELINE"
@@ -288,7 +289,8 @@ class Heartbeat:
 
 @dataclass(frozen=True)
 class EmergencyStop:
-    """FSP-initiated emergency stop (Flexible Power 'emergency stop' signal) for some dispatch units."""
+    """FSP-initiated emergency stop (Flexible Power 'emergency stop' signal) for some dispatch units, or, with
+    `cleared`, the FSP's clearance of it (the units are available again; `reason` is then the FSP's note)."""
 
     fsp_id: str
     operator_id: str
@@ -296,6 +298,7 @@ class EmergencyStop:
     effective_time: datetime
     reason: str
     signature: str | None = None
+    cleared: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ import httpx2
 from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
+from gb_profile.emergency import WARNING_HEADER, StopScope, UnitEmergencyStop, select_for_emergency_stop
 from gb_profile.products import ProductCode, product
+from gb_profile.validator import is_gb_program
 
 PAGE = 50
 
@@ -56,6 +58,8 @@ class Operator:
         self._token: str | None = None
         self._token_expiry = 0.0
         self._clock = clock or (lambda: datetime.now(UTC))
+        # `GB-Warning` headers of the last write (e.g. a dispatch to a unit its FSP has emergency-stopped)
+        self.last_warnings: list[str] = []
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -93,6 +97,8 @@ class Operator:
             self._token = None
             response = self._http.request(method, self.base_url + path, headers=self._auth(), **kwargs)
         self._check(response)
+        if method != "GET":
+            self.last_warnings = response.headers.get_list(WARNING_HEADER)
         return response.json() if response.content else None
 
     def _all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -155,6 +161,35 @@ class Operator:
     def cancel(self, event_id: str) -> m.DispatchInstruction:
         when = self.now()
         return self._put_next(event_id, lambda ev: b.cancel_event(ev, when))
+
+    # --- emergency stop ------------------------------------------------------------------------
+
+    def emergency_stop(self, event_id: str) -> m.DispatchInstruction:
+        """EMERGENCY_STOP revision now (priority 0, GB-E-019; otherwise as STOP: window cut at now)."""
+        when = self.now()
+        return self._put_next(event_id, lambda ev: b.emergency_stop_event(ev, when, when))
+
+    def emergency_stop_targets(self, scope: StopScope) -> list[tuple[dict[str, Any], m.DispatchInstruction]]:
+        """The open dispatches of GB programs an emergency stop of `scope` covers."""
+        if scope.event_id:
+            event = self.event(scope.event_id)
+            program = self._request("GET", f"/programs/{event['programID']}")
+            dispatches = [(event, b.parse_event(event))] if is_gb_program(program) else []
+        else:
+            gb_programs = {p["id"] for p in self._all("/programs") if is_gb_program(p)}
+            if scope.program_id and scope.program_id not in gb_programs:
+                raise OperatorError(f"program {scope.program_id} is not a GB program (or does not exist)")
+            found = self.dispatch_events(scope.program_id)
+            dispatches = [(e, b.parse_event(e)) for e in found if e.get("programID") in gb_programs]
+        return select_for_emergency_stop(dispatches, scope, self.now())
+
+    def fsp_emergency_stops(self) -> list[UnitEmergencyStop]:
+        """Dispatch units whose FSP reported an emergency stop it has not cleared (`GET /admin/gb/emergency-stops`)."""
+        return [
+            UnitEmergencyStop(s["venName"], s["resourceName"], s["operatorID"], s["reason"],
+                              b.parse_utc_text(s["effectiveDateTime"]), s.get("reportID"), s.get("eventID"), s.get("programID"))
+            for s in self._request("GET", "/admin/gb/emergency-stops")
+        ]
 
     # --- acknowledgements ----------------------------------------------------------------------
 

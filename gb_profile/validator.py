@@ -101,6 +101,9 @@ RULES: dict[str, str] = {
     "GB-R-032": "Availability values MUST be finite and >= 0, with at least one per interval.",
     "GB-R-040": "An emergency stop MUST name at least one dispatch unit, each with one interval id 0 (PT0S) carrying a "
     "non-empty GB_EMERGENCY_STOP reason and GB_NETWORK_OPERATOR.",
+    "GB-R-041": "An emergency-stop clearance MUST name at least one dispatch unit, each with one interval id 0 (PT0S) "
+    "carrying a non-empty GB_EMERGENCY_STOP_CLEARED note and GB_NETWORK_OPERATOR; one report MUST NOT mix stops and "
+    "clearances.",
     "GB-R-050": "A report MUST carry at most one GB_SIGNATURE; it MUST be a compact detached ES256 JWS and MUST verify.",
     "GB-V-001": "A GB resource MUST carry GB_RESOURCE_ROLE with one value DISPATCH_UNIT or METERABLE_UNIT.",
     "GB-V-002": "A meterable unit MUST carry GB_MPAN with one or more valid MPAN cores.",
@@ -690,14 +693,22 @@ def _validate_availability(report: Report, ev: Event | None, out: _Collector, si
 
 
 def _validate_emergency_stop(report: Report, ev: Event | None, out: _Collector, signed: bool) -> None:
+    # A clearance is told apart by its payload: GB_EMERGENCY_STOP_CLEARED instead of GB_EMERGENCY_STOP.
+    clearance = any(p.type == m.P_EMERGENCY_STOP_CLEARED for r in report.resources for i in r.intervals for p in i.payloads)
+    wanted, unwanted = ((m.P_EMERGENCY_STOP_CLEARED, m.P_EMERGENCY_STOP) if clearance
+                        else (m.P_EMERGENCY_STOP, m.P_EMERGENCY_STOP_CLEARED))
     bad = not report.resources
     for resource in report.resources:
         interval = _instant_interval(resource)
         payloads = _payloads(interval) if interval else {}
-        reason = _one(payloads, m.P_EMERGENCY_STOP)
-        if interval is None or not isinstance(reason, str) or not reason or _one(payloads, m.P_OPERATOR) not in NETWORK_OPERATORS:
+        reason = _one(payloads, wanted)
+        if (interval is None or not isinstance(reason, str) or not reason or unwanted in payloads
+                or _one(payloads, m.P_OPERATOR) not in NETWORK_OPERATORS):
             bad = True
-    if bad:
+    if bad and clearance:
+        out.add("GB-R-041", "resources", "each unit needs interval 0 (PT0S) with a GB_EMERGENCY_STOP_CLEARED note and "
+                "operator, and no GB_EMERGENCY_STOP")
+    elif bad:
         out.add("GB-R-040", "resources", "each unit needs interval 0 (PT0S) with a GB_EMERGENCY_STOP reason and operator")
 
 

@@ -31,8 +31,8 @@ from vtn.core.settings import Settings, get_settings
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, delivery_enabled=False, console_enabled=True, console_require_mfa=False, console_signin_rate_limit=1000,
-                    callback_allow_http=True, callback_allowed_networks=["127.0.0.0/8"])
+    return Settings(database_url=database_url, delivery_enabled=False, console_enabled=True, console_require_mfa=False,
+                    console_signin_rate_limit=1000, callback_allow_http=True, callback_allowed_networks=["127.0.0.0/8"])
 
 
 def lines(http: TestClient, **where: Any) -> list[AuditRow]:

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 def test_serve_logs_audit_lines_as_json_and_the_operator_reads_them_in_the_browser(tmp_path):
     require_browser()
-    with running_vtn(tmp_path, env={"VTN_LOG_LEVEL": "info", "VTN_LOG_FORMAT": "json", "VTN_CONSOLE_REQUIRE_MFA": "false"}) as vtn:
+    env = {"VTN_LOG_LEVEL": "info", "VTN_LOG_FORMAT": "json", "VTN_CONSOLE_REQUIRE_MFA": "false"}
+    with running_vtn(tmp_path, env=env) as vtn:
         add_console_user(vtn.env, "olive", "operator")
         add_console_user(vtn.env, "fiona", "fsp", "ven-a")
         secret = vtn.provision("ops-bl", Role.BL)

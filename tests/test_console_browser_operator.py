@@ -186,13 +186,23 @@ def test_operator_dispatches_watches_the_ack_reads_delivery_and_stops(tmp_path):
             stop_clicked = time.monotonic()
             page.click("#confirm-stop")
             page.wait_for_url("**/operator/board")
-            ven.wait_for(lambda: len(controller.stopped) >= 2, what="the STOP at the VEN's controller")
+            ven.wait_for(lambda: len(controller.stopped) >= 2, what="the EMERGENCY_STOP at the VEN's controller")
             stop_reached = time.monotonic() - stop_clicked
             assert not controller.refused and all(i.signature for i in controller.dispatched + controller.stopped)
             assert {(i.dispatch_ref, i.status) for i in controller.stopped} == {
-                ("E2E-1", m.DispatchStatus.STOP), ("E2E-2", m.DispatchStatus.STOP)}
+                ("E2E-1", m.DispatchStatus.EMERGENCY_STOP), ("E2E-2", m.DispatchStatus.EMERGENCY_STOP)}
             wait_for_ack(page, event_id, "rev 2 ACCEPTED")
             screenshot(page, "operator-board-stopped-1280")
+
+            # 6. the FSP's own emergency stop of DU-1: an alarm appears on the open board (no reload), then clears
+            ven.call(ven.adapter.reporter.send_emergency_stop(["DU-1"], "battery inverter trip", operator_id="NGED"))
+            page.wait_for_selector("[data-testid=fsp-estop-alarms] >> text=fsp-1 / DU-1", timeout=10000)
+            assert "battery inverter trip" in page.inner_text("[data-testid=fsp-estop-alarms]")
+            assert page.get_attribute("[data-testid=fsp-estop-alarms]", "role") == "alert"
+            screenshot(page, "operator-board-fsp-estop-1280")
+            ven.call(ven.adapter.reporter.send_emergency_stop(["DU-1"], "inverter replaced", operator_id="NGED",
+                                                              cleared=True))
+            page.wait_for_selector("[data-testid=fsp-estop-alarms]", state="detached", timeout=10000)
             assert not [e for e in page.console_errors if "Content Security Policy" in e], page.console_errors  # type: ignore[attr-defined]
     print(f"\nsubmit → acknowledgement shown on the board: {submit_to_ack:.2f} s (VEN polling every 0.5 s, board every 2 s); "
           f"held ack released → shown without reload: {held_seconds:.2f} s; emergency stop click → VEN controller: "

@@ -327,37 +327,53 @@ def test_dispatch_is_signed_when_the_vtn_has_an_operator_key(olive, bl, fsp_ven,
     assert verify_event(event, ring) == "nged-console-1"
     olive.post(f"{OP}/stop", data={"event_id": event["id"], "confirm": "yes", "csrf_token": csrf_of(olive)})
     stopped = events_by_name(bl)["NGED:SIGNED-1"]
-    assert b.parse_event(stopped).status == m.DispatchStatus.STOP and verify_event(stopped, ring) == "nged-console-1"
+    assert b.parse_event(stopped).status == m.DispatchStatus.EMERGENCY_STOP and verify_event(stopped, ring) == "nged-console-1"
 
 
 # --- emergency stop ----------------------------------------------------------------------------------------------
 
 
-def test_emergency_stop_for_one_dispatch_one_program_and_everything(olive, bl, fsp_ven):
+def test_emergency_stop_for_one_dispatch_one_program_one_zone_and_everything(olive, bl, fsp_ven):
+    """Every scope sends one EMERGENCY_STOP revision with priority 0 (GB-E-019) per open dispatch it covers."""
     restore = make_program(olive, "RESTORE")
     dynamic = make_program(olive, "DYNAMIC")
     for ref in ("A-1", "A-2"):
         dispatch(olive, restore, ref=ref)
-    dispatch(olive, dynamic, ref="B-1")
+    dispatch(olive, dynamic, ref="B-1", cmz="CMZ_7")
+    dispatch(olive, dynamic, ref="B-2", cmz="CMZ_8")
+    other = bl.post("/programs", json={"programName": "not-gb"}).json()["id"]  # a non-GB program's event is never touched
+    plain = bl.post("/events", json={"programID": other, "eventName": "NGED:PLAIN", "intervals": [
+        {"id": 0, "payloads": [{"type": "GB_DISPATCH_STATUS", "values": ["RUN"]}]}]})
+    assert plain.status_code == 201
 
     def statuses() -> dict[str, tuple[int, m.DispatchStatus]]:
         return {name: (ins.revision, ins.status) for name, e in events_by_name(bl).items()
-                if not name.endswith("GB_ANCHOR") for ins in [b.parse_event(e)]}
+                if not name.endswith("GB_ANCHOR") and name != "NGED:PLAIN" for ins in [b.parse_event(e)]}
+
+    def emergency_stopped(name: str) -> None:
+        event = events_by_name(bl)[name]
+        assert b.parse_event(event).status == m.DispatchStatus.EMERGENCY_STOP and event["priority"] == 0
 
     ids = {name: e["id"] for name, e in events_by_name(bl).items()}
     confirm = olive.get(f"{OP}/stop?event_id={ids['NGED:A-1']}")
     assert confirm.status_code == 200 and "NGED:A-1" in confirm.text and "NGED:A-2" not in confirm.text
-    assert 'data-confirm="Send STOP to 1 dispatch(es)?"' in confirm.text
+    assert 'data-confirm="Send EMERGENCY_STOP to 1 dispatch(es)?"' in confirm.text
+    assert "Constraint zone NGED:CMZ_7" in confirm.text and "Constraint zone NGED:CMZ_8" in confirm.text
     token = csrf_of(olive)
     unconfirmed = olive.post(f"{OP}/stop", data={"event_id": ids["NGED:A-1"], "csrf_token": token})
     assert unconfirmed.status_code == 400 and statuses()["NGED:A-1"] == (1, m.DispatchStatus.RUN)
     assert olive.post(f"{OP}/stop", data={"event_id": ids["NGED:A-1"], "confirm": "yes"}).status_code == 403  # no CSRF
+    assert olive.post(f"{OP}/stop", data={"program_id": restore, "all": "1", "confirm": "yes",
+                                          "csrf_token": token}).status_code == 400  # two scopes at once
+    assert olive.get(f"{OP}/stop?cmz=no-operator").status_code == 400
+    assert olive.get(f"{OP}/stop?program_id={other}").status_code == 400  # not a GB program
 
     done = olive.post(f"{OP}/stop", data={"event_id": ids["NGED:A-1"], "confirm": "yes", "csrf_token": token},
                       follow_redirects=False)
     assert done.status_code == 303
-    assert statuses() == {"NGED:A-1": (2, m.DispatchStatus.STOP), "NGED:A-2": (1, m.DispatchStatus.RUN),
-                          "NGED:B-1": (1, m.DispatchStatus.RUN)}
+    RUN, ESTOP = m.DispatchStatus.RUN, m.DispatchStatus.EMERGENCY_STOP
+    assert statuses() == {"NGED:A-1": (2, ESTOP), "NGED:A-2": (1, RUN), "NGED:B-1": (1, RUN), "NGED:B-2": (1, RUN)}
+    emergency_stopped("NGED:A-1")
     stopped = b.parse_event(events_by_name(bl)["NGED:A-1"])
     assert stopped.service_end == stopped.service_start and stopped.setpoints == ()  # not started: zero-length window
 
@@ -366,13 +382,21 @@ def test_emergency_stop_for_one_dispatch_one_program_and_everything(olive, bl, f
     program_page = listed.group(1)
     assert "NGED:A-2" in program_page and "NGED:A-1" not in program_page and "NGED:B-1" not in program_page
     olive.post(f"{OP}/stop", data={"program_id": restore, "confirm": "yes", "csrf_token": token})
-    assert statuses() == {"NGED:A-1": (2, m.DispatchStatus.STOP), "NGED:A-2": (2, m.DispatchStatus.STOP),
-                          "NGED:B-1": (1, m.DispatchStatus.RUN)}
+    assert statuses() == {"NGED:A-1": (2, ESTOP), "NGED:A-2": (2, ESTOP), "NGED:B-1": (1, RUN), "NGED:B-2": (1, RUN)}
+
+    zone = olive.get(f"{OP}/stop?cmz=NGED:CMZ_7").text
+    assert "NGED:B-1" in zone and "NGED:B-2" not in zone
+    olive.post(f"{OP}/stop", data={"cmz": "NGED:CMZ_7", "confirm": "yes", "csrf_token": token})
+    assert statuses() == {"NGED:A-1": (2, ESTOP), "NGED:A-2": (2, ESTOP), "NGED:B-1": (2, ESTOP), "NGED:B-2": (1, RUN)}
+
     dispatch(olive, restore, ref="A-3")
     olive.post(f"{OP}/stop", data={"all": "1", "confirm": "yes", "csrf_token": token})
     assert {name: s for name, (_, s) in statuses().items()} == dict.fromkeys(
-        ("NGED:A-1", "NGED:A-2", "NGED:A-3", "NGED:B-1"), m.DispatchStatus.STOP)
-    assert statuses()["NGED:A-1"] == (2, m.DispatchStatus.STOP)  # already stopped: not revised again
+        ("NGED:A-1", "NGED:A-2", "NGED:A-3", "NGED:B-1", "NGED:B-2"), ESTOP)
+    for name in ("NGED:A-2", "NGED:A-3", "NGED:B-1", "NGED:B-2"):
+        emergency_stopped(name)
+    assert statuses()["NGED:A-1"] == (2, ESTOP)  # already stopped: not revised again
+    assert events_by_name(bl)["NGED:PLAIN"] == plain.json()  # untouched
     nothing = olive.post(f"{OP}/stop", data={"all": "1", "confirm": "yes", "csrf_token": token})
     assert nothing.status_code == 200 and "Nothing to stop" in nothing.text
 

@@ -431,6 +431,32 @@ case("GB-R-040", "empty reason", lambda: emergency_stop(lambda d: reading_interv
 case("GB-R-040", "no dispatch unit", lambda: emergency_stop(lambda d: d.update(resources=[])))
 
 
+def clearance(mutate) -> list[Violation]:
+    data = b.build_emergency_stop_report(m.EmergencyStop(FSP, OPERATOR, (UNIT, "DU-8"), SERVICE_START, "fixed", cleared=True),
+                                         "p", "e").dump()
+    mutate(data)
+    return validate_report(data)
+
+
+def mixed_stop_and_clearance(d) -> None:  # type: ignore[no-untyped-def]
+    d["resources"][1]["intervals"][0]["payloads"][0]["type"] = m.P_EMERGENCY_STOP
+
+
+case("GB-R-041", "empty note", lambda: clearance(lambda d: reading_interval(d)["payloads"][0].update(values=[""])))
+case("GB-R-041", "stop and clearance mixed", lambda: clearance(mixed_stop_and_clearance))
+case("GB-R-041", "no operator", lambda: clearance(lambda d: reading_interval(d)["payloads"].pop(1)))
+
+
+def test_clearance_round_trips_and_is_valid() -> None:
+    cleared = m.EmergencyStop(FSP, OPERATOR, (UNIT,), SERVICE_START, "inverter replaced", cleared=True)
+    report = b.build_emergency_stop_report(cleared, "p", "e")
+    assert validate_report(report.dump()) == []
+    assert b.parse_emergency_stop_report(report.dump()) == cleared
+    payloads = {p.type: p.values for p in report.resources[0].intervals[0].payloads}
+    assert payloads[m.P_EMERGENCY_STOP_CLEARED] == ["inverter replaced"] and m.P_EMERGENCY_STOP not in payloads
+    assert payloads[m.P_OPERATING_STATE] == ["IDLE_NORMAL"]
+
+
 def resource(mutate, meter=False) -> list[Violation]:
     built = (
         b.build_meterable_unit_resource(m.MeterableUnit(FSP, "MU-1", ("1312345678907",)))

@@ -187,6 +187,12 @@ def test_a_ven_reports_only_for_its_own_units_in_a_gb_program(world: World) -> N
     ok(w.b.post(f"/vens/{w.ven_b['id']}/resources", json={"resourceName": "MU-B"}), 201)
     assert w.b.post("/reports", json=readings("MU-B")).status_code == 201  # its own meter
 
+    # an FSP's emergency stop alarms its own operator only
+    stop = m.EmergencyStop("ven-b", OPERATOR, ("DU-7",), SERVICE_START, "fire alarm")
+    ok(w.b.post("/reports", json=b.build_emergency_stop_report(stop, program["id"], anchor["id"]).dump()), 201)
+    assert [(a["venName"], a["resourceName"]) for a in ok(w.nged.get("/admin/gb/emergency-stops"))] == [("ven-b", "DU-7")]
+    assert ok(w.ukpn.get("/admin/gb/emergency-stops")) == []
+
 
 # --- operator against operator ---------------------------------------------------------------------
 

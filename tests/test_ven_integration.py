@@ -298,16 +298,18 @@ async def push_scenario(vtn: VtnProcess, bl_secret: str, ven_secret: str) -> Non
             await wait_until(lambda: handler.find("new", lambda e: e.id == after.id), within=20, what="pushed after restart")
             await bl.delete_event(event.id)
             await wait_until(lambda: handler.find("cancelled", lambda e: e.id == event.id), what="pushed delete")
-            assert agent.stats.polls == 1 and agent.receiver.rejected == 3  # everything came by webhook
+            # two polls at start (before subscribing, and once the subscription is in place); everything else by webhook
+            assert agent.stats.polls == 2 and agent.receiver.rejected == 3
 
-            # A notification the receiver refuses (the VTN sends the old token) is caught by the slow poll.
+            # A notification the receiver refuses (the VTN sends the old token) is dead-lettered at once by the
+            # VTN (401) and caught by the slow poll.
             agent.receiver.bearer_token = "rotated-elsewhere"
             missed = await bl.create_event(dispatch(program.id, "UKPN:2", datetime.now(UTC), [3.0], duration="PT1M"))
             await wait_until(lambda: agent.receiver.rejected > 3, what="delivery refused")
             assert not handler.find("new", lambda e: e.id == missed.id)
             agent.request_poll()
             await wait_until(lambda: handler.find("new", lambda e: e.id == missed.id), what="fallback poll")
-            assert agent.stats.polls == 2 and agent.stats.poll_failures == 0 and agent.stats.handler_errors == 0
+            assert agent.stats.polls == 3 and agent.stats.poll_failures == 0 and agent.stats.handler_errors == 0
         finally:
             agent.stop()
             await asyncio.wait_for(task, 15)

@@ -74,6 +74,11 @@ class EventHandler:
     def on_program(self, program: Program) -> Any:
         """A program became visible or changed."""
 
+    def on_cancelled_event_found(self, event: Event) -> Any:
+        """An event this VEN had not seen (in this run) was found already cancelled by an update, e.g.
+        stopped while the VEN was down. Default: ignored, as an event that never reached the VEN needs no
+        stop; the GB adapter passes it on when this FSP had acknowledged the dispatch before a restart."""
+
 
 class LoggingHandler(EventHandler):
     """The default handler: logs what happens."""
@@ -141,6 +146,7 @@ class VenAgent:
         self._poll_now = asyncio.Event()
         self._fired: set[str] = set()
         self._report_ids: dict[tuple[str, str], str] = {}
+        self._found_cancelled: dict[str, str] = {}  # event id → fingerprint told to on_cancelled_event_found
         self.subscription_ids: dict[str, str] = {}  # programID → subscription id
         self.bearer_token = secrets.token_urlsafe(32)
         self.receiver: Any = None
@@ -223,6 +229,9 @@ class VenAgent:
                 del self.events[event.id]
                 log.info("event cancelled by update", extra={"event_id": event.id})
                 await self._call("on_event_cancelled", event)
+            elif self._found_cancelled.get(event.id) != print_:  # once per version, pull and push alike
+                self._found_cancelled[event.id] = print_
+                await self._call("on_cancelled_event_found", event)
             return
         received_at = tracked.received_at if tracked else self.clock()
         intervals = self._schedule(event, received_at)
@@ -362,27 +371,55 @@ class VenAgent:
         )
         return Subscription(clientName=self.name, programID=program_id, objectOperations=[operation])
 
+    def _is_mine(self, subscription: Subscription, program_id: str) -> bool:
+        """A subscription this VEN made for `program_id` (its clientName, asking for EVENT objects): one VEN
+        name runs one receiver, so any of these left by an earlier run is stale."""
+        return (subscription.programID == program_id and subscription.clientName == self.name
+                and any(ObjectType.EVENT in o.objects for o in subscription.objectOperations))
+
     async def _subscribe_program(self, program_id: str, existing: list[Subscription] | None = None) -> None:
+        """Subscribe to `program_id` with this run's callback URL and bearer token.
+
+        An earlier run (a crash, a restart with another URL) may have left subscriptions behind: the VTN
+        would keep sending them, with the old token, to a receiver that answers 401. So the first one is
+        updated in place (PUT: the VTN then sends what it still has queued with the new URL and token) and
+        any other is deleted.
+        """
         if program_id in self.subscription_ids or not self._wanted_program(program_id):
             return
         body = self.subscription_body(program_id)
         url = self.config.push.effective_callback_url
         if existing is None:
             existing = await self.client.list_subscriptions(program_id=program_id, client_name=self.name)
-        mine = [s for s in existing if s.programID == program_id and s.clientName == self.name
-                and any(o.callbackUrl == url for o in s.objectOperations)]
+        mine = [s for s in existing if s.id and self._is_mine(s, program_id)]
+        # Prefer one already pointing here, so a restart on the same URL keeps its subscription id.
+        mine.sort(key=lambda s: not any(o.callbackUrl == url for o in s.objectOperations))
         try:
+            subscription = None
             if mine and mine[0].id:
-                subscription = await self.client.update_subscription(mine[0].id, body)  # new bearer token
-            else:
+                try:
+                    subscription = await self.client.update_subscription(mine[0].id, body)
+                except VtnError as exc:
+                    if exc.status != 404:  # deleted meanwhile: create a new one
+                        raise
+            if subscription is None:
                 subscription = await self.client.create_subscription(body)
+            for stale in mine[1:]:
+                assert stale.id is not None
+                try:
+                    await self.client.delete_subscription(stale.id)
+                    log.info("stale subscription deleted", extra={"program_id": program_id, "subscription_id": stale.id})
+                except VtnError as exc:
+                    if exc.status != 404:
+                        raise
         except (VtnError, VtnUnavailable) as exc:
             self.last_error = f"program {program_id}: {exc}"
             log.error("subscription failed", extra={"program_id": program_id, "error": str(exc)})
             return
         assert subscription.id is not None
         self.subscription_ids[program_id] = subscription.id
-        log.info("subscribed", extra={"program_id": program_id, "subscription_id": subscription.id, "callback_url": url})
+        log.info("subscribed", extra={"program_id": program_id, "subscription_id": subscription.id, "callback_url": url,
+                                      "replaced": [s.id for s in mine]})
 
     async def subscribe_all(self) -> None:
         existing = await self.client.list_subscriptions(client_name=self.name)
@@ -467,8 +504,12 @@ class VenAgent:
         try:
             if mode == "push":
                 await self.start_receiver()
-                await self.poll()
+                await self.poll()  # the programs to subscribe to
                 await self.subscribe_all()
+                # Once more now that the subscriptions carry this run's URL and token: whatever changed
+                # while the VEN was down or before the subscription took effect (a STOP) is acted on now,
+                # not at the next fallback poll.
+                await self.poll()
                 interval = self.config.push.fallback_poll_interval
             else:
                 interval = self.config.ven.poll_interval

@@ -352,15 +352,25 @@ def gb_readings(
 @gb_app.command("emergency-stop")
 def gb_emergency_stop(
     unit: Annotated[list[str], typer.Option("--unit", help="Dispatch unit to stop (repeat).")],
-    reason: Annotated[str, typer.Option(help="Why (sent to the operator).")],
+    reason: Annotated[str | None, typer.Option(help="Why (sent to the operator); with --clear, a note.")] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Clear an earlier emergency stop: the units are available again.")]
+    = False,
     config: ConfigOption = None,
     event_id: EventOption = None,
     operator: OperatorOption = None,
 ) -> None:
-    """Send a GB_EMERGENCY_STOP report (FSP opt-out) for dispatch units, against a dispatch or the anchor event."""
+    """Send a GB_EMERGENCY_STOP report (FSP opt-out) for dispatch units, against a dispatch or the anchor event.
+
+    The operator sees an alarm, and dispatches to the units carry a warning, until `--clear` is sent for them.
+    """
+    if not clear and not reason:
+        raise typer.BadParameter("--reason is required (the operator is told why)", param_hint="--reason")
+    note = reason or "emergency stop cleared by the FSP"
     _gb_send(_command_config(config),
-             lambda reporter: reporter.send_emergency_stop(unit, reason, event_id=event_id, operator_id=operator),
-             lambda saved: f"emergency stop {saved.id} for event {saved.eventID}: {', '.join(unit)}")
+             lambda reporter: reporter.send_emergency_stop(unit, note, event_id=event_id, operator_id=operator,
+                                                           cleared=clear),
+             lambda saved: f"emergency stop {'clearance ' if clear else ''}{saved.id} for event {saved.eventID}: "
+                           f"{', '.join(unit)}")
 
 
 @gb_app.command("heartbeat")

@@ -295,12 +295,14 @@ class GbReporter:
         return await self.send_readings(parsed.readings, event_id=event_id, operator_id=operator_id)
 
     async def send_emergency_stop(self, dispatch_units: Iterable[str], reason: str, *, event_id: str | None = None,
-                                  operator_id: str | None = None, effective_time: datetime | None = None) -> Report:
-        """A GB_EMERGENCY_STOP report (FSP opt-out) for `dispatch_units`, against a dispatch or the anchor."""
+                                  operator_id: str | None = None, effective_time: datetime | None = None,
+                                  cleared: bool = False) -> Report:
+        """A GB_EMERGENCY_STOP report (FSP opt-out) for `dispatch_units`, against a dispatch or the anchor; with
+        `cleared`, its clearance (the units are available again; `reason` is the note for the operator)."""
         event, operator = await self._target(event_id, operator_id)
         assert event.id is not None
         stop = m.EmergencyStop(fsp_id=self.fsp_id, operator_id=operator, dispatch_units=tuple(dispatch_units),
-                               effective_time=effective_time or self.clock(), reason=reason)
+                               effective_time=effective_time or self.clock(), reason=reason, cleared=cleared)
         return await self.submit(b.build_emergency_stop_report(stop, event.programID, event.id))
 
     async def send_heartbeat(self, operating_states: Iterable[tuple[str, str]] = (), *, operator_id: str | None = None,
@@ -449,6 +451,28 @@ class GbAdapter(EventHandler):
         elif seen is not None and seen.instruction is not None:
             self._seen.pop(event.id, None)
             await self._controller("on_deleted", seen.instruction)
+
+    async def on_cancelled_event_found(self, event: Event) -> None:
+        """A dispatch first seen in a terminal state (STOP, CANCELLED, EMERGENCY_STOP): if this FSP had
+        acknowledged an earlier revision but not this one (it was dispatched, then stopped while the VEN was
+        down), the asset may still be following it, so the controller gets `on_stop` and the revision is
+        acknowledged. A dispatch this FSP never acknowledged never reached the asset, and one whose terminal
+        revision it acknowledged was already stopped: both are left alone."""
+        if not self._is_gb(event):
+            return await self._forward("on_cancelled_event_found", event)
+        if event.id is None or b.is_anchor_event(event) or event.id in self._seen or self.ven is None:
+            return
+        try:
+            acknowledged = await self.reporter.acknowledged_revisions(event.id)
+        except (VtnError, VtnUnavailable) as exc:
+            log.warning("cannot list earlier acknowledgements", extra={"event_id": event.id, "error": str(exc)})
+            return
+        try:
+            revision = b.parse_event(event).revision
+        except (m.ProfileError, ValueError, IndexError):
+            return
+        if acknowledged and revision not in acknowledged:
+            await self._revision(event)
 
     async def on_interval_active(self, event: Event, interval: ScheduledInterval) -> None:
         if not self._is_gb(event):

@@ -1,6 +1,9 @@
 """Profile enforcement: programs that declare the GB profile (programType `GB_FLEX:<product>`)
 are held to it, and so are their events and reports; so are resources that declare a GB role
-(attribute `GB_RESOURCE_ROLE`). Violations are a 400 listing rule IDs (an MPAN another FSP holds: 409)."""
+(attribute `GB_RESOURCE_ROLE`). Violations are a 400 listing rule IDs (an MPAN another FSP holds: 409).
+
+Also the VTN's GB alarms: FSP emergency stops not cleared, and the `GB-Warning` a dispatch to such a
+unit is answered with."""
 
 from __future__ import annotations
 
@@ -8,12 +11,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Text, cast, text
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.core.errors import BadRequest, Conflict
 
 if TYPE_CHECKING:
+    from gb_profile.emergency import UnitEmergencyStop
     from vtn.auth.privacy import Viewer
 
 log = logging.getLogger("vtn.profiles")
@@ -162,3 +166,58 @@ async def _mpans_of_other_vens(session: AsyncSession, operator: str, ven_id: str
         for core in set(mpan_cores(document)) & cores:
             taken.setdefault(core, f"another FSP (ven {ven_name!r})")
     return taken
+
+
+# --- FSP emergency stops (docs/gb-profile.md §6.3) --------------------------------------------------------------
+
+
+async def fsp_emergency_stops(session: AsyncSession, operator: str, fsp_id: str | None = None) -> list[UnitEmergencyStop]:
+    """Dispatch units whose FSP reported an emergency stop it has not cleared (all of `operator`'s FSPs, or
+    one), newest first.
+
+    Reads only `operator`'s GB_EMERGENCY_STOP reports (indexed `report_name`): an alarm is for that
+    operator's control room whichever FSP's report it is, and never another operator's.
+    """
+    from gb_profile import model as m
+    from gb_profile.emergency import active_fsp_stops
+    from vtn.reports.models import ReportRow
+
+    query = select(ReportRow.document).where(
+        ReportRow.operator == operator, ReportRow.report_name == m.R_EMERGENCY_STOP
+    )
+    if fsp_id is not None:
+        query = query.where(ReportRow.client_name == fsp_id)
+    documents = (await session.exec(query.order_by(col(ReportRow.created_at), col(ReportRow.id)))).all()
+    return active_fsp_stops(documents)
+
+
+async def dispatch_warnings(session: AsyncSession, event: dict[str, Any]) -> list[str]:
+    """Warnings for a dispatch just written (POST/PUT /events): its unit is emergency-stopped by its FSP.
+
+    Empty for anything that is not an open GB dispatch. The event is stored all the same: the operator may
+    have reasons to dispatch, but must know the unit may not respond.
+    """
+    from gb_profile import builders as b
+    from gb_profile import model as m
+    from gb_profile.emergency import dispatch_warning
+    from gb_profile.validator import is_gb_program
+    from vtn.programs.models import ProgramRow
+
+    program = await session.get(ProgramRow, event.get("programID"))  # the caller just wrote the event: visible
+    if program is None or not is_gb_program(program.document) or b.is_anchor_event(event):
+        return []
+    try:
+        ins = b.parse_event(event)
+    except (m.ProfileError, ValueError, IndexError):
+        return []
+    if ins.status not in m.ACTIVE_STATUSES:
+        return []
+    warning = dispatch_warning(ins, await fsp_emergency_stops(session, program.operator, ins.fsp_id))
+    return [warning] if warning else []
+
+
+def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
+    """One `GB-Warning` response header per warning (printable ASCII)."""
+    from gb_profile.emergency import WARNING_HEADER, header_value
+
+    return [(WARNING_HEADER, header_value(w)) for w in warnings]

@@ -91,12 +91,13 @@ class GbVen:
 
 
 def gb_ven_config(vtn: VtnProcess, name: str, secret: str, *, mode: str = "pull", resources: Iterable[str] = ("DU-1",),
-                  poll_interval: float = 0.2, gb: GbSettings | None = None) -> VenConfig:
-    """A reference-VEN config for `name` against `vtn`, with dispatch-unit resources."""
+                  poll_interval: float = 0.2, gb: GbSettings | None = None, listen_port: int | None = None) -> VenConfig:
+    """A reference-VEN config for `name` against `vtn`, with dispatch-unit resources (push: `listen_port`, default
+    a free one)."""
     return VenConfig(
         vtn=VtnSettings(url=vtn.base_url, client_id=name, client_secret=secret),
         ven=VenSettings(name=name, mode=mode, poll_interval=poll_interval),  # type: ignore[arg-type]
-        push=PushSettings(listen_port=free_port(), fallback_poll_interval=30),
+        push=PushSettings(listen_port=listen_port or free_port(), fallback_poll_interval=30),
         resources=[ResourceConfig(name=r, attributes={m.A_ROLE: m.ResourceRole.DISPATCH_UNIT.value}) for r in resources],
         gb=gb or GbSettings(fsp_id=name),
     )
@@ -105,9 +106,11 @@ def gb_ven_config(vtn: VtnProcess, name: str, secret: str, *, mode: str = "pull"
 @contextmanager
 def running_gb_ven(vtn: VtnProcess, name: str, secret: str, *, controller: GbController | None = None,
                    mode: str = "pull", resources: Iterable[str] = ("DU-1",), poll_interval: float = 0.2,
-                   gb: GbSettings | None = None, start_timeout: float = 30.0) -> Iterator[GbVen]:
+                   gb: GbSettings | None = None, start_timeout: float = 30.0,
+                   listen_port: int | None = None) -> Iterator[GbVen]:
     """Start the agent in a thread; yields once it has registered and polled once; stopped on exit."""
-    config = gb_ven_config(vtn, name, secret, mode=mode, resources=resources, poll_interval=poll_interval, gb=gb)
+    config = gb_ven_config(vtn, name, secret, mode=mode, resources=resources, poll_interval=poll_interval, gb=gb,
+                           listen_port=listen_port)
     controller = controller or RecordingController()
     adapter = GbAdapter(controller)
     agent = VenAgent(config, adapter)

@@ -30,6 +30,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
+from gb_profile.emergency import StopScope, select_for_emergency_stop
 from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
 from gb_profile.products import PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
 from gb_profile.settlement import LONDON, local_to_utc
@@ -44,6 +45,7 @@ from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, NotFound
 from vtn.core.pagination import Page
 from vtn.events import service as events
+from vtn.profiles import dispatch_warnings, fsp_emergency_stops
 from vtn.programs import service as programs
 from vtn.reports import service as reports
 from vtn.subscriptions import admin
@@ -484,8 +486,11 @@ async def dispatch_submit(request: Request, account: OperatorAccount, session: W
             await session.rollback()
             return await _dispatch_page(request, session, viewer, form, built, status_code=400)
     names = ", ".join(str(c.get("eventName")) for c in created)
-    return redirect(request, "/operator/board", message=f"Dispatched {names} (instruction time "
-                    f"{london(built.instruction_time)}).", level="success")
+    message = f"Dispatched {names} (instruction time {london(built.instruction_time)})."
+    warnings = [w for c in created for w in await dispatch_warnings(session, c)]
+    if warnings:  # the same warning the API answers with (GB-Warning): the unit's FSP has emergency-stopped it
+        return redirect(request, "/operator/board", message=message + " Warning: " + " ".join(warnings), level="warning")
+    return redirect(request, "/operator/board", message=message, level="success")
 
 
 # --------------------------------------------------------------------------------------------- board
@@ -545,7 +550,7 @@ async def _board_rows(session: AsyncSession, viewer: Viewer) -> list[BoardRow]:
 
 async def _board_context(session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
     rows = await _board_rows(session, viewer)
-    return {"rows": rows, "updated": london(now_utc()),
+    return {"rows": rows, "updated": london(now_utc()), "fsp_stops": await fsp_emergency_stops(session, viewer.operator),
             "silent": sum(1 for r in rows if r.phase != "ended" and any(not a.latest_acknowledged for a in r.acks))}
 
 
@@ -636,32 +641,46 @@ async def revise_submit(
     except (m.ProfileError, ValueError) as exc:
         return _revise_page(request, doc, ins, [str(exc)], 400)
     try:
-        await events.update_event(session, viewer, event_id, following)
+        updated = await events.update_event(session, viewer, event_id, following)
     except BadRequest as exc:
         await session.rollback()
         shown = [f"{e.get('rule')}: {e.get('message')}" for e in exc.extra.get("errors", [])] or [exc.detail]
         return _revise_page(request, doc, ins, shown, 400)
-    return redirect(request, "/operator/board", message=f"{ins.event_name} revision {ins.revision + 1} sent.", level="success")
+    message = f"{ins.event_name} revision {ins.revision + 1} sent."
+    if warnings := await dispatch_warnings(session, updated):
+        return redirect(request, "/operator/board", message=message + " Warning: " + " ".join(warnings), level="warning")
+    return redirect(request, "/operator/board", message=message, level="success")
 
 
 # --------------------------------------------------------------------------------------------- emergency stop
 
 
-async def _stoppable(session: AsyncSession, viewer: Viewer, event_id: str | None, program_id: str | None,
-                     everything: bool) -> tuple[str, list[tuple[dict[str, Any], m.DispatchInstruction]]]:
-    """What a stop would cover: (description, active dispatches)."""
-    if event_id:
-        doc, ins = await _dispatch(session, viewer, event_id)
-        return f"dispatch {ins.event_name}", [(doc, ins)] if ins.status in m.ACTIVE_STATUSES else []
-    if program_id:
-        program = (await programs.get_program(session, viewer, program_id)).document
-        found = await _dispatches(session, viewer, program_id)
-        return f"every active dispatch of program {program.get('programName')}", [
-            (d, i) for d, i in found if i.status in m.ACTIVE_STATUSES]
-    if everything:
-        found = await _dispatches(session, viewer)
-        return "every active dispatch of every program", [(d, i) for d, i in found if i.status in m.ACTIVE_STATUSES]
-    raise BadRequest("say what to stop: one dispatch, one program or everything")
+async def _stoppable(session: AsyncSession, viewer: Viewer, scope: StopScope) -> tuple[str, list[Dispatch]]:
+    """What an emergency stop of `scope` covers: (description, the open dispatches of GB programs)."""
+    gb_programs = {p["id"]: p for p in await _gb_programs(session, viewer)}
+    if scope.event_id:
+        await _dispatch(session, viewer, scope.event_id)  # 404 if missing or not a GB dispatch
+    if scope.program_id and scope.program_id not in gb_programs:
+        await programs.get_program(session, viewer, scope.program_id)  # 404 if missing
+        raise BadRequest(f"program {scope.program_id!r} is not a GB program")
+    found = [(d, i) for d, i in await _dispatches(session, viewer, scope.program_id) if d.get("programID") in gb_programs]
+    chosen = select_for_emergency_stop(found, scope, now_utc())
+    if scope.event_id:
+        name = next((i.event_name for d, i in found if d["id"] == scope.event_id), scope.event_id)
+        return f"dispatch {name}", chosen
+    program = gb_programs.get(scope.program_id or "")
+    return scope.describe(program.get("programName") if program else None), chosen
+
+
+def _scope(event_id: str | None, program_id: str | None, cmz: str | None, everything: bool) -> StopScope:
+    try:
+        return StopScope(event_id=event_id or None, program_id=program_id or None, cmz=cmz or None, everything=everything)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+CmzQuery = Annotated[str | None, Query(max_length=200, pattern=r"^[A-Za-z0-9]{1,16}:[A-Za-z0-9._-]{1,100}$")]
+CmzForm = Annotated[str, Form(max_length=200, pattern=r"^([A-Za-z0-9]{1,16}:[A-Za-z0-9._-]{1,100})?$")]
 
 
 @router.get("/stop", response_class=HTMLResponse)
@@ -669,14 +688,20 @@ async def stop_confirm(
     request: Request, account: OperatorAccount, session: ReadSession,
     event_id: QueryId = None,
     program_id: QueryId = None,
+    cmz: CmzQuery = None,
     everything: Annotated[bool, Query(alias="all")] = False,
 ) -> Response:
+    """The confirmation step of an emergency stop: what it covers, then a form that sends it."""
     viewer = await _viewer(session, account)
-    what, targets = await _stoppable(session, viewer, event_id, program_id, everything)
+    what, targets = await _stoppable(session, viewer, _scope(event_id, program_id, cmz, everything))
     gb_programs = await _gb_programs(session, viewer)
+    now = now_utc()
+    zones = sorted({f"{i.operator_id}:{i.cmz}" for d, i in await _dispatches(session, viewer)
+                    if i.cmz and select_for_emergency_stop([(d, i)], StopScope(everything=True), now)})
     return _page(request, "operator/stop.html", {
         "title": "Emergency stop", "what": what, "targets": targets, "event_id": event_id or "",
-        "program_id": program_id or "", "everything": everything, "gb_programs": gb_programs,
+        "program_id": program_id or "", "cmz": cmz or "", "everything": everything, "gb_programs": gb_programs,
+        "zones": zones,
     })
 
 
@@ -685,24 +710,26 @@ async def stop_submit(
     request: Request, account: OperatorAccount, session: WriteSession,
     event_id: FormId = "",
     program_id: FormId = "",
+    cmz: CmzForm = "",
     everything: Annotated[str, Form(max_length=8, alias="all")] = "",
     confirm: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
+    """Send the emergency stop: one EMERGENCY_STOP revision (priority 0, GB-E-019) per open dispatch covered."""
     viewer = await _viewer(session, account)
     if confirm != "yes":
-        raise BadRequest("the stop was not confirmed")
-    what, targets = await _stoppable(session, viewer, event_id or None, program_id or None, everything == "1")
+        raise BadRequest("the emergency stop was not confirmed")
+    what, targets = await _stoppable(session, viewer, _scope(event_id, program_id, cmz, everything == "1"))
     now = now_utc()
     stopped = []
     for doc, ins in targets:
-        # STOP now (the window is truncated here; a dispatch that has not started gets a zero-length window).
-        following = _sign(request, b.stop_event(doc, now, max(now, b.utc(ins.instruction_time))))
+        # EMERGENCY_STOP now: as STOP, the window is cut here (a dispatch that has not started gets a zero-length one).
+        following = _sign(request, b.emergency_stop_event(doc, now, max(now, b.utc(ins.instruction_time))))
         await events.update_event(session, viewer, str(doc["id"]), following)
         stopped.append(ins.event_name)
     if not stopped:
-        return redirect(request, "/operator/board", message=f"Nothing to stop: no active dispatch ({what}).", level="warning")
-    return redirect(request, "/operator/board", message=f"STOP sent for {len(stopped)} dispatch(es): {', '.join(stopped)}.",
-                    level="success")
+        return redirect(request, "/operator/board", message=f"Nothing to stop: no open dispatch ({what}).", level="warning")
+    return redirect(request, "/operator/board", message=f"EMERGENCY_STOP sent for {len(stopped)} dispatch(es): "
+                    f"{', '.join(stopped)}.", level="success")
 
 
 # --------------------------------------------------------------------------------------------- VENs and outbox
@@ -732,9 +759,12 @@ async def _vens_context(request: Request, session: AsyncSession, viewer: Viewer)
         attempts = [i for items in outbox.values() for i in items if i["subscriber"] == name and i["lastAttemptDateTime"]]
         last_attempt = max(attempts, key=lambda i: i["lastAttemptDateTime"], default=None)
         resources = await _all(lambda page, ven=ven: vens.list_resources(session, viewer, ven["id"], None, None, page))
-        failing = problems.get(name, [])
-        # Comms loss: failing webhooks, or no call within the window unless its webhooks were accepted within it.
         delivered = parse_time(info.get("lastDelivery"))
+        # Failures older than the VEN's last accepted webhook are history (e.g. before it restarted and
+        # re-subscribed): they stay listed in the outbox but do not make a healthy VEN "comms loss".
+        failing = [i for i in problems.get(name, []) if delivered is None or not i["lastAttemptDateTime"]
+                   or (parse_time(i["lastAttemptDateTime"]) or delivered) > delivered]
+        # Comms loss: failing webhooks, or no call within the window unless its webhooks were accepted within it.
         push_ok = delivered is not None and (datetime.now(UTC) - delivered).total_seconds() <= settings.comms_loss_seconds
         rows.append({
             "id": ven["id"], "name": name, "last_seen": info.get("lastSeen"), "resources": [r["resourceName"] for r in resources],

@@ -13,8 +13,12 @@ from fastapi.responses import JSONResponse
 from vtn.core.errors import PROBLEM_MEDIA_TYPE
 
 
-def object_response(document: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(document, status_code=status)
+def object_response(document: dict[str, Any], status: int = 200,
+                    headers: list[tuple[str, str]] | None = None) -> JSONResponse:
+    response = JSONResponse(document, status_code=status)
+    for name, value in headers or ():
+        response.headers.append(name, value)  # a name may repeat (one header per warning)
+    return response
 
 
 def list_response(documents: list[dict[str, Any]]) -> JSONResponse:

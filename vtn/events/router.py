@@ -14,6 +14,7 @@ from vtn.core.pagination import Page, page_params
 from vtn.core.responses import error_responses, list_response, object_response
 from vtn.core.security import Scope
 from vtn.events import service
+from vtn.profiles import dispatch_warnings, warning_headers
 
 router = APIRouter(tags=["events"])
 EventBody = Annotated[Event, Body(description="event item to add or update.")]
@@ -38,7 +39,9 @@ async def search_all_events(
     response_model=Event, responses=error_responses(400, 401, 403, 409, 500),
 )
 async def create_event(session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), body: EventBody) -> JSONResponse:
-    return object_response(await service.create_event(session, viewer, body), status=201)
+    document = await service.create_event(session, viewer, body)
+    # GB: a dispatch to a unit its FSP has emergency-stopped is stored, with a GB-Warning header (§6.3)
+    return object_response(document, status=201, headers=warning_headers(await dispatch_warnings(session, document)))
 
 
 @router.get(
@@ -56,7 +59,8 @@ async def search_event_by_id(session: ReadSession, viewer: ViewerFor(Scope.READ_
 async def update_event(
     session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), eventID: ObjectIDPath, body: EventBody
 ) -> JSONResponse:
-    return object_response(await service.update_event(session, viewer, eventID, body))
+    document = await service.update_event(session, viewer, eventID, body)
+    return object_response(document, headers=warning_headers(await dispatch_warnings(session, document)))
 
 
 @router.delete(

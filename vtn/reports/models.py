@@ -19,9 +19,12 @@ class ReportRow(ObjectRow, table=True):
         Index("ix_report_event", "event_id", "created_at", "id"),
         Index("ix_report_client", "client_name", "created_at", "id"),
         Index("ix_report_owner", "owner_ven_id", "created_at", "id"),
+        Index("ix_report_name", "report_name", "created_at", "id"),
     )
 
     program_id: str = Field(max_length=128, foreign_key="program.id", nullable=False)
     event_id: str = Field(max_length=128, foreign_key="event.id", nullable=False)
     client_name: str = Field(max_length=128, nullable=False)
     owner_ven_id: str | None = Field(default=None, max_length=128, foreign_key="ven.id")
+    # reportName when it fits (NULL otherwise): lookups by name, e.g. GB_EMERGENCY_STOP (migration 0012)
+    report_name: str | None = Field(default=None, max_length=128)

@@ -68,8 +68,13 @@ async def _own_resource_names(session: AsyncSession, viewer: Viewer) -> set[str]
     return set(names.all())
 
 
+NAME_COLUMN_LENGTH = 128
+
+
 def _columns(report: Report) -> dict[str, Any]:
-    return {"program_id": report.programID, "event_id": report.eventID, "client_name": report.clientName}
+    name = report.reportName if report.reportName and len(report.reportName) <= NAME_COLUMN_LENGTH else None
+    return {"program_id": report.programID, "event_id": report.eventID, "client_name": report.clientName,
+            "report_name": name}
 
 
 async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:

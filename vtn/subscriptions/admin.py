@@ -1,4 +1,4 @@
-"""Operator (BL-only) endpoints: the delivery dead-letter queue and VEN last-seen."""
+"""Operator (BL-only) endpoints: the delivery dead-letter queue, VEN last-seen, GB FSP emergency stops."""
 
 from __future__ import annotations
 
@@ -59,6 +59,17 @@ class VenLastSeen(BaseModel):
         description="The last webhook of a subscription this ven owns that its receiver answered 2xx (null: never)."
     )
     silent: bool = Field(description="No request for more than VTN_COMMS_LOSS_SECONDS (comms loss), or never seen.")
+
+
+class FspEmergencyStop(BaseModel):
+    venName: str = Field(description="The FSP (VEN_NAME) that reported the emergency stop.")
+    resourceName: str = Field(description="The dispatch unit it stopped.")
+    operatorID: str = Field(description="GB_NETWORK_OPERATOR of the report.")
+    reason: str
+    effectiveDateTime: str = Field(description="When the stop took effect (the report interval's start, UTC).")
+    reportID: str | None
+    eventID: str | None
+    programID: str | None
 
 
 def _ts(moment: datetime | None) -> str | None:
@@ -251,3 +262,21 @@ async def get_last_seen(
         extra = request.app.state.heartbeats.latest_by_ven(principal.operator)
         items = await last_seen(session, principal.operator, extra, settings.comms_loss_seconds, page)
     return JSONResponse(items)
+
+
+@router.get("/gb/emergency-stops", operation_id="gbFspEmergencyStops", summary="FSP emergency stops not cleared (BL)",
+            response_model=list[FspEmergencyStop], responses=ERRORS,
+            description="GB profile: every dispatch unit whose FSP reported an emergency stop (a GB_EMERGENCY_STOP "
+                        "report) and has not cleared it since (docs/gb-profile.md §6.3), newest first. Dispatches to "
+                        "these units are answered with a `GB-Warning` header. BL clients only.")
+async def get_fsp_emergency_stops(request: Request, principal: BLPrincipal) -> JSONResponse:
+    from vtn.profiles import fsp_emergency_stops
+
+    async with _db(request).session(write=False) as session:
+        stops = await fsp_emergency_stops(session, principal.operator)
+    return JSONResponse([
+        {"venName": s.fsp_id, "resourceName": s.dispatch_unit, "operatorID": s.operator_id, "reason": s.reason,
+         "effectiveDateTime": format_timestamp(s.effective_time), "reportID": s.report_id, "eventID": s.event_id,
+         "programID": s.program_id}
+        for s in stops
+    ])

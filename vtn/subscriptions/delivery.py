@@ -16,7 +16,9 @@
   `delivery_concurrency_per_callback` are in flight, and while the oldest pending one waits for
   its retry the callback is paused (later ones never overtake it).
 - Retries: exponential backoff with equal jitter, `Retry-After` honoured; dead-letter after
-  `delivery_max_attempts` or `delivery_max_age_seconds`, and at once on 410 Gone.
+  `delivery_max_attempts` or `delivery_max_age_seconds`, and at once on 410 Gone and on 401/403
+  (the receiver refuses the subscription's credentials: retrying the same token cannot succeed;
+  a PUT of the subscription re-addresses and re-queues them, `notifications.readdress_outbox`).
 - Wake-ups: after a commit in this process (in-process event), LISTEN/NOTIFY from other
   processes (PostgreSQL, a dedicated asyncpg connection), and polling as a safety net.
 """
@@ -55,6 +57,18 @@ TABLE = OutboxRow.__table__  # type: ignore[attr-defined]
 C = TABLE.c
 KEEPALIVE_PER_CLIENT = 8
 BATCH = 500  # outcomes per statement (SQLite allows 32766 bound parameters; two per row)
+GONE = 410
+REFUSED = frozenset({401, 403})  # the receiver refuses our credentials: never retried with the same ones
+
+
+def dead_reason(status: int | None, error: str | None) -> str | None:
+    """Why an answer dead-letters its notification at once, or None when it may be retried."""
+    if status == GONE:
+        return f"{error}: the receiver says the callback is gone"
+    if status in REFUSED:
+        return (f"{error}: the receiver refused the subscription's credentials (bearer token); not retried until "
+                "the subscription is updated")
+    return None
 
 
 @dataclass
@@ -412,15 +426,27 @@ class DeliveryWorker:
                 row = outcome.row
                 mine = and_(C.id == row.id, C.status == OutboxStatus.IN_FLIGHT, C.attempts == row.attempts)
                 too_old = (now - row.created_at).total_seconds() >= self.settings.delivery_max_age_seconds
-                if outcome.status == 410 or row.attempts >= self.settings.delivery_max_attempts or too_old:
-                    values: dict[str, Any] = {"status": OutboxStatus.DEAD, "lease_until": None}
+                error = dead_reason(outcome.status, outcome.error)
+                if error is not None and outcome.status in REFUSED:
+                    # Refused credentials dead-letter only if they are still the row's: a subscription
+                    # PUT during the attempt re-addressed it, and the new address or token gets a try now.
+                    same = and_(C.callback_url == row.callback_url,
+                                C.bearer_token.is_(None) if row.bearer_token is None else C.bearer_token == row.bearer_token)
+                    result = await session.exec(update(TABLE).where(mine, same).values(  # type: ignore[call-overload]
+                        last_status=outcome.status, last_error=error, status=OutboxStatus.DEAD, lease_until=None))
+                    if result.rowcount:
+                        log.warning("notification %s to %s dead-lettered: %s", row.message_id, row.callback_url, error)
+                    error = None  # below: the re-addressed case (still in flight), retried at once
+                    values: dict[str, Any] = {"status": OutboxStatus.PENDING, "lease_until": None, "next_attempt_at": now}
+                elif error is not None or row.attempts >= self.settings.delivery_max_attempts or too_old:
+                    values = {"status": OutboxStatus.DEAD, "lease_until": None}
                     log.warning("notification %s to %s dead-lettered after %d attempts: %s",
-                                row.message_id, row.callback_url, row.attempts, outcome.error)
+                                row.message_id, row.callback_url, row.attempts, error or outcome.error)
                 else:
                     delay = backoff_seconds(row.attempts, self.settings, outcome.retry_after)
                     values = {"status": OutboxStatus.PENDING, "lease_until": None,
                               "next_attempt_at": now + timedelta(seconds=delay)}
                 await session.exec(  # type: ignore[call-overload]
-                    update(TABLE).where(mine).values(last_status=outcome.status, last_error=outcome.error, **values)
+                    update(TABLE).where(mine).values(last_status=outcome.status, last_error=error or outcome.error, **values)
                 )
         self.delivered += len(delivered)

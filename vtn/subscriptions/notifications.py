@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import event, insert, text
+from sqlalchemy import and_, delete, event, insert, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -200,6 +200,83 @@ async def match_change(session: AsyncSession, change: Change) -> list[dict[str, 
                 "next_attempt_at": now,
             })
     return rows
+
+
+VERB_OPERATION = {"POST": Operation.CREATE, "PUT": Operation.UPDATE, "DELETE": Operation.DELETE}
+REFUSED_STATUSES = (401, 403)  # dead-lettered at once by the worker (refused credentials)
+
+
+def _destination(entries: list[Mapping[str, Any]], old_entries: list[Mapping[str, Any]], url: str,
+                 object_type: ObjectType, operation: Operation) -> tuple[str, str | None] | None:
+    """Where a queued notification for `url` goes under the subscription's new `entries`: the same URL
+    with its current token if an entry still wants it there, else the URL of the entry that replaced the
+    old one (same position in objectOperations), else nowhere (None)."""
+    wanted = [e for e in entries if e.get("callbackUrl") and entry_matches(e, object_type, operation)]
+    for entry in wanted:
+        if entry["callbackUrl"] == url:
+            return url, entry.get("bearerToken")
+    for index, old in enumerate(old_entries):
+        if old.get("callbackUrl") == url and index < len(entries) and entries[index] in wanted:
+            return str(entries[index]["callbackUrl"]), entries[index].get("bearerToken")
+    return None
+
+
+async def readdress_outbox(session: AsyncSession, subscription_id: str, old: Mapping[str, Any],
+                           new: Mapping[str, Any]) -> None:
+    """After a PUT of a subscription: its undelivered notifications go to its *current* callbacks.
+
+    Outbox rows copy the callbackUrl and bearerToken at write time, so a subscriber that restarted with a
+    new token (or URL) and updated its subscription would otherwise be sent the old token until the rows
+    died, and answer 401 to each. Pending and in-flight rows take the new address and token and are due
+    at once (the subscriber just showed it is alive); rows dead-lettered because the receiver refused
+    the old credentials (401/403) are queued again when those credentials changed. Rows whose
+    notification the subscription no longer asks for are dropped. Runs in the PUT's transaction.
+    """
+    table = OutboxTable
+    c = table.c
+    live = c.status.in_([OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT])
+    refused = and_(c.status == OutboxStatus.DEAD, c.last_status.in_(REFUSED_STATUSES))
+    rows = (await session.exec(  # type: ignore[call-overload]
+        select(c.id, c.status, c.callback_url, c.bearer_token, c.object_type, c.operation)
+        .where(c.subscription_id == subscription_id, or_(live, refused))
+    )).all()
+    if not rows:
+        return
+    entries = list(new.get("objectOperations") or ())
+    old_entries = list(old.get("objectOperations") or ())
+    now = utcnow()
+    dropped: list[int] = []
+    woke = False
+    for row_id, status, url, token, object_type, verb in rows:
+        try:
+            where = _destination(entries, old_entries, url, ObjectType(object_type), VERB_OPERATION[verb])
+        except (KeyError, ValueError):
+            where = None
+        if where is None:
+            dropped.append(row_id)
+            continue
+        new_url, new_token = where
+        values: dict[str, Any] = {"callback_url": new_url, "bearer_token": new_token,
+                                  "callback_key": callback_key(subscription_id, new_url)}
+        if status == OutboxStatus.DEAD:
+            if (new_url, new_token) == (url, token):
+                continue  # still the credentials the receiver refused
+            values |= {"status": OutboxStatus.PENDING, "attempts": 0, "created_at": now, "last_error": None,
+                       "last_status": None}
+        if status != OutboxStatus.IN_FLIGHT:
+            values["next_attempt_at"] = now
+        await session.exec(update(table).where(c.id == row_id).values(**values))  # type: ignore[call-overload]
+        woke = True
+    if dropped:
+        await session.exec(delete(table).where(c.id.in_(dropped)))  # type: ignore[call-overload]
+    if woke:
+        await notify_workers(session)
+
+
+async def purge_outbox(session: AsyncSession, subscription_id: str) -> None:
+    """A subscription deleted by its owner takes its undelivered notifications with it (called before the
+    delete, so the notifications the delete itself produces are kept)."""
+    await session.exec(delete(OutboxTable).where(OutboxTable.c.subscription_id == subscription_id))  # type: ignore[call-overload]
 
 
 def _dialect(session: AsyncSession) -> str:

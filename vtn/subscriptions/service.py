@@ -109,6 +109,7 @@ async def update_subscription(
     session: AsyncSession, viewer: Viewer, subscription_id: str, subscription: Subscription, settings: Settings
 ) -> dict[str, Any]:
     row = await get_subscription(session, viewer, subscription_id, for_update=True)
+    previous = row.document
     _program, columns = await _prepare(session, viewer, subscription, settings)
     content = subscription.content()
     if not may_see_secrets(viewer, row.owner_client_id, row.owner_ven_id):
@@ -120,6 +121,7 @@ async def update_subscription(
         change={"program_id": subscription.programID, "owner_ven_id": row.owner_ven_id},
         **columns,
     )
+    await notifications.readdress_outbox(session, subscription_id, previous, row.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.SUBSCRIPTION, row.document)
     return present_row(viewer, row)
 
@@ -130,6 +132,9 @@ async def _delete(session: AsyncSession, row: SubscriptionRow) -> dict[str, Any]
 
 async def delete_subscription(session: AsyncSession, viewer: Viewer, subscription_id: str) -> dict[str, Any]:
     row = await get_subscription(session, viewer, subscription_id, for_update=True)
+    # Its owner removed it: notifications still queued for it would only reach a receiver that no longer
+    # expects them (often a restarted VEN, answering 401). Cascades keep theirs (see remember_cascade).
+    await notifications.purge_outbox(session, row.id)
     document = await _delete(session, row)
     await audit.record_write(session, viewer.principal, "delete", ObjectType.SUBSCRIPTION, document)
     return present(viewer, document, row.owner_client_id, row.owner_ven_id)
