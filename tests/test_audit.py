@@ -163,13 +163,19 @@ def test_console_operator_dispatch_and_stop_are_recorded_as_the_account(http, bl
     from tests.test_console_auth import csrf_of
 
     program_id = bl.post("/programs", json=example_program().dump()).json()["id"]
-    event_id = bl.post("/events", json=gb_event(program_id, "D-1")).json()["id"]
+    ins = example_instruction()
+    shift = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1) - ins.service_start  # open: an e-stop covers it
+    upcoming = dataclasses.replace(
+        ins, dispatch_ref="D-1", instruction_time=ins.instruction_time + shift, service_start=ins.service_start + shift,
+        service_end=ins.service_end + shift,
+        setpoints=tuple(dataclasses.replace(s, timestamp=s.timestamp + shift) for s in ins.setpoints))
+    event_id = bl.post("/events", json=b.build_event(upcoming, program_id).dump() | {"id": None}).json()["id"]
     add_user(http, "olive", "operator")
     assert signin(http, "olive").status_code == 303
     response = http.post("/console/operator/stop", data={"event_id": event_id, "confirm": "yes", "csrf_token": csrf_of(http)},
                          follow_redirects=False)
     assert response.status_code == 303, response.text
-    (stop,) = lines(http, action="gb.stop")
+    (stop,) = lines(http, action="gb.emergency_stop")  # the console stop is an emergency stop (GB-E-019)
     assert (stop.actor, stop.actor_role, stop.object_id) == ("console:olive", "BL", event_id)
 
 

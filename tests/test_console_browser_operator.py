@@ -84,7 +84,7 @@ def test_operator_dispatches_watches_the_ack_reads_delivery_and_stops(tmp_path):
         add_console_user(vtn.env, "olive", "operator")
         secret = vtn.provision("fsp-1", Role.VEN, ven_name="fsp-1")
         console = vtn.url + "/console/"
-        with running_gb_ven(vtn, "fsp-1", secret, controller=controller, resources=["DU-1"], poll_interval=0.5,
+        with running_gb_ven(vtn, "fsp-1", secret, controller=controller, resources=["DU-1", "MU-1"], poll_interval=0.5,
                             gb=gb) as ven, \
                 browser_page(DESKTOP, locale="en-GB", timezone_id="Europe/London") as page:
             page.on("dialog", lambda dialog: dialog.accept())  # the data-confirm of the emergency stop form

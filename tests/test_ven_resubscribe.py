@@ -63,7 +63,8 @@ def wait(condition: Any, within: float = 20.0, what: str = "condition") -> Any:
 @pytest.mark.parametrize("same_url", [True, False], ids=["same-url", "new-url"])
 def test_restarted_push_ven_replaces_its_subscription_and_gets_the_stop(tmp_path, same_url: bool) -> None:  # type: ignore[no-untyped-def]
     # A failed attempt is retried after ~30 s: within this test only the re-addressing at the VEN's PUT delivers it.
-    env = {"VTN_DELIVERY_RETRY_BASE_SECONDS": "30", "VTN_DELIVERY_RETRY_MAX_SECONDS": "60", "VTN_COMMS_LOSS_SECONDS": "120"}
+    env = {"VTN_DELIVERY_RETRY_BASE_SECONDS": "30", "VTN_DELIVERY_RETRY_MAX_SECONDS": "60", "VTN_COMMS_LOSS_SECONDS": "120",
+           "VTN_CONSOLE_REQUIRE_MFA": "false"}  # a password-only operator reads the VENs page
     with running_vtn(tmp_path, env=env) as vtn:
         add_console_user(vtn.env, "olive", "operator")
         op_secret = vtn.provision("op", Role.BL)
@@ -87,8 +88,17 @@ def test_restarted_push_ven_replaces_its_subscription_and_gets_the_stop(tmp_path
                 return None
 
             first.agent.unsubscribe_all = crash  # type: ignore[method-assign]
-        [left] = op._all("/subscriptions", {"clientName": FSP})
+        def own_subscriptions() -> list[dict[str, Any]]:
+            """The FSP's subscriptions as its own client sees them: only it is shown the bearer tokens."""
+            with httpx2.Client() as http:
+                token = http.post(vtn.base_url + "/auth/token", auth=(FSP, secret),
+                                  data={"grant_type": "client_credentials"}).json()["access_token"]
+                return http.get(vtn.base_url + "/subscriptions", params={"clientName": FSP},
+                                headers={"Authorization": f"Bearer {token}"}).json()
+
+        [left] = own_subscriptions()
         assert left["id"] == old_id and left["objectOperations"][0]["bearerToken"] == old_token
+        assert "bearerToken" not in op._all("/subscriptions", {"clientName": FSP})[0]["objectOperations"][0]
         if not same_url:  # an even older run left another one behind
             stale = {**left, "objectOperations": [{**left["objectOperations"][0],
                                                    "callbackUrl": f"http://127.0.0.1:{free_port()}/older"}]}
@@ -119,7 +129,7 @@ def test_restarted_push_ven_replaces_its_subscription_and_gets_the_stop(tmp_path
             second.wait_for(lambda: second.acknowledged("NGED:R-1", 2), what="ack of the STOP")
             second.wait_for(lambda: second.agent.subscription_ids, what="the restarted VEN's subscription")
 
-            [current] = op._all("/subscriptions", {"clientName": FSP})  # the stale ones are gone
+            [current] = own_subscriptions()  # the stale ones are gone
             [entry] = current["objectOperations"]
             assert entry["bearerToken"] == second.agent.bearer_token != old_token
             assert entry["callbackUrl"] == second.agent.config.push.effective_callback_url

@@ -70,13 +70,25 @@ def clean(text: str | None, limit: int) -> str | None:
     return _UNPRINTABLE.sub("?", str(text))[:limit]
 
 
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL's JSONB refuses U+0000 in strings (and keys): it becomes '?' (on the parsed values, so an
+    escaped backslash followed by the text `u0000` stays what it is)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "?")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
 def _small(detail: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not detail:
         return None
-    text = json.dumps(detail, default=str, separators=(",", ":")).replace("\\u0000", "?")
+    text = json.dumps(detail, default=str, separators=(",", ":"))
     if len(text) > DETAIL_MAX:
         return {"truncated": True, "size": len(text)}
-    return dict(json.loads(text))
+    return dict(_without_nul(json.loads(text)))
 
 
 def entry(row: AuditRow) -> dict[str, Any]:
