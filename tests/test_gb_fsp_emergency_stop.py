@@ -33,7 +33,8 @@ NOW = datetime(2025, 12, 3, 16, 0, tzinfo=UTC)
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, delivery_enabled=True, delivery_poll_seconds=0.5, console_enabled=True,
-                    console_require_mfa=False, console_signin_rate_limit=1000, callback_allow_http=True, callback_allowed_networks=["127.0.0.0/8"])
+                    console_require_mfa=False, console_signin_rate_limit=1000, callback_allow_http=True,
+                    callback_allowed_networks=["127.0.0.0/8"])
 
 
 def instruction(ref: str, unit: str = "DU-1", status: m.DispatchStatus = m.DispatchStatus.RUN, cmz: str | None = None,
