@@ -394,7 +394,7 @@ def test_cli_invite_reset_list_and_add_never_takes_a_password_argument(tmp_path,
         duplicate = runner.invoke(app, ["users", "invite", "olive", "--role", "operator"])
         assert duplicate.exit_code == 1 and "already exists" in duplicate.output
         listed = runner.invoke(app, ["users", "list"]).output
-        assert "olive\toperator\t-\tinvited\tno 2FA" in listed and "fiona\tfsp\tven-a\tinvited" in listed
+        assert "olive\toperator\t-\t-\tinvited\tno 2FA" in listed and "fiona\tfsp\t-\tven-a\tinvited" in listed
         reset = runner.invoke(app, ["users", "reset", "olive"])
         assert reset.exit_code == 0 and "reset olive" in reset.output
         new_link = re.findall(r"https://vtn\.example\.net/console/invite/[A-Za-z0-9_-]{43}", reset.output)

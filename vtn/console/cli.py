@@ -104,7 +104,8 @@ def users_list() -> None:
             state = "enabled"
         last = user.last_signin_at.isoformat(timespec="seconds") if user.last_signin_at else "never"
         mfa = "2FA" if user.has_totp else "no 2FA"
-        typer.echo(f"{user.username}\t{user.role}\t{','.join(user.ven_names) or '-'}\t{state}\t{mfa}\tlast sign-in: {last}")
+        typer.echo(f"{user.username}\t{user.role}\t{user.operator or '-'}\t{','.join(user.ven_names) or '-'}\t{state}\t{mfa}"
+                   f"\tlast sign-in: {last}")
 
 
 async def _set_enabled(session, username: str, enabled: bool):  # type: ignore[no-untyped-def]
