@@ -330,10 +330,12 @@ def evidence(
         typer.echo(text, nl=False)
         return
     output.write_text(text, encoding="utf-8")
-    states = [bundle["event"]["signature"]["state"]] + [r["signature"]["state"] for r in bundle.get("reports", [])]
-    invalid = states.count("invalid")
-    typer.echo(f"{output}: event {event_id}, {len(states) - 1} report(s), {len(bundle.get('audit', []))} audit line(s)"
-               + (f", {invalid} INVALID signature(s)" if invalid else ""))
+    items = [bundle["event"], *bundle.get("revisions", []), *bundle.get("acknowledgements", []), *bundle.get("reports", [])]
+    invalid = [i.get("id") or "event" for i in items if i["signature"]["state"] == "invalid"]
+    typer.echo(f"{output}: event {event_id}, {len(bundle.get('acknowledgements', []))} acknowledgement(s), "
+               f"{len(bundle.get('reports', []))} other report(s), {len(bundle.get('audit', []))} audit line(s)")
+    if invalid:  # the bundle is written all the same: it is the evidence of the tampering
+        typer.echo(f"warning: INVALID signature on {', '.join(map(str, invalid))}", err=True)
 
 
 def _ack_text(ack: board.RevisionAck | None, state: board.AckStatus) -> str:

@@ -17,12 +17,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from gb_profile import model as m
-from gb_profile.signing import check_signature
+from gb_profile.signing import SignatureCheck, check_signature
 from openadr3.targets import target_pairs
 from vtn.audit.service import AuditFilter, entry, list_entries
 from vtn.auth.privacy import Viewer, find_visible, read_clauses
 from vtn.core.pagination import Page
-from vtn.gb.keys import list_fsp_keys, operator_ring, ring_of
+from vtn.gb.keys import fsp_rings, list_fsp_keys, operator_ring, report_signature
 
 FORMAT = "gb-dispatch-evidence"
 VERSION = 1
@@ -49,13 +49,13 @@ async def build_evidence(session: AsyncSession, viewer: Viewer, event_id: str, o
     fsps = {v for t, v in target_pairs(event.get("targets")) if t == m.T_VEN_NAME}
     fsps |= {str(d["clientName"]) for d in documents if isinstance(d.get("clientName"), str)}
     fsp_rows = await list_fsp_keys(session, viewer.operator, fsps)
-    event_keys, report_keys = operator_ring(operator_keys, event), ring_of(fsp_rows)
+    rings = fsp_rings(fsp_rows)
 
-    def item(document: dict[str, Any], keys: Any) -> dict[str, Any]:
-        return {"id": document.get("id"), "document": document, "signature": check_signature(document, keys).as_dict()}
+    def item(document: dict[str, Any], check: SignatureCheck) -> dict[str, Any]:
+        return {"id": document.get("id"), "document": document, "signature": check.as_dict()}
 
-    acks = [item(d, report_keys) for d in documents if d.get("reportName") == m.R_ACK]
-    others = [item(d, report_keys) for d in documents if d.get("reportName") != m.R_ACK]
+    acks = [item(d, report_signature(d, rings)) for d in documents if d.get("reportName") == m.R_ACK]
+    others = [item(d, report_signature(d, rings)) for d in documents if d.get("reportName") != m.R_ACK]
 
     audit: list[dict[str, Any]] = []
     for object_id in [event_id, *(str(d.get("id")) for d in documents)]:
@@ -75,7 +75,7 @@ async def build_evidence(session: AsyncSession, viewer: Viewer, event_id: str, o
         "generatedDateTime": (now or datetime.now(UTC)).astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "operator": viewer.operator,
         "eventID": event_id,
-        "event": item(event, event_keys),
+        "event": item(event, check_signature(event, operator_ring(operator_keys, event))),
         # REVISIONS: every stored earlier revision of the event (the `event_revision` history), oldest first, each
         # as {"revision", "document", "signature"} verified like "event". Filled in when that table is merged.
         "revisions": [],

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from gb_profile.signing import KeyRing, read_keys, read_signing_key
+from gb_profile.signing import KeyRing, SignatureCheck, check_signature, read_keys, read_signing_key
 from vtn.audit.service import Actor, record
 from vtn.core.database import utcnow
 from vtn.core.errors import BadRequest, Conflict, NotFound
@@ -93,6 +93,19 @@ def ring_of(rows: Iterable[FspKeyRow]) -> KeyRing | None:
     for row in rows:
         ring.add(row.ven_name, row.jwk)
     return ring if ring.keys else None
+
+
+def fsp_rings(rows: Iterable[FspKeyRow]) -> dict[str, KeyRing]:
+    """One ring per FSP (two FSPs may choose the same kid)."""
+    rings: dict[str, KeyRing] = {}
+    for row in rows:
+        rings.setdefault(row.ven_name, KeyRing()).add(row.ven_name, row.jwk)
+    return rings
+
+
+def report_signature(document: Mapping[str, Any], rings: Mapping[str, KeyRing]) -> SignatureCheck:
+    """The verified state of a stored report's signature, against its signer's (clientName's) registered keys."""
+    return check_signature(document, rings.get(str(document.get("clientName"))))
 
 
 async def fsp_key_ring(session: AsyncSession, operator: str, ven_names: Iterable[str]) -> KeyRing | None:
