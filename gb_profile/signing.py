@@ -168,7 +168,7 @@ def read_keys(path: Path, kid: str | None = None) -> list[ECKey]:
                 keys.append(ECKey.import_key(doc, {"kid": kid} if kid else None))
             else:
                 keys.append(ECKey.import_key({**doc, "kid": kid} if kid else doc))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, JoseError) as exc:  # joserfc: e.g. KeyParameterError for a JWK without kty
             raise ValueError(f"{path}: not a P-256 EC key ({exc})") from exc
     return keys
 
