@@ -154,17 +154,17 @@ class Operator:
         if self.signing_key is not None:
             return sign_event(event, self.signing_key)
         signatures = found_signatures(previous) if previous is not None else []
-        if signatures and not self.allow_unsigned:
-            try:
-                kid = f" (key {signature_header(signatures[0])['kid']!r})"
-            except ValueError:
-                kid = ""
-            raise UnsignedRevision(
-                f"dispatch {previous.get('eventName') if previous else ''} is signed{kid}: its revisions must be signed "
-                "too. Give the operator signing key (--signing-key or VTN_GB_SIGNING_KEY_FILE); --allow-unsigned sends "
-                "it unsigned, which a VEN that requires signatures rejects."
-            )
-        return event
+        if not signatures or self.allow_unsigned or previous is None:
+            return event
+        try:
+            kid = f" (key {signature_header(signatures[0])['kid']!r})"
+        except ValueError:
+            kid = ""
+        raise UnsignedRevision(
+            f"dispatch {previous.get('eventName')} is signed{kid}: its revisions must be signed too. Give the operator "
+            "signing key (--signing-key or VTN_GB_SIGNING_KEY_FILE); --allow-unsigned sends it unsigned, which a VEN "
+            "that requires signatures rejects."
+        )
 
     def event(self, event_id: str) -> dict[str, Any]:
         return self._request("GET", f"/events/{event_id}")

@@ -179,11 +179,6 @@ def _signature_keys(request: Request) -> list[ECKey]:
     return operator_public_keys(request.app.state.settings)
 
 
-def event_signature(request: Request, event: dict[str, Any]) -> SignatureCheck:
-    """The verified state of a stored dispatch's signature (never trusted from the document alone)."""
-    return check_signature(event, operator_ring(_signature_keys(request), event))
-
-
 # --------------------------------------------------------------------------------------------- programs
 
 
