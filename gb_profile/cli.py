@@ -1,13 +1,17 @@
 """`gb`: a network operator's dispatch commands against a VTN (mounted as `vtn gb`).
 
-Credentials come from flags or the environment (GB_VTN_URL, GB_CLIENT_ID, GB_CLIENT_SECRET).
+Credentials come from flags or the environment (GB_VTN_URL, GB_CLIENT_ID, GB_CLIENT_SECRET). Dispatches and
+their revisions are signed with the operator key of --signing-key / VTN_GB_SIGNING_KEY_FILE (the variable the
+console's key comes from, so both sign with one key) and --signing-kid / VTN_GB_SIGNING_KID.
 Times without an offset are Europe/London local time; everything is sent in UTC.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,12 +23,21 @@ from gb_profile.emergency import StopScope
 from gb_profile.operator import Operator, OperatorError
 from gb_profile.products import SetpointKind, product
 from gb_profile.settlement import SettlementPeriodError, local_to_utc
+from gb_profile.signing import read_signing_key
 
 app = typer.Typer(help="GB flexibility dispatches (network operator side).", no_args_is_help=True)
 
 VtnUrl = Annotated[str, typer.Option("--vtn-url", envvar="GB_VTN_URL", help="VTN base URL (…/openadr3/3.0.1).")]
 ClientId = Annotated[str, typer.Option("--client-id", envvar="GB_CLIENT_ID", help="BL client id.")]
 ClientSecret = Annotated[str, typer.Option("--client-secret", envvar="GB_CLIENT_SECRET", help="BL client secret.")]
+SigningKey = Annotated[Path | None, typer.Option(
+    "--signing-key", envvar="VTN_GB_SIGNING_KEY_FILE",
+    help="Operator's ES256 private key (PEM or JWK) signing dispatches and revisions (docs/gb-profile.md §7).")]
+SigningKid = Annotated[str | None, typer.Option(
+    "--signing-kid", envvar="VTN_GB_SIGNING_KID", help="Key id of --signing-key (default: the JWK's kid or thumbprint).")]
+AllowUnsigned = Annotated[bool, typer.Option(
+    "--allow-unsigned", help="Send a revision of a signed dispatch unsigned when no key is given (a VEN that requires "
+                             "signatures rejects it); refused otherwise.")]
 
 
 def parse_time(text: str) -> datetime:
@@ -39,8 +52,15 @@ def parse_time(text: str) -> datetime:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _operator(url: str, client_id: str, secret: str) -> Operator:
-    return Operator(url, client_id, secret)
+def _operator(url: str, client_id: str, secret: str, key_file: Path | None = None, kid: str | None = None,
+              allow_unsigned: bool = False) -> Operator:
+    key = None
+    if key_file is not None:
+        try:
+            key = read_signing_key(key_file, kid)
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"signing key: {exc}", param_hint="--signing-key") from None
+    return Operator(url, client_id, secret, signing_key=key, allow_unsigned=allow_unsigned)
 
 
 def _fail(exc: Exception) -> None:
@@ -81,8 +101,10 @@ def dispatch(
     pre_notify: Annotated[bool, typer.Option("--pre-notify/--run", help="Status of revision 1.")] = False,
     price: Annotated[float | None, typer.Option(help="Utilisation price, GBP per kWh.")] = None,
     cmz: Annotated[str | None, typer.Option(help="Constraint management zone code.")] = None,
+    signing_key: SigningKey = None,
+    signing_kid: SigningKid = None,
 ) -> None:
-    """Issue a dispatch (revision 1); prints the event id."""
+    """Issue a dispatch (revision 1), signed when a signing key is given; prints the event id."""
     try:
         prod = product(product_code)
     except ValueError as exc:
@@ -92,7 +114,7 @@ def dispatch(
         raise typer.BadParameter(f"{prod.code} does not allow {kind} setpoints")
     begin, finish = parse_time(start), parse_time(end)
     terms = m.Contract(operator_id=operator, contract_id=contract, fsp_id=fsp, product=prod.code, dispatch_units=(unit,), cmz=cmz)
-    with _operator(vtn_url, client_id, client_secret) as op:
+    with _operator(vtn_url, client_id, client_secret, signing_key, signing_kid) as op:
         instruction = m.DispatchInstruction(
             operator_id=operator,
             dispatch_ref=ref or f"D-{uuid.uuid4().hex[:12].upper()}",
@@ -126,9 +148,12 @@ def revise(
     kw: Annotated[float | None, typer.Option(help="New volume for every setpoint (kW).")] = None,
     start: Annotated[str | None, typer.Option(help="New service start.")] = None,
     end: Annotated[str | None, typer.Option(help="New service end.")] = None,
+    signing_key: SigningKey = None,
+    signing_kid: SigningKid = None,
+    allow_unsigned: AllowUnsigned = False,
 ) -> None:
-    """Issue the next revision of a dispatch."""
-    with _operator(vtn_url, client_id, client_secret) as op:
+    """Issue the next revision of a dispatch (signed with the operator key; a signed dispatch needs one)."""
+    with _operator(vtn_url, client_id, client_secret, signing_key, signing_kid, allow_unsigned) as op:
         try:
             current = op.instruction(event_id)
             changes: dict[str, object] = {}
@@ -160,9 +185,12 @@ def stop(
     client_id: ClientId,
     client_secret: ClientSecret,
     at: Annotated[str | None, typer.Option(help="Stop time (default now).")] = None,
+    signing_key: SigningKey = None,
+    signing_kid: SigningKid = None,
+    allow_unsigned: AllowUnsigned = False,
 ) -> None:
     """Stop a dispatch (STOP revision, window truncated)."""
-    with _operator(vtn_url, client_id, client_secret) as op:
+    with _operator(vtn_url, client_id, client_secret, signing_key, signing_kid, allow_unsigned) as op:
         try:
             stopped = op.stop(event_id, parse_time(at) if at else None)
         except (OperatorError, m.ProfileError) as exc:
@@ -176,9 +204,12 @@ def cancel(
     vtn_url: VtnUrl,
     client_id: ClientId,
     client_secret: ClientSecret,
+    signing_key: SigningKey = None,
+    signing_kid: SigningKid = None,
+    allow_unsigned: AllowUnsigned = False,
 ) -> None:
     """Withdraw a dispatch that has not started (CANCELLED revision, no setpoints)."""
-    with _operator(vtn_url, client_id, client_secret) as op:
+    with _operator(vtn_url, client_id, client_secret, signing_key, signing_kid, allow_unsigned) as op:
         try:
             cancelled = op.cancel(event_id)
         except (OperatorError, m.ProfileError) as exc:
@@ -196,17 +227,21 @@ def emergency_stop(
     cmz: Annotated[str | None, typer.Option("--cmz", help="Every open dispatch in a constraint zone, NO:ZONE.")] = None,
     everything: Annotated[bool, typer.Option("--all", help="Every open dispatch of every GB program.")] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Confirmed: do not ask.")] = False,
+    signing_key: SigningKey = None,
+    signing_kid: SigningKid = None,
+    allow_unsigned: AllowUnsigned = False,
 ) -> None:
     """Emergency-stop open dispatches now: one EMERGENCY_STOP revision (priority 0) per dispatch covered.
 
     Exactly one of --dispatch, --program, --cmz, --all. The dispatches covered are listed first; without --yes the
-    command asks for confirmation (and stops nothing when it cannot ask).
+    command asks for confirmation (and stops nothing when it cannot ask). Each revision is signed with the operator
+    key; a signed dispatch is not stopped unsigned unless --allow-unsigned (the others are stopped all the same).
     """
     try:
         scope = StopScope(event_id=dispatch_id, program_id=program_id, cmz=cmz, everything=everything)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    with _operator(vtn_url, client_id, client_secret) as op:
+    with _operator(vtn_url, client_id, client_secret, signing_key, signing_kid, allow_unsigned) as op:
         try:
             targets = op.emergency_stop_targets(scope)
         except (OperatorError, m.ProfileError) as exc:
@@ -273,6 +308,34 @@ def status(
         typer.echo("Silent VENs: none")
     if not fsp_stops:
         typer.echo("FSP emergency stops: none")
+
+
+@app.command()
+def evidence(
+    event_id: Annotated[str, typer.Argument(help="The dispatch event id.")],
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write the bundle to ('-': standard output).")],
+) -> None:
+    """Export the dispatch's evidence bundle: event, acknowledgements and reports, each signature verified by the
+    VTN, the public keys used and the audit lines (one JSON document, docs/gb-profile.md §7.1)."""
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            bundle = op.evidence(event_id)
+        except OperatorError as exc:
+            _fail(exc)
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    if str(output) == "-":
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    items = [bundle["event"], *bundle.get("revisions", []), *bundle.get("acknowledgements", []), *bundle.get("reports", [])]
+    invalid = [i.get("id") or "event" for i in items if i["signature"]["state"] == "invalid"]
+    typer.echo(f"{output}: event {event_id}, {len(bundle.get('acknowledgements', []))} acknowledgement(s), "
+               f"{len(bundle.get('reports', []))} other report(s), {len(bundle.get('audit', []))} audit line(s)")
+    if invalid:  # the bundle is written all the same: it is the evidence of the tampering
+        typer.echo(f"warning: INVALID signature on {', '.join(map(str, invalid))}", err=True)
 
 
 def _ack_text(ack: board.RevisionAck | None, state: board.AckStatus) -> str:

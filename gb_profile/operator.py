@@ -3,6 +3,10 @@
 Synchronous, over httpx2, with an OAuth2 client-credentials token. Programs are found by their
 profile name (docs/gb-profile.md §4) or created; dispatches follow the library's revision flows
 (`gb_profile.builders.revise` / `stop` / `cancel`): GET the current event, build the next revision, PUT.
+
+With a `signing_key` every dispatch and revision is signed (docs/gb-profile.md §7). Without one, a revision of a
+signed dispatch is refused (`UnsignedRevision`) unless `allow_unsigned`: it would silently drop the signature and
+a VEN that requires signatures would reject it.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx2
+from joserfc.jwk import ECKey
 
 from gb_profile import board
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.emergency import WARNING_HEADER, StopScope, UnitEmergencyStop, select_for_emergency_stop
 from gb_profile.products import ProductCode, product
+from gb_profile.signing import found_signatures, sign_event, signature_header
 from gb_profile.validator import is_gb_program
 
 PAGE = 50
@@ -26,6 +32,10 @@ PAGE = 50
 
 class OperatorError(RuntimeError):
     """The VTN refused a request (the message carries its status and problem details)."""
+
+
+class UnsignedRevision(OperatorError):
+    """A revision of a signed dispatch without a signing key: refused rather than sent unsigned."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,8 @@ class Operator:
         timeout: float = 10.0,
         client: httpx2.Client | None = None,
         clock: Any = None,
+        signing_key: ECKey | None = None,
+        allow_unsigned: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = (client_id, client_secret)
@@ -58,6 +70,8 @@ class Operator:
         self._token: str | None = None
         self._token_expiry = 0.0
         self._clock = clock or (lambda: datetime.now(UTC))
+        self.signing_key = signing_key
+        self.allow_unsigned = allow_unsigned
         # `GB-Warning` headers of the last write (e.g. a dispatch to a unit its FSP has emergency-stopped)
         self.last_warnings: list[str] = []
 
@@ -132,8 +146,25 @@ class Operator:
             if contract is None:
                 raise ValueError("issue_dispatch needs program_id or contract")
             program_id = self.ensure_program(contract.product, contract)["id"]
-        created = self._request("POST", "/events", json=b.build_event(instruction, program_id).dump())
+        created = self._request("POST", "/events", json=self._signed(b.build_event(instruction, program_id)).dump())
         return str(created["id"])
+
+    def _signed(self, event: Any, previous: dict[str, Any] | None = None) -> Any:
+        """`event` signed with the operator key; unsigned only when there is no key and `previous` was not signed."""
+        if self.signing_key is not None:
+            return sign_event(event, self.signing_key)
+        signatures = found_signatures(previous) if previous is not None else []
+        if not signatures or self.allow_unsigned or previous is None:
+            return event
+        try:
+            kid = f" (key {signature_header(signatures[0])['kid']!r})"
+        except ValueError:
+            kid = ""
+        raise UnsignedRevision(
+            f"dispatch {previous.get('eventName')} is signed{kid}: its revisions must be signed too. Give the operator "
+            "signing key (--signing-key or VTN_GB_SIGNING_KEY_FILE); --allow-unsigned sends it unsigned, which a VEN "
+            "that requires signatures rejects."
+        )
 
     def event(self, event_id: str) -> dict[str, Any]:
         return self._request("GET", f"/events/{event_id}")
@@ -144,7 +175,7 @@ class Operator:
 
     def _put_next(self, event_id: str, build: Any) -> m.DispatchInstruction:
         current = self.event(event_id)
-        following = build(current)
+        following = self._signed(build(current), current)
         self._request("PUT", f"/events/{event_id}", json=following.dump())
         return b.parse_event(following)
 
@@ -190,6 +221,12 @@ class Operator:
                               b.parse_utc_text(s["effectiveDateTime"]), s.get("reportID"), s.get("eventID"), s.get("programID"))
             for s in self._request("GET", "/admin/gb/emergency-stops")
         ]
+
+    # --- evidence ------------------------------------------------------------------------------
+
+    def evidence(self, event_id: str) -> dict[str, Any]:
+        """The dispatch's evidence bundle (`GET /admin/events/{id}/evidence`, docs/gb-profile.md §7.1)."""
+        return self._request("GET", f"/admin/events/{event_id}/evidence")
 
     # --- acknowledgements ----------------------------------------------------------------------
 

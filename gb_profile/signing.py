@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +168,7 @@ def read_keys(path: Path, kid: str | None = None) -> list[ECKey]:
                 keys.append(ECKey.import_key(doc, {"kid": kid} if kid else None))
             else:
                 keys.append(ECKey.import_key({**doc, "kid": kid} if kid else doc))
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, JoseError) as exc:  # joserfc: e.g. KeyParameterError for a JWK without kty
             raise ValueError(f"{path}: not a P-256 EC key ({exc})") from exc
     return keys
 
@@ -290,3 +291,98 @@ def verify_report(obj: Report | Mapping[str, Any], keys: KeyRing) -> str:
     kid = signature_header(signature)["kid"]
     verify_detached(signature, canonical_form(report), keys.lookup(kid, report.clientName), CTY_REPORT)
     return kid
+
+
+def read_signing_key(path: Path, kid: str | None = None) -> ECKey:
+    """The operator's private signing key from a PEM or JWK file, as the console and `vtn gb` use it.
+
+    `kid` names the key; without one the JWK's own kid is kept, else the RFC 7638 thumbprint is used (a GB
+    signature must name a kid, GB-E-023). OSError when unreadable, ValueError when it holds no private EC key.
+    """
+    key = read_keys(path, kid)[0]
+    if not key.is_private:
+        raise ValueError(f"{path}: a signing key must be a private key")
+    if not key.kid:
+        key = ECKey.import_key({**key.as_dict(private=True), "kid": key.thumbprint()})
+    return key
+
+
+# --- verification results (console, evidence bundles) -------------------------------------------
+
+
+class SignatureState(StrEnum):
+    """What a stored object's GB_SIGNATURE is worth, as an operator is shown it (docs/gb-profile.md §7)."""
+
+    VERIFIED = "verified"  # it verifies against a key the verifier holds for the signer
+    INVALID = "invalid"  # malformed, more than one, a key of another party, or it does not verify
+    UNSIGNED = "unsigned"
+    NO_KEY = "no_key"  # signed with a kid the verifier holds no key for: nothing can be said
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    state: SignatureState
+    kid: str | None = None
+    detail: str | None = None
+
+    @property
+    def label(self) -> str:
+        return {
+            SignatureState.VERIFIED: "signed ✓ verified",
+            SignatureState.INVALID: "signature INVALID",
+            SignatureState.UNSIGNED: "unsigned",
+            SignatureState.NO_KEY: "signed, no key to verify",
+        }[self.state]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"state": self.state.value, "kid": self.kid, "detail": self.detail}
+
+
+def found_signatures(obj: Mapping[str, Any]) -> list[Any]:
+    """Every GB_SIGNATURE value of a stored event or report document, read without trusting its shape."""
+    def payload_values(intervals: Any) -> list[Any]:
+        values: list[Any] = []
+        for interval in intervals if isinstance(intervals, list) else ():
+            for payload in (interval.get("payloads") if isinstance(interval, Mapping) else None) or ():
+                if isinstance(payload, Mapping) and payload.get("type") == m.P_SIGNATURE:
+                    values.extend(payload.get("values") or [None])
+        return values
+
+    if "resources" in obj or "eventID" in obj:
+        return [v for r in obj.get("resources") or () if isinstance(r, Mapping) for v in payload_values(r.get("intervals"))]
+    return payload_values(obj.get("intervals"))
+
+
+def check_signature(obj: Mapping[str, Any], keys: KeyRing | None) -> SignatureCheck:
+    """Verify the GB_SIGNATURE of a stored event or report document against `keys` (never raises).
+
+    The key is chosen by the header's kid among `keys` only (never from the message); an event must be signed by
+    a key of its operator (eventName prefix), a report by a key of its clientName (`KeyRing` binds keys to parties).
+    """
+    found = found_signatures(obj)
+    if not found:
+        return SignatureCheck(SignatureState.UNSIGNED)
+    if len(found) > 1:
+        return SignatureCheck(SignatureState.INVALID, detail=f"{len(found)} GB_SIGNATURE values, at most one allowed")
+    try:
+        kid = signature_header(found[0])["kid"]
+    except SignatureError as exc:
+        return SignatureCheck(SignatureState.INVALID, detail=str(exc))
+    if keys is None or kid not in keys.keys:
+        return SignatureCheck(SignatureState.NO_KEY, kid, f"no key {kid!r} to verify with")
+    try:
+        model = _model(obj)
+        if isinstance(model, Event):
+            verify_event(model, keys)
+        else:
+            verify_report(model, keys)
+    except SignatureError as exc:
+        return SignatureCheck(SignatureState.INVALID, kid, str(exc))
+    except ValueError as exc:  # not a valid event / report any more
+        return SignatureCheck(SignatureState.INVALID, kid, f"not a valid object: {exc.__class__.__name__}")
+    return SignatureCheck(SignatureState.VERIFIED, kid)
+
+
+def is_signed(obj: Mapping[str, Any]) -> bool:
+    """The stored event or report carries a GB_SIGNATURE (valid or not)."""
+    return bool(found_signatures(obj))

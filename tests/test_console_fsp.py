@@ -400,3 +400,19 @@ def test_unregistered_ven_and_non_gb_reports(http: TestClient, world: dict[str, 
     assert "NGED:D-A-1" not in events and "&lt;script&gt;" in events  # untargeted events are public
     refused = http.post("/console/fsp/test", data={"csrf_token": csrf_of(http), "target": json.dumps(["fsp-new", "DU-A"])})
     assert refused.status_code == 409 and "has not registered" in refused.text
+
+
+def test_test_dispatch_is_signed_with_the_operator_key_when_the_vtn_has_one(
+        http: TestClient, world: dict[str, Any], bl: Caller, settings: Settings, tmp_path: Any) -> None:
+    from gb_profile.signing import KeyRing, generate_key, public_jwk, verify_event
+
+    key = generate_key("nged-sandbox-1")
+    (tmp_path / "op.pem").write_bytes(key.as_pem(private=True))
+    settings.gb_signing_key_file, settings.gb_signing_kid = str(tmp_path / "op.pem"), "nged-sandbox-1"
+    signin(http, "fiona")
+    sent = http.post("/console/fsp/test", data={"csrf_token": csrf_of(http), "target": json.dumps(["fsp-a", "DU-A"])},
+                     follow_redirects=False)
+    assert sent.status_code == 303
+    ring = KeyRing()
+    ring.add("NGED", public_jwk(key))
+    assert verify_event(sandbox_events(bl)[1][0], ring) == "nged-sandbox-1"  # a VEN requiring signatures accepts it

@@ -21,7 +21,10 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(__import__("vtn.subscriptions.cli", fromlist=["app"]).app, name="deliveries")
 app.add_typer(keys_app, name="keys")
 app.add_typer(certs_app, name="certs")
-app.add_typer(__import__("gb_profile.cli", fromlist=["app"]).app, name="gb")
+_gb_app = __import__("gb_profile.cli", fromlist=["app"]).app
+# Registered here, not in gb_profile (which VENs install without the VTN): these work on the VTN's database.
+_gb_app.add_typer(__import__("vtn.gb.cli", fromlist=["app"]).app, name="fsp-key")
+app.add_typer(_gb_app, name="gb")
 app.add_typer(__import__("vtn.console.cli", fromlist=["app"]).app, name="users")
 app.add_typer(__import__("vtn.audit.cli", fromlist=["app"]).app, name="audit")
 

@@ -18,6 +18,7 @@ from vtn.core.errors import BadRequest, Conflict
 
 if TYPE_CHECKING:
     from gb_profile.emergency import UnitEmergencyStop
+    from gb_profile.signing import KeyRing
     from vtn.auth.privacy import Viewer
 
 log = logging.getLogger("vtn.profiles")
@@ -47,14 +48,28 @@ def check_event(event: dict[str, Any], program: dict[str, Any], previous: dict[s
 
 
 def check_report(
-    report: dict[str, Any], event: dict[str, Any], program: dict[str, Any], own_resources: set[str] | None = None
+    report: dict[str, Any], event: dict[str, Any], program: dict[str, Any], own_resources: set[str] | None = None,
+    keys: KeyRing | None = None,
 ) -> None:
-    """`own_resources`: the posting VEN's resource names (None for BL), so a VEN reports only for its own units."""
+    """`own_resources`: the posting VEN's resource names (None for BL), so a VEN reports only for its own units.
+    `keys`: the FSP's registered public keys (`report_keys`); with them a signed report must verify (GB-R-050)."""
     from gb_profile.validator import is_gb_program, validate_report
 
     if is_gb_program(program):
-        _reject("report", validate_report(report, event, own_resources=own_resources))
+        _reject("report", validate_report(report, event, own_resources=own_resources, keys=keys))
         _flag_readback(report, event)
+
+
+async def report_keys(session: AsyncSession, operator: str, report: dict[str, Any], program: dict[str, Any]
+                      ) -> KeyRing | None:
+    """The keys the report's signer (clientName) registered with `operator` (vtn.gb.keys); None in non-GB programs
+    and for FSPs without a registered key (their signatures are then checked for form only)."""
+    from gb_profile.validator import is_gb_program
+    from vtn.gb.keys import fsp_key_ring
+
+    if not is_gb_program(program) or not isinstance(report.get("clientName"), str):
+        return None
+    return await fsp_key_ring(session, operator, [report["clientName"]])
 
 
 async def grant_dispatch_targets(session: Any, event: dict[str, Any], program: Any) -> None:

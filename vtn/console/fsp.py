@@ -33,10 +33,12 @@ from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.identifiers import NETWORK_OPERATORS
 from gb_profile.products import NoticeKind, Product, ProductCode, SetpointKind, product, product_from_program_type
+from gb_profile.signing import sign_event
 from gb_profile.validator import is_gb_program
 from openadr3.models import OBJECT_ID_PATTERN
 from vtn.auth.privacy import Viewer
 from vtn.console.deps import Account, FspAccount, all_pages, is_htmx, viewer_for_account, viewers_for_account
+from vtn.console.operator import signing_key_for
 from vtn.console.templating import console_url, redirect, render
 from vtn.console.times import london, london_window, parse_time
 from vtn.core.deps import ReadSession, WriteSession
@@ -573,6 +575,8 @@ async def send_test_dispatch(request: Request, account: FspAccount, session: Wri
         assert prod is not None  # ensure_sandbox_program checked it
         ins = build_test_instruction(prod, str(program.get("retailerName")), ven_name, unit, now)
         event = b.build_event(ins, str(program["id"]))
+        if (key := signing_key_for(request)) is not None:  # as the operator's own dispatches: a VEN that requires
+            event = sign_event(event, key)  # signatures can be tested end to end
         created = await events.create_event(session, operator_viewer, event)
     except BaseException:
         _unrate(request, account)  # nothing was sent: the next click may try again at once

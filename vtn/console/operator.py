@@ -34,7 +34,7 @@ from gb_profile.emergency import StopScope, select_for_emergency_stop
 from gb_profile.identifiers import NETWORK_OPERATORS, OperatorKind
 from gb_profile.products import PRODUCTS, Generation, Product, ProductCode, SetpointKind, product_from_program_type
 from gb_profile.settlement import LONDON, local_to_utc
-from gb_profile.signing import read_keys, sign_event
+from gb_profile.signing import SignatureCheck, check_signature, is_signed, read_signing_key, sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
 from openadr3.models import OBJECT_ID_PATTERN, Event
 from vtn.auth.privacy import Viewer
@@ -45,6 +45,9 @@ from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, NotFound
 from vtn.core.pagination import Page
 from vtn.events import service as events
+from vtn.gb.evidence import build_evidence
+from vtn.gb.keys import fsp_rings, list_fsp_keys, operator_public_keys, operator_ring, report_signature
+from vtn.gb.router import download_name
 from vtn.profiles import dispatch_warnings, fsp_emergency_stops
 from vtn.programs import service as programs
 from vtn.reports import service as reports
@@ -150,16 +153,30 @@ def signing_key_for(request: Request) -> ECKey | None:
     cached = getattr(request.app.state, "console_gb_signing_key", None)
     if isinstance(cached, ECKey):
         return cached
-    key = read_keys(FilePath(path), getattr(settings, "gb_signing_kid", None))[0]
-    if not key.kid:
-        key = ECKey.import_key({**key.as_dict(private=True), "kid": key.thumbprint()})
+    key = read_signing_key(FilePath(path), getattr(settings, "gb_signing_kid", None))
     request.app.state.console_gb_signing_key = key
     return key
 
 
-def _sign(request: Request, event: Event) -> Event:
+class UnsignedRevision(ValueError):
+    """A revision of a signed dispatch while the VTN has no operator key: refused, never sent unsigned silently."""
+
+
+def _sign(request: Request, event: Event, previous: dict[str, Any] | None = None) -> Event:
+    """`event` signed with the operator key; without a key, a revision of a signed dispatch is `UnsignedRevision`."""
     key = signing_key_for(request)
-    return sign_event(event, key) if key is not None else event
+    if key is not None:
+        return sign_event(event, key)
+    if previous is not None and is_signed(previous):
+        raise UnsignedRevision(f"{previous.get('eventName')} is signed, and this VTN has no operator signing key "
+                               "(VTN_GB_SIGNING_KEY_FILE): its revisions must be signed too. Configure the key, or "
+                               "revise it with `vtn gb revise --signing-key`.")
+    return event
+
+
+def _signature_keys(request: Request) -> list[ECKey]:
+    """The operator's public keys the console verifies stored dispatches with (vtn.gb.keys)."""
+    return operator_public_keys(request.app.state.settings)
 
 
 # --------------------------------------------------------------------------------------------- programs
@@ -503,6 +520,8 @@ class BoardRow:
     program: dict[str, Any] | None
     acks: list[board.AckStatus]
     phase: str  # "live", "next", "ended"
+    signature: SignatureCheck  # verified against the operator's keys, not read off the document
+    ack_signatures: dict[str, SignatureCheck] = field(default_factory=dict)  # report id -> against the FSP's keys
 
     @property
     def id(self) -> str:
@@ -534,22 +553,33 @@ async def _event_reports(session: AsyncSession, viewer: Viewer, event_id: str) -
     return await _all(lambda page: reports.list_reports(session, viewer, None, event_id, None, page))
 
 
-async def _board_rows(session: AsyncSession, viewer: Viewer) -> list[BoardRow]:
+async def _signatures(session: AsyncSession, viewer: Viewer, keys: list[ECKey], event: dict[str, Any],
+                      reports: list[dict[str, Any]]) -> tuple[SignatureCheck, dict[str, SignatureCheck]]:
+    """The dispatch's signature checked against the operator's keys, each report's against its FSP's registered keys."""
+    rings = fsp_rings(await list_fsp_keys(session, viewer.operator, {str(r.get("clientName")) for r in reports}))
+    return (check_signature(event, operator_ring(keys, event)),
+            {str(r.get("id")): report_signature(r, rings) for r in reports})
+
+
+async def _board_rows(session: AsyncSession, viewer: Viewer, keys: list[ECKey]) -> list[BoardRow]:
     now = now_utc()
     program_docs = {d["id"]: d for d in await _all(lambda page: programs.list_programs(session, viewer, None, page))}
     rows = []
     for doc, ins in await _dispatches(session, viewer):
         if b.utc(ins.service_end) < now - BOARD_PAST:
             continue  # long over: the board is for now and next
-        acks = board.ack_status(doc, await _event_reports(session, viewer, str(doc["id"])))
-        rows.append(BoardRow(doc, ins, program_docs.get(doc.get("programID")), acks, _phase(ins, now)))
+        found = await _event_reports(session, viewer, str(doc["id"]))
+        acks = board.ack_status(doc, found)
+        signature, ack_signatures = await _signatures(session, viewer, keys, doc, found)
+        rows.append(BoardRow(doc, ins, program_docs.get(doc.get("programID")), acks, _phase(ins, now), signature,
+                             ack_signatures))
     order = {"live": 0, "next": 1, "ended": 2}
     rows.sort(key=lambda r: (order[r.phase], b.utc(r.instruction.service_start), r.instruction.event_name))
     return rows
 
 
-async def _board_context(session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
-    rows = await _board_rows(session, viewer)
+async def _board_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
+    rows = await _board_rows(session, viewer, _signature_keys(request))
     return {"rows": rows, "updated": london(now_utc()), "fsp_stops": await fsp_emergency_stops(session, viewer.operator),
             "silent": sum(1 for r in rows if r.phase != "ended" and any(not a.latest_acknowledged for a in r.acks))}
 
@@ -557,13 +587,13 @@ async def _board_context(session: AsyncSession, viewer: Viewer) -> dict[str, Any
 @router.get("/board", response_class=HTMLResponse)
 async def board_page(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
     viewer = await _viewer(session, account)
-    return _page(request, "operator/board.html", {"title": "Dispatch board", **await _board_context(session, viewer)})
+    return _page(request, "operator/board.html", {"title": "Dispatch board", **await _board_context(request, session, viewer)})
 
 
 @router.get("/board/fragment", response_class=HTMLResponse)
 async def board_fragment(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
     viewer = await _viewer(session, account)
-    return _page(request, "operator/_board_table.html", await _board_context(session, viewer))
+    return _page(request, "operator/_board_table.html", await _board_context(request, session, viewer))
 
 
 # --------------------------------------------------------------------------------------------- revise
@@ -635,10 +665,10 @@ async def revise_submit(
             for s in ins.setpoints if b.utc(s.timestamp) < new_end)
     try:
         if new_status is m.DispatchStatus.CANCELLED:  # only before the start (the builder refuses otherwise)
-            following = _sign(request, b.cancel_event(doc, now_utc()))
+            following = _sign(request, b.cancel_event(doc, now_utc()), doc)
         else:
-            following = _sign(request, b.revise_event(doc, now_utc(), **changes))
-    except (m.ProfileError, ValueError) as exc:
+            following = _sign(request, b.revise_event(doc, now_utc(), **changes), doc)
+    except (m.ProfileError, ValueError) as exc:  # UnsignedRevision too
         return _revise_page(request, doc, ins, [str(exc)], 400)
     try:
         updated = await events.update_event(session, viewer, event_id, following)
@@ -720,16 +750,25 @@ async def stop_submit(
         raise BadRequest("the emergency stop was not confirmed")
     what, targets = await _stoppable(session, viewer, _scope(event_id, program_id, cmz, everything == "1"))
     now = now_utc()
-    stopped = []
+    stopped, unsigned = [], []
     for doc, ins in targets:
         # EMERGENCY_STOP now: as STOP, the window is cut here (a dispatch that has not started gets a zero-length one).
-        following = _sign(request, b.emergency_stop_event(doc, now, max(now, b.utc(ins.instruction_time))))
+        following = b.emergency_stop_event(doc, now, max(now, b.utc(ins.instruction_time)))
+        try:
+            following = _sign(request, following, doc)
+        except UnsignedRevision:
+            # Unlike a revision, an emergency stop is not withheld for want of a key: it is sent, and said so.
+            unsigned.append(ins.event_name)
         await events.update_event(session, viewer, str(doc["id"]), following)
         stopped.append(ins.event_name)
     if not stopped:
         return redirect(request, "/operator/board", message=f"Nothing to stop: no open dispatch ({what}).", level="warning")
-    return redirect(request, "/operator/board", message=f"EMERGENCY_STOP sent for {len(stopped)} dispatch(es): "
-                    f"{', '.join(stopped)}.", level="success")
+    message = f"EMERGENCY_STOP sent for {len(stopped)} dispatch(es): {', '.join(stopped)}."
+    if unsigned:
+        return redirect(request, "/operator/board", level="warning", message=message + " Sent UNSIGNED (no operator "
+                        f"signing key configured) although signed before: {', '.join(unsigned)}; a VEN that requires "
+                        "signatures rejects it.")
+    return redirect(request, "/operator/board", message=message, level="success")
 
 
 # --------------------------------------------------------------------------------------------- VENs and outbox
@@ -861,8 +900,19 @@ async def delivery_page(request: Request, account: OperatorAccount, session: Rea
                         baseline_kw: Annotated[str | None, Query(max_length=40)] = None) -> Response:
     viewer = await _viewer(session, account)
     data = await _delivery(session, viewer, event_id, baseline_kw)
-    acks = board.ack_status(data["event"], await _event_reports(session, viewer, event_id))
-    return _page(request, "operator/delivery.html", {"title": f"Delivery {data['ins'].event_name}", "acks": acks, **data})
+    found = await _event_reports(session, viewer, event_id)
+    acks = board.ack_status(data["event"], found)
+    signature, ack_signatures = await _signatures(session, viewer, _signature_keys(request), data["event"], found)
+    return _page(request, "operator/delivery.html", {"title": f"Delivery {data['ins'].event_name}", "acks": acks,
+                                                     "signature": signature, "ack_signatures": ack_signatures, **data})
+
+
+@router.get("/dispatches/{event_id}/evidence.json")
+async def evidence_download(request: Request, account: OperatorAccount, session: ReadSession, event_id: ObjectId) -> Response:
+    """The dispatch's evidence bundle, as `GET /admin/events/{id}/evidence` serves it (vtn.gb.evidence)."""
+    viewer = await _viewer(session, account)
+    bundle = await build_evidence(session, viewer, event_id, _signature_keys(request))
+    return JSONResponse(bundle, headers={"content-disposition": f'attachment; filename="{download_name(event_id)}"'})
 
 
 @router.get("/dispatches/{event_id}/delivery.json")

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # GB profile: the network operator's key signing console dispatches (docs/console.md, "Operator pages")
     gb_signing_key_file: str | None = Field(None, description="ES256 private key (PEM or JWK) signing console dispatches")
     gb_signing_kid: str | None = Field(None, description="Key id of gb_signing_key_file (default: the JWK's kid or thumbprint)")
+    gb_operator_keys_file: str | None = Field(
+        None, description="Further operator public keys (JWK, JWK Set or PEM, each with a kid) that dispatch signatures "
+                          "are verified with: keys retired by rotation, keys the control room's `vtn gb` signs with")
     # GB profile: the dispatching network operator whose licence areas meterable units' MPANs must lie in
     # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
     gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")

@@ -13,7 +13,7 @@ from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
-from vtn.profiles import check_report
+from vtn.profiles import check_report, report_keys
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -52,7 +52,9 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         raise Conflict(f"event {report.eventID!r} belongs to program {event.program_id!r}, not {report.programID!r}")
     program = await programs.get(session, event.program_id)
     if program is not None:
-        check_report(report.content(), event.document, program.document, await _own_resource_names(session, viewer))
+        content = report.content()
+        keys = await report_keys(session, str(event.operator), content, program.document)
+        check_report(content, event.document, program.document, await _own_resource_names(session, viewer), keys)
     return str(event.operator)
 
 

@@ -1,0 +1,1 @@
+"""GB profile services of the VTN that are not OpenADR objects: FSP public keys, evidence bundles."""
