@@ -92,8 +92,8 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -
 
 async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
-    await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     await _check_references(session, viewer, report)
+    await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     row = await store.replace(
         session,
         row,
