@@ -158,6 +158,8 @@ def test_the_anchor_goes_only_without_reports_and_non_gb_objects_delete_as_the_s
     bare = bl.post("/events", json=b.build_anchor_event(program_id, "NGED", SERVICE_START).dump())
     assert bare.status_code == 201, bare.text
     assert bl.delete(f"/events/{bare.json()['id']}").status_code == 200  # no reports: nothing lost
+    kept = bl.get(f"/admin/events/{bare.json()['id']}/revisions").json()  # its history outlives it
+    assert [(i["revision"], i["status"], i["event"]) for i in kept] == [(1, None, bare.json())]
 
     anchor = bl.post("/events", json=b.build_anchor_event(program_id, "NGED", SERVICE_START).dump()).json()
     heartbeat = b.build_heartbeat_report(m.Heartbeat(FSP, "NGED", SERVICE_START), program_id, anchor["id"]).dump()
