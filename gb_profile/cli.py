@@ -22,7 +22,7 @@ from gb_profile import model as m
 from gb_profile.emergency import StopScope
 from gb_profile.operator import Operator, OperatorError
 from gb_profile.products import SetpointKind, product
-from gb_profile.settlement import SettlementPeriodError, local_to_utc
+from gb_profile.settlement import LONDON, SettlementPeriodError, local_to_utc
 from gb_profile.signing import read_signing_key
 
 app = typer.Typer(help="GB flexibility dispatches (network operator side).", no_args_is_help=True)
@@ -308,6 +308,50 @@ def status(
         typer.echo("Silent VENs: none")
     if not fsp_stops:
         typer.echo("FSP emergency stops: none")
+
+
+@app.command()
+def history(
+    event_id: Annotated[str, typer.Argument(help="The dispatch event id.")],
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+) -> None:
+    """The dispatch record: every revision the VTN stored, oldest first, who sent it and when (London time), and
+    every acknowledgement of each revision."""
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            revisions = op.revisions(event_id)
+        except OperatorError as exc:
+            _fail(exc)
+    if not revisions:
+        typer.echo(f"event {event_id}: no revisions recorded (not an event of a GB program)")
+        return
+    typer.echo(f"event {event_id}  {revisions[-1]['event'].get('eventName')}  {len(revisions)} revision(s), times Europe/London")
+    for item in revisions:
+        line = f"revision {item['revision']}"
+        if item["status"]:
+            line += f"  {item['status']}  instructed {_london(item['instructionTime'])}"
+        line += f"  stored {_london(item['modificationDateTime'])}  by {item['actor']} ({item['actorRole']})"
+        typer.echo(line + ("  signed" if item["signed"] else ""))
+        if item["status"] and not item["acknowledgements"]:
+            typer.echo("  no acknowledgement")
+        for ack in item["acknowledgements"]:
+            text = f"  ack {ack['result']} {ack['status']} received {_london(ack['receivedDateTime'])}"
+            if ack["reason"]:
+                text += f" ({ack['reason']})"
+            if ack["matches"] is False:  # GB-R-008
+                text += f" does not match (issued {item['status']})"
+            typer.echo(text + (" (superseded)" if ack["superseded"] else ""))
+
+
+def _london(text: str | None) -> str:
+    """An RFC 3339 instant from the API as London wall time with its zone (GMT/BST)."""
+    try:
+        return b.parse_utc_text(text).astimezone(LONDON).strftime("%Y-%m-%d %H:%M:%S %Z")
+    except m.ProfileError:
+        return text or "-"
+
 
 
 @app.command()

@@ -238,6 +238,11 @@ class Operator:
         """Every acknowledgement of a dispatch event and the one that counts per revision (`board.ack_status`)."""
         return board.ack_status(event, self._all("/reports", {"eventID": event["id"]}))
 
+    def revisions(self, event_id: str) -> list[dict[str, Any]]:
+        """Every stored version of a GB event, oldest first, each with its acknowledgements
+        (`GET /admin/events/{eventID}/revisions`, docs/gb-profile.md §5.4)."""
+        return self._all(f"/admin/events/{event_id}/revisions")
+
     def dispatch_events(self, program_id: str | None = None) -> list[dict[str, Any]]:
         """GB dispatch events (anchor and non-profile events skipped)."""
         events = []

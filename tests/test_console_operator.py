@@ -108,7 +108,8 @@ def test_every_page_renders_for_an_operator_and_is_403_for_an_fsp(olive, bl, fsp
     dispatch(olive, program_id)
     event = events_by_name(bl)["NGED:D-1"]
     pages = ["/programs", "/dispatch", "/board", "/board/fragment", "/vens", "/vens/fragment", "/stop?all=1",
-             f"/stop?program_id={program_id}", f"/stop?event_id={event['id']}", f"/dispatches/{event['id']}/revise",
+             f"/stop?program_id={program_id}", f"/stop?event_id={event['id']}", f"/dispatches/{event['id']}",
+             f"/dispatches/{event['id']}/revise",
              f"/dispatches/{event['id']}/delivery", f"/dispatches/{event['id']}/delivery.json",
              f"/dispatches/{event['id']}/delivery.csv"]
     for page in pages:
@@ -312,6 +313,39 @@ def test_latest_ack_wins_on_the_board_every_ack_listed_and_a_misread_does_not_ma
     assert "read back PRE_NOTIFY, issued RUN" in cell
     view = olive.get(f"{OP}/dispatches/{event['id']}/delivery").text
     assert "does not match" in view
+
+
+def test_dispatch_page_shows_every_revision_with_its_acknowledgements(olive, bl, fsp_ven):
+    """The dispatch record (docs/gb-profile.md §5.4): each revision sent, by whom and when, and every acknowledgement of
+    that revision (the superseded one too); the board links to it."""
+    program_id = make_program(olive)
+    dispatch(olive, program_id, ref="D-REC", volume="100")
+    event = events_by_name(bl)["NGED:D-REC"]
+    acknowledge(fsp_ven, event, result=m.AckResult.REJECTED, reason="unit busy")
+    acknowledge(fsp_ven, event)
+    revised = olive.post(f"{OP}/dispatches/{event['id']}/revise", data={
+        "status": "RUN", "volume": "80", "end": local(tomorrow_at(10) + timedelta(minutes=20)), "csrf_token": csrf_of(olive)},
+        follow_redirects=False)
+    assert revised.status_code == 303, revised.text
+    assert f'href="/console/operator/dispatches/{event["id"]}"' in olive.get(f"{OP}/board/fragment").text
+
+    page = olive.get(f"{OP}/dispatches/{event['id']}")
+    assert page.status_code == 200
+    rows = dict(re.findall(r'<tr data-revision="(\d+)">(.*?)</tr>', page.text, re.S))
+    assert list(rows) == ["1", "2"]
+    assert "console:olive" in rows["1"] and "console:olive" in rows["2"] and "RUN" in rows["2"]
+    assert "-100" in rows["1"] and "-80" in rows["2"]  # what each revision instructed
+    first = re.search(r'data-testid="acks-rev-1">(.*?)</td>', page.text, re.S)
+    assert first and "REJECTED" in first.group(1) and "unit busy" in first.group(1) and "superseded" in first.group(1)
+    assert "ACCEPTED" in first.group(1)
+    second = re.search(r'data-testid="acks-rev-2">(.*?)</td>', page.text, re.S)
+    assert second and "none" in second.group(1) and "ACCEPTED" not in second.group(1)
+    acknowledge(fsp_ven, events_by_name(bl)["NGED:D-REC"])
+    second = re.search(r'data-testid="acks-rev-2">(.*?)</td>', olive.get(f"{OP}/dispatches/{event['id']}").text, re.S)
+    assert second and "ACCEPTED" in second.group(1)
+    # an event that is not a dispatch (the program's anchor) has no dispatch page
+    anchor = next(e for e in bl.get("/events").json() if e["eventName"].endswith(":GB_ANCHOR"))
+    assert olive.get(f"{OP}/dispatches/{anchor['id']}").status_code == 404
 
 
 def test_dispatch_is_signed_when_the_vtn_has_an_operator_key(olive, bl, fsp_ven, settings, tmp_path):

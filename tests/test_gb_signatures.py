@@ -227,7 +227,8 @@ def test_reports_must_verify_against_the_fsps_registered_key(olive, bl, fsp, fsp
         for p in altered["resources"][0]["intervals"][0]["payloads"]] + [{"type": "GB_ACK_REASON", "values": ["x"]}]
     refused = fsp.put(f"/reports/{body['id']}", json=altered)
     assert refused.status_code == 400 and rules(refused) == {"GB-R-050"}, refused.text
-    assert fsp.put(f"/reports/{body['id']}", json=ack_body(event, fsp_key)).status_code == 200
+    resigned = fsp.put(f"/reports/{body['id']}", json=ack_body(event, fsp_key))  # valid, but an ack is evidence
+    assert resigned.status_code == 409 and "VTN-GB-004" in resigned.text  # a new ack is a new report (§5.4)
 
 
 # --- evidence bundle ------------------------------------------------------------------------------------------------
@@ -247,7 +248,10 @@ def test_evidence_bundle_verified_operator_scoped_and_downloadable(olive, bl, cl
     assert (bundle["format"], bundle["version"], bundle["eventID"]) == ("gb-dispatch-evidence", 1, event["id"])
     assert bundle["event"]["document"] == event
     assert bundle["event"]["signature"] == {"state": "verified", "kid": OPERATOR_KID, "detail": None}
-    assert bundle["revisions"] == []
+    [revision] = bundle["revisions"]  # the dispatch record (§5.4): revision 1, signed, with its acknowledgement
+    assert (revision["revision"], revision["document"], revision["actor"]) == (1, event, "console:olive")
+    assert revision["signature"]["state"] == "verified"
+    assert [a["reportID"] for a in revision["acknowledgements"]] == [ack["id"]]
     assert [(a["id"], a["signature"]["state"], a["signature"]["kid"]) for a in bundle["acknowledgements"]] == [
         (ack["id"], "verified", "fsp-1-k1")]
     assert bundle["reports"] == []

@@ -26,6 +26,7 @@ from vtn.core.middleware import BodyGuard
 from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
 from vtn.core.settings import Settings, get_settings
+from vtn.events.router import admin_router as event_admin_router
 from vtn.events.router import router as events_router
 from vtn.gb.router import router as gb_router
 from vtn.programs.router import router as programs_router
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=base)
     app.include_router(audit_router, prefix=base)
     app.include_router(gb_router, prefix=base)
+    app.include_router(event_admin_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)

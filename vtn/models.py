@@ -4,7 +4,7 @@ from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
 from vtn.core.tables import ObjectTarget
-from vtn.events.models import EventRow
+from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
@@ -14,6 +14,6 @@ from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
     "AuditRow", "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow",
-    "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
+    "EventRevisionRow", "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
     "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
 ]

@@ -40,9 +40,17 @@ def check_program(program: dict[str, Any]) -> None:
         _reject("program", validate_program(program))
 
 
-def check_event(event: dict[str, Any], program: dict[str, Any], previous: dict[str, Any] | None = None) -> None:
-    from gb_profile.validator import is_gb_program, validate_event
+def check_event(
+    event: dict[str, Any], program: dict[str, Any], previous: dict[str, Any] | None = None,
+    previous_program: dict[str, Any] | None = None,
+) -> None:
+    """`previous`: the stored version an update replaces; `previous_program`: its program (an update may name another)."""
+    from gb_profile.validator import Violation, is_gb_program, validate_event
 
+    if previous_program is not None and is_gb_program(previous_program) and not is_gb_program(program):
+        # GB-E-041 keeps a revision in its program; outside the profile nothing would check it, and a dispatch moved
+        # to a plain program could then be deleted (VTN-GB-001)
+        _reject("event", [Violation("GB-E-041", "programID", "an event of a GB program cannot move to another program")])
     if is_gb_program(program):
         _reject("event", validate_event(event, program, previous=previous))
 
@@ -128,6 +136,90 @@ def _flag_readback(report: dict[str, Any], event: dict[str, Any]) -> None:
             "%s: acknowledgement by %s of event %s does not match the dispatch: %s",
             notice.rule, report.get("clientName"), event.get("id"), notice.message,
         )
+
+
+# --- the dispatch record (docs/gb-profile.md §5.4): what a GB program holds is evidence, never deleted -------------
+
+# VTN rules (what the VTN does with stored objects, not what a payload says: outside gb_profile.validator.RULES)
+DISPATCH_KEPT = "VTN-GB-001"  # a dispatch event is never deleted
+ANCHOR_KEPT = "VTN-GB-002"  # the anchor event is not deleted while reports hang on it
+PROGRAM_KEPT = "VTN-GB-003"  # a GB program with dispatches or reports is not deleted (its delete cascades to them)
+ACK_KEPT = "VTN-GB-004"  # an acknowledgement is never deleted or changed
+END_A_DISPATCH = ("end it with a revision instead: `vtn gb cancel EVENT` before its service start, `vtn gb stop EVENT` "
+                  "after it (or PUT the event with GB_DISPATCH_STATUS CANCELLED or STOP, docs/gb-profile.md §5.3)")
+
+
+def _refuse(rule: str, field: str, message: str) -> None:
+    raise Conflict(f"{rule}: {message}; see docs/gb-profile.md §5.4",
+                   extra={"errors": [{"rule": rule, "field": field, "message": message}]})
+
+
+async def _has_reports(session: AsyncSession, *where: Any) -> bool:
+    from vtn.reports.models import ReportRow
+
+    return (await session.exec(select(ReportRow.id).where(*where).limit(1))).first() is not None  # type: ignore[call-overload]
+
+
+async def check_event_delete(session: AsyncSession, event: Any, program: dict[str, Any] | None) -> None:
+    """An event of a GB program may be deleted only when it is the anchor event and has no reports (409 otherwise).
+
+    Every other event of a GB program is a dispatch (the validator admits nothing else): it was sent the moment it
+    was stored, so it is a contract instruction, and its acknowledgements would go with it.
+    """
+    from gb_profile.builders import is_anchor_event
+    from gb_profile.validator import is_gb_program
+    from vtn.reports.models import ReportRow
+
+    if program is None or not is_gb_program(program):
+        return
+    if not is_anchor_event(event.document):
+        _refuse(DISPATCH_KEPT, "$", f"event {event.id!r} is a dispatch of a GB program and is never deleted; "
+                + END_A_DISPATCH)
+    if await _has_reports(session, ReportRow.event_id == event.id):
+        _refuse(ANCHOR_KEPT, "$", f"event {event.id!r} is the anchor event of a GB program and carries the FSPs' "
+                "reports (heartbeats, readings, availability, emergency stops); deleting it would delete them")
+
+
+async def check_program_delete(session: AsyncSession, program: Any) -> None:
+    """A GB program is deleted only while it has no dispatch and no report (its delete would cascade to them)."""
+    from gb_profile.builders import is_anchor_event
+    from gb_profile.validator import is_gb_program
+    from vtn.events.models import EventRow
+    from vtn.reports.models import ReportRow
+
+    if not is_gb_program(program.document):
+        return
+    documents = await session.exec(select(EventRow.document).where(EventRow.program_id == program.id))  # type: ignore[call-overload]
+    if any(not is_anchor_event(d) for d in documents.all()):
+        _refuse(PROGRAM_KEPT, "$", f"program {program.id!r} has dispatches, which are never deleted "
+                f"(a program delete would delete them); {END_A_DISPATCH.replace('it ', 'each ', 1)}")
+    if await _has_reports(session, ReportRow.program_id == program.id):
+        _refuse(PROGRAM_KEPT, "$", f"program {program.id!r} has reports of its FSPs, which a program delete would delete")
+
+
+async def check_report_change(session: AsyncSession, report: Any, content: dict[str, Any] | None) -> None:
+    """An acknowledgement (GB_ACK report of a GB program) is evidence: never deleted (`content` None), never changed
+    by a PUT (a PUT that stores the same content again is accepted: a retry), and no other report is turned into one
+    (an acknowledgement is a new report, POSTed, so its createdDateTime is when it arrived, §6.1)."""
+    from gb_profile import model as m
+    from gb_profile.validator import is_gb_program
+    from openadr3.models import PROVISIONED_FIELDS
+    from vtn.programs.models import ProgramRow
+
+    was_ack = report.document.get("reportName") == m.R_ACK
+    if not was_ack and (content is None or content.get("reportName") != m.R_ACK):
+        return
+    program = await session.get(ProgramRow, report.program_id)
+    if program is None or not is_gb_program(program.document):
+        return
+    if content is None:
+        _refuse(ACK_KEPT, "$", f"report {report.id!r} is an acknowledgement of a GB dispatch and is never deleted")
+    stored = {k: v for k, v in report.document.items() if k not in PROVISIONED_FIELDS}
+    if not was_ack:
+        _refuse(ACK_KEPT, "reportName", "an acknowledgement is a new report (POST /reports), not a PUT over another one")
+    if content != stored:
+        _refuse(ACK_KEPT, "$", f"report {report.id!r} is an acknowledgement of a GB dispatch and is never changed; "
+                "a new acknowledgement is a new report (POST /reports)")
 
 
 # One MPAN registration at a time on PostgreSQL (SQLite writes are serialised already), so two FSPs cannot both

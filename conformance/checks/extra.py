@@ -434,6 +434,10 @@ def _example(s: Session) -> dict[str, Any]:
         ev_sent = _dump(examples.example_event(program_id=prog["id"]))
         ev_sent.pop("id", None)
         ev = s.create("/events", ev_sent)
+        # A GB VTN never deletes a dispatch, nor the program holding it (docs/gb-profile.md §5.4): both stay, with the
+        # run's prefix in the program name; the example's service window is in the past, so nothing is dispatched.
+        s.forget(f"/events/{ev['id']}")
+        s.forget(f"/programs/{prog['id']}")
         return {"program": prog, "event": ev, "sent": sent, "ev_sent": ev_sent, "mod": mod}
 
     return s.fixture("gb-example", make)

@@ -186,7 +186,7 @@ def write_action(operation: str, object_type: str, document: Mapping[str, Any],
     """(action, detail) of a create/update/delete of an API object.
 
     GB dispatch events are named by what the revision does: `gb.dispatch` (created), `gb.revise`,
-    `gb.stop`, `gb.cancel`, `gb.emergency_stop` (updated to that status); deleting one is `event.delete`.
+    `gb.stop`, `gb.cancel`, `gb.emergency_stop` (updated to that status). A dispatch is never deleted (VTN-GB-001).
     """
     kind = object_type.lower()
     detail: dict[str, Any] = {}

@@ -1,4 +1,5 @@
-"""Operator pages: Programs, Dispatch (+ preview), Board (live), Emergency stop, VENs (+ outbox), Delivery, Audit.
+"""Operator pages: Programs, Dispatch (+ preview), Board (live), dispatch record, Emergency stop, VENs (+ outbox),
+Delivery, Audit.
 
 Routes declared on `router` are served under `{console_path}/operator/...`; `vtn.console.router`
 includes it with `require_operator` and `csrf_protect`, so every route here already needs a signed-in
@@ -44,6 +45,7 @@ from vtn.console.times import london, parse_time
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, NotFound
 from vtn.core.pagination import Page
+from vtn.events import revisions
 from vtn.events import service as events
 from vtn.gb.evidence import build_evidence
 from vtn.gb.keys import fsp_rings, list_fsp_keys, operator_public_keys, operator_ring, report_signature
@@ -605,6 +607,17 @@ async def _dispatch(session: AsyncSession, viewer: Viewer, event_id: str) -> tup
         return row.document, b.parse_event(row.document)
     except (m.ProfileError, ValueError):
         raise NotFound(f"event {event_id!r} is not a GB dispatch") from None
+
+
+@router.get("/dispatches/{event_id}", response_class=HTMLResponse)
+async def dispatch_record_page(request: Request, account: OperatorAccount, session: ReadSession, event_id: ObjectId) -> Response:
+    """The dispatch record: every revision stored, who sent it and when, and each revision's acknowledgements."""
+    viewer = await _viewer(session, account)
+    doc, ins = await _dispatch(session, viewer, event_id)
+    history = await revisions.history(session, viewer, event_id)
+    return _page(request, "operator/dispatch_record.html", {
+        "title": f"Dispatch {ins.event_name}", "event": doc, "ins": ins, "revisions": history,
+    })
 
 
 @router.get("/dispatches/{event_id}/revise", response_class=HTMLResponse)

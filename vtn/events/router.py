@@ -1,19 +1,21 @@
-"""HTTP operations on /events (Y301:576-843)."""
+"""HTTP operations on /events (Y301:576-843), and the revision history of GB events under /admin."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from openadr3.models import Event, ObjectID
 from vtn.auth.dependencies import ViewerFor
+from vtn.auth.privacy import Viewer
 from vtn.core.deps import ObjectIDPath, ReadSession, Targets, WriteSession
 from vtn.core.pagination import Page, page_params
 from vtn.core.responses import error_responses, list_response, object_response
-from vtn.core.security import Scope
-from vtn.events import service
+from vtn.core.security import Principal, Scope, require_bl
+from vtn.events import revisions, service
 from vtn.profiles import dispatch_warnings, warning_headers
 
 router = APIRouter(tags=["events"])
@@ -65,7 +67,62 @@ async def update_event(
 
 @router.delete(
     "/events/{eventID}", operation_id="deleteEvent", summary="delete an event",
-    response_model=Event, responses=error_responses(400, 401, 403, 404, 500),
+    response_model=Event, responses=error_responses(400, 401, 403, 404, 409, 500),
 )
 async def delete_event(session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), eventID: ObjectIDPath) -> JSONResponse:
     return object_response(await service.delete_event(session, viewer, eventID))
+
+
+# --------------------------------------------------------------------------------------------- the dispatch record
+
+
+class RevisionAckItem(BaseModel):
+    """One acknowledgement (GB_ACK report) of a revision (schema for the OpenAPI document)."""
+
+    reportID: str | None
+    result: str = Field(description="ACCEPTED or REJECTED.")
+    status: str = Field(description="The status the FSP read back.")
+    reason: str | None
+    receivedDateTime: str = Field(description="The FSP's receipt time (UTC).")
+    createdDateTime: str | None = Field(description="When the VTN stored the report (UTC); orders acks of a revision.")
+    latencySeconds: float | None = Field(description="Receipt minus the revision's instruction time.")
+    matches: bool | None = Field(description="Read-back status equals the issued one (GB-R-008); null if unknown.")
+    superseded: bool = Field(description="A later acknowledgement of the same revision counts instead.")
+
+
+class RevisionItem(BaseModel):
+    """One stored version of an event of a GB program."""
+
+    eventID: str
+    programID: str
+    revision: int = Field(description="GB_DISPATCH_REVISION; 1, 2, … for events without one (the anchor event).")
+    modificationDateTime: str = Field(description="When this version was stored (UTC).")
+    actor: str = Field(description="Client id, or `console:<username>`, that wrote it (`-`: stored before the VTN kept "
+                                   "revisions).")
+    actorRole: str
+    signed: bool = Field(description="Whether it carries a GB_SIGNATURE.")
+    status: str | None = Field(description="GB_DISPATCH_STATUS of this revision (null: not a dispatch).")
+    instructionTime: str | None
+    event: Event = Field(description="The event exactly as stored by this write.")
+    acknowledgements: list[RevisionAckItem] = Field(description="Every acknowledgement of this revision, by arrival.")
+
+
+admin_router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_bl)])
+
+
+@admin_router.get(
+    "/events/{eventID}/revisions", operation_id="listEventRevisions", summary="revision history of a GB event (BL)",
+    response_model=list[RevisionItem], responses=error_responses(400, 401, 403, 404, 500),
+    description="Every version of an event of a GB program the VTN stored (create and each accepted PUT), oldest "
+                "first, with who wrote it, when, the full document, and the acknowledgements of each revision "
+                "(docs/gb-profile.md §5.4). `GET /events/{eventID}` returns the current version. Events of other "
+                "programs have no history (empty list). BL clients only; another operator's event is 404. Also "
+                "`vtn gb history EVENT` and the console's dispatch page.",
+)
+async def list_event_revisions(
+    request: Request, principal: Annotated[Principal, Depends(require_bl)], eventID: ObjectIDPath,
+    page: Annotated[Page, Depends(page_params)],
+) -> JSONResponse:
+    async with request.app.state.db.session(write=False) as session:
+        found = await revisions.history(session, Viewer(principal), eventID, page)
+    return JSONResponse([r.entry() for r in found])

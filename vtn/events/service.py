@@ -1,4 +1,7 @@
-"""Event logic: an event belongs to an existing program; deleting it removes its reports."""
+"""Event logic: an event belongs to an existing program; deleting it removes its reports.
+
+Events of GB programs: every version written is kept (`vtn.events.revisions.record_revision`), and a dispatch
+is never deleted (`vtn.profiles.check_event_delete`)."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.events.models import EventRow
-from vtn.profiles import check_event, grant_dispatch_targets
+from vtn.events.revisions import record_revision
+from vtn.profiles import check_event, check_event_delete, grant_dispatch_targets
 
 store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
@@ -45,6 +49,7 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
         operator=program.operator,
     )
+    await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
     return row.document
 
@@ -55,11 +60,14 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     ensure_can_write(viewer, ObjectType.EVENT)
     row = await get_event(session, viewer, event_id, for_update=True)
     program = await require_reference(session, viewer, programs, event.programID, "programID")
-    check_event(event.content(), program.document, previous=row.document)
+    moved_from = await programs.get(session, row.program_id) if row.program_id != program.id else program
+    check_event(event.content(), program.document, previous=row.document,
+                previous_program=moved_from and moved_from.document)
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID
     )
+    await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)
     return row.document
 
@@ -78,6 +86,7 @@ async def delete_event(session: AsyncSession, viewer: Viewer, event_id: str) -> 
     ensure_can_write(viewer, ObjectType.EVENT)
     row = await get_event(session, viewer, event_id, for_update=True)
     program = await programs.get(session, row.program_id)
+    await check_event_delete(session, row, program and program.document)  # GB: dispatches are never deleted
     document = await _delete(session, row)
     await audit.record_write(session, viewer.principal, "delete", ObjectType.EVENT, document, program and program.document)
     return document

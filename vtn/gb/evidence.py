@@ -33,6 +33,7 @@ async def build_evidence(session: AsyncSession, viewer: Viewer, event_id: str, o
                          now: datetime | None = None) -> dict[str, Any]:
     """The evidence bundle of one event the (BL) `viewer` may read; 404 (`NotFound`) otherwise, also for an event
     of another operator. `operator_keys`: the operator's public keys (`vtn.gb.keys.operator_public_keys`)."""
+    from vtn.events.revisions import history
     from vtn.events.service import store as events
     from vtn.reports.models import ReportRow
     from vtn.reports.service import store as reports
@@ -76,9 +77,14 @@ async def build_evidence(session: AsyncSession, viewer: Viewer, event_id: str, o
         "operator": viewer.operator,
         "eventID": event_id,
         "event": item(event, check_signature(event, operator_ring(operator_keys, event))),
-        # REVISIONS: every stored earlier revision of the event (the `event_revision` history), oldest first, each
-        # as {"revision", "document", "signature"} verified like "event". Filled in when that table is merged.
-        "revisions": [],
+        # every stored revision (the append-only `event_revision` history), oldest first, verified like "event"
+        "revisions": [
+            {"revision": r.row.revision, "modificationDateTime": r.entry()["modificationDateTime"],
+             "actor": r.row.actor, "actorRole": r.row.actor_role, "document": r.row.document,
+             "signature": check_signature(r.row.document, operator_ring(operator_keys, r.row.document)).as_dict(),
+             "acknowledgements": r.entry()["acknowledgements"]}
+            for r in await history(session, viewer, event_id)
+        ],
         "acknowledgements": acks,
         "reports": others,
         "keys": {

@@ -57,7 +57,7 @@ async def update_program(
 
 @router.delete(
     "/programs/{programID}", operation_id="deleteProgram", summary="delete a program",
-    response_model=Program, responses=error_responses(400, 401, 403, 404, 500),
+    response_model=Program, responses=error_responses(400, 401, 403, 404, 409, 500),
 )
 async def delete_program(session: WriteSession, viewer: ViewerFor(Scope.WRITE_PROGRAMS), programID: ObjectIDPath) -> JSONResponse:
     return object_response(await service.delete_program(session, viewer, programID))

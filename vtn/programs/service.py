@@ -13,7 +13,7 @@ from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clause
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
-from vtn.profiles import check_program
+from vtn.profiles import check_program, check_program_delete
 from vtn.programs.models import ProgramRow
 
 store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
@@ -65,7 +65,8 @@ async def update_program(session: AsyncSession, viewer: Viewer, program_id: str,
 async def delete_program(session: AsyncSession, viewer: Viewer, program_id: str) -> dict[str, Any]:
     """Delete a program with everything that belongs to it (docs/architecture.md, "Deleting").
 
-    Its subscriptions, events and reports go first, each with its own DELETE notification.
+    Its subscriptions, events and reports go first, each with its own DELETE notification. A GB program with
+    dispatches or reports is not deleted (409, VTN-GB-003).
     """
     from vtn.events.service import delete_events_of_program
     from vtn.reports.models import ReportRow
@@ -74,6 +75,7 @@ async def delete_program(session: AsyncSession, viewer: Viewer, program_id: str)
 
     ensure_can_write(viewer, ObjectType.PROGRAM)
     row = await get_program(session, viewer, program_id, for_update=True)
+    await check_program_delete(session, row)  # GB: not while it holds dispatches or reports
     await delete_subscriptions_of_program(session, program_id)
     await delete_reports_where(session, ReportRow.program_id == program_id)
     await delete_events_of_program(session, program_id)

@@ -62,7 +62,7 @@ async def update_report(
 
 @router.delete(
     "/reports/{reportID}", operation_id="deleteReport", summary="delete a report",
-    response_model=Report, responses=error_responses(400, 401, 403, 404, 500),
+    response_model=Report, responses=error_responses(400, 401, 403, 404, 409, 500),
 )
 async def delete_report(session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), reportID: ObjectIDPath) -> JSONResponse:
     return object_response(await service.delete_report(session, viewer, reportID))

@@ -13,7 +13,7 @@ from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
-from vtn.profiles import check_report, report_keys
+from vtn.profiles import check_report, check_report_change, report_keys
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -95,6 +95,7 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -
 async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
     await _check_references(session, viewer, report)
+    await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     row = await store.replace(
         session,
         row,
@@ -107,6 +108,7 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
 
 async def delete_report(session: AsyncSession, viewer: Viewer, report_id: str) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
+    await check_report_change(session, row, None)  # GB: nor deleted
     return await store.delete(session, row, change={"program_id": row.program_id, "owner_ven_id": row.owner_ven_id})
 
 
