@@ -104,15 +104,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def vtn_test_settings(database_url: str, **overrides: object) -> Settings:
+    """The tests' VTN settings: webhooks to loopback allowed, no delivery worker and no console unless asked."""
+    values: dict[str, object] = {
+        "callback_allow_http": True, "callback_allowed_networks": ["127.0.0.0/8", "::1/128"],
+        "delivery_enabled": False, "console_enabled": False, **overrides,
+    }
+    return Settings(database_url=database_url, **values)  # type: ignore[arg-type]
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        callback_allow_http=True,
-        callback_allowed_networks=["127.0.0.0/8", "::1/128"],
-        delivery_enabled=False,
-        console_enabled=False,
-    )
+    return vtn_test_settings(database_url)
 
 
 @pytest.fixture

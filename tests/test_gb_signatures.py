@@ -36,8 +36,8 @@ from gb_profile.signing import (
     sign_event,
     sign_report,
 )
-from tests.test_console_auth import add_user, csrf_of, db_run, signin
-from tests.test_console_operator import OP, dispatch, events_by_name, make_program
+from tests.test_console_auth import csrf_of, db_run
+from tests.test_console_operator import OP, dispatch, events_by_name, fsp_ven, make_program, olive  # noqa: F401
 from vtn.audit.service import Actor
 from vtn.core.settings import Settings, get_settings
 from vtn.events.models import EventRow
@@ -60,22 +60,9 @@ def settings(database_url: str, tmp_path: Path, operator_key: Any) -> Settings:
 
 
 @pytest.fixture
-def olive(http):  # type: ignore[no-untyped-def]
-    add_user(http, "olive", "operator")
-    assert signin(http, "olive").status_code == 303
-    return http
-
-
-@pytest.fixture
-def fsp(clients):  # type: ignore[no-untyped-def]
-    """The FSP's VEN `fsp-1` with dispatch unit DU-1."""
-    ven = clients.ven("fsp-1")
-    created = ven.post("/vens", json={"venName": "fsp-1"})
-    assert created.status_code == 201, created.text
-    resource = {"resourceName": "DU-1", "venID": created.json()["id"],
-                "attributes": [{"type": "GB_RESOURCE_ROLE", "values": ["DISPATCH_UNIT"]}]}
-    assert ven.post(f"/vens/{created.json()['id']}/resources", json=resource).status_code == 201
-    return ven
+def fsp(fsp_ven):  # type: ignore[no-untyped-def]
+    """The FSP's VEN `fsp-1` with dispatch unit DU-1 (tests/test_console_operator.py)."""
+    return fsp_ven
 
 
 @pytest.fixture

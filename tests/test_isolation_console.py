@@ -63,7 +63,7 @@ def page(http: TestClient, path: str, status: int = 200) -> str:
     return response.text
 
 
-def test_operator_accounts_see_only_their_operator(world: World, http: TestClient) -> None:  # noqa: F811
+def test_operator_accounts_see_only_their_operator(world: World, http: TestClient) -> None:
     w = world
     account(http, "olive-nged", "operator", "NGED")
     account(http, "uma-ukpn", "operator", "UKPN")
@@ -96,7 +96,7 @@ def test_operator_accounts_see_only_their_operator(world: World, http: TestClien
     assert ok(w.nged.get(f"/events/{dispatch['id']}")) == before
 
 
-def test_fsp_accounts_see_only_their_own_ven(world: World, http: TestClient) -> None:  # noqa: F811
+def test_fsp_accounts_see_only_their_own_ven(world: World, http: TestClient) -> None:
     w = world
     account(http, "fiona-b", "fsp", "NGED", ["ven-b"])
     account(http, "carl-c", "fsp", "UKPN", ["ven-a"])  # UKPN's FSP whose ven is also named ven-a

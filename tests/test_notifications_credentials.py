@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import vtn_test_settings
 from tests.support.receiver import Receiver
 from tests.support.server import free_port
 from tests.test_notifications_delivery import EVENT_BODY, assert_outbox_drains
@@ -18,19 +19,9 @@ from vtn.core.settings import Settings
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        callback_allow_http=True,
-        callback_allowed_networks=["127.0.0.0/8", "::1/128"],
-        delivery_enabled=True,
-        delivery_poll_seconds=0.5,
-        # A failed attempt waits a minute: only the re-addressing at PUT can deliver within the test.
-        delivery_retry_base_seconds=60,
-        delivery_retry_max_seconds=120,
-        delivery_max_attempts=50,
-        delivery_timeout_seconds=3,
-        console_enabled=False,
-    )
+    # A failed attempt waits a minute: only the re-addressing at PUT can deliver within the test.
+    return vtn_test_settings(database_url, delivery_enabled=True, delivery_poll_seconds=0.5, delivery_retry_base_seconds=60,
+                         delivery_retry_max_seconds=120, delivery_max_attempts=50, delivery_timeout_seconds=3)
 
 
 def subscribe(bl: Any, program_id: str, url: str, token: str) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import time
 import httpx2
 import pytest
 
+from tests.conftest import vtn_test_settings
 from tests.support.receiver import Receiver
 from tests.support.server import free_port
 from vtn.core.settings import Settings
@@ -18,18 +19,8 @@ EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        callback_allow_http=True,
-        callback_allowed_networks=["127.0.0.0/8", "::1/128"],
-        delivery_enabled=True,
-        delivery_poll_seconds=0.5,
-        delivery_retry_base_seconds=0.2,
-        delivery_retry_max_seconds=0.5,
-        delivery_max_attempts=3,
-        delivery_timeout_seconds=3,
-        console_enabled=False,
-    )
+    return vtn_test_settings(database_url, delivery_enabled=True, delivery_poll_seconds=0.5, delivery_retry_base_seconds=0.2,
+                         delivery_retry_max_seconds=0.5, delivery_max_attempts=3, delivery_timeout_seconds=3)
 
 
 def setup_program(bl, url: str, token: str | None = "tok123", operations=("CREATE", "UPDATE", "DELETE")) -> str:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ import sqlmodel
 from alembic import op
 
 import vtn.core.database
+from vtn.migrations.append_only import create_triggers, drop_triggers
 
 revision = "0010"
 down_revision = "0009"
@@ -22,13 +23,6 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 String = sqlmodel.sql.sqltypes.AutoString
 UTC = vtn.core.database.UTCDateTime
 
-PG_FUNCTION = """
-CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$$
-"""
 
 
 def upgrade() -> None:
@@ -54,27 +48,11 @@ def upgrade() -> None:
         batch_op.create_index("ix_audit_log_object", ["object_id", "id"], unique=False)
         batch_op.create_index("ix_audit_log_at", ["at"], unique=False)
         batch_op.create_index("ix_audit_log_operator", ["operator", "id"], unique=False)
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
-        # TRUNCATE is a statement of its own (row triggers do not see it): refused as well.
-        op.execute("CREATE TRIGGER audit_log_no_update_delete BEFORE UPDATE OR DELETE ON audit_log "
-                   "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()")
-        op.execute("CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()")
-    else:
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER audit_log_no_{operation.lower()} BEFORE {operation} ON audit_log "
-                       f"BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: {operation} refused'); END")
+    create_triggers("audit_log")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log")
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update_delete ON audit_log")
-        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
-    else:
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
-        op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    drop_triggers("audit_log")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:
         batch_op.drop_index("ix_audit_log_at")
         batch_op.drop_index("ix_audit_log_object")

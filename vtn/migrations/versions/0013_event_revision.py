@@ -15,6 +15,7 @@ import sqlmodel
 from alembic import op
 
 import vtn.core.database
+from vtn.migrations.append_only import create_triggers, drop_triggers
 
 revision = "0013"
 down_revision = "0014"
@@ -26,13 +27,6 @@ String = sqlmodel.sql.sqltypes.AutoString
 UTC = vtn.core.database.UTCDateTime
 JSON = vtn.core.database.JSONDoc
 
-PG_FUNCTION = """
-CREATE FUNCTION event_revision_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'event_revision is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$$
-"""
 
 
 def _metadata(document: dict[str, Any]) -> dict[str, list[Any]]:
@@ -87,27 +81,11 @@ def upgrade() -> None:
     with op.batch_alter_table("event_revision", schema=None) as batch_op:
         batch_op.create_index("ix_event_revision_event", ["event_id", "id"], unique=False)
     _backfill()
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
-        # TRUNCATE is a statement of its own (row triggers do not see it): refused as well.
-        op.execute("CREATE TRIGGER event_revision_no_update_delete BEFORE UPDATE OR DELETE ON event_revision "
-                   "FOR EACH ROW EXECUTE FUNCTION event_revision_append_only()")
-        op.execute("CREATE TRIGGER event_revision_no_truncate BEFORE TRUNCATE ON event_revision "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION event_revision_append_only()")
-    else:
-        for operation in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER event_revision_no_{operation.lower()} BEFORE {operation} ON event_revision "
-                       f"BEGIN SELECT RAISE(ABORT, 'event_revision is append-only: {operation} refused'); END")
+    create_triggers("event_revision")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS event_revision_no_truncate ON event_revision")
-        op.execute("DROP TRIGGER IF EXISTS event_revision_no_update_delete ON event_revision")
-        op.execute("DROP FUNCTION IF EXISTS event_revision_append_only()")
-    else:
-        op.execute("DROP TRIGGER IF EXISTS event_revision_no_update")
-        op.execute("DROP TRIGGER IF EXISTS event_revision_no_delete")
+    drop_triggers("event_revision")
     with op.batch_alter_table("event_revision", schema=None) as batch_op:
         batch_op.drop_index("ix_event_revision_event")
     op.drop_table("event_revision")
