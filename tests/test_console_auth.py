@@ -386,8 +386,8 @@ def test_cli_users_add_list_disable(tmp_path, monkeypatch):
 
         listed = runner.invoke(app, ["users", "list"])
         assert listed.exit_code == 0
-        assert "olive\toperator\t-\tenabled" in listed.output
-        assert "fiona\tfsp\tven-a,ven-b\tenabled" in listed.output
+        assert "olive\toperator\t-\t-\tenabled" in listed.output  # user, role, operator (default), VENs, state
+        assert "fiona\tfsp\t-\tven-a,ven-b\tenabled" in listed.output
         assert PASSWORD not in listed.output and "argon2" not in listed.output
 
         assert runner.invoke(app, ["users", "disable", "fiona"]).exit_code == 0
