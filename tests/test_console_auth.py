@@ -391,7 +391,7 @@ def test_cli_users_add_list_disable(tmp_path, monkeypatch):
         assert PASSWORD not in listed.output and "argon2" not in listed.output
 
         assert runner.invoke(app, ["users", "disable", "fiona"]).exit_code == 0
-        assert "fiona\tfsp\tven-a,ven-b\tDISABLED" in runner.invoke(app, ["users", "list"]).output
+        assert "fiona\tfsp\t-\tven-a,ven-b\tDISABLED" in runner.invoke(app, ["users", "list"]).output
         assert runner.invoke(app, ["users", "enable", "fiona"]).exit_code == 0
         ghost = runner.invoke(app, ["users", "disable", "ghost"])
         assert ghost.exit_code == 1 and "error: user 'ghost' not found" in ghost.output
