@@ -395,7 +395,7 @@ def test_cli_users_add_list_disable(tmp_path, monkeypatch):
         assert runner.invoke(app, ["users", "enable", "fiona"]).exit_code == 0
         ghost = runner.invoke(app, ["users", "disable", "ghost"])
         assert ghost.exit_code == 1 and "error: user 'ghost' not found" in ghost.output
-        assert "fiona\tfsp\tven-a,ven-b\tenabled" in runner.invoke(app, ["users", "list"]).output
+        assert "fiona\tfsp\t-\tven-a,ven-b\tenabled" in runner.invoke(app, ["users", "list"]).output
         changed = runner.invoke(app, ["users", "set-password", "olive", "--password-stdin"], input="another long password\n")
         assert changed.exit_code == 0
     finally:
