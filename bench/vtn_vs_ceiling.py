@@ -141,6 +141,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of P1 and P3")
     parser.add_argument("--only", nargs="+", choices=["P1", "P2", "P1b", "P3"], default=["P1", "P2", "P1b", "P3"])
+    parser.add_argument("--env", nargs="*", default=[], metavar="VTN_X=value",
+                        help="settings for the VTN, e.g. VTN_POLL_CACHE_ENTRIES=0 (every poll runs its query)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")
@@ -153,7 +155,7 @@ def main() -> None:
         seeded = asyncio.run(seed(url, args.events, args.vens))
         print(f"seeded {args.events:,} events, {args.vens:,} VENs in {time.perf_counter() - began:.1f} s", flush=True)
         env = {"VTN_WORKERS": str(args.workers), "VTN_LOG_LEVEL": "warning", "VTN_DELIVERY_ENABLED": "false",
-               "VTN_CONSOLE_ENABLED": "false"}
+               "VTN_CONSOLE_ENABLED": "false", **dict(item.split("=", 1) for item in args.env)}
         program0, program1 = seeded.program_ids[0], seeded.program_ids[min(1, len(seeded.program_ids) - 1)]
         with running_vtn(tmp, database_url=url, env=env) as vtn:
             tokens = asyncio.run(mint_tokens(url, vtn.url, ["bench-bl", *seeded.ven_names]))
@@ -213,7 +215,7 @@ def main() -> None:
             ceiling.wait(timeout=15)
     database = f"PostgreSQL, {args.workers} worker(s)" if args.postgres else f"SQLite, {args.workers} worker(s)"
     print(f"\n{database}; {args.vens} VEN identities; {args.events:,} events; wrk -t1 -c{args.connections} "
-          f"-d{args.seconds:g}s; load average at the end {load_average()}")
+          f"-d{args.seconds:g}s; {' '.join(args.env)}; load average at the end {load_average()}")
     print("| workload | VTN req/s | VTN p50 ms | VTN p99 ms | ceiling req/s | VTN / ceiling |\n|---|---|---|---|---|---|")
     for label in ("P1", "P2", "P1b", "P3"):
         if ("vtn", label) not in results:
