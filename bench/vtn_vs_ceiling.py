@@ -16,7 +16,7 @@ runs the same read workloads against it. Workloads:
         [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432] [--workers 2] [--profile DIR]
 
 `--postgres URL`: a server URL; a fresh database is created there and dropped afterwards.
-`--profile DIR`: also record a py-spy profile (speedscope JSON) of the VTN during P1 and P3 (py-spy
+`--profile DIR`: also record a py-spy profile (speedscope JSON) of the VTN during each workload (py-spy
 must be installed; on Linux it needs ptrace rights, i.e. root or CAP_SYS_PTRACE).
 """
 
@@ -139,13 +139,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--postgres", help="PostgreSQL server URL (postgresql+asyncpg://user@host:port)")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of P1 and P3")
+    parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of each workload")
     parser.add_argument("--only", nargs="+", choices=["P1", "P2", "P1b", "P3"], default=["P1", "P2", "P1b", "P3"])
     parser.add_argument("--env", nargs="*", default=[], metavar="VTN_X=value",
                         help="settings for the VTN, e.g. VTN_POLL_CACHE_ENTRIES=0 (every poll runs its query)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (apt-get install wrk)")
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     results: dict[tuple[str, str], dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as name, postgres_database(args.postgres) as pg_url:
         tmp = Path(name)
@@ -182,7 +184,7 @@ def main() -> None:
             pid = vtn.process.pid if vtn.process else None
             for label in ("P1", "P2", "P1b"):
                 if label in args.only:
-                    profile = args.profile / f"{label}.speedscope.json" if args.profile and label == "P1" else None
+                    profile = args.profile / f"{label}.speedscope.json" if args.profile else None
                     with py_spy(pid, profile, args.seconds):
                         results[("vtn", label)] = wrk(vtn.url, workloads[label], args.seconds, args.connections, tmp)
                     print(f"VTN {label}: {results[('vtn', label)]}  (load {load_average()})", flush=True)

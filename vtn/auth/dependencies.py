@@ -23,10 +23,13 @@ from vtn.core.security import Principal, Scope, requires
 from vtn.subscriptions.polling import ConditionalRead, etag_for, revision_for
 
 
-async def _viewer(request: Request, session: AsyncSession, principal: Principal, revisions: dict[str, int]) -> Viewer:
-    state = request.app.state
-    grants_version = (revisions.get("VEN", 0), revisions.get("RESOURCE", 0))
-    viewer = await state.viewers.resolve(session, principal, grants_version)
+def grants_version(revisions: dict[str, int]) -> tuple[int, int]:
+    """What a VEN's grants depend on: the revisions of the ven and resource tables."""
+    return revisions.get("VEN", 0), revisions.get("RESOURCE", 0)
+
+
+async def resolve(state: Any, session: AsyncSession, principal: Principal, version: tuple[int, int]) -> Viewer:
+    viewer = await state.viewers.resolve(session, principal, version)
     viewer.gb_operator = state.settings.gb_operator
     return viewer
 
@@ -37,34 +40,42 @@ def ViewerFor(scope: Scope) -> Any:
 
     async def viewer(request: Request, principal: Annotated[Principal, requires(scope)], session: Session) -> Viewer:
         state = request.app.state
-        return await _viewer(request, session, principal, await state.revisions.current(state.db))
+        return await resolve(state, session, principal, grants_version(await state.revisions.current(state.db)))
 
     return Annotated[Viewer, Depends(viewer)]
 
 
 @dataclass
 class Read:
-    """A GET's context: the caller's viewer and the request's read session (for the query), and its ETag."""
+    """A GET's context: the caller, the revisions at the start of the request, and the ETag they make.
 
-    viewer: Viewer
-    session: AsyncSession
+    The answer needs no database when it is a 304 or a body from memory; otherwise one read session
+    is opened, the caller's viewer resolved in it (from the grant cache when the ven/resource
+    revisions are unchanged) and `load(session, viewer)` runs in it.
+    """
+
+    state: Any  # the app's state: database, settings, caches
+    principal: Principal
+    version: tuple[int, int]  # `grants_version` of the same snapshot as the ETag
     conditional: ConditionalRead
 
-    async def answer(self, load: Callable[[], Awaitable[Any]]) -> Response:
-        """304, the body from memory, or `load()`'s result (then remembered under the ETag)."""
-        return await self.conditional.answer(load)
+    async def answer(self, load: Callable[[AsyncSession, Viewer], Awaitable[Any]]) -> Response:
+        async def query() -> Any:
+            async with self.state.db.session(write=False) as session:
+                return await load(session, await resolve(self.state, session, self.principal, self.version))
+
+        return await self.conditional.answer(query)
 
 
-async def read_context(request: Request, principal: Annotated[Principal, requires(Scope.READ_ALL)],
-                       session: ReadSession) -> Read:
+async def read_context(request: Request, principal: Annotated[Principal, requires(Scope.READ_ALL)]) -> Read:
     state = request.app.state
     scope = request.scope
     revisions = await state.revisions.current(state.db)
     # one snapshot for the grants, the ETag and the body: the ETag is never newer than either
     revision = revision_for(revisions, scope["path"][len(state.settings.base_path):])
-    viewer = await _viewer(request, session, principal, revisions)
     etag = etag_for(revision, principal, scope["path"], scope.get("query_string", b"").decode("latin-1"))
-    return Read(viewer, session, ConditionalRead(etag, request.headers.get("if-none-match"), state.representations))
+    conditional = ConditionalRead(etag, request.headers.get("if-none-match"), state.representations)
+    return Read(state, principal, grants_version(revisions), conditional)
 
 
 ReadContext = Annotated[Read, Depends(read_context)]

@@ -30,7 +30,7 @@ async def search_all_events(
     page: Annotated[Page, Depends(page_params)],
     programID: Annotated[ObjectID | None, Query(description="filter results to events in programID.")] = None,
 ) -> Response:
-    return await read.answer(lambda: service.list_events(read.session, read.viewer, programID, targets, page))
+    return await read.answer(lambda session, viewer: service.list_events(session, viewer, programID, targets, page))
 
 
 @router.post(
@@ -48,7 +48,7 @@ async def create_event(session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVEN
     response_model=Event, responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_event_by_id(read: ReadContext, eventID: ObjectIDPath) -> Response:
-    return await read.answer(lambda: service.event_document(read.session, read.viewer, eventID))
+    return await read.answer(lambda session, viewer: service.event_document(session, viewer, eventID))
 
 
 @router.put(

@@ -24,7 +24,7 @@ ProgramBody = Annotated[Program, Body(description="program item to add or update
     response_model=list[Program], responses=error_responses(400, 401, 403, 500),
 )
 async def search_all_programs(read: ReadContext, targets: Targets, page: Annotated[Page, Depends(page_params)]) -> Response:
-    return await read.answer(lambda: service.list_programs(read.session, read.viewer, targets, page))
+    return await read.answer(lambda session, viewer: service.list_programs(session, viewer, targets, page))
 
 
 @router.post(
@@ -40,7 +40,7 @@ async def create_program(session: WriteSession, viewer: ViewerFor(Scope.WRITE_PR
     response_model=Program, responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_program_by_id(read: ReadContext, programID: ObjectIDPath) -> Response:
-    return await read.answer(lambda: service.program_document(read.session, read.viewer, programID))
+    return await read.answer(lambda session, viewer: service.program_document(session, viewer, programID))
 
 
 @router.put(

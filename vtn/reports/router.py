@@ -31,7 +31,7 @@ async def search_all_reports(
     clientName: Annotated[str | None, Query(description="filter results to reports with clientName.")] = None,
 ) -> Response:
     return await read.answer(
-        lambda: service.list_reports(read.session, read.viewer, programID, eventID, clientName, page)
+        lambda session, viewer: service.list_reports(session, viewer, programID, eventID, clientName, page)
     )
 
 
@@ -48,7 +48,7 @@ async def create_report(session: WriteSession, viewer: ViewerFor(Scope.WRITE_REP
     response_model=Report, responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_report_by_id(read: ReadContext, reportID: ObjectIDPath) -> Response:
-    return await read.answer(lambda: service.report_document(read.session, read.viewer, reportID))
+    return await read.answer(lambda session, viewer: service.report_document(session, viewer, reportID))
 
 
 @router.put(

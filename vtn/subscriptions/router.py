@@ -32,7 +32,7 @@ async def search_subscriptions(
     objects: Annotated[list[ObjectType] | None, Query(description="list of objects to subscribe to.")] = None,
 ) -> Response:
     return await read.answer(
-        lambda: service.list_subscriptions(read.session, read.viewer, programID, clientName, targets, objects, page)
+        lambda session, viewer: service.list_subscriptions(session, viewer, programID, clientName, targets, objects, page)
     )
 
 
@@ -52,7 +52,7 @@ async def create_subscription(
     response_model=Subscription, responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_subscription_by_id(read: ReadContext, subscriptionID: ObjectIDPath) -> Response:
-    return await read.answer(lambda: service.subscription_document(read.session, read.viewer, subscriptionID))
+    return await read.answer(lambda session, viewer: service.subscription_document(session, viewer, subscriptionID))
 
 
 @router.put(

@@ -30,7 +30,7 @@ async def search_vens(
     page: Annotated[Page, Depends(page_params)],
     venName: Annotated[str | None, Query(description="Indicates ven objects w venName")] = None,
 ) -> Response:
-    return await read.answer(lambda: service.list_vens(read.session, read.viewer, venName, targets, page))
+    return await read.answer(lambda session, viewer: service.list_vens(session, viewer, venName, targets, page))
 
 
 @router.post(
@@ -46,7 +46,7 @@ async def create_ven(session: WriteSession, viewer: ViewerFor(Scope.WRITE_VENS),
     response_model=Ven, responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_ven_by_id(read: ReadContext, venID: ObjectIDPath) -> Response:
-    return await read.answer(lambda: service.ven_document(read.session, read.viewer, venID))
+    return await read.answer(lambda session, viewer: service.ven_document(session, viewer, venID))
 
 
 @router.put(
@@ -79,7 +79,7 @@ async def search_ven_resources(
     resourceName: Annotated[str | None, Query(description="Indicates resource objects with resourceName")] = None,
 ) -> Response:
     return await read.answer(
-        lambda: service.list_resources(read.session, read.viewer, venID, resourceName, targets, page)
+        lambda session, viewer: service.list_resources(session, viewer, venID, resourceName, targets, page)
     )
 
 
@@ -98,7 +98,7 @@ async def create_resource(
     summary="search ven resources by ID", response_model=Resource, responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_ven_resource_by_id(read: ReadContext, venID: ObjectIDPath, resourceID: ObjectIDPath) -> Response:
-    return await read.answer(lambda: service.resource_document(read.session, read.viewer, venID, resourceID))
+    return await read.answer(lambda session, viewer: service.resource_document(session, viewer, venID, resourceID))
 
 
 @router.put(
