@@ -145,7 +145,7 @@ class LaterClock:
         return time.time()
 
 
-def test_a_disabled_client_is_refused_within_the_client_cache_bound(app, clients, monkeypatch):  # type: ignore[no-untyped-def]
+def test_a_disabled_client_is_refused_at_its_next_request(app, clients):  # type: ignore[no-untyped-def]
     _bl, ven, _ven_id, program_id = setup_ven(clients)
     path = f"/events?programID={program_id}"
     tag = ven.get(path).headers["etag"]
@@ -155,12 +155,31 @@ def test_a_disabled_client_is_refused_within_the_client_cache_bound(app, clients
         async with app.state.db.session() as session:
             await auth_service.set_enabled(session, ven.client_id, False)
 
-    ven.http.portal.call(disable)  # as `vtn clients disable` does, from any process
-    monkeypatch.setattr(authenticator_module, "time", LaterClock(CLIENT_CACHE_SECONDS + 0.1))
+    ven.http.portal.call(disable)  # what `vtn clients disable` does (from any process: the CLIENT revision moves)
     for headers in ({}, {"If-None-Match": tag}):
         refused = ven.http.get("/openadr3/3.0.1" + path, headers={"Authorization": f"Bearer {ven.token}", **headers})
         assert refused.status_code == 401, refused.text
         assert "etag" not in refused.headers
+
+
+def test_a_client_row_edited_by_hand_is_read_again_within_the_cache_bound(app, clients, monkeypatch):  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from vtn.auth.models import ClientRow
+
+    _bl, ven, _ven_id, program_id = setup_ven(clients)
+    path = f"/events?programID={program_id}"
+    assert ven.get(path).status_code == 200
+
+    async def edit() -> None:  # no service, no revision: only the time bound applies
+        async with app.state.db.session() as session:
+            await session.exec(update(ClientRow).where(ClientRow.client_id == ven.client_id).values(enabled=False))
+
+    ven.http.portal.call(edit)
+    assert ven.get(path).status_code == 200  # still the cached row
+    monkeypatch.setattr(authenticator_module, "time", LaterClock(CLIENT_CACHE_SECONDS + 0.1))
+    refused = ven.http.get("/openadr3/3.0.1" + path, headers={"Authorization": f"Bearer {ven.token}"})
+    assert refused.status_code == 401, refused.text
 
 
 @pytest.mark.parametrize("fail", [False, True])

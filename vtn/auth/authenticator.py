@@ -4,6 +4,8 @@ Both caches are bounded and safe to keep: a verified token's claims until the to
 by a hash of the token, so memory holds no usable token), and a client's row for
 `CLIENT_CACHE_SECONDS` (so disabling a client takes effect within that bound, in every process).
 The certificate binding of a token is checked on every request: it depends on the connection.
+A client row is cached until the client registry's change revision moves (any add/enable/disable,
+in any process) and for at most `CLIENT_CACHE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ from fastapi import Request
 from joserfc import jws
 
 from vtn.auth.models import ClientRow
+from vtn.auth.service import CLIENT_REVISION
 from vtn.auth.tls import client_cert_der, thumbprint
 from vtn.auth.tokens import InvalidToken, TokenService
 from vtn.core.database import Database
 from vtn.core.errors import Unauthorized
 from vtn.core.security import Principal, Role
 from vtn.core.settings import Settings
+from vtn.subscriptions.revisions import SESSION_KEY as REVISIONS_KEY
 
-CLIENT_CACHE_SECONDS = 5.0
+# A client changed through the VTN (`vtn clients disable`, the console) bumps the CLIENT revision, so every
+# process reads its row again at once (PostgreSQL: NOTIFY; SQLite: within VTN_REVISION_REFRESH_SECONDS).
+# A row edited by hand in the database is read again within this.
+CLIENT_CACHE_SECONDS = 60.0
 
 
 def bearer_token(request: Request) -> str:
@@ -102,15 +109,19 @@ class BuiltinAuthenticator:
         self.db = db
         self.tokens = tokens
         self.verified = TokenCache(token_cache_entries)
-        self._clients: dict[str, tuple[float, ClientRow | None]] = {}
+        self._clients: dict[str, tuple[float, int, ClientRow | None]] = {}
 
     async def client(self, client_id: str) -> ClientRow | None:
+        """The client's row, from memory while the client registry's revision is unchanged (and for at
+        most `CLIENT_CACHE_SECONDS`, for rows edited by hand in the database)."""
+        revisions = self.db.info.get(REVISIONS_KEY)
+        revision = (await revisions.current(self.db)).get(CLIENT_REVISION, 0) if revisions is not None else 0
         cached = self._clients.get(client_id)
-        if cached and time.monotonic() - cached[0] < CLIENT_CACHE_SECONDS:
-            return cached[1]
+        if cached and cached[1] == revision and time.monotonic() - cached[0] < CLIENT_CACHE_SECONDS:
+            return cached[2]
         async with self.db.session(write=False) as session:
             row = await session.get(ClientRow, client_id)
-        self._clients[client_id] = (time.monotonic(), row)
+        self._clients[client_id] = (time.monotonic(), revision, row)
         return row
 
     async def claims(self, request: Request) -> dict[str, Any]:
