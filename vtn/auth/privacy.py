@@ -33,7 +33,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, union_all
+from sqlalchemy import ColumnElement, and_, false, not_, null, or_, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -231,13 +231,14 @@ async def resolve_viewer(session: AsyncSession, principal: Principal) -> Viewer:
             ObjectTarget.__table__, and_(target.object_type == ObjectType.VEN.value, target.object_id == ven.id)
         )
     ).where(own_ven)
-    on_resources = select(ven.id, target.type, target.value).select_from(
-        VenRow.__table__.join(ResourceRow.__table__, resource.ven_id == ven.id).join(  # type: ignore[attr-defined]
-            ObjectTarget.__table__, and_(target.object_type == ObjectType.RESOURCE.value, target.object_id == resource.id)
-        )
-    ).where(own_ven)
+    # Not a join: an uncorrelated IN list, so both databases go ven → its resources → their targets by
+    # index instead of scanning every resource's targets (SQLite without statistics chose the scan).
+    own_resources = select(resource.id).where(resource.ven_id.in_(select(ven.id).where(own_ven)))
+    on_resources = select(null(), target.type, target.value).where(
+        target.object_type == ObjectType.RESOURCE.value, target.object_id.in_(own_resources)
+    )
     rows = (await session.exec(union_all(on_ven, on_resources))).all()  # type: ignore[call-overload]
-    ven_id = rows[0][0] if rows else None
+    ven_id = next((row[0] for row in rows if row[0] is not None), None)
     granted = {(VEN_NAME, principal.ven_name), *((t, v) for _, t, v in rows if t is not None)}
     return Viewer(principal, ven_id, frozenset(granted))
 
