@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,12 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from vtn.auth.authenticator import BuiltinAuthenticator, bearer_token, enforce_cert_binding, is_cert_bound_client
+from vtn.auth.authenticator import (
+    BuiltinAuthenticator,
+    TokenCache,
+    enforce_cert_binding,
+    is_cert_bound_client,
+)
 from vtn.auth.tokens import InvalidToken, decode_and_check
 from vtn.core.database import Database
 from vtn.core.errors import Forbidden, Unauthorized
@@ -64,7 +70,7 @@ class JwksSource:
         self.url, self.path = url, path
         self.cache_seconds, self.min_refetch_seconds = cache_seconds, min_refetch_seconds
         self._keys: KeySet | None = None
-        self._kids: set[str] = set()
+        self.kids: set[str] = set()
         self._fetched_at = float("-inf")
         self._version: float | None = None
         self._lock = asyncio.Lock()
@@ -72,7 +78,7 @@ class JwksSource:
 
     def _set(self, document: dict[str, Any]) -> None:
         self._keys = KeySet.import_key_set(document)  # type: ignore[arg-type]
-        self._kids = {str(k.get("kid")) for k in document.get("keys", []) if k.get("kid")}
+        self.kids = {str(k.get("kid")) for k in document.get("keys", []) if k.get("kid")}
         self.fetches += 1
 
     async def _load(self) -> None:
@@ -94,7 +100,7 @@ class JwksSource:
         seen = self._fetched_at
         age = time.monotonic() - seen
         stale = self._keys is None or age > self.cache_seconds or (self.path is not None and age > 1.0)
-        unknown = kid is not None and kid not in self._kids and age > self.min_refetch_seconds
+        unknown = kid is not None and kid not in self.kids and age > self.min_refetch_seconds
         if stale or unknown:
             async with self._lock:
                 if self._fetched_at != seen:  # another request reloaded meanwhile
@@ -121,13 +127,18 @@ def _scopes(value: Any) -> set[str]:
 class ExternalAuthenticator(BuiltinAuthenticator):
     """Validates tokens of an external AS; binds them to roles through the registry or claims."""
 
-    def __init__(self, db: Database, issuer: str, audience: str, jwks: JwksSource, scope_claim: str = "scope") -> None:
+    def __init__(self, db: Database, issuer: str, audience: str, jwks: JwksSource, scope_claim: str = "scope",
+                 token_cache_entries: int = 20_000) -> None:
         self.db = db
         self.issuer, self.audience, self.jwks, self.scope_claim = issuer, audience, jwks, scope_claim
+        self.verified = TokenCache(token_cache_entries)
         self._clients = {}
 
-    async def claims(self, request: Request) -> dict[str, Any]:
-        token = bearer_token(request)
+    async def key_ids(self) -> AbstractSet[str]:
+        await self.jwks.key_set(None)  # refreshed when stale
+        return self.jwks.kids
+
+    async def verify(self, token: str) -> dict[str, Any]:
         try:
             kid = jws.extract_compact(token.encode()).headers().get("kid")
         except (JoseError, ValueError) as exc:

@@ -27,13 +27,15 @@ and tests/test_privacy_rule.py proves the two agree on generated objects and gra
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_
+from sqlalchemy import ColumnElement, and_, false, not_, null, or_, union_all
 from sqlalchemy.orm import aliased
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType
@@ -57,7 +59,7 @@ class Viewer:
 
     principal: Principal
     ven_id: str | None = None
-    granted: set[TargetPair] = field(default_factory=set)
+    granted: AbstractSet[TargetPair] = frozenset()
     # GB network operator this caller acts for (MPAN licence areas): VTN_GB_OPERATOR today, the client's own
     # operator once clients have one (operator tenancy)
     gb_operator: str | None = None
@@ -81,7 +83,7 @@ class ObjectFacts:
     owner_ven_id: str | None = None
 
 
-def satisfies(targets: Iterable[Mapping[str, Any]] | None, granted: set[TargetPair]) -> bool:
+def satisfies(targets: Iterable[Mapping[str, Any]] | None, granted: AbstractSet[TargetPair]) -> bool:
     """Every target type on the object has one of its values among `granted` (no targets: true)."""
     by_type: dict[str, set[str]] = {}
     for target_type, value in target_pairs(targets):
@@ -112,7 +114,7 @@ def facts_of(store: ObjectStore[Any], row: Any) -> ObjectFacts:
     return ObjectFacts(store.object_type, row.operator, row.document, getattr(row, "owner_ven_id", None))
 
 
-def _granted_clause(target: Any, granted: set[TargetPair]) -> ColumnElement[bool]:
+def _granted_clause(target: Any, granted: AbstractSet[TargetPair]) -> ColumnElement[bool]:
     by_type: dict[str, set[str]] = {}
     for target_type, value in granted:
         by_type.setdefault(target_type, set()).add(index_value(value))
@@ -218,25 +220,54 @@ def ensure_own_client_name(viewer: Viewer, client_name: str, what: str) -> None:
 
 
 async def resolve_viewer(session: AsyncSession, principal: Principal) -> Viewer:
-    """The caller's ven (by bound name, within its operator) and the targets a BL granted it."""
+    """The caller's ven (by bound name, within its operator) and the targets a BL granted it: one statement."""
     if principal.is_bl or not principal.ven_name:
         return Viewer(principal)
-    ven_id = (await session.exec(
-        select(VenRow.id).where(VenRow.operator == principal.operator, VenRow.ven_name == principal.ven_name)
-    )).first()
-    granted: set[TargetPair] = {(VEN_NAME, principal.ven_name)}
-    if ven_id:
-        own_resources = select(ResourceRow.id).where(ResourceRow.ven_id == ven_id)
-        rows = await session.exec(
-            select(ObjectTarget.type, ObjectTarget.value).where(
-                or_(
-                    and_(ObjectTarget.object_type == ObjectType.VEN.value, ObjectTarget.object_id == ven_id),
-                    and_(ObjectTarget.object_type == ObjectType.RESOURCE.value, col(ObjectTarget.object_id).in_(own_resources)),
-                )
-            )
+    ven, target = VenRow.__table__.c, ObjectTarget.__table__.c  # type: ignore[attr-defined]
+    resource = ResourceRow.__table__.c  # type: ignore[attr-defined]
+    own_ven = and_(ven.operator == principal.operator, ven.ven_name == principal.ven_name)
+    on_ven = select(ven.id, target.type, target.value).select_from(
+        VenRow.__table__.outerjoin(  # type: ignore[attr-defined]
+            ObjectTarget.__table__, and_(target.object_type == ObjectType.VEN.value, target.object_id == ven.id)
         )
-        granted |= {(t, v) for t, v in rows.all()}
-    return Viewer(principal, ven_id, granted)
+    ).where(own_ven)
+    # Not a join: an uncorrelated IN list, so both databases go ven → its resources → their targets by
+    # index instead of scanning every resource's targets (SQLite without statistics chose the scan).
+    own_resources = select(resource.id).where(resource.ven_id.in_(select(ven.id).where(own_ven)))
+    on_resources = select(null(), target.type, target.value).where(
+        target.object_type == ObjectType.RESOURCE.value, target.object_id.in_(own_resources)
+    )
+    rows = (await session.exec(union_all(on_ven, on_resources))).all()  # type: ignore[call-overload]
+    ven_id = next((row[0] for row in rows if row[0] is not None), None)
+    granted = {(VEN_NAME, principal.ven_name), *((t, v) for _, t, v in rows if t is not None)}
+    return Viewer(principal, ven_id, frozenset(granted))
+
+
+class Viewers:
+    """VEN viewers' grants, cached per (VEN, RESOURCE) revision: the only writes that can change them.
+
+    `version` is the pair of those revisions read *before* the grants are (so cached grants are
+    never older than the version they are filed under). Bounded: least recently used out.
+    """
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self.max_entries = max_entries
+        self._grants: OrderedDict[tuple[str, str], tuple[object, str | None, AbstractSet[TargetPair]]] = OrderedDict()
+
+    async def resolve(self, session: AsyncSession, principal: Principal, version: object) -> Viewer:
+        if principal.is_bl or not principal.ven_name:
+            return Viewer(principal)
+        key = (principal.operator, principal.ven_name)
+        cached = self._grants.get(key)
+        if cached is not None and cached[0] == version:
+            self._grants.move_to_end(key)
+            return Viewer(principal, cached[1], cached[2])
+        viewer = await resolve_viewer(session, principal)
+        self._grants[key] = (version, viewer.ven_id, viewer.granted)
+        self._grants.move_to_end(key)
+        if len(self._grants) > self.max_entries:
+            self._grants.popitem(last=False)
+        return viewer
 
 
 async def viewer_for_subscription(

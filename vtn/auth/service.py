@@ -18,6 +18,7 @@ from vtn.core.errors import BadRequest
 from vtn.core.security import Role, Scope
 
 _hasher = PasswordHasher()
+CLIENT_REVISION = "CLIENT"  # the change revision of the client registry
 # A dummy hash verified when the client is unknown, so timing does not reveal which ids exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
@@ -44,6 +45,13 @@ def check_operator_id(operator: str) -> None:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def _clients_changed(session: AsyncSession) -> None:
+    """Every process reads its cached client rows again once this commits (vtn.auth.authenticator)."""
+    from vtn.subscriptions.notifications import mark_changed
+
+    mark_changed(session, CLIENT_REVISION)
 
 
 async def add_client(
@@ -82,6 +90,7 @@ async def add_client(
         created_at=utcnow(),
     )
     session.add(client)
+    _clients_changed(session)
     await session.flush()
     await audit.record(session, actor or audit.Actor.local(), "client.add", "client", client_id, detail={
         "role": client.role, "venName": client.ven_name, "scopes": client.scopes, "secret": secret is not None,
@@ -97,6 +106,7 @@ async def set_enabled(session: AsyncSession, client_id: str, enabled: bool, *, a
     client = await get_or_404(session, ClientRow, client_id, "client")
     client.enabled = enabled
     session.add(client)
+    _clients_changed(session)
     await audit.record(session, actor or audit.Actor.local(), "client.enable" if enabled else "client.disable", "client",
                        client_id, operator=client.operator)
     return client

@@ -38,6 +38,9 @@ class InvalidToken(Exception):
 class SigningKeys:
     keys: list[tuple[SigningKeyRow, ECKey]]
 
+    def __post_init__(self) -> None:
+        self.kids = frozenset(row.kid for row, _key in self.keys)
+
     @property
     def signing(self) -> tuple[SigningKeyRow, ECKey]:
         """The newest key that is active now (a rotation hands over at the new key's `active_from`)."""
@@ -165,7 +168,7 @@ class TokenService:
             raise InvalidToken("malformed token") from exc
         if str(header.get("typ", "")).lower() not in {TOKEN_TYPE, f"application/{TOKEN_TYPE}"}:
             raise InvalidToken("not an access token (typ must be at+jwt)")
-        if header.get("kid") not in {row.kid for row, _ in keys.keys}:
+        if header.get("kid") not in keys.kids:
             # maybe a key another process just created; reload at most once a second
             if time.monotonic() - self._loaded_at > UNKNOWN_KID_REFRESH_SECONDS:
                 keys = await self.keys(refresh=True)

@@ -134,8 +134,12 @@ class Database:
         # SQLite: reads use a deferred BEGIN on their own connections, so they never queue
         # behind the single writer; PostgreSQL needs no such split.
         self.read_engine = create_engine(url, pool_size, read_only=True) if url.startswith("sqlite") else self.engine
-        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        self._read_sessions = async_sessionmaker(self.read_engine, class_=AsyncSession, expire_on_commit=False)
+        # shared with every session's `info` (e.g. the process's in-memory change revisions)
+        self.info: dict[str, Any] = {}
+        self._sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, info=self.info)
+        self._read_sessions = async_sessionmaker(
+            self.read_engine, class_=AsyncSession, expire_on_commit=False, info=self.info
+        )
 
     @property
     def dialect(self) -> str:

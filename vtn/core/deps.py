@@ -1,4 +1,7 @@
-"""Request-scoped dependencies shared by every router: sessions, path ids, target filters."""
+"""Request-scoped dependencies shared by every router: sessions, path ids, target filters.
+
+All `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from vtn.core.errors import BadRequest
 from vtn.core.store import TargetFilter
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
@@ -39,7 +42,7 @@ WriteSession = Annotated[AsyncSession, Depends(write_session, scope="function")]
 MAX_TARGET_VALUES = 1000
 
 
-def target_filter(
+async def target_filter(
     targetType: Annotated[str | None, Query(description="Indicates targeting type, e.g. GROUP")] = None,
     targetValues: Annotated[
         list[str] | None, Query(description="List of target values, e.g. group names", max_length=MAX_TARGET_VALUES)

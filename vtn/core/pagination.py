@@ -16,7 +16,7 @@ class Page:
     limit: int
 
 
-def page_params(
+async def page_params(
     skip: Annotated[int, Query(ge=0, le=2**31 - 1, description="number of records to skip for pagination.")] = 0,
     limit: Annotated[
         int, Query(ge=0, le=MAX_LIST_LIMIT, description="maximum number of records to return.")

@@ -61,6 +61,10 @@ class Authenticator(Protocol):
     async def authenticate(self, request: Request) -> Principal: ...
 
 
+class Heartbeats(Protocol):
+    def record(self, principal: Principal) -> None: ...
+
+
 oauth2_scheme = OAuth2(
     flows=OAuthFlows(
         clientCredentials=OAuthFlowClientCredentials(
@@ -78,14 +82,15 @@ async def current_principal(
     security_scopes: SecurityScopes,
     _token: str | None = Security(oauth2_scheme),
 ) -> Principal:
-    principal = getattr(request.state, "principal", None)  # set by the polling middleware (ETags)
-    if not isinstance(principal, Principal):
-        authenticator: Authenticator = request.app.state.authenticator
-        principal = await authenticator.authenticate(request)
+    state = request.app.state
+    authenticator: Authenticator = state.authenticator
+    principal = await authenticator.authenticate(request)
+    heartbeats: Heartbeats | None = getattr(state, "heartbeats", None)
+    if heartbeats is not None:  # a VEN that calls is alive, whatever it asked
+        heartbeats.record(principal)
     missing = [s for s in security_scopes.scopes if s not in principal.scopes]
     if missing:
         raise Forbidden(f"this operation needs the scope {', '.join(missing)}")
-    request.state.principal = principal
     return principal
 
 

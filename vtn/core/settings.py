@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     delivery_max_in_flight: int = 64
     heartbeat_flush_seconds: float = 10.0
 
+    # the poll path's memory (docs/benchmarks.md): all bounded
+    revision_refresh_seconds: float = Field(
+        1.0, ge=0, description="Re-read change revisions at most this often when no LISTEN connection brings them "
+        "(SQLite; PostgreSQL while its listener is down): the bound on another process's writes being seen")
+    poll_cache_entries: int = Field(20_000, ge=0, description="GET bodies kept in memory, by ETag (0: none)")
+    poll_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="…and at most this many bytes of them")
+    token_cache_entries: int = Field(20_000, ge=0, description="Verified access tokens kept until they expire")
+    grant_cache_entries: int = Field(20_000, ge=0, description="VEN grant sets kept per ven/resource revision")
+
     # console
     console_enabled: bool = True
     console_path: str = "/console"

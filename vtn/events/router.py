@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from openadr3.models import Event, ObjectID
-from vtn.auth.dependencies import ViewerFor
+from vtn.auth.dependencies import ReadContext, ViewerFor
 from vtn.auth.privacy import Viewer
-from vtn.core.deps import ObjectIDPath, ReadSession, Targets, WriteSession
+from vtn.core.deps import ObjectIDPath, Targets, WriteSession
 from vtn.core.pagination import Page, page_params
-from vtn.core.responses import error_responses, list_response, object_response
+from vtn.core.responses import error_responses, object_response
 from vtn.core.security import Principal, Scope, require_bl
 from vtn.events import revisions, service
 from vtn.profiles import dispatch_warnings, warning_headers
@@ -27,13 +27,12 @@ EventBody = Annotated[Event, Body(description="event item to add or update.")]
     response_model=list[Event], responses=error_responses(400, 401, 403, 500),
 )
 async def search_all_events(
-    session: ReadSession,
-    viewer: ViewerFor(Scope.READ_ALL),
+    read: ReadContext,
     targets: Targets,
     page: Annotated[Page, Depends(page_params)],
     programID: Annotated[ObjectID | None, Query(description="filter results to events in programID.")] = None,
-) -> JSONResponse:
-    return list_response(await service.list_events(session, viewer, programID, targets, page))
+) -> Response:
+    return await read.answer(lambda session, viewer: service.list_events(session, viewer, programID, targets, page))
 
 
 @router.post(
@@ -50,8 +49,8 @@ async def create_event(session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVEN
     "/events/{eventID}", operation_id="searchEventsByID", summary="search events by ID",
     response_model=Event, responses=error_responses(400, 401, 403, 404, 500),
 )
-async def search_event_by_id(session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), eventID: ObjectIDPath) -> JSONResponse:
-    return object_response((await service.get_event(session, viewer, eventID)).document)
+async def search_event_by_id(read: ReadContext, eventID: ObjectIDPath) -> Response:
+    return await read.answer(lambda session, viewer: service.event_document(session, viewer, eventID))
 
 
 @router.put(

@@ -38,6 +38,10 @@ async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_up
     return await find_visible(session, viewer, store, event_id, for_update=for_update)
 
 
+async def event_document(session: AsyncSession, viewer: Viewer, event_id: str) -> dict[str, Any]:
+    return (await get_event(session, viewer, event_id)).document
+
+
 async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> dict[str, Any]:
     from vtn.programs.service import store as programs
 

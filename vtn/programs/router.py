@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from openadr3.models import Program
-from vtn.auth.dependencies import ViewerFor
-from vtn.core.deps import ObjectIDPath, ReadSession, Targets, WriteSession
+from vtn.auth.dependencies import ReadContext, ViewerFor
+from vtn.core.deps import ObjectIDPath, Targets, WriteSession
 from vtn.core.pagination import Page, page_params
-from vtn.core.responses import error_responses, list_response, object_response
+from vtn.core.responses import error_responses, object_response
 from vtn.core.security import Scope
 from vtn.programs import service
 
@@ -23,10 +23,8 @@ ProgramBody = Annotated[Program, Body(description="program item to add or update
     "/programs", operation_id="searchAllPrograms", summary="searches all programs",
     response_model=list[Program], responses=error_responses(400, 401, 403, 500),
 )
-async def search_all_programs(
-    session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), targets: Targets, page: Annotated[Page, Depends(page_params)]
-) -> JSONResponse:
-    return list_response(await service.list_programs(session, viewer, targets, page))
+async def search_all_programs(read: ReadContext, targets: Targets, page: Annotated[Page, Depends(page_params)]) -> Response:
+    return await read.answer(lambda session, viewer: service.list_programs(session, viewer, targets, page))
 
 
 @router.post(
@@ -41,8 +39,8 @@ async def create_program(session: WriteSession, viewer: ViewerFor(Scope.WRITE_PR
     "/programs/{programID}", operation_id="searchProgramByProgramId", summary="searches programs by program ID",
     response_model=Program, responses=error_responses(400, 401, 403, 404, 500),
 )
-async def search_program_by_id(session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), programID: ObjectIDPath) -> JSONResponse:
-    return object_response((await service.get_program(session, viewer, programID)).document)
+async def search_program_by_id(read: ReadContext, programID: ObjectIDPath) -> Response:
+    return await read.answer(lambda session, viewer: service.program_document(session, viewer, programID))
 
 
 @router.put(

@@ -32,6 +32,10 @@ async def get_program(session: AsyncSession, viewer: Viewer, program_id: str, fo
     return await find_visible(session, viewer, store, program_id, for_update=for_update)
 
 
+async def program_document(session: AsyncSession, viewer: Viewer, program_id: str) -> dict[str, Any]:
+    return (await get_program(session, viewer, program_id)).document
+
+
 async def _ensure_unique_name(session: AsyncSession, viewer: Viewer, name: str, own_id: str | None = None) -> None:
     """programName is unique per VTN (Y301); each operator is a VTN of its own."""
     existing = (await session.exec(

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from openadr3.models import ObjectID, Report
-from vtn.auth.dependencies import ViewerFor
-from vtn.core.deps import ObjectIDPath, ReadSession, WriteSession
+from vtn.auth.dependencies import ReadContext, ViewerFor
+from vtn.core.deps import ObjectIDPath, WriteSession
 from vtn.core.pagination import Page, page_params
-from vtn.core.responses import error_responses, list_response, object_response
+from vtn.core.responses import error_responses, object_response
 from vtn.core.security import Scope
 from vtn.reports import service
 
@@ -24,14 +24,15 @@ ReportBody = Annotated[Report, Body(description="report item to add or update.")
     response_model=list[Report], responses=error_responses(400, 401, 403, 500),
 )
 async def search_all_reports(
-    session: ReadSession,
-    viewer: ViewerFor(Scope.READ_ALL),
+    read: ReadContext,
     page: Annotated[Page, Depends(page_params)],
     programID: Annotated[ObjectID | None, Query(description="filter results to reports with programID.")] = None,
     eventID: Annotated[ObjectID | None, Query(description="filter results to reports with eventID.")] = None,
     clientName: Annotated[str | None, Query(description="filter results to reports with clientName.")] = None,
-) -> JSONResponse:
-    return list_response(await service.list_reports(session, viewer, programID, eventID, clientName, page))
+) -> Response:
+    return await read.answer(
+        lambda session, viewer: service.list_reports(session, viewer, programID, eventID, clientName, page)
+    )
 
 
 @router.post(
@@ -46,8 +47,8 @@ async def create_report(session: WriteSession, viewer: ViewerFor(Scope.WRITE_REP
     "/reports/{reportID}", operation_id="searchReportsByReportID", summary="searches reports by reportID",
     response_model=Report, responses=error_responses(400, 401, 403, 404, 500),
 )
-async def search_report_by_id(session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), reportID: ObjectIDPath) -> JSONResponse:
-    return object_response((await service.get_report(session, viewer, reportID)).document)
+async def search_report_by_id(read: ReadContext, reportID: ObjectIDPath) -> Response:
+    return await read.answer(lambda session, viewer: service.report_document(session, viewer, reportID))
 
 
 @router.put(

@@ -41,6 +41,10 @@ async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_
     return await find_visible(session, viewer, store, report_id, for_update=for_update)
 
 
+async def report_document(session: AsyncSession, viewer: Viewer, report_id: str) -> dict[str, Any]:
+    return (await get_report(session, viewer, report_id)).document
+
+
 async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> str:
     """Check what the report names and says; returns the operator it belongs to (its event's)."""
     from vtn.events.service import store as events

@@ -1,15 +1,18 @@
-"""Cheap polling: strong ETags and 304s on every GET under the base path, and VEN heartbeats.
+"""Cheap polling: strong ETags, 304s and bodies from memory on every GET under the base path; VEN heartbeats.
 
 The ETag of a GET is a hash of (the revisions its result depends on, the caller's identity and
 binding, the path and the normalised query). Each object type has a revision, bumped inside
-every write transaction that changed an object of that type (see `notifications.on_change`).
-A GET depends on every type except those that cannot change its result (`INDEPENDENT`: a
-report never changes what programs, events or vens anyone sees), so a VEN posting a report
-does not turn every other VEN's next poll into a full GET. Writes of vens and resources, the
-only inputs of a VEN's grants, count for every collection. The revisions are read *before*
-the handler runs, so an ETag is never newer than its body. A
-matching `If-None-Match` is answered 304 with no body after one primary-key read, without
-running the handler; `If-None-Match: *` runs it and answers 304 only if it found something.
+every write transaction that changed an object of that type and kept in memory
+(`vtn.subscriptions.revisions`). A GET depends on every type except those that cannot change its
+result (`INDEPENDENT`: a report never changes what programs, events or vens anyone sees), so a VEN
+posting a report does not turn every other VEN's next poll into a full GET. Writes of vens and
+resources, the only inputs of a VEN's grants, count for every collection.
+
+The revisions are read once, at the start of the request, before the caller's grants and the body
+(`vtn.auth.dependencies`), so an ETag is never newer than its body. `ConditionalRead.answer`:
+a matching `If-None-Match` is a 304 without running the query; else the body cached under the
+ETag (`Representations`, bounded) is sent, else the query runs and its body is cached.
+`If-None-Match: *` answers 304 only if the resource exists (the query found it).
 
 Heartbeats: the last request time of each VEN client is kept in memory and flushed to the
 database every `heartbeat_flush_seconds` (no write per request).
@@ -20,22 +23,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
 
 from vtn.core.database import Database, upsert, utcnow
 from vtn.core.security import Principal, Role
 from vtn.subscriptions.notification_models import HeartbeatRow
-from vtn.subscriptions.notifications import current_revisions
 
 log = logging.getLogger("vtn.polling")
 CACHE_CONTROL = "private, no-cache"
-SKIP_PREFIXES = ("/auth/", "/admin/")
 # Object types whose writes cannot change a GET of the collection (first path segment). Stored
 # documents embed no other object, and privacy depends on the ven/resource tables only (grants:
 # vtn.auth.privacy). Cascades (program → subscriptions, reports, events; ven → resources,
@@ -124,64 +128,60 @@ class Heartbeats:
                 log.warning("heartbeat flush failed; retrying", exc_info=True)
 
 
-class PollingMiddleware:
-    """ETag / If-None-Match on GETs under `base`, and heartbeats of VEN clients."""
+class Representations:
+    """Serialised bodies by ETag, least recently used first out, within `max_bytes` and `max_entries`.
 
-    def __init__(self, app: ASGIApp, base: str) -> None:
-        self.app = app
-        self.base = base
+    An ETag names (revisions, caller, path, query), so a hit is exactly the body the query would
+    return now; entries of old revisions are never hit again and age out.
+    """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.base + "/"):
-            await self.app(scope, receive, send)
-            return
-        state = scope["app"].state
-        heartbeats: Heartbeats | None = getattr(state, "heartbeats", None)
-        sub_path = scope["path"][len(self.base):]
-        if scope["method"] != "GET" or sub_path.startswith(SKIP_PREFIXES) or sub_path == "/openapi.json":
-            await self.app(scope, receive, send)
-            principal = scope.get("state", {}).get("principal")
-            if heartbeats is not None and isinstance(principal, Principal):
-                heartbeats.record(principal)
-            return
-        request = Request(scope)
-        try:
-            principal: Principal = await state.authenticator.authenticate(request)
-        except Exception:
-            await self.app(scope, receive, send)  # the handler answers the 401 itself
-            return
-        request.state.principal = principal  # reused by `current_principal`
-        if heartbeats is not None:
-            heartbeats.record(principal)
-        db: Database = state.db
-        async with db.session(write=False) as session:
-            revisions = await current_revisions(session)
-        query = scope.get("query_string", b"").decode("latin-1")
-        etag = etag_for(revision_for(revisions, sub_path), principal, scope["path"], query)
-        headers = [(b"etag", etag.encode()), (b"cache-control", CACHE_CONTROL.encode())]
-        condition = request.headers.get("if-none-match")
-        if if_none_match(condition, etag):
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        star = matches_any(condition)
-        not_modified = False
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.size = 0
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
 
-        async def send_with_etag(message: Message) -> None:
-            nonlocal not_modified
-            if message["type"] == "http.response.start" and message["status"] == 200:
-                if star:  # `*` and the resource exists: 304 (a 404 or 403 passes through)
-                    not_modified = True
-                    message = {"type": "http.response.start", "status": 304, "headers": headers}
-                else:
-                    message = {**message, "headers": [*message.get("headers", []), *headers]}
-            elif not_modified and message["type"] == "http.response.body":
-                if message.get("more_body", False):
-                    return
-                message = {"type": "http.response.body", "body": b""}
-            await send(message)
+    def get(self, etag: str) -> bytes | None:
+        body = self._bodies.get(etag)
+        if body is not None:
+            self._bodies.move_to_end(etag)
+        return body
 
-        await self.app(scope, receive, send_with_etag)
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self.max_bytes // 16 or etag in self._bodies:  # one large page must not flush the rest
+            return
+        self._bodies[etag] = body
+        self.size += len(body)
+        while self.size > self.max_bytes or len(self._bodies) > self.max_entries:
+            _, dropped = self._bodies.popitem(last=False)
+            self.size -= len(dropped)
+
+
+def render(content: Any) -> bytes:
+    """JSON as `JSONResponse` writes it."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
+
+@dataclass
+class ConditionalRead:
+    """A GET's answer: 304, a body from memory, or the query's body (then cached)."""
+
+    etag: str
+    condition: str | None  # the If-None-Match header
+    representations: Representations
+
+    def headers(self) -> dict[str, str]:
+        return {"etag": self.etag, "cache-control": CACHE_CONTROL}
+
+    async def answer(self, load: Callable[[], Awaitable[Any]]) -> Response:
+        if if_none_match(self.condition, self.etag):
+            return Response(status_code=304, headers=self.headers())
+        body = self.representations.get(self.etag)
+        if body is None:
+            body = render(await load())  # a 404/403 raised here carries no ETag and is not cached
+            self.representations.put(self.etag, body)
+        if matches_any(self.condition):
+            return Response(status_code=304, headers=self.headers())
+        return Response(body, media_type="application/json", headers=self.headers())
 
 
 async def start_heartbeats(state: Any, db: Database, every: float) -> asyncio.Task[None]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from openadr3.models import ObjectID, ObjectType, Subscription
-from vtn.auth.dependencies import ViewerFor
-from vtn.core.deps import ObjectIDPath, ReadSession, Targets, WriteSession
+from vtn.auth.dependencies import ReadContext, ViewerFor
+from vtn.core.deps import ObjectIDPath, Targets, WriteSession
 from vtn.core.pagination import Page, page_params
-from vtn.core.responses import error_responses, list_response, object_response
+from vtn.core.responses import error_responses, object_response
 from vtn.core.security import Scope
 from vtn.subscriptions import service
 
@@ -24,16 +24,15 @@ SubscriptionBody = Annotated[Subscription, Body(description="subscription item t
     response_model=list[Subscription], responses=error_responses(400, 401, 403, 500),
 )
 async def search_subscriptions(
-    session: ReadSession,
-    viewer: ViewerFor(Scope.READ_ALL),
+    read: ReadContext,
     targets: Targets,
     page: Annotated[Page, Depends(page_params)],
     programID: Annotated[ObjectID | None, Query(description="filter results to subscriptions with programID.")] = None,
     clientName: Annotated[str | None, Query(description="filter results to subscriptions with clientName.")] = None,
     objects: Annotated[list[ObjectType] | None, Query(description="list of objects to subscribe to.")] = None,
-) -> JSONResponse:
-    return list_response(
-        await service.list_subscriptions(session, viewer, programID, clientName, targets, objects, page)
+) -> Response:
+    return await read.answer(
+        lambda session, viewer: service.list_subscriptions(session, viewer, programID, clientName, targets, objects, page)
     )
 
 
@@ -52,10 +51,8 @@ async def create_subscription(
     "/subscriptions/{subscriptionID}", operation_id="searchSubscriptionByID", summary="search subscriptions by ID",
     response_model=Subscription, responses=error_responses(400, 401, 403, 404, 500),
 )
-async def search_subscription_by_id(
-    session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), subscriptionID: ObjectIDPath
-) -> JSONResponse:
-    return object_response(service.present_row(viewer, await service.get_subscription(session, viewer, subscriptionID)))
+async def search_subscription_by_id(read: ReadContext, subscriptionID: ObjectIDPath) -> Response:
+    return await read.answer(lambda session, viewer: service.subscription_document(session, viewer, subscriptionID))
 
 
 @router.put(

@@ -59,6 +59,11 @@ async def get_subscription(
     return await find_visible(session, viewer, store, subscription_id, for_update=for_update)
 
 
+async def subscription_document(session: AsyncSession, viewer: Viewer, subscription_id: str) -> dict[str, Any]:
+    """As the caller may see it: webhook bearer tokens only for the subscription's creator."""
+    return present_row(viewer, await get_subscription(session, viewer, subscription_id))
+
+
 async def _prepare(
     session: AsyncSession, viewer: Viewer, subscription: Subscription, settings: Settings
 ) -> tuple[Any, dict[str, Any]]:

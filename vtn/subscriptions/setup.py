@@ -1,30 +1,37 @@
-"""Wiring of notifications into the app: routers, middleware, and the background tasks."""
+"""Wiring of notifications and polling into the app: routers, the poll path's caches, and the background tasks."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from vtn.auth.privacy import Viewers
 from vtn.core.settings import Settings
 from vtn.subscriptions import notifications  # noqa: F401 - registers the change listener
 from vtn.subscriptions.admin import router as admin_router
 from vtn.subscriptions.delivery import DeliveryWorker
-from vtn.subscriptions.polling import Heartbeats, PollingMiddleware, start_heartbeats, stop_heartbeats
+from vtn.subscriptions.polling import Heartbeats, Representations, start_heartbeats, stop_heartbeats
+from vtn.subscriptions.revisions import SESSION_KEY, Revisions
 from vtn.subscriptions.signing import WebhookSigner, well_known_router
 
 
 def install_notifications(app: FastAPI, settings: Settings) -> None:
     app.state.webhook_signer = WebhookSigner(app.state.db)
     app.state.heartbeats = Heartbeats()
+    # the poll path's memory: change revisions (shared with the database's sessions, which bump them),
+    # VEN grants per revision, GET bodies per ETag
+    app.state.revisions = app.state.db.info[SESSION_KEY] = Revisions(settings.revision_refresh_seconds)
+    app.state.viewers = Viewers(settings.grant_cache_entries)
+    app.state.representations = Representations(settings.poll_cache_entries, settings.poll_cache_bytes)
     app.state.delivery_worker = None
     app.state.heartbeat_task = None
     app.include_router(admin_router, prefix=settings.base_path)
     app.include_router(well_known_router)
-    app.add_middleware(PollingMiddleware, base=settings.base_path)
 
 
 async def start_notifications(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     app.state.heartbeat_task = await start_heartbeats(app.state, app.state.db, settings.heartbeat_flush_seconds)
+    app.state.revisions.start(app.state.db)  # PostgreSQL: LISTEN for other processes' writes
     if settings.delivery_enabled:
         worker = DeliveryWorker(app.state.db, settings, app.state.webhook_signer)
         await worker.start()
@@ -36,4 +43,5 @@ async def stop_notifications(app: FastAPI) -> None:
         await app.state.delivery_worker.stop()
         app.state.delivery_worker = None
     await stop_heartbeats(app.state.heartbeat_task, app.state, app.state.db)
+    await app.state.revisions.stop()
     app.state.heartbeat_task = None

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from openadr3.models import Resource, Ven
-from vtn.auth.dependencies import ViewerFor
-from vtn.core.deps import ObjectIDPath, ReadSession, Targets, WriteSession
+from vtn.auth.dependencies import ReadContext, ViewerFor
+from vtn.core.deps import ObjectIDPath, Targets, WriteSession
 from vtn.core.pagination import Page, page_params
-from vtn.core.responses import error_responses, list_response, object_response
+from vtn.core.responses import error_responses, object_response
 from vtn.core.security import Scope
 from vtn.vens import service
 
@@ -25,13 +25,12 @@ ResourceBody = Annotated[Resource, Body(description="resource item to add or upd
     response_model=list[Ven], responses=error_responses(400, 401, 403, 500),
 )
 async def search_vens(
-    session: ReadSession,
-    viewer: ViewerFor(Scope.READ_ALL),
+    read: ReadContext,
     targets: Targets,
     page: Annotated[Page, Depends(page_params)],
     venName: Annotated[str | None, Query(description="Indicates ven objects w venName")] = None,
-) -> JSONResponse:
-    return list_response(await service.list_vens(session, viewer, venName, targets, page))
+) -> Response:
+    return await read.answer(lambda session, viewer: service.list_vens(session, viewer, venName, targets, page))
 
 
 @router.post(
@@ -46,8 +45,8 @@ async def create_ven(session: WriteSession, viewer: ViewerFor(Scope.WRITE_VENS),
     "/vens/{venID}", tags=["vens"], operation_id="searchVenByID", summary="search vens by ID",
     response_model=Ven, responses=error_responses(400, 401, 403, 404, 500),
 )
-async def search_ven_by_id(session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), venID: ObjectIDPath) -> JSONResponse:
-    return object_response((await service.get_ven(session, viewer, venID)).document)
+async def search_ven_by_id(read: ReadContext, venID: ObjectIDPath) -> Response:
+    return await read.answer(lambda session, viewer: service.ven_document(session, viewer, venID))
 
 
 @router.put(
@@ -73,14 +72,15 @@ async def delete_ven(session: WriteSession, viewer: ViewerFor(Scope.WRITE_VENS),
     response_model=list[Resource], responses=error_responses(400, 401, 403, 404, 500),
 )
 async def search_ven_resources(
-    session: ReadSession,
-    viewer: ViewerFor(Scope.READ_ALL),
+    read: ReadContext,
     venID: ObjectIDPath,
     targets: Targets,
     page: Annotated[Page, Depends(page_params)],
     resourceName: Annotated[str | None, Query(description="Indicates resource objects with resourceName")] = None,
-) -> JSONResponse:
-    return list_response(await service.list_resources(session, viewer, venID, resourceName, targets, page))
+) -> Response:
+    return await read.answer(
+        lambda session, viewer: service.list_resources(session, viewer, venID, resourceName, targets, page)
+    )
 
 
 @router.post(
@@ -97,10 +97,8 @@ async def create_resource(
     "/vens/{venID}/resources/{resourceID}", tags=["resources"], operation_id="searchVenResourceByID",
     summary="search ven resources by ID", response_model=Resource, responses=error_responses(400, 401, 403, 404, 500),
 )
-async def search_ven_resource_by_id(
-    session: ReadSession, viewer: ViewerFor(Scope.READ_ALL), venID: ObjectIDPath, resourceID: ObjectIDPath
-) -> JSONResponse:
-    return object_response((await service.get_resource(session, viewer, venID, resourceID)).document)
+async def search_ven_resource_by_id(read: ReadContext, venID: ObjectIDPath, resourceID: ObjectIDPath) -> Response:
+    return await read.answer(lambda session, viewer: service.resource_document(session, viewer, venID, resourceID))
 
 
 @router.put(

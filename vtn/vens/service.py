@@ -55,6 +55,10 @@ async def get_ven(session: AsyncSession, viewer: Viewer, ven_id: str, for_update
     return await find_visible(session, viewer, vens, ven_id, for_update=for_update)
 
 
+async def ven_document(session: AsyncSession, viewer: Viewer, ven_id: str) -> dict[str, Any]:
+    return (await get_ven(session, viewer, ven_id)).document
+
+
 async def _ensure_unique_ven_name(session: AsyncSession, viewer: Viewer, name: str, own_id: str | None = None) -> None:
     """venName is unique per VTN (Y301); each operator is a VTN of its own."""
     existing = (await session.exec(
@@ -124,6 +128,10 @@ async def get_resource(
         session, viewer, resources, resource_id, ResourceRow.ven_id == ven_id, for_update=for_update,
         label=f"ven {ven_id!r} has no resource",
     )
+
+
+async def resource_document(session: AsyncSession, viewer: Viewer, ven_id: str, resource_id: str) -> dict[str, Any]:
+    return (await get_resource(session, viewer, ven_id, resource_id)).document
 
 
 async def _ensure_unique_resource_name(session: AsyncSession, ven_id: str, name: str, own_id: str | None = None) -> None:
