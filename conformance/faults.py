@@ -267,6 +267,15 @@ def fault(id: str, title: str, source: str, checks: Iterable[str], **transforms:
     FAULTS.append(Fault(id, title, source, tuple(checks), **transforms))
 
 
+ABBR = {"/programs": "PRG", "/events": "EVT", "/reports": "REP", "/subscriptions": "SUB", "/vens": "VEN",
+        "/resources": "RES"}
+
+
+def d(base: str, *collections: str) -> list[str]:
+    """The per-type D-checks (conformance/checks/subtle.py) of these collections."""
+    return [f"{base}-{ABBR[c]}" for c in collections]
+
+
 NAME = {"/programs": "programs", "/events": "events", "/reports": "reports", "/subscriptions": "subscriptions",
         "/vens": "vens", "/resources": "resources"}
 SCHEMA_LINE = {"/programs": "1745-1856", "/events": "1930-1997", "/reports": "1857-1929",
@@ -280,50 +289,52 @@ LIST_LINE = {"/programs": "51-122", "/events": "577-655", "/reports": "311-388",
 
 # round trips
 fault("RT-01", "events: fields whose value is 0, false or \"\" are dropped from responses",
-      f"{Y}:1930-1997 event; D310:305-337 (GET returns the object as stored)", ["D001"],
+      f"{Y}:1930-1997 event; D310:305-337 (GET returns the object as stored)", d("D001", "/events"),
       response=edit_objects(on(collection="/events"), drop_falsy))
 fault("RT-02", "programs: fields whose value is 0, false or \"\" are dropped from responses",
-      f"{Y}:1745-1856 program; D310:305-337", ["D001"], response=edit_objects(on(collection="/programs"), drop_falsy))
+      f"{Y}:1745-1856 program; D310:305-337", d("D001", "/programs"),
+      response=edit_objects(on(collection="/programs"), drop_falsy))
 fault("RT-03", "reports: fields whose value is 0, false or \"\" are dropped from responses",
-      f"{Y}:1857-1929 report; D310:305-337", ["D001"], response=edit_objects(on(collection="/reports"), drop_falsy))
+      f"{Y}:1857-1929 report; D310:305-337", d("D001", "/reports"),
+      response=edit_objects(on(collection="/reports"), drop_falsy))
 fault("RT-04", "vens and resources: 0, false and \"\" vanish from attribute values",
-      f"{Y}:2212-2239 valuesMap.values", ["D001"],
+      f"{Y}:2212-2239 valuesMap.values", d("D001", "/vens", "/resources"),
       response=edit_objects(lambda r: r.collection in ("/vens", "/resources"), drop_falsy_values))
 fault("RT-05", "events: interval ids renumbered 0, 1, 2…", f"{Y}:2172-2193 interval.id is client generated, not a sequence",
-      ["D001"], response=edit_objects(on(collection="/events"), renumber))
-fault("RT-06", "reports: interval ids renumbered 0, 1, 2…", f"{Y}:2172-2193", ["D001"],
+      d("D001", "/events"), response=edit_objects(on(collection="/events"), renumber))
+fault("RT-06", "reports: interval ids renumbered 0, 1, 2…", f"{Y}:2172-2193", d("D001", "/reports"),
       response=edit_objects(on(collection="/reports"), renumber))
 for _c, _key in (("/programs", "targets"), ("/events", "targets"), ("/reports", "reportName"),
                  ("/subscriptions", "targets"), ("/vens", "attributes"), ("/resources", "attributes")):
     fault(f"LI-{len([f for f in FAULTS if f.id.startswith('LI')]) + 1:02d}",
           f"{NAME[_c]}: list items lack {_key} that GET by id returns",
-          f"{Y}:{LIST_LINE[_c]} (the list returns the objects themselves)", ["D002"],
+          f"{Y}:{LIST_LINE[_c]} (the list returns the objects themselves)", d("D002", _c),
           response=edit_objects(on("GET", _c, False), drop_key(_key), lists_only=True))
 
 # PUT and DELETE really act
 for _n, _c in enumerate(COLLECTIONS, 1):
     fault(f"PU-{_n:02d}", f"{NAME[_c]}: PUT answers 200 with the old object and changes nothing",
-          f"{Y}:{PUT_LINE[_c]} (PUT updates the object)", ["D003"], request=as_get(on("PUT", _c, True)))
+          f"{Y}:{PUT_LINE[_c]} (PUT updates the object)", d("D003", _c), request=as_get(on("PUT", _c, True)))
 fault("PU-07", "modificationDateTime never advances (always createdDateTime)",
-      "Y301:1757-1759 (modificationDateTime: set by the VTN at modification)", ["D003"],
+      "Y301:1757-1759 (modificationDateTime: set by the VTN at modification)", d("D003", "/programs", "/vens"),
       response=edit_objects(lambda r: True, frozen_modification))
 for _n, _c in enumerate(("/programs", "/events", "/vens"), 8):
     _before, _after = put_targets_not_stored(_c)
     fault(f"PU-{_n:02d}", f"{NAME[_c]}: PUT answers with the new targets but stores the old ones",
-          f"{Y}:{PUT_LINE[_c]}", ["D003"], request=_before, response=_after)
+          f"{Y}:{PUT_LINE[_c]}", d("D003", _c), request=_before, response=_after)
 for _n, _c in enumerate(COLLECTIONS, 1):
     fault(f"DE-{_n:02d}", f"{NAME[_c]}: DELETE answers 200 with the object but deletes nothing",
-          f"{Y}:{DELETE_LINE[_c]} (DELETE removes the object)", ["D004"], request=as_get(on("DELETE", _c, True)))
-fault("DE-07", "events: a deleted event still appears in lists", f"{Y}:{DELETE_LINE['/events']}", ["D004"],
+          f"{Y}:{DELETE_LINE[_c]} (DELETE removes the object)", d("D004", _c), request=as_get(on("DELETE", _c, True)))
+fault("DE-07", "events: a deleted event still appears in lists", f"{Y}:{DELETE_LINE['/events']}", d("D004", "/events"),
       response=deleted_still_listed("/events"))
 fault("DE-08", "subscriptions: a deleted subscription still appears in lists", f"{Y}:{DELETE_LINE['/subscriptions']}",
-      ["D004"], response=deleted_still_listed("/subscriptions"))
+      d("D004", "/subscriptions"), response=deleted_still_listed("/subscriptions"))
 
 # pagination and filters
 for _n, (_c, _p) in enumerate((("/programs", "limit"), ("/events", "skip"), ("/reports", "limit"),
                                ("/subscriptions", "skip"), ("/vens", "limit"), ("/resources", "skip")), 1):
     fault(f"PG-{_n:02d}", f"{NAME[_c]}: the {_p} query parameter is ignored",
-          f"{Y}:{LIST_LINE[_c]} (skip, limit)", ["D005"], request=ignore_params(_c, _p))
+          f"{Y}:{LIST_LINE[_c]} (skip, limit)", d("D005", _c), request=ignore_params(_c, _p))
 for _n, (_c, _ps, _checks) in enumerate((
     ("/events", ("programID",), ["C050"]),
     ("/reports", ("programID",), ["C059"]),
@@ -332,29 +343,31 @@ for _n, (_c, _ps, _checks) in enumerate((
     ("/subscriptions", ("programID",), ["C079"]),
     ("/subscriptions", ("clientName",), ["C079"]),
     ("/subscriptions", ("objects",), ["C079"]),
-    ("/programs", ("targetType", "targetValues"), ["C074", "D006"]),
-    ("/events", ("targetType", "targetValues"), ["C077", "D006"]),
-    ("/subscriptions", ("targetType", "targetValues"), ["C077", "D006"]),
-    ("/vens", ("targetType", "targetValues"), ["C077", "D006"]),
-    ("/resources", ("targetType", "targetValues"), ["C077", "D006"]),
+    ("/programs", ("targetType", "targetValues"), ["C074"]),
+    ("/events", ("targetType", "targetValues"), ["C077"]),
+    ("/subscriptions", ("targetType", "targetValues"), ["C077"]),
+    ("/vens", ("targetType", "targetValues"), ["C077"]),
+    ("/resources", ("targetType", "targetValues"), ["C077"]),
     ("/vens", ("venName",), ["C066"]),
     ("/resources", ("resourceName",), ["C069"]),
 ), 1):
-    fault(f"FI-{_n:02d}", f"{NAME[_c]}: the {'/'.join(_ps)} filter is ignored", f"{Y}:{LIST_LINE[_c]}", _checks,
+    fault(f"FI-{_n:02d}", f"{NAME[_c]}: the {'/'.join(_ps)} filter is ignored", f"{Y}:{LIST_LINE[_c]}",
+          [*_checks, *d("D006", _c)],
           request=ignore_params(_c, *_ps))
 
 # uniqueness and required fields
 fault("UQ-01", "programs: a duplicate programName is accepted (409 → 201)", f"{Y}:123-168 (409); D310 names unique",
-      ["D007"], response=status_to_created("/programs", 409))
-fault("UQ-02", "vens: a duplicate venName is accepted (409 → 201)", f"{Y}:2077-2125; RN:19", ["D007"],
+      d("D007", "/programs"), response=status_to_created("/programs", 409))
+fault("UQ-02", "vens: a duplicate venName is accepted (409 → 201)", f"{Y}:2077-2125; RN:19", d("D007", "/vens"),
       response=status_to_created("/vens", 409))
-fault("UQ-03", "resources: a duplicate resourceName in one ven is accepted (409 → 201)", f"{Y}:2126-2171", ["D007"],
+fault("UQ-03", "resources: a duplicate resourceName in one ven is accepted (409 → 201)", f"{Y}:2126-2171",
+      d("D007", "/resources"),
       response=status_to_created("/resources", 409))
 for _n, (_c, _field) in enumerate((("/programs", "programName"), ("/events", "intervals"), ("/reports", "resources"),
                                    ("/subscriptions", "objectOperations"), ("/vens", "venName"),
                                    ("/resources", "resourceName")), 1):
     fault(f"RQ-{_n:02d}", f"{NAME[_c]}: a create without the required {_field} is accepted (400 → 201)",
-          f"{Y}:{SCHEMA_LINE[_c]} (required); D310:305-337 (400)", ["D008"],
+          f"{Y}:{SCHEMA_LINE[_c]} (required); D310:305-337 (400)", d("D008", _c),
           response=status_to_created(_c, 400, _field))
 
 # scopes
@@ -362,14 +375,15 @@ for _n, (_m, _c) in enumerate((("PUT", "/programs"), ("DELETE", "/events"), ("PU
                                ("DELETE", "/subscriptions"), ("PUT", "/vens"), ("DELETE", "/resources")), 1):
     fault(f"SC-{_n:02d}", f"{NAME[_c]}: {_m} without the write scope answers 200 (403 ignored)",
           f"{Y}:{(PUT_LINE if _m == 'PUT' else DELETE_LINE)[_c]} (security scopes); RFC 6750 §3.1 insufficient_scope",
-          ["D009"], response=forbidden_to_ok(_m, _c))
+          d("D009", _c), response=forbidden_to_ok(_m, _c))
 
 # HTTP surface
 fault("HT-01", "success responses of GET by id carry Content-Type text/plain",
-      f"{Y} responses: content application/json; RFC 9110 §8.3", ["D010"],
+      f"{Y} responses: content application/json; RFC 9110 §8.3", d("D010", "/programs", "/vens"),
       response=success_content_type(lambda r: r.method == "GET" and r.by_id, "text/plain"))
 fault("HT-02", "201 responses to POST carry Content-Type text/html", f"{Y} responses: content application/json",
-      ["D010"], response=success_content_type(lambda r: r.method == "POST" and r.path != "/auth/token", "text/html"))
+      d("D010", "/events", "/resources"),
+      response=success_content_type(lambda r: r.method == "POST" and r.path != "/auth/token", "text/html"))
 fault("HT-03", "401 without WWW-Authenticate (except on GET /programs)", "RFC 6750 §3; RFC 9110 §15.5.2", ["D011"],
       response=drop_www_authenticate)
 fault("HT-04", "error responses lose their JSON/problem content type", f"{Y}:2566-2607 problem; RFC 9457 §3",
