@@ -461,12 +461,11 @@ def run_campaign(
     proxy = FaultProxy(config.vtn_url, timeout=config.timeout)
     try:
         union = sorted({c for f in faults for c in f.checks} | set(config.only))
+        tokens: dict[str, str | None] = {}
 
         def suite(only: list[str]) -> Run:
             cfg = copy.copy(config)
-            cfg.vtn_url, cfg.only = proxy.base_url, only
-            if config.token_url is None:
-                cfg.token_url = None
+            cfg.vtn_url, cfg.only, cfg.token_cache = proxy.base_url, only, tokens
             return run_suite(cfg)
 
         proxy.use(None)
@@ -481,7 +480,8 @@ def run_campaign(
             score = Score(f, failed, [c for c in failed if c in passing], time.monotonic() - start)
             campaign.scores.append(score)
             if progress:
-                progress(f"{f.id:<6} {'caught' if score.caught else 'MISSED':<6} {','.join(score.caught_by) or '-'}")
+                verdict = "caught" if score.caught else "MISSED"
+                progress(f"{f.id:<6} {verdict:<6} {score.seconds:5.1f}s {','.join(score.caught_by) or '-'}")
         proxy.use(None)
         return campaign
     finally:
