@@ -93,6 +93,55 @@ def list_checks(
         typer.echo(f"{len(checks)} checks")
 
 
+faults_app = typer.Typer(help="The suite tests itself: inject faults into a correct VTN through a proxy.",
+                         no_args_is_help=True)
+app.add_typer(faults_app, name="faults")
+
+
+@faults_app.command("run")
+def faults_run(
+    vtn_url: Annotated[str, typer.Option(help="Base URL of a correct VTN, e.g. http://127.0.0.1:8080/openadr3/3.0.1")],
+    bl_client: Annotated[str, typer.Option(help="Business-logic client credentials ID:SECRET")],
+    ven_client: Annotated[str, typer.Option(help="VEN client credentials ID:SECRET")],
+    ven2_client: Annotated[str | None, typer.Option(help="A second VEN client ID:SECRET")] = None,
+    bl2_client: Annotated[str | None, typer.Option(help="A BL client of another operator ID:SECRET")] = None,
+    privacy: Annotated[bool, typer.Option(help="Require object privacy")] = False,
+    notify_timeout: Annotated[float, typer.Option(help="Seconds to wait for each expected notification")] = 5.0,
+    fault: Annotated[list[str] | None, typer.Option(help="Only these faults (ID glob; repeatable)")] = None,
+    min_score: Annotated[float, typer.Option(help="Exit 1 below this share of faults caught")] = 0.95,
+) -> None:
+    """Run the suite clean, then once per fault; print which checks caught each fault and the score."""
+    from conformance.faults import run_campaign, selected_faults
+
+    config = Config(
+        vtn_url=vtn_url,
+        bl_client=_pair(bl_client, "--bl-client"),  # type: ignore[arg-type]
+        ven_client=_pair(ven_client, "--ven-client"),  # type: ignore[arg-type]
+        ven2_client=_pair(ven2_client, "--ven2-client"),
+        bl2_client=_pair(bl2_client, "--bl2-client"),
+        privacy=privacy,
+        notify_timeout=notify_timeout,
+    )
+    campaign = run_campaign(config, selected_faults(fault), progress=typer.echo)
+    caught = sum(s.caught for s in campaign.scores)
+    typer.echo(f"clean run failures: {', '.join(campaign.clean_failures) or 'none'}")
+    typer.echo(f"caught {caught} of {len(campaign.scores)} faults ({campaign.score:.1%})")
+    raise typer.Exit(0 if campaign.score >= min_score and not campaign.clean_failures else 1)
+
+
+@faults_app.command("list")
+def faults_list(markdown: Annotated[bool, typer.Option(help="Print the Markdown table of docs/conformance.md")] = False) -> None:
+    """List the faults: ID, what breaks, what it violates, the checks run against it."""
+    from conformance.faults import FAULTS, markdown_table
+
+    if markdown:
+        typer.echo(markdown_table())
+        return
+    for f in FAULTS:
+        typer.echo(f"{f.id:<6} {f.title}")
+    typer.echo(f"{len(FAULTS)} faults")
+
+
 def main() -> None:
     app()
 

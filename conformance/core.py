@@ -154,6 +154,8 @@ class Config:
     only: list[str] = field(default_factory=list)
     notify_timeout: float = 10.0
     timeout: float = 20.0
+    # tokens shared between runs (the fault campaign runs the suite many times; each token costs a hash)
+    token_cache: dict[str, str | None] | None = None
 
     @property
     def base(self) -> str:
@@ -169,7 +171,7 @@ class Session:
         self.token_url = config.token_url or self.base + "/auth/token"
         self.http = httpx2.Client(timeout=config.timeout, follow_redirects=False)
         self.prefix = f"oadrc-{uuid.uuid4().hex[:8]}"
-        self.tokens: dict[str, str | None] = {}
+        self.tokens: dict[str, str | None] = config.token_cache if config.token_cache is not None else {}
         self.token_errors: dict[str, str] = {}
         self.recorded: list[Response] = []
         self.current: list[Response] = []

@@ -1,0 +1,66 @@
+"""The suite tests itself: every injected fault (conformance/faults.py) must be caught by a check
+that passes on our correct VTN, and the list in docs/conformance.md must match the code."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conformance.core import Config
+from conformance.faults import FAULTS, markdown_table, run_campaign
+from tests.support.server import running_vtn
+from vtn.core.security import Role
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "conformance.md"
+BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
+
+
+@pytest.mark.slow
+def test_fault_campaign_against_our_vtn(tmp_path: Path) -> None:
+    # the database on tmpfs when there is one: ~80 suite runs write a lot, and fsync dominates otherwise
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as db_dir:
+        database_url = f"sqlite+aiosqlite:///{Path(db_dir) / 'vtn.db'}"
+        with running_vtn(tmp_path, database_url=database_url) as vtn:
+            config = Config(
+                vtn_url=vtn.base_url,
+                bl_client=("bl", vtn.provision("bl", Role.BL)),
+                ven_client=("ven-a", vtn.provision("ven-a", Role.VEN, ven_name="ven-a")),
+                ven2_client=("ven-b", vtn.provision("ven-b", Role.VEN, ven_name="ven-b")),
+                bl2_client=("bl-ukpn", vtn.provision("bl-ukpn", Role.BL, operator="UKPN")),
+                privacy=True,
+                notify_timeout=5,
+            )
+            campaign = run_campaign(config)
+    assert not campaign.clean_failures, [
+        (r.check.id, r.message) for r in campaign.clean.results if r.check.id in campaign.clean_failures
+    ]
+    assert len(campaign.scores) == len(FAULTS) >= 40
+    missed = [(s.fault.id, s.failed) for s in campaign.scores if not s.caught]
+    assert campaign.score >= 0.95, missed
+    # a fault counts only when caught by a check that passed on the clean run (not by a flaky or broken one)
+    clean_pass = {r.check.id for r in campaign.clean.results if r.outcome.value == "pass"}
+    assert all(set(s.caught_by) <= clean_pass for s in campaign.scores)
+
+
+def test_fault_catalogue_is_well_formed() -> None:
+    from conformance.core import selected
+
+    known = {c.id for c in selected([])}
+    ids = [f.id for f in FAULTS]
+    assert len(ids) == len(set(ids)) and len(ids) >= 40
+    for f in FAULTS:
+        assert f.title and f.source and f.checks, f.id
+        assert f.request or f.response or f.notification, f.id
+        assert all(c in known for c in f.checks), (f.id, [c for c in f.checks if c not in known])
+        assert re.search(r"Y301|D310|RFC \d+|RN:", f.source), f.id
+
+
+def test_docs_fault_table_matches_the_code() -> None:
+    text = DOC.read_text()
+    assert BEGIN in text and END in text
+    table = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert table == markdown_table(), "regenerate with: oadr-conformance faults list --markdown"
