@@ -301,3 +301,19 @@ def test_names_are_per_operator(world: World) -> None:
     w = world
     assert w.ukpn.post("/programs", json={"programName": "secure"}).status_code == 409  # its own name again
     assert ok(w.ukpn.post("/vens", json={"venName": "ven-b"}), 201)["venName"] == "ven-b"  # NGED's name: free here
+
+
+def test_a_dispatch_sent_before_the_fsp_registered_reaches_it_once_registered(clients: Clients) -> None:
+    from gb_profile.examples import FSP, UNIT, example_event, example_program
+
+    bl = clients.bl()
+    program = ok(bl.post("/programs", json=example_program().dump()), 201)
+    event = ok(bl.post("/events", json=example_event(program_id=program["id"]).dump() | {"id": None}), 201)
+    other = clients.ven("FSP-OTHER")
+    ok(other.post("/vens", json={"venName": "FSP-OTHER"}), 201)
+    ven = clients.ven(FSP)
+    ven_id = ok(ven.post("/vens", json={"venName": FSP}), 201)["id"]
+    assert ven.get(f"/events/{event['id']}").status_code == 200  # granted on its ven at registration
+    ok(ven.post(f"/vens/{ven_id}/resources", json={"resourceName": UNIT}), 201)
+    assert ven.get(f"/events/{event['id']}").status_code == 200
+    assert other.get(f"/events/{event['id']}").status_code == 404  # never to another FSP

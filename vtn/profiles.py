@@ -328,3 +328,24 @@ def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:
     from gb_profile.emergency import WARNING_HEADER, header_value
 
     return [(WARNING_HEADER, header_value(w)) for w in warnings]
+
+
+async def grant_earlier_dispatches(session: AsyncSession, operator: str, ven_name: str) -> None:
+    """Dispatches a BL sent to `ven_name` before its ven or unit was registered are granted now (the grant of
+    `grant_dispatch_targets` had nowhere to go then). Only the VEN bound to `ven_name` in `operator` can
+    register it, and only the units the BL addressed to that name are granted, so nothing is self-granted."""
+    from gb_profile import model as m
+    from vtn.core.tables import ObjectTarget
+    from vtn.events.models import EventRow
+    from vtn.programs.models import ProgramRow
+
+    addressed = select(ObjectTarget.object_id).where(
+        ObjectTarget.object_type == "EVENT", ObjectTarget.type == m.T_VEN_NAME, ObjectTarget.value == ven_name
+    )
+    rows = (await session.exec(
+        select(EventRow, ProgramRow).join(ProgramRow, col(ProgramRow.id) == col(EventRow.program_id))  # type: ignore[call-overload]
+        .where(EventRow.operator == operator, col(EventRow.id).in_(addressed))
+        .order_by(col(EventRow.created_at), col(EventRow.id))
+    )).all()
+    for event, program in rows:
+        await grant_dispatch_targets(session, event.document, program)

@@ -14,7 +14,7 @@ from vtn.auth.privacy import Viewer, find_visible, read_clauses
 from vtn.core.errors import Conflict, Forbidden
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
-from vtn.profiles import check_resource
+from vtn.profiles import check_resource, grant_earlier_dispatches
 from vtn.vens.models import ResourceRow, VenRow
 
 vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
@@ -75,6 +75,7 @@ async def create_ven(session: AsyncSession, viewer: Viewer, ven: Ven) -> dict[st
     content = _granted_targets(viewer, content, None)
     await _ensure_unique_ven_name(session, viewer, ven.venName)
     row = await vens.insert(session, content, ven_name=ven.venName, operator=viewer.operator)
+    await grant_earlier_dispatches(session, viewer.operator, ven.venName)
     return row.document
 
 
@@ -159,6 +160,7 @@ async def create_resource(session: AsyncSession, viewer: Viewer, ven_id: str, re
         session, content, change={"owner_ven_id": ven_id}, ven_id=ven_id, resource_name=resource.resourceName,
         operator=ven.operator,
     )
+    await grant_earlier_dispatches(session, ven.operator, ven.ven_name)  # the grants move to the unit registered now
     return row.document
 
 
