@@ -120,7 +120,7 @@ def ven(
 ) -> None:
     """Play the VTN for a VEN under test: start it, wait for the VEN, run the V checks; exit 1 on a failure."""
     from conformance import report
-    from conformance.ven_suite import VenSuiteConfig, run_ven_suite
+    from conformance.ven_suite import VenSuiteConfig, run_ven_suite, seed_program
     from conformance.ven_vtn import ScriptedVtn
     from gb_profile.signing import SignatureError, read_signing_key
 
@@ -146,6 +146,7 @@ def ven(
     vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),
                       public_url=public_url)
     vtn.start()
+    seed_program(config, vtn)
     typer.echo(f"The suite's VTN is listening: point the VEN at {vtn.url} (client {client[0]}, {mode} mode); "
                f"waiting up to {start_timeout:g} s for it to register.", err=True)
     try:

@@ -36,6 +36,7 @@ from openadr3.models import Event, Program, Report, Resource, Subscription, Ven
 BASE_PATH = "/openadr3/3.0.1"
 WELL_KNOWN_KEYS = "/.well-known/webhook-keys"
 MAX_LIMIT = 50
+NOTIFIED_AS = {"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE"}
 MODELS: dict[str, type[BaseModel]] = {"programs": Program, "events": Event, "reports": Report,
                                       "subscriptions": Subscription, "vens": Ven, "resources": Resource}
 OBJECT_TYPES = {"programs": "PROGRAM", "events": "EVENT", "reports": "REPORT", "subscriptions": "SUBSCRIPTION",
@@ -230,8 +231,9 @@ class ScriptedVtn:
                 continue
             for op in sub.get("objectOperations") or []:
                 if object_type in (op.get("objects") or []) and operation in (op.get("operations") or []):
+                    # subscriptions name CREATE/UPDATE/DELETE; a 3.0.1 notification carries the HTTP method
                     self.send_notification(op.get("callbackUrl", ""), op.get("bearerToken") or "", object_type,
-                                           operation, obj)
+                                           NOTIFIED_AS[operation], obj)
 
     # --- endpoints --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import pytest
 
 from conformance import report
 from conformance.core import Outcome, Run
-from conformance.ven_suite import VEN_CHECKS, VenSuiteConfig, run_ven_suite
+from conformance.ven_suite import VEN_CHECKS, VenSuiteConfig, run_ven_suite, seed_program
 from conformance.ven_vtn import ScriptedVtn
 from gb_profile import builders as b
 from gb_profile import model as m
@@ -72,6 +72,7 @@ def run_against_reference(operator: tuple[object, Path, Path], *, mode: str = "p
                             report_wait=5.0 if reports else 0.0, only=only or [])
     vtn = ScriptedVtn(NAME, SECRET, token_lifetime=config.token_lifetime)
     vtn.start()
+    seed_program(config, vtn)
     gb = GbSettings(fsp_id=NAME, operator_id="NGED", require_signature=True, signing_key=fsp_key,
                     operator_keys=[OperatorKeyConfig(operator="NGED", file=public)])
     result: Future[Run] = Future()
