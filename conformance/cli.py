@@ -101,10 +101,10 @@ def ven(
     mode: Annotated[str, typer.Option(help="pull or push: how the VEN under test is configured")] = "pull",
     public_url: Annotated[str | None, typer.Option(help="Base URL the VEN reaches the suite at, if not http://HOST:PORT")] = None,
     operator_key: Annotated[Path | None, typer.Option(
-        help="Operator private key (JWK or PEM, P-256) that signs every dispatch; configure the VEN with its public part")] = None,
+        help="Operator private key (JWK or PEM, P-256) signing every dispatch; the VEN gets its public part")] = None,
     operator_kid: Annotated[str | None, typer.Option(help="kid of a PEM operator key")] = None,
     operator_id: Annotated[str, typer.Option(help="Network operator the suite plays")] = "NGED",
-    dispatch_unit: Annotated[str | None, typer.Option(help="Dispatch unit to dispatch (default: the VEN's first resource)")] = None,
+    dispatch_unit: Annotated[str | None, typer.Option(help="Dispatch unit to dispatch (default: the VEN's 1st resource)")] = None,
     token_lifetime: Annotated[float, typer.Option(help="Seconds a token lives (the VEN must refresh within the run)")] = 30.0,
     ack_deadline: Annotated[float, typer.Option(help="Seconds the VEN has to acknowledge each dispatch revision")] = 60.0,
     start_timeout: Annotated[float, typer.Option(help="Seconds to wait for the VEN to register")] = 300.0,
@@ -140,7 +140,8 @@ def ven(
     config = VenSuiteConfig(
         ven_client=client, ven_name=ven_name, mode=mode, listen=listen, public_url=public_url, operator_id=operator_id,
         operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_deadline=ack_deadline,
-        start_timeout=start_timeout, settle=settle, poll_wait=poll_wait, report_wait=report_wait, webhook_signatures=webhook_signatures,
+        start_timeout=start_timeout, settle=settle, poll_wait=poll_wait, report_wait=report_wait,
+        webhook_signatures=webhook_signatures,
         only=[p for item in (only or []) for p in item.split(",") if p],
     )
     vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),

@@ -294,9 +294,9 @@ def v004_conditional(session: VenSession) -> str | None:
 
     try:
         hits = session.wait(conditional, session.config.poll_wait, "a conditional poll answered 304")
-    except Fail:
+    except Fail as exc:
         session.evidence([s for s in session.vtn.requests() if s.method == "GET" and s.path == "/events"][-3:])
-        raise Fail("no poll carried the ETag the VTN sent as If-None-Match (every poll downloaded the full list)")
+        raise Fail("no poll carried the ETag the VTN sent as If-None-Match (every poll downloaded the full list)") from exc
     first = hits[0]
     session.evidence([first])
     later = session.watch(lambda: [s for s in session.vtn.requests(first.at + 1e-6)
