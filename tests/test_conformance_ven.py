@@ -200,3 +200,54 @@ def _no_leaks() -> Iterator[None]:
     before = threading.active_count()
     yield
     assert threading.active_count() <= before + 2  # the VTN and VEN threads are joined
+
+
+def test_cli_certifies_the_reference_ven_with_one_command(operator: tuple[object, Path], tmp_path: Path) -> None:
+    """`oadr-conformance ven` as a vendor runs it: the suite listens, the VEN is pointed at it, reports written."""
+    import socket
+
+    from typer.testing import CliRunner
+
+    from conformance.cli import app
+    from tests.support.server import free_port
+
+    key, public, fsp_key = operator
+    private = tmp_path / "operator.jwk"
+    private.write_text(json.dumps(key.as_dict(private=True)))  # type: ignore[attr-defined]
+    port = free_port()
+    args = ["ven", "--listen", f"127.0.0.1:{port}", "--ven-client", f"{NAME}:{SECRET}", "--ven-name", NAME,
+            "--operator-key", str(private), "--only", "V001,V002,V005,V010", "--token-lifetime", "30",
+            "--ack-deadline", "5", "--settle", "1", "--start-timeout", "20", "--quiet",
+            "--json", str(tmp_path / "ven.json"), "--junit-xml", str(tmp_path / "ven.xml"),
+            "--markdown", str(tmp_path / "ven.md")]
+    outcome: Future[object] = Future()
+    cli = threading.Thread(target=lambda: outcome.set_result(CliRunner().invoke(app, args)), daemon=True)
+    cli.start()
+    for _ in range(200):  # until the suite's VTN listens
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        threading.Event().wait(0.05)
+    gb = GbSettings(fsp_id=NAME, operator_id="NGED", require_signature=True, signing_key=fsp_key,
+                    operator_keys=[OperatorKeyConfig(operator="NGED", file=public)])
+    with running_gb_ven(Target(f"http://127.0.0.1:{port}/openadr3/3.0.1"), NAME, SECRET, gb=gb):
+        cli.join(60)
+    result = outcome.result(0)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    data = json.loads((tmp_path / "ven.json").read_text())
+    assert [(r["id"], r["outcome"]) for r in data["results"]] == [
+        ("V001", "pass"), ("V002", "pass"), ("V005", "pass"), ("V010", "pass")]
+    assert ET.parse(tmp_path / "ven.xml").getroot().get("tests") == "4"
+    assert "| V010 |" in (tmp_path / "ven.md").read_text()
+
+
+def test_cli_without_a_ven_fails_registration(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from conformance.cli import app
+    from tests.support.server import free_port
+
+    result = CliRunner().invoke(app, ["ven", "--listen", f"127.0.0.1:{free_port()}", "--ven-client", "a:b",
+                                      "--ven-name", "a", "--start-timeout", "0.3", "--quiet"])
+    assert result.exit_code == 1
+    assert "FAIL V001" in result.output and "timed out" in result.output
