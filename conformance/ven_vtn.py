@@ -21,6 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx2
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -256,7 +257,9 @@ class ScriptedVtn:
                             media_type="application/problem+json", headers=headers)
 
     async def token(self, request: Request) -> Response:
-        form = await request.form()
+        # parsed here: Starlette's form parser needs python-multipart, which only the server extra installs
+        parsed = parse_qs((await request.body()).decode("utf-8", "replace"))
+        form = {k: v[0] for k, v in parsed.items()}
         client_id, secret = form.get("client_id"), form.get("client_secret")
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "basic":
@@ -320,6 +323,8 @@ class ScriptedVtn:
             scope = {}
         if collection not in MODELS or len(parts) > 2:
             return self._problem(404, "not found"), ""
+        if scope and scope["venID"] not in self.store.objects["vens"]:
+            return self._problem(404, f"no ven {scope['venID']}"), ""
         object_id = parts[1] if len(parts) == 2 else None
         method = request.method
         with self.lock:
