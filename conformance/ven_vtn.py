@@ -374,7 +374,9 @@ class ScriptedVtn:
         page = items[max(skip, 0): max(skip, 0) + max(0, min(limit, MAX_LIMIT))]
         text = json.dumps(page, sort_keys=True)
         etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:20] + '"'
-        if request.headers.get("if-none-match") == etag:
+        # RFC 9110 §13.1.2: a list of tags or "*", compared weakly
+        offered = {t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")}
+        if etag in offered or "*" in offered:
             return Response(status_code=304, headers={"ETag": etag})
         return Response(text, media_type="application/json", headers={"ETag": etag})
 
