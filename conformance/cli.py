@@ -93,6 +93,77 @@ def list_checks(
         typer.echo(f"{len(checks)} checks")
 
 
+@app.command("ven")
+def ven(
+    ven_client: Annotated[str, typer.Option(help="Client credentials ID:SECRET the VEN under test is configured with")],
+    ven_name: Annotated[str, typer.Option(help="venName (GB: FSP ID) the VEN registers and is dispatched as")],
+    listen: Annotated[str, typer.Option(help="HOST:PORT the suite's VTN listens on")] = "127.0.0.1:8090",
+    mode: Annotated[str, typer.Option(help="pull or push: how the VEN under test is configured")] = "pull",
+    public_url: Annotated[str | None, typer.Option(help="Base URL the VEN reaches the suite at, if not http://HOST:PORT")] = None,
+    operator_key: Annotated[Path | None, typer.Option(
+        help="Operator private key (JWK or PEM, P-256) signing every dispatch; the VEN gets its public part")] = None,
+    operator_kid: Annotated[str | None, typer.Option(help="kid of a PEM operator key")] = None,
+    operator_id: Annotated[str, typer.Option(help="Network operator the suite plays")] = "NGED",
+    dispatch_unit: Annotated[str | None, typer.Option(help="Dispatch unit to dispatch (default: the VEN's 1st resource)")] = None,
+    token_lifetime: Annotated[float, typer.Option(help="Seconds a token lives (the VEN must refresh within the run)")] = 30.0,
+    ack_deadline: Annotated[float, typer.Option(help="Seconds the VEN has to acknowledge each dispatch revision")] = 60.0,
+    start_timeout: Annotated[float, typer.Option(help="Seconds to wait for the VEN to register")] = 300.0,
+    settle: Annotated[float, typer.Option(help="Seconds to watch for what must not happen (a tampered dispatch accepted)")] = 5.0,
+    poll_wait: Annotated[float, typer.Option(help="Pull: seconds to wait for the VEN's next polls")] = 90.0,
+    report_wait: Annotated[float, typer.Option(help="Seconds to wait for GB_READINGS / GB_AVAILABILITY reports")] = 0.0,
+    webhook_signatures: Annotated[bool, typer.Option(help="Push: expect the VEN to verify webhook signatures")] = True,
+    only: Annotated[list[str] | None, typer.Option(help="Run only checks whose ID or area matches (glob; repeatable)")] = None,
+    junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report here")] = None,
+    quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
+) -> None:
+    """Play the VTN for a VEN under test: start it, wait for the VEN, run the V checks; exit 1 on a failure."""
+    from conformance import report
+    from conformance.ven_suite import VenSuiteConfig, run_ven_suite, seed_program
+    from conformance.ven_vtn import ScriptedVtn
+    from gb_profile.signing import SignatureError, read_signing_key
+
+    if mode not in ("pull", "push"):
+        raise typer.BadParameter("--mode must be pull or push")
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise typer.BadParameter("--listen must be HOST:PORT")
+    key = None
+    if operator_key is not None:
+        try:
+            key = read_signing_key(operator_key, operator_kid)
+        except (OSError, SignatureError, ValueError) as exc:
+            raise typer.BadParameter(f"--operator-key: {exc}") from exc
+    client = _pair(ven_client, "--ven-client")
+    assert client is not None
+    config = VenSuiteConfig(
+        ven_client=client, ven_name=ven_name, mode=mode, listen=listen, public_url=public_url, operator_id=operator_id,
+        operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_deadline=ack_deadline,
+        start_timeout=start_timeout, settle=settle, poll_wait=poll_wait, report_wait=report_wait,
+        webhook_signatures=webhook_signatures,
+        only=[p for item in (only or []) for p in item.split(",") if p],
+    )
+    vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),
+                      public_url=public_url)
+    vtn.start()
+    seed_program(config, vtn)
+    typer.echo(f"The suite's VTN is listening: point the VEN at {vtn.url} (client {client[0]}, {mode} mode); "
+               f"waiting up to {start_timeout:g} s for it to register.", err=True)
+    try:
+        result = run_ven_suite(config, vtn, None if quiet else stderr_progress)
+    finally:
+        vtn.stop()
+    typer.echo(report.terminal(result))
+    if junit_xml:
+        junit_xml.write_text(report.to_junit(result))
+    if json_out:
+        json_out.write_text(report.to_json(result))
+    if markdown:
+        markdown.write_text(report.to_markdown(result))
+    raise typer.Exit(0 if result.ok else 1)
+
+
 faults_app = typer.Typer(help="The suite tests itself: inject faults into a correct VTN through a proxy.",
                          no_args_is_help=True)
 app.add_typer(faults_app, name="faults")

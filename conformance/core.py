@@ -371,6 +371,8 @@ class Run:
     finished: datetime
     cleanup_problems: list[str]
     prefix: str
+    suite: str = "VTN"  # which side is under test: VTN, or VEN (conformance.ven_suite)
+    subject: str = ""  # what was tested, for the report heading (default: the VTN URL)
 
     def counts(self) -> dict[str, int]:
         out = {o.value: 0 for o in Outcome}

@@ -21,7 +21,7 @@ def suite_version() -> str:
 
 
 def terminal(run: Run) -> str:
-    lines = [f"OpenADR {TARGET_VERSION} conformance — {run.config.vtn_url}"]
+    lines = [f"OpenADR {TARGET_VERSION} {run.suite} conformance — {run.subject or run.config.vtn_url}"]
     by_area = defaultdict(list)
     for r in run.results:
         by_area[r.check.area].append(r)
@@ -52,6 +52,8 @@ def to_json(run: Run) -> str:
     return json.dumps(
         {
             "suite": "oadr-conformance",
+            "side": run.suite,
+            "subject": run.subject or run.config.vtn_url,
             "suiteVersion": suite_version(),
             "specVersion": TARGET_VERSION,
             "vtnUrl": run.config.vtn_url,
@@ -71,7 +73,7 @@ def to_junit(run: Run) -> str:
     c = run.counts()
     suite = ET.Element(
         "testsuite",
-        name="oadr-conformance",
+        name="oadr-conformance" if run.suite == "VTN" else f"oadr-conformance-{run.suite.lower()}",
         tests=str(c["total"]),
         failures=str(c["fail"]),
         errors=str(c["error"]),
@@ -106,10 +108,11 @@ def _cell(text: str) -> str:
 def to_markdown(run: Run) -> str:
     c = run.counts()
     out = [
-        f"# OpenADR {TARGET_VERSION} VTN conformance report",
+        f"# OpenADR {TARGET_VERSION} {run.suite} conformance report",
         "",
         "| | |",
         "|---|---|",
+        *([f"| VEN under test | {_cell(run.subject)} |"] if run.suite == "VEN" else []),
         f"| VTN URL | {run.config.vtn_url} |",
         f"| Date (UTC) | {run.started.strftime('%Y-%m-%d %H:%M:%S')} |",
         f"| Suite | oadr-conformance {suite_version()} (Python {platform.python_version()}) |",

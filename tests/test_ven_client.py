@@ -243,3 +243,17 @@ def base_closure() -> set[str]:
             if wanted("") or any(wanted(extra) for extra in requirement.extras):
                 pending.append(child)
     return seen
+
+
+async def test_a_retry_after_that_outlives_the_token_retries_with_a_fresh_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(client_module.time, "monotonic", lambda: now[0])
+    fake = FakeVtn([httpx2.Response(503, headers={"Retry-After": "120"}), 201], expires_in=100)
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds  # the wait passes the token's expiry (refresh due at 90 s)
+
+    client = VtnClient(BASE, "ven-a", "secret", transport=httpx2.MockTransport(fake), sleep=sleep)
+    async with client:
+        assert (await client.request("POST", "reports", json={})).status_code == 201
+    assert [c.headers["authorization"] for c in fake.calls] == ["Bearer tok-1", "Bearer tok-2"]

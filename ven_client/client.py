@@ -179,6 +179,10 @@ class VtnClient:
                                                                     "status": response.status_code, "delay": round(delay, 2)})
             attempt += 1
             await self._sleep(delay)
+            headers = kwargs.get("headers")
+            if headers and str(headers.get("Authorization", "")).startswith("Bearer "):
+                # a Retry-After can outlive the token: retry with a current one, never an expired one
+                headers["Authorization"] = f"Bearer {await self.token()}"
 
     async def _fetch_token(self) -> str:
         form = {"grant_type": "client_credentials"}

@@ -107,14 +107,18 @@ def gb_ven_config(vtn: VtnProcess, name: str, secret: str, *, mode: str = "pull"
 def running_gb_ven(vtn: VtnProcess, name: str, secret: str, *, controller: GbController | None = None,
                    mode: str = "pull", resources: Iterable[str] = ("DU-1",), poll_interval: float = 0.2,
                    gb: GbSettings | None = None, start_timeout: float = 30.0,
-                   listen_port: int | None = None) -> Iterator[GbVen]:
-    """Start the agent in a thread; yields once it has registered and polled once; stopped on exit."""
+                   listen_port: int | None = None,
+                   prepare: Callable[[VenAgent], None] | None = None) -> Iterator[GbVen]:
+    """Start the agent in a thread; yields once it has registered and polled once; stopped on exit.
+    `prepare` may alter the agent before it starts (the VEN suite's deliberately broken variants)."""
     config = gb_ven_config(vtn, name, secret, mode=mode, resources=resources, poll_interval=poll_interval, gb=gb,
                            listen_port=listen_port)
     controller = controller or RecordingController()
     adapter = GbAdapter(controller)
     agent = VenAgent(config, adapter)
     agent.client.backoff_base = 0.1
+    if prepare is not None:
+        prepare(agent)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     ven = GbVen(agent, adapter, controller, loop, threading.Thread(target=lambda: None))
