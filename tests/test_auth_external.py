@@ -95,6 +95,12 @@ def test_external_jwks_file(settings, tmp_path, ec_key, monkeypatch) -> None:  #
         assert _post_program(http, claims_bl, "p4").status_code == 201
         assert _get(http, _token(ec_key, sub="who", scope="read_all")).status_code == 403  # no role
         assert _get(http, _token(ec_key, sub="who", openadr_role="VEN", scope="read_all")).status_code == 403  # no ven
+        # the `operator` claim puts an unregistered client in that operator's tenancy
+        ukpn_bl = _token(ec_key, sub="ops-ukpn", openadr_role="BL", operator="UKPN", scope=["read_all", "write_programs"])
+        assert _post_program(http, ukpn_bl, "p4").status_code == 201  # names are per operator
+        assert [p["programName"] for p in _get(http, ukpn_bl).json()] == ["p4"]
+        assert "p4" in [p["programName"] for p in _get(http, claims_bl).json()]
+        assert _get(http, _token(ec_key, sub="x", openadr_role="BL", operator=7, scope="read_all")).status_code == 403
 
         # 3. token problems: 401 with a Bearer challenge
         stranger = ECKey.generate_key("P-256", auto_kid=True)

@@ -24,5 +24,11 @@ def test_clients_lifecycle(tmp_path, monkeypatch):
         assert rotated.exit_code == 0 and "client_secret:" in rotated.output
         assert runner.invoke(app, ["clients", "disable", "fsp-1"]).exit_code == 0
         assert "DISABLED" in runner.invoke(app, ["clients", "list"]).output
+        # operator tenancy: a client of NGED; an operator id that is not one is refused, nothing stored
+        nged = runner.invoke(app, ["clients", "add", "nged-bl", "--role", "BL", "--operator", "NGED"])
+        assert nged.exit_code == 0 and "operator: NGED" in nged.output, nged.output
+        assert "nged-bl\tBL\tNGED\t" in runner.invoke(app, ["clients", "list"]).output
+        refused = runner.invoke(app, ["clients", "add", "odd", "--role", "BL", "--operator", "N G/ED"])
+        assert refused.exit_code == 1 and "error: operator" in refused.output and "odd" not in runner.invoke(app, ["clients", "list"]).output
     finally:
         get_settings.cache_clear()

@@ -8,7 +8,7 @@ import typer
 import uvicorn
 
 from vtn.auth.cli import certs_app, keys_app
-from vtn.core.commands import add_enable_disable, run_in_session
+from vtn.core.commands import add_enable_disable, run_in_session, run_or_exit
 from vtn.core.migrate import shown_url, upgrade
 from vtn.core.security import Role
 from vtn.core.settings import get_settings
@@ -118,7 +118,7 @@ def clients_add(
             cert_subject_dn=cert_subject_dn, cert_san=cert_san, with_secret=not no_secret, operator=operator,
         )
 
-    created = run_in_session(add)
+    created = run_or_exit(add)
     typer.echo(f"client_id:     {created.client.client_id}")
     if created.secret:
         typer.echo(f"client_secret: {created.secret}")
@@ -154,7 +154,7 @@ def clients_rotate_secret(client_id: str) -> None:
     """Issue a new secret (printed once); the old one stops working at once."""
     from vtn.auth import service
 
-    secret = run_in_session(lambda s: service.rotate_secret(s, client_id))
+    secret = run_or_exit(lambda s: service.rotate_secret(s, client_id))
     typer.echo(f"client_secret: {secret}")
     typer.echo("(the secret is shown once; store it now)")
 
