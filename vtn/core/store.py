@@ -110,12 +110,15 @@ class ObjectStore(Generic[RowT]):
         return list((await session.exec(self._page_query(where, page, target, *columns))).all())  # columns: tuples
 
     # --- writing -------------------------------------------------------------------------------
-    async def _write_targets(self, session: AsyncSession, object_id: str, created: datetime, targets: Any) -> bool:
-        await session.exec(  # type: ignore[call-overload]
-            delete(ObjectTarget).where(
-                ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == object_id
+    async def _write_targets(
+        self, session: AsyncSession, object_id: str, created: datetime, targets: Any, *, replacing: bool = True
+    ) -> bool:
+        if replacing:  # a new object (a fresh uuid) has no target rows to clear: one statement less per insert
+            await session.exec(  # type: ignore[call-overload]
+                delete(ObjectTarget).where(
+                    ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == object_id
+                )
             )
-        )
         pairs = target_pairs(targets)
         # Values sharing the indexed prefix are one row (the prefix is part of the primary key).
         for target_type, value in sorted({(t, index_value(v)) for t, v in pairs}):
@@ -138,7 +141,7 @@ class ObjectStore(Generic[RowT]):
         now = utcnow()
         object_id = str(uuid.uuid4())
         document = self._document(object_id, now, now, content)
-        targeted = await self._write_targets(session, object_id, now, content.get("targets"))
+        targeted = await self._write_targets(session, object_id, now, content.get("targets"), replacing=False)
         row = self.table(id=object_id, created_at=now, modified_at=now, document=document, targeted=targeted, **columns)
         session.add(row)
         await session.flush()
