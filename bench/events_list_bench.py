@@ -86,7 +86,7 @@ async def seed(database_url: str, events: int, vens: int) -> None:
                         "p": program_id,
                     }
                 )
-                targets.append({"oid": event_id, "v": ven})
+                targets.append({"oid": event_id, "v": ven, "c": rows[-1]["c"]})
             await connection.execute(
                 text(
                     "INSERT INTO event (id, created_at, modified_at, document, targeted, program_id) "
@@ -95,7 +95,8 @@ async def seed(database_url: str, events: int, vens: int) -> None:
                 rows,
             )
             await connection.execute(
-                text("INSERT INTO object_target (object_type, object_id, type, value) VALUES ('EVENT', :oid, 'VEN_NAME', :v)"),
+                text("INSERT INTO object_target (object_type, object_id, type, value, created_at) "
+                     "VALUES ('EVENT', :oid, 'VEN_NAME', :v, :c)"),
                 targets,
             )
     if db.dialect == "postgresql":

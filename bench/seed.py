@@ -88,7 +88,8 @@ async def seed(database_url: str, events: int, vens: int, operator: str = "") ->
                     rows.append({"id": event_id, "created_at": created, "modified_at": created, "operator": operator,
                                  "targeted": True, "program_id": program_id,
                                  "document": _document("EVENT", event_id, created, **event_content(program_id, i, created))})
-                    targets.append({"object_type": "EVENT", "object_id": event_id, "type": "GROUP", "value": f"g{i % GROUPS}"})
+                    targets.append({"object_type": "EVENT", "object_id": event_id, "type": "GROUP", "value": f"g{i % GROUPS}",
+                                    "created_at": created})
                 await connection.execute(insert(tables["event"]), rows)
                 await connection.execute(insert(tables["target"]), targets)
             names = [f"ven-{j}" for j in range(vens)]
@@ -99,7 +100,8 @@ async def seed(database_url: str, events: int, vens: int, operator: str = "") ->
                 rows.append({"id": ven_id, "created_at": created, "modified_at": created, "operator": operator,
                              "targeted": True, "ven_name": name,
                              "document": _document("VEN", ven_id, created, venName=name, targets=group)})
-                targets.append({"object_type": "VEN", "object_id": ven_id, "type": "GROUP", "value": f"g{j % GROUPS}"})
+                targets.append({"object_type": "VEN", "object_id": ven_id, "type": "GROUP", "value": f"g{j % GROUPS}",
+                                "created_at": created})
             if rows:
                 await connection.execute(insert(tables["ven"]), rows)
                 await connection.execute(insert(tables["target"]), targets)

@@ -103,6 +103,23 @@ async def fetch_all(base: str, items: list[tuple[str, str]], concurrency: int = 
         return list(await asyncio.gather(*(one(p, t) for p, t in items)))
 
 
+def memory(pid: int | None) -> str:
+    """Resident and peak resident memory of the VTN process and its workers (Linux /proc)."""
+    if pid is None:
+        return "rss ?"
+    pids, rss, hwm = [pid], 0, 0
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            pids += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        rss += int(fields.get("VmRSS", "0 kB").split()[0])
+        hwm += int(fields.get("VmHWM", "0 kB").split()[0])
+    return f"rss {rss / 1024:.0f} MiB, peak {hwm / 1024:.0f} MiB ({len(pids)} process(es))"
+
+
 def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -187,13 +204,13 @@ def main() -> None:
                     profile = args.profile / f"{label}.speedscope.json" if args.profile else None
                     with py_spy(pid, profile, args.seconds):
                         results[("vtn", label)] = wrk(vtn.url, workloads[label], args.seconds, args.connections, tmp)
-                    print(f"VTN {label}: {results[('vtn', label)]}  (load {load_average()})", flush=True)
+                    print(f"VTN {label}: {results[('vtn', label)]}  (load {load_average()}; {memory(pid)})", flush=True)
             if "P3" in args.only:
                 profile = args.profile / "P3.speedscope.json" if args.profile else None
                 with py_spy(pid, profile, args.seconds):
                     results[("vtn", "P3")] = wrk(vtn.url, [f"POST\t{BASE}/events\t{tokens['bench-bl']}\t"],
                                                  args.seconds, args.connections, tmp, body=event_body(program1, 1))
-                print(f"VTN P3: {results[('vtn', 'P3')]}  (load {load_average()})", flush=True)
+                print(f"VTN P3: {results[('vtn', 'P3')]}  (load {load_average()}; {memory(pid)})", flush=True)
         (tmp / "bodies.json").write_text(json.dumps(bodies))
         port = free_port()
         ceiling = subprocess.Popen(

@@ -3,13 +3,17 @@
 SQLite traps that lose data silently are handled here once (python-stack-notes §3):
 - `UTCDateTime` stores aware UTC and refuses naive values (SQLite drops offsets);
 - write transactions start with `BEGIN IMMEDIATE`, so read-modify-write across processes
-  cannot lose updates; foreign keys and WAL are switched on per connection.
+  cannot lose updates; foreign keys and WAL are switched on per connection;
+- a process's own write sessions queue on an in-memory lock before `BEGIN IMMEDIATE`: SQLite has one
+  writer anyway, and without the queue concurrent writers poll its busy handler in sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -125,6 +129,11 @@ def create_engine(url: str, pool_size: int = 10, *, read_only: bool = False) -> 
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
+# ids of the Databases whose write lock the current task (or the task that spawned it) holds: a write
+# session opened inside another (a token-key refresh, an audit `record_apart`) must not wait for itself.
+_holding_write_lock: ContextVar[frozenset[int]] = ContextVar("holding_write_lock", default=frozenset())
+
+
 class Database:
     """The engine and session factory of one VTN process."""
 
@@ -140,6 +149,30 @@ class Database:
         self._read_sessions = async_sessionmaker(
             self.read_engine, class_=AsyncSession, expire_on_commit=False, info=self.info
         )
+        self._queue_writers = url.startswith("sqlite")
+        self._write_lock: asyncio.Lock | None = None
+        self._write_lock_loop: asyncio.AbstractEventLoop | None = None
+
+    @asynccontextmanager
+    async def _writer_turn(self) -> AsyncIterator[None]:
+        """SQLite: one write session of this process at a time, queued in memory (FIFO), re-entrant
+        within a task; other processes still meet SQLite's own lock and busy handler."""
+        held = _holding_write_lock.get()
+        if not self._queue_writers or id(self) in held:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        if self._write_lock is None or self._write_lock_loop is not loop:  # an asyncio.Lock is bound to one loop
+            self._write_lock, self._write_lock_loop = asyncio.Lock(), loop
+        async with self._write_lock:
+            token = _holding_write_lock.set(held | {id(self)})
+            try:
+                yield
+            finally:
+                try:
+                    _holding_write_lock.reset(token)
+                except ValueError:  # exited in another context (e.g. a dependency's teardown): nothing to undo there
+                    pass
 
     @property
     def dialect(self) -> str:
@@ -152,7 +185,10 @@ class Database:
         `write=False` marks a read-only transaction (SQLite then takes no write lock).
         """
         factory = self._sessions if write else self._read_sessions
-        async with factory() as session:
+        async with AsyncExitStack() as stack:
+            if write:
+                await stack.enter_async_context(self._writer_turn())
+            session = await stack.enter_async_context(factory())
             try:
                 yield session
                 if write:

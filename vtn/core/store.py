@@ -75,38 +75,55 @@ class ObjectStore(Generic[RowT]):
             query = query.with_for_update()
         return (await session.exec(query)).first()  # type: ignore[call-overload]
 
-    def _page_query(self, where: Sequence[Any], page: Page, *columns: Any) -> Any:
+    def _page_query(self, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any) -> Any:
         table = self.table
-        return (
-            select(table.document, *columns)  # type: ignore[call-overload]
-            .where(*where)
-            .order_by(table.created_at, table.id)
-            .offset(page.skip)
-            .limit(page.limit)
-        )
+        query = select(table.document, *columns)  # type: ignore[call-overload]
+        order: tuple[Any, ...] = (table.created_at, table.id)
+        values = {index_value(v) for v in target.values} if target else set()
+        if target and len(values) == 1:
+            # One value: join its target rows (at most one per object: the value is in the primary key)
+            # and order by their copy of created_at, so the page is a walk of ix_object_target_lookup
+            # that stops after `limit` rows, not a sort of every match.
+            query = query.join(ObjectTarget, and_(
+                ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == table.id,
+                ObjectTarget.type == target.type, ObjectTarget.value == values.pop(),
+            ))
+            order = (ObjectTarget.created_at, ObjectTarget.object_id)
+        elif target:
+            where = [*where, self.target_clause(target)]
+        return query.where(*where).order_by(*order).offset(page.skip).limit(page.limit)
 
-    async def list_documents(self, session: AsyncSession, where: Sequence[Any], page: Page) -> list[dict[str, Any]]:
+    async def list_documents(
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None
+    ) -> list[dict[str, Any]]:
+        """Documents of one page of the rows matching `where` (and `target`, if given), in list order."""
         if page.limit == 0:
             return []
-        return list((await session.exec(self._page_query(where, page))).all())
+        return list((await session.exec(self._page_query(where, page, target))).all())
 
-    async def list_columns(self, session: AsyncSession, where: Sequence[Any], page: Page, *columns: Any) -> list[Any]:
-        """(document, *columns) tuples of one page of the rows matching `where`, in list order."""
+    async def list_columns(
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any
+    ) -> list[Any]:
+        """(document, *columns) tuples of one page of the rows matching `where` and `target`, in list order."""
         if page.limit == 0:
             return []
-        return list((await session.exec(self._page_query(where, page, *columns))).all())  # columns: tuples
+        return list((await session.exec(self._page_query(where, page, target, *columns))).all())  # columns: tuples
 
     # --- writing -------------------------------------------------------------------------------
-    async def _write_targets(self, session: AsyncSession, object_id: str, targets: Any) -> bool:
-        await session.exec(  # type: ignore[call-overload]
-            delete(ObjectTarget).where(
-                ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == object_id
+    async def _write_targets(
+        self, session: AsyncSession, object_id: str, created: datetime, targets: Any, *, replacing: bool = True
+    ) -> bool:
+        if replacing:  # a new object (a fresh uuid) has no target rows to clear: one statement less per insert
+            await session.exec(  # type: ignore[call-overload]
+                delete(ObjectTarget).where(
+                    ObjectTarget.object_type == self.object_type.value, ObjectTarget.object_id == object_id
+                )
             )
-        )
         pairs = target_pairs(targets)
         # Values sharing the indexed prefix are one row (the prefix is part of the primary key).
         for target_type, value in sorted({(t, index_value(v)) for t, v in pairs}):
-            session.add(ObjectTarget(object_type=self.object_type.value, object_id=object_id, type=target_type, value=value))
+            session.add(ObjectTarget(object_type=self.object_type.value, object_id=object_id, type=target_type,
+                                     value=value, created_at=created))
         return bool(pairs)
 
     def _document(self, object_id: str, created: datetime, modified: datetime, content: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +141,7 @@ class ObjectStore(Generic[RowT]):
         now = utcnow()
         object_id = str(uuid.uuid4())
         document = self._document(object_id, now, now, content)
-        targeted = await self._write_targets(session, object_id, content.get("targets"))
+        targeted = await self._write_targets(session, object_id, now, content.get("targets"), replacing=False)
         row = self.table(id=object_id, created_at=now, modified_at=now, document=document, targeted=targeted, **columns)
         session.add(row)
         await session.flush()
@@ -138,7 +155,7 @@ class ObjectStore(Generic[RowT]):
         now = max(utcnow(), row.modified_at)
         row.document = self._document(row.id, row.created_at, now, content)
         row.modified_at = now
-        row.targeted = await self._write_targets(session, row.id, content.get("targets"))
+        row.targeted = await self._write_targets(session, row.id, row.created_at, content.get("targets"))
         for key, value in columns.items():
             setattr(row, key, value)
         session.add(row)

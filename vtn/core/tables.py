@@ -27,9 +27,12 @@ class ObjectRow(SQLModel):
 
 class ObjectTarget(SQLModel, table=True):
     __tablename__ = "object_target"
-    __table_args__ = (Index("ix_object_target_lookup", "object_type", "type", "value", "object_id"),)
+    # created_at is the object's (it never changes): one value's matches come out of this index in
+    # list order (created_at, id), so a page of a target filter is an index walk, not a sort.
+    __table_args__ = (Index("ix_object_target_lookup", "object_type", "type", "value", "created_at", "object_id"),)
 
     object_type: str = Field(primary_key=True, max_length=16)
     object_id: str = Field(primary_key=True, max_length=128)
     type: str = Field(primary_key=True, max_length=128)
     value: str = Field(primary_key=True, max_length=512)
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

@@ -29,9 +29,7 @@ async def list_events(
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(EventRow.program_id == program_id)
-    if targets:
-        where.append(store.target_clause(targets))
-    return await store.list_documents(session, where, page)
+    return await store.list_documents(session, where, page, targets)
 
 
 async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:

@@ -23,9 +23,7 @@ async def list_programs(
     session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page
 ) -> list[dict[str, Any]]:
     where = read_clauses(viewer, store)
-    if targets:
-        where.append(store.target_clause(targets))
-    return await store.list_documents(session, where, page)
+    return await store.list_documents(session, where, page, targets)
 
 
 async def get_program(session: AsyncSession, viewer: Viewer, program_id: str, for_update: bool = False) -> ProgramRow:

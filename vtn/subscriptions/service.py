@@ -45,11 +45,9 @@ async def list_subscriptions(
         where.append(SubscriptionRow.program_id == program_id)
     if client_name is not None:
         where.append(SubscriptionRow.client_name == client_name)
-    if targets:
-        where.append(store.target_clause(targets))
     if objects:
         where.append(or_(*[SubscriptionRow.object_types.contains(f",{o},") for o in objects]))  # type: ignore[attr-defined]
-    rows = await store.list_columns(session, where, page, SubscriptionRow.owner_client_id, SubscriptionRow.owner_ven_id)
+    rows = await store.list_columns(session, where, page, targets, SubscriptionRow.owner_client_id, SubscriptionRow.owner_ven_id)
     return [present(viewer, document, client, ven) for document, client, ven in rows]
 
 

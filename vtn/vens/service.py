@@ -46,9 +46,7 @@ async def list_vens(
     where = read_clauses(viewer, vens)
     if ven_name is not None:
         where.append(VenRow.ven_name == ven_name)
-    if targets:
-        where.append(vens.target_clause(targets))
-    return await vens.list_documents(session, where, page)
+    return await vens.list_documents(session, where, page, targets)
 
 
 async def get_ven(session: AsyncSession, viewer: Viewer, ven_id: str, for_update: bool = False) -> VenRow:
@@ -117,9 +115,7 @@ async def list_resources(
     where = [*read_clauses(viewer, resources), ResourceRow.ven_id == ven_id]
     if resource_name is not None:
         where.append(ResourceRow.resource_name == resource_name)
-    if targets:
-        where.append(resources.target_clause(targets))
-    return await resources.list_documents(session, where, page)
+    return await resources.list_documents(session, where, page, targets)
 
 
 async def get_resource(
