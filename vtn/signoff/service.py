@@ -9,6 +9,7 @@ VEN with nothing failed, and the operator decides (docs/conformance.md, "Sandbox
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from sqlmodel import col, select
@@ -82,18 +83,21 @@ async def _client(session: AsyncSession, operator: str, client_id: str, *, for_u
     return row
 
 
-async def sandbox_clients(session: AsyncSession, operator: str, ven_names: list[str]) -> list[ClientRow]:
-    """The sandbox VEN clients of these VENs: what an FSP account may ask to take live."""
+async def ven_clients(session: AsyncSession, operator: str, ven_names: Collection[str]) -> list[ClientRow]:
+    """The VEN clients of these VENs (an FSP account's), sandbox and live."""
     query = select(ClientRow).where(
-        ClientRow.operator == operator, ClientRow.role == Role.VEN.value, ClientRow.stage != Stage.LIVE.value,
-        col(ClientRow.ven_name).in_(ven_names),
+        ClientRow.operator == operator, ClientRow.role == Role.VEN.value, col(ClientRow.ven_name).in_(list(ven_names)),
     ).order_by(ClientRow.client_id)
     return list((await session.exec(query)).all())
 
 
-async def submit(session: AsyncSession, actor: audit.Actor, client_id: str, report: dict[str, Any]) -> SignoffRow:
-    """Record a pending sign-off for a sandbox VEN client of the actor's operator."""
+async def submit(session: AsyncSession, actor: audit.Actor, client_id: str, report: dict[str, Any],
+                 ven_names: Collection[str] | None = None) -> SignoffRow:
+    """Record a pending sign-off for a sandbox VEN client of the actor's operator (`ven_names`: an FSP account's
+    VENs; a client of another VEN is not found)."""
     client = await _client(session, actor.operator, client_id, for_update=True)
+    if ven_names is not None and client.ven_name not in ven_names:
+        raise NotFound(f"client {client_id!r} not found")
     if client.role != Role.VEN.value or not client.ven_name:
         raise BadRequest(f"client {client_id!r} is not a VEN client")
     if client.stage == Stage.LIVE.value:
