@@ -62,10 +62,13 @@ SANDBOX_RULE = "VTN-SBX-001"
 def _sandbox_marking(event: dict[str, Any], program: dict[str, Any]) -> list[Any]:
     """A dispatch is a test exactly when its program is a sandbox program: the contract `<NO>:SANDBOX` says so on
     the event itself, so a VEN can tell without looking the program up (and never actuates it)."""
+    from gb_profile import builders as b
     from gb_profile import model as m
     from gb_profile.validator import Violation
     from vtn.programs.models import is_sandbox_name
 
+    if b.is_anchor_event(event):
+        return []  # not a dispatch: it carries readings and emergency stops, and instructs nothing
     contracts = [v for t in event.get("targets") or () if isinstance(t, dict) and t.get("type") == m.T_CONTRACT
                  for v in t.get("values") or ()]
     test = any(isinstance(v, str) and v.split(":", 1)[-1] == m.SANDBOX_CONTRACT for v in contracts)
