@@ -25,6 +25,7 @@ from tests.conftest import Caller, Clients
 from tests.test_console_auth import add_user, csrf_of
 from tests.test_console_fsp import MPAN_A, dispatch, register_fsp, signin
 from vtn.audit.models import AuditRow
+from vtn.auth.models import ClientRow
 from vtn.console.fsp import build_test_instruction
 from vtn.core.settings import Settings
 
@@ -252,3 +253,52 @@ def test_reference_ven_acknowledges_test_dispatches_and_never_actuates_them() ->
     assert reporter.acks == [("e-test", m.AckResult.ACCEPTED), ("e-real", m.AckResult.ACCEPTED)]
     assert [i.dispatch_ref for i in adapter.tests] == [test_ins.dispatch_ref]
     assert adapter.instruction("e-test") is None and adapter.instruction("e-real") is not None
+
+
+def test_fsp_console_shows_what_its_sandbox_token_sees(http: TestClient, world: dict[str, Any]) -> None:
+    add_user(http, "fiona", "fsp", ["fsp-s"])
+    signin(http, "fiona")
+    events = http.get("/console/fsp/events").text
+    assert "NGED:D-LIVE-1" in events and world["test_name"] in events  # a live client among the VEN's: live
+    db = http.app.state.db  # type: ignore[attr-defined]
+
+    async def sandbox_only() -> None:
+        async with db.session() as session:
+            client = await session.get(ClientRow, world["fsp"].token.client_id)
+            client.stage = "sandbox"
+            session.add(client)
+
+    assert http.portal is not None
+    http.portal.call(sandbox_only)
+    events = http.get("/console/fsp/events").text
+    assert "NGED:D-LIVE-1" not in events and world["test_name"] in events
+    assert http.get(f"/console/fsp/events/{world['live_event']['id']}").status_code == 404
+
+
+def test_migration_marks_existing_sandbox_programs_and_their_events(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from vtn.core.migrate import alembic_config, upgrade
+
+    path = tmp_path / "old.db"
+    upgrade(f"sqlite+aiosqlite:///{path}", "0013")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    now = "2026-01-01 00:00:00.000000"
+    with engine.begin() as db:
+        for pid, name in (("p1", SANDBOX), ("p2", "NGED-SU"), ("p3", "NGED-SU-SANDBOXED_X")):
+            db.execute(sa.text("INSERT INTO program (id, created_at, modified_at, document, targeted, operator, program_name)"
+                               " VALUES (:id, :t, :t, '{}', 0, '', :n)"), {"id": pid, "t": now, "n": name})
+            db.execute(sa.text("INSERT INTO event (id, created_at, modified_at, document, targeted, operator, program_id)"
+                               " VALUES (:id, :t, :t, '{}', 0, '', :p)"), {"id": "e" + pid, "t": now, "p": pid})
+        db.execute(sa.text("INSERT INTO auth_client (client_id, role, scopes, operator, enabled, created_at)"
+                           " VALUES ('old', 'VEN', 'read_all', '', 1, :t)"), {"t": now})
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    with engine.begin() as db:
+        assert dict(db.execute(sa.text("SELECT id, sandbox FROM program")).all()) == {"p1": 1, "p2": 0, "p3": 1}
+        assert dict(db.execute(sa.text("SELECT id, sandbox FROM event")).all()) == {"ep1": 1, "ep2": 0, "ep3": 1}
+        assert db.execute(sa.text("SELECT stage FROM auth_client")).scalar_one() == "live"  # nothing breaks
+    command.downgrade(alembic_config(f"sqlite+aiosqlite:///{path}"), "0013")  # with the rows in place
+    with engine.begin() as db:
+        assert db.execute(sa.text("SELECT count(*) FROM event")).scalar_one() == 3
+    engine.dispose()

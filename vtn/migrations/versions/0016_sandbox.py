@@ -26,9 +26,12 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("auth_client", schema=None) as batch_op:
         batch_op.add_column(sa.Column("stage", String(length=16), nullable=False, server_default="live"))
+    # A plain-text default on SQLite: an expression default makes batch mode copy the table, and dropping `program`
+    # then fails on the foreign keys of its events (PRAGMA foreign_keys is on).
+    false = "0" if op.get_bind().dialect.name == "sqlite" else sa.false()
     for table in ("program", "event"):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("sandbox", sa.Boolean(), nullable=False, server_default=sa.false()))
+            batch_op.add_column(sa.Column("sandbox", sa.Boolean(), nullable=False, server_default=false))
     _mark_sandbox_programs()
     op.create_table(
         "signoff",
@@ -66,7 +69,7 @@ def downgrade() -> None:
     op.drop_index("ix_signoff_pending", table_name="signoff")
     op.drop_table("signoff")
     for table in ("event", "program"):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("sandbox")
+        # not batch mode: copying `program` fails on its events' foreign keys (SQLite has DROP COLUMN since 3.35)
+        op.drop_column(table, "sandbox")
     with op.batch_alter_table("auth_client", schema=None) as batch_op:
         batch_op.drop_column("stage")
