@@ -54,6 +54,8 @@ def to_json(run: Run) -> str:
             "suite": "oadr-conformance",
             "side": run.suite,
             "subject": run.subject or run.config.vtn_url,
+            # the VEN under test, machine-readable: a VTN's sandbox sign-off checks it names the FSP's VEN
+            **({"venName": run.config.ven_name} if run.suite == "VEN" else {}),
             "suiteVersion": suite_version(),
             "specVersion": TARGET_VERSION,
             "vtnUrl": run.config.vtn_url,

@@ -21,6 +21,8 @@ CURRENCY = "GBP"
 T_VEN_NAME = "VEN_NAME"  # FSP ID
 T_RESOURCE_NAME = "RESOURCE_NAME"  # dispatch unit (namespaced by the VEN_NAME)
 T_CONTRACT = "GB_CONTRACT"  # "<NO>:<contract id>"
+# The contract id of a test dispatch (sandbox program): not a contract, no payment, and never actuated by a VEN
+SANDBOX_CONTRACT = "SANDBOX"
 T_CMZ = "GB_CMZ"  # "<NO>:<constraint management zone code>"
 T_MPAN = "GB_MPAN"  # MPAN core, on meterable-unit resources
 

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from tests.support.spec import assert_spec_response
 from vtn.app import create_app
 from vtn.core.migrate import upgrade
-from vtn.core.security import Role
+from vtn.core.security import Role, Stage
 from vtn.core.settings import Settings
 
 PG_HOST, PG_PORT = os.environ.get("VTN_TEST_PG_HOST", "127.0.0.1"), int(os.environ.get("VTN_TEST_PG_PORT", "5432"))
@@ -166,7 +166,7 @@ class Clients:
         return self.http.portal.call(coro_factory)
 
     def make(self, role: Role, *, ven_name: str | None = None, scopes: list[str] | None = None,
-             client_id: str | None = None, operator: str = "") -> Caller:
+             client_id: str | None = None, operator: str = "", stage: str = "live") -> Caller:
         from vtn.auth import service
 
         client_id = client_id or f"{role.value.lower()}-{uuid.uuid4().hex[:8]}"
@@ -176,7 +176,8 @@ class Clients:
         async def create() -> str:
             async with db.session() as session:
                 created = await service.add_client(
-                    session, client_id, role, ven_name=ven_name, scopes=scopes, with_secret=False, operator=operator
+                    session, client_id, role, ven_name=ven_name, scopes=scopes, with_secret=False, operator=operator,
+                    stage=Stage(stage),
                 )
                 granted = created.client.scopes.split()
             return await tokens.issue(client_id, granted)

@@ -26,6 +26,7 @@ from tests.support.gb_ven import running_gb_ven
 from ven_client.agent import VenAgent
 from ven_client.config import GbSettings, OperatorKeyConfig
 from ven_client.gb import GbAdapter
+from vtn.signoff import service as signoff
 
 NAME, SECRET = "FSP-SUITE", "suite-secret"
 
@@ -110,6 +111,7 @@ def test_reference_ven_passes(operator: tuple[object, Path, Path], mode: str, tm
     # the same report formats as the VTN suite
     data = json.loads(report.to_json(run))
     assert data["side"] == "VEN" and data["counts"]["fail"] == 0 and NAME in data["subject"]
+    signoff.check_report(data, NAME)  # what a VTN's sandbox sign-off accepts (vtn.signoff): the real report passes
     suite = ET.fromstring(report.to_junit(run))
     assert suite.get("name") == "oadr-conformance-ven" and suite.get("failures") == "0"
     assert "# OpenADR 3.0.1 VEN conformance report" in report.to_markdown(run)

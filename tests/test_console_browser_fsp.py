@@ -103,9 +103,11 @@ def test_fsp_test_dispatch_round_trips_through_a_real_ven(tmp_path: Path, mode: 
             assert 0 <= ack_seconds < 30
             assert page.url.rsplit("/", 1)[1] == page.get_attribute("[data-testid=test-panel] a[href*='/fsp/events/']",
                                                                     "href").rsplit("/", 1)[1]  # HX-Push-Url
-            # the real VEN got exactly this dispatch, for its own unit, and acknowledged revision 1
+            # the real VEN got exactly this dispatch, for its own unit, and acknowledged revision 1; a test dispatch
+            # (sandbox program) never reaches its controller: nothing is actuated
             name = page.inner_text("#test-panel-title .mono")
-            assert ven.acknowledged(name, 1) and ven.controller.dispatched[-1].dispatch_unit == UNIT  # type: ignore[attr-defined]
+            assert ven.acknowledged(name, 1) and ven.adapter.tests[-1].dispatch_unit == UNIT
+            assert ven.adapter.tests[-1].event_name == name and not ven.controller.dispatched  # type: ignore[attr-defined]
             shot(page, "fsp-test-1280")
             if mode == "push":
                 assert ven.agent.stats.notifications > notifications  # it came by webhook

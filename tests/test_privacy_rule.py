@@ -17,6 +17,7 @@ from vtn.core.database import Database
 from vtn.core.pagination import Page
 from vtn.core.security import Principal, Role
 from vtn.events.service import store as events
+from vtn.programs.models import is_sandbox_name
 from vtn.programs.service import store as programs
 from vtn.reports.service import store as reports
 from vtn.vens.service import resources, vens
@@ -36,7 +37,8 @@ def random_viewer(rng: random.Random, ven_ids: list[str]) -> Viewer:
     if rng.random() < 0.25:
         return Viewer(Principal("bl", Role.BL, frozenset(), operator=operator))
     granted = {(t, v) for t in TYPES for v in VALUES if rng.random() < 0.3}
-    principal = Principal("ven", Role.VEN, frozenset(), ven_name="a", operator=operator)
+    stage = rng.choice(["live", "sandbox", "unknown"])  # any stage but live sees sandbox programs only
+    principal = Principal("ven", Role.VEN, frozenset(), ven_name="a", operator=operator, stage=stage)
     return Viewer(principal, rng.choice([None, *ven_ids]), granted)
 
 
@@ -55,6 +57,18 @@ def test_unknown_object_types_are_denied_to_everyone():
     assert not visible(bl, facts)
 
 
+def test_stage_sandbox_sees_sandbox_programs_only() -> None:
+    def ven(stage: str) -> Viewer:
+        return Viewer(Principal("ven", Role.VEN, frozenset(), ven_name="a", stage=stage))
+
+    sandbox, production = ObjectFacts(ObjectType.PROGRAM, "", {}, sandbox=True), ObjectFacts(ObjectType.EVENT, "", {})
+    assert visible(ven("sandbox"), sandbox) and not visible(ven("sandbox"), production)
+    assert visible(ven("live"), sandbox) and visible(ven("live"), production)
+    assert not visible(ven("LIVE"), production)  # not exactly "live": default deny
+    bl = Viewer(Principal("bl", Role.BL, frozenset(), stage="sandbox"))
+    assert visible(bl, production)
+
+
 def test_sql_clause_agrees_with_the_rule(database_url: str) -> None:
     asyncio.run(_agree(database_url))
 
@@ -71,14 +85,16 @@ async def _agree(url: str) -> None:
             program_ids = []
             for index in range(40):
                 operator = rng.choice(OPERATORS)
-                content = {"programName": f"p{index}", "targets": random_targets(rng)}
-                row = await programs.insert(session, content, program_name=f"p{index}", operator=operator)
-                program_ids.append((row.id, operator))
+                name = f"p{index}-SANDBOX" if rng.random() < 0.4 else f"p{index}"
+                content = {"programName": name, "targets": random_targets(rng)}
+                row = await programs.insert(session, content, program_name=name, operator=operator,
+                                            sandbox=is_sandbox_name(name))
+                program_ids.append((row.id, operator, row.sandbox))
             event_ids = []
             for index in range(120):
-                program_id, operator = rng.choice(program_ids)
+                program_id, operator, sandbox = rng.choice(program_ids)
                 content = {"programID": program_id, "eventName": f"e{index}", "targets": random_targets(rng), "intervals": []}
-                row = await events.insert(session, content, program_id=program_id, operator=operator)
+                row = await events.insert(session, content, program_id=program_id, operator=operator, sandbox=sandbox)
                 event_ids.append((row.id, program_id, operator))
             for _ in range(60):
                 event_id, program_id, operator = rng.choice(event_ids)

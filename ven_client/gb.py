@@ -372,6 +372,7 @@ class GbAdapter(EventHandler):
         self.acknowledgements: list[m.Acknowledgement] = []  # every acknowledgement sent, in order
         self.refusals: list[Refusal] = []
         self.errors: list[str] = []  # acknowledgements that could not be delivered
+        self.tests: list[m.DispatchInstruction] = []  # test dispatches acknowledged and not actuated, in order
 
     def bind(self, ven: VenAgent) -> None:
         super().bind(ven)
@@ -537,6 +538,13 @@ class GbAdapter(EventHandler):
         if problem is not None:
             seen.accepted = False  # an unverified revision replaces nothing: stop announcing setpoints
             await self._refuse(event, ins, problem)
+            return
+        if ins.contract_id == m.SANDBOX_CONTRACT:
+            # A test dispatch (sandbox program): acknowledged with its read-back so the FSP sees the round trip, but the
+            # controller never hears of it, so no asset moves; seen.instruction stays what the controller last saw.
+            self.tests.append(ins)
+            log.info("gb test dispatch acknowledged, not actuated", extra=_describe(ins))
+            await self._acknowledge(event, ins, m.AckResult.ACCEPTED, None)
             return
         method = "on_stop" if ins.status in m.TERMINAL_STATUSES else "on_dispatch"
         result, reason = m.AckResult.ACCEPTED, None

@@ -10,7 +10,7 @@ import uvicorn
 from vtn.auth.cli import certs_app, keys_app
 from vtn.core.commands import add_enable_disable, run_in_session, run_or_exit
 from vtn.core.migrate import shown_url, upgrade
-from vtn.core.security import Role
+from vtn.core.security import Role, Stage
 from vtn.core.settings import get_settings
 
 app = typer.Typer(help="OpenADR 3 VTN for GB flexibility.", no_args_is_help=True)
@@ -108,6 +108,9 @@ def clients_add(
     operator: Annotated[str, typer.Option(
         help="The network operator (tenant) the client belongs to, e.g. NGED; omit on a single-operator VTN."
     )] = "",
+    stage: Annotated[Stage, typer.Option(
+        help="A VEN client's stage: sandbox (sandbox programs only, until a sign-off is approved) or live."
+    )] = Stage.LIVE,
 ) -> None:
     """Register a client; its secret is printed once and stored only as a hash."""
     from vtn.auth import service
@@ -116,6 +119,7 @@ def clients_add(
         return await service.add_client(
             session, client_id, role, scopes=scope or None, ven_name=ven_name,
             cert_subject_dn=cert_subject_dn, cert_san=cert_san, with_secret=not no_secret, operator=operator,
+            stage=stage,
         )
 
     created = run_or_exit(add)
@@ -124,7 +128,8 @@ def clients_add(
         typer.echo(f"client_secret: {created.secret}")
         typer.echo("(the secret is shown once; store it now)")
     typer.echo(f"role: {created.client.role}  scopes: {created.client.scopes}"
-               + (f"  operator: {created.client.operator}" if created.client.operator else ""))
+               + (f"  operator: {created.client.operator}" if created.client.operator else "")
+               + (f"  stage: {created.client.stage}" if created.client.role == Role.VEN.value else ""))
 
 
 @clients_app.command("list")
@@ -135,7 +140,8 @@ def clients_list() -> None:
     rows = run_in_session(service.list_clients)
     for row in rows:
         state = "enabled" if row.enabled else "DISABLED"
-        typer.echo(f"{row.client_id}\t{row.role}\t{row.operator or '-'}\t{row.ven_name or '-'}\t{state}\t{row.scopes}")
+        stage = row.stage if row.role == Role.VEN.value else "-"
+        typer.echo(f"{row.client_id}\t{row.role}\t{row.operator or '-'}\t{row.ven_name or '-'}\t{state}\t{stage}\t{row.scopes}")
 
 
 async def _set_client_enabled(session, client_id: str, enabled: bool):  # type: ignore[no-untyped-def]
@@ -157,6 +163,18 @@ def clients_rotate_secret(client_id: str) -> None:
     secret = run_or_exit(lambda s: service.rotate_secret(s, client_id))
     typer.echo(f"client_secret: {secret}")
     typer.echo("(the secret is shown once; store it now)")
+
+
+@clients_app.command("promote")
+def clients_promote(
+    client_id: Annotated[str, typer.Argument(help="The sandbox VEN client to take live.")],
+    signoff: Annotated[int, typer.Option(help="The sign-off (its VEN conformance report) this rests on.")],
+) -> None:
+    """Take a sandbox VEN client live: approves its pending sign-off SIGNOFF (as you, in the audit log)."""
+    from vtn.signoff import service
+
+    row = run_or_exit(lambda s: service.promote(s, client_id, signoff))
+    typer.echo(f"client {client_id} is live (sign-off {row.id} {row.decision} by {row.approved_by})")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
+from vtn.signoff.models import SignoffRow
 from vtn.subscriptions.models import SubscriptionRow
 from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
 from vtn.vens.models import ResourceRow, VenRow
@@ -15,5 +16,6 @@ from vtn.vens.models import ResourceRow, VenRow
 __all__ = [
     "AuditRow", "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow",
     "EventRevisionRow", "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
-    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SubscriptionRow", "VenRow", "WebhookKeyRow",
+    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SignoffRow", "SubscriptionRow", "VenRow",
+    "WebhookKeyRow",
 ]

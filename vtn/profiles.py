@@ -53,6 +53,33 @@ def check_event(
         _reject("event", [Violation("GB-E-041", "programID", "an event of a GB program cannot move to another program")])
     if is_gb_program(program):
         _reject("event", validate_event(event, program, previous=previous))
+        _reject("event", _sandbox_marking(event, program))
+
+
+SANDBOX_RULE = "VTN-SBX-001"
+
+
+def _sandbox_marking(event: dict[str, Any], program: dict[str, Any]) -> list[Any]:
+    """A dispatch is a test exactly when its program is a sandbox program: the contract `<NO>:SANDBOX` says so on
+    the event itself, so a VEN can tell without looking the program up (and never actuates it)."""
+    from gb_profile import builders as b
+    from gb_profile import model as m
+    from gb_profile.validator import Violation
+    from vtn.programs.models import is_sandbox_name
+
+    if b.is_anchor_event(event):
+        return []  # not a dispatch: it carries readings and emergency stops, and instructs nothing
+    contracts = [v for t in event.get("targets") or () if isinstance(t, dict) and t.get("type") == m.T_CONTRACT
+                 for v in t.get("values") or ()]
+    test = any(isinstance(v, str) and v.split(":", 1)[-1] == m.SANDBOX_CONTRACT for v in contracts)
+    sandbox = is_sandbox_name(program.get("programName"))
+    if sandbox and not test:
+        return [Violation(SANDBOX_RULE, "targets", f"a dispatch on sandbox program {program.get('programName')!r} "
+                                                   f"must have the contract <NO>:{m.SANDBOX_CONTRACT}")]
+    if test and not sandbox:
+        return [Violation(SANDBOX_RULE, "targets", f"contract {m.SANDBOX_CONTRACT} is for sandbox programs only "
+                                                   "(a name ending -SANDBOX)")]
+    return []
 
 
 def check_report(

@@ -162,6 +162,7 @@ class BuiltinAuthenticator:
             ven_name=client.ven_name,
             operator=client.operator,
             claims=claims,
+            stage=client.stage,
         )
 
 

@@ -162,7 +162,7 @@ class ExternalAuthenticator(BuiltinAuthenticator):
             enforce_cert_binding(request, claims, required=is_cert_bound_client(client))
             granted = set(client.scopes.split())
             return Principal(client.client_id, Role(client.role), frozenset(token_scopes & granted),
-                             client.ven_name, client.operator, claims)
+                             client.ven_name, client.operator, claims, stage=client.stage)
         enforce_cert_binding(request, claims)
         try:
             role = Role(str(claims.get(ROLE_CLAIM)))

@@ -23,6 +23,7 @@ class ClientRow(SQLModel, table=True):
     cert_subject_dn: str | None = Field(default=None, max_length=1024)  # RFC 8705 tls_client_auth
     cert_san: str | None = Field(default=None, max_length=1024)
     enabled: bool = Field(default=True, nullable=False)
+    stage: str = Field(default="live", max_length=16, nullable=False)  # sandbox | live (vtn.core.security.Stage)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     secret_rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -16,6 +16,11 @@ A VEN's grants are (VEN_NAME, its bound venName) plus the targets a BL wrote on 
 resources. Targets are granted, never claimed: a VEN cannot write targets on vens or resources
 (`vtn.vens.service`), and a resource name it chose grants nothing.
 
+Stage (docs/conformance.md, "Sandbox to live"): a VEN client whose stage is not `live` (a `sandbox` client, or
+any value the rule does not know: default deny) reads sandbox programs and their events only. A live client
+reads both: sandbox events are test dispatches, marked `<NO>:SANDBOX` and never actuated, and live VENs keep
+receiving the console's test dispatches. BL clients are not staged.
+
 A targeted program or event is visible to a VEN when, for every target type on the object, the
 VEN holds a grant of that type with one of the object's values for it (AND over types, OR over the
 values of a type). Objects a principal may not read are invisible: lists leave them out and by-id
@@ -33,7 +38,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, null, or_, union_all
+from sqlalchemy import ColumnElement, and_, false, not_, null, or_, true, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,7 +46,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from openadr3.models import ObjectType
 from openadr3.targets import TargetPair, target_pairs
 from vtn.core.errors import BadRequest, Forbidden, NotFound
-from vtn.core.security import Principal, Role
+from vtn.core.security import Principal, Role, Stage
 from vtn.core.store import ObjectStore, index_value
 from vtn.core.tables import ObjectTarget
 from vtn.vens.models import ResourceRow, VenRow
@@ -72,6 +77,11 @@ class Viewer:
     def operator(self) -> str:
         return self.principal.operator
 
+    @property
+    def live(self) -> bool:
+        """May read production programs and events (exactly `live`: any other stage is sandbox)."""
+        return self.principal.stage == Stage.LIVE.value
+
 
 @dataclass(frozen=True)
 class ObjectFacts:
@@ -81,6 +91,7 @@ class ObjectFacts:
     operator: str
     document: Mapping[str, Any]
     owner_ven_id: str | None = None
+    sandbox: bool = False  # a program (or event of a program) whose name marks it sandbox
 
 
 def satisfies(targets: Iterable[Mapping[str, Any]] | None, granted: AbstractSet[TargetPair]) -> bool:
@@ -100,7 +111,7 @@ def visible(viewer: Viewer, facts: ObjectFacts) -> bool:
         return True
     match facts.object_type:
         case ObjectType.PROGRAM | ObjectType.EVENT:
-            return satisfies(facts.document.get("targets"), viewer.granted)
+            return (facts.sandbox or viewer.live) and satisfies(facts.document.get("targets"), viewer.granted)
         case ObjectType.REPORT | ObjectType.SUBSCRIPTION:
             return viewer.ven_id is not None and facts.owner_ven_id == viewer.ven_id
         case ObjectType.VEN:
@@ -111,7 +122,8 @@ def visible(viewer: Viewer, facts: ObjectFacts) -> bool:
 
 
 def facts_of(store: ObjectStore[Any], row: Any) -> ObjectFacts:
-    return ObjectFacts(store.object_type, row.operator, row.document, getattr(row, "owner_ven_id", None))
+    return ObjectFacts(store.object_type, row.operator, row.document, getattr(row, "owner_ven_id", None),
+                       bool(getattr(row, "sandbox", False)))
 
 
 def _granted_clause(target: Any, granted: AbstractSet[TargetPair]) -> ColumnElement[bool]:
@@ -144,7 +156,8 @@ def visible_clause(viewer: Viewer, store: ObjectStore[Any]) -> ColumnElement[boo
             unsatisfied = select(target.object_id).where(
                 target.object_type == kind, target.object_id == table.id, not_(target.type.in_(satisfied_types))
             )
-            return and_(tenant, or_(table.targeted == false(), not_(unsatisfied.exists())))
+            staged = true() if viewer.live else table.sandbox == true()
+            return and_(tenant, staged, or_(table.targeted == false(), not_(unsatisfied.exists())))
         case ObjectType.REPORT | ObjectType.SUBSCRIPTION:
             return and_(tenant, table.owner_ven_id == viewer.ven_id)
         case ObjectType.VEN:

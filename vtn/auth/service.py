@@ -15,7 +15,7 @@ from vtn.audit import service as audit
 from vtn.auth.models import ClientRow
 from vtn.core.database import all_rows, get_or_404, utcnow
 from vtn.core.errors import BadRequest
-from vtn.core.security import Role, Scope
+from vtn.core.security import Role, Scope, Stage
 
 _hasher = PasswordHasher()
 CLIENT_REVISION = "CLIENT"  # the change revision of the client registry
@@ -47,7 +47,7 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _clients_changed(session: AsyncSession) -> None:
+def clients_changed(session: AsyncSession) -> None:
     """Every process reads its cached client rows again once this commits (vtn.auth.authenticator)."""
     from vtn.subscriptions.notifications import mark_changed
 
@@ -66,6 +66,7 @@ async def add_client(
     with_secret: bool = True,
     operator: str = "",
     actor: audit.Actor | None = None,
+    stage: Stage = Stage.LIVE,
 ) -> NewClient:
     """Register a client of `operator` (`actor`: who does it; the local `vtn` command's user when None)."""
     check_operator_id(operator)
@@ -88,13 +89,14 @@ async def add_client(
         cert_san=cert_san,
         operator=operator,
         created_at=utcnow(),
+        stage=stage.value if role == Role.VEN else Stage.LIVE.value,  # BL clients are not staged
     )
     session.add(client)
-    _clients_changed(session)
+    clients_changed(session)
     await session.flush()
     await audit.record(session, actor or audit.Actor.local(), "client.add", "client", client_id, detail={
         "role": client.role, "venName": client.ven_name, "scopes": client.scopes, "secret": secret is not None,
-        "certBound": bool(cert_subject_dn or cert_san)}, operator=operator)
+        "certBound": bool(cert_subject_dn or cert_san), "stage": client.stage}, operator=operator)
     return NewClient(client, secret)
 
 
@@ -106,7 +108,7 @@ async def set_enabled(session: AsyncSession, client_id: str, enabled: bool, *, a
     client = await get_or_404(session, ClientRow, client_id, "client")
     client.enabled = enabled
     session.add(client)
-    _clients_changed(session)
+    clients_changed(session)
     await audit.record(session, actor or audit.Actor.local(), "client.enable" if enabled else "client.disable", "client",
                        client_id, operator=client.operator)
     return client

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from vtn.auth.models import ClientRow
 from vtn.auth.privacy import Viewer, resolve_viewer
 from vtn.auth.service import DEFAULT_SCOPES
 from vtn.console import service
@@ -21,7 +23,7 @@ from vtn.console.models import AccountRole
 from vtn.core.database import Database, utcnow
 from vtn.core.errors import BadRequest, Forbidden, NotFound
 from vtn.core.pagination import Page
-from vtn.core.security import Principal, Role, Scope
+from vtn.core.security import Principal, Role, Scope, Stage
 from vtn.core.settings import Settings
 
 SESSION_COOKIE = "vtn_console"
@@ -195,7 +197,18 @@ def principal_for_account(account: Account, ven_name: str | None = None) -> Prin
 
 async def viewer_for_account(session: AsyncSession, account: Account, ven_name: str | None = None) -> Viewer:
     """The `Viewer` services take: exactly what a BL token (operator) or that VEN's token (FSP) would be."""
-    return await resolve_viewer(session, principal_for_account(account, ven_name))
+    principal = principal_for_account(account, ven_name)
+    if not principal.is_bl:
+        principal = replace(principal, stage=await _ven_stage(session, account.operator, principal.ven_name))
+    return await resolve_viewer(session, principal)
+
+
+async def _ven_stage(session: AsyncSession, operator: str, ven_name: str | None) -> str:
+    """The stage of the VEN's clients: sandbox while it has clients and none is live (the FSP then sees what its
+    sandbox token sees); live otherwise (a VEN known to the console only)."""
+    stages = set((await session.exec(select(ClientRow.stage).where(  # type: ignore[call-overload]
+        ClientRow.operator == operator, ClientRow.role == Role.VEN.value, ClientRow.ven_name == ven_name))).all())
+    return Stage.SANDBOX.value if stages and Stage.LIVE.value not in stages else Stage.LIVE.value
 
 
 async def viewers_for_account(session: AsyncSession, account: Account) -> list[Viewer]:

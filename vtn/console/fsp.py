@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi import APIRouter, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,6 +36,7 @@ from gb_profile.products import NoticeKind, Product, ProductCode, SetpointKind, 
 from gb_profile.signing import sign_event
 from gb_profile.validator import is_gb_program
 from openadr3.models import OBJECT_ID_PATTERN
+from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer
 from vtn.console.deps import Account, FspAccount, all_pages, is_htmx, viewer_for_account, viewers_for_account
 from vtn.console.operator import signing_key_for
@@ -44,11 +45,12 @@ from vtn.console.times import london, london_window, parse_time
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, Conflict, NotFound
 from vtn.core.pagination import Page
-from vtn.core.security import Principal, Role, Scope
+from vtn.core.security import Principal, Role, Scope, Stage
 from vtn.core.settings import Settings
 from vtn.events import service as events
 from vtn.programs import service as programs
 from vtn.reports import service as reports
+from vtn.signoff import service as signoffs
 from vtn.subscriptions import admin
 from vtn.vens import service as vens
 
@@ -61,6 +63,7 @@ NAV: list[tuple[str, str]] = [
     ("Dispatches", "/fsp/events"),
     ("Reports", "/fsp/reports"),
     ("Test dispatch", "/fsp/test"),
+    ("Go live", "/fsp/signoff"),
 ]
 
 UNIT_LABELS = {"KW": "kW", "KVAR": "kvar"}
@@ -679,6 +682,49 @@ async def test_result_page(request: Request, account: FspAccount, session: ReadS
 async def test_result_panel(request: Request, account: FspAccount, session: ReadSession, event_id: ObjectId) -> Response:
     """The live result panel: htmx re-fetches it every second until acknowledged or timed out."""
     return await _panel(request, session, account, event_id, fragment=True)
+
+
+# ------------------------------------------------------------------------------------------ sign-off (go live)
+
+
+def fsp_actor(account: Account) -> audit.Actor:
+    return audit.Actor(f"console:{account.username}", Role.VEN.value, account.operator)
+
+
+async def _signoff_page(request: Request, session: AsyncSession, account: Account, *, status_code: int = 200,
+                        error: str | None = None) -> HTMLResponse:
+    clients = await signoffs.ven_clients(session, account.operator, account.ven_names)
+    rows = await signoffs.list_signoffs(session, account.operator, client_ids=[c.client_id for c in clients], limit=50)
+    pending = {r.client_id for r in rows if r.decision is None}
+    return render(request, "fsp/signoff.html", {
+        "title": "Go live", "clients": clients, "signoffs": [signoffs.entry(r) for r in rows], "london": london,
+        "eligible": [c for c in clients if c.stage != Stage.LIVE.value and c.client_id not in pending], "error": error,
+        "sandbox": request.app.state.settings.console_sandbox_program,
+    }, status_code=status_code)
+
+
+@router.get("/signoff", response_class=HTMLResponse, include_in_schema=False)
+async def signoff_page(request: Request, account: FspAccount, session: ReadSession) -> Response:
+    return await _signoff_page(request, session, account)
+
+
+@router.post("/signoff", include_in_schema=False)
+async def submit_signoff(request: Request, account: FspAccount, session: WriteSession,
+                         client_id: Annotated[str, Form(max_length=128)] = "",
+                         report: Annotated[UploadFile | None, File()] = None) -> Response:
+    """Upload the `oadr-conformance ven --json` report for one sandbox client; an operator decides."""
+    if report is None:
+        raise BadRequest("choose the JSON report file `oadr-conformance ven --json` wrote")
+    raw = await report.read(signoffs.MAX_REPORT_BYTES + 1)
+    try:
+        row = await signoffs.submit(session, fsp_actor(account), client_id, signoffs.parse_report(raw),
+                                    ven_names=account.ven_names)
+    except (BadRequest, Conflict) as exc:  # the form again, with why (nothing was recorded)
+        await session.rollback()
+        return await _signoff_page(request, session, account, status_code=exc.status, error=exc.detail)
+    log.info("sign-off %s submitted for %s by %s", row.id, client_id, account.username)
+    return redirect(request, "/fsp/signoff", level="success",
+                    message=f"Sign-off {row.id} for {client_id} submitted: the network operator will review it.")
 
 
 __all__ = ["NAV", "Sandbox", "build_test_instruction", "ensure_sandbox_program", "router", "sandbox_of"]

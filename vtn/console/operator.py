@@ -14,6 +14,7 @@ the operator admin functions (`vtn.subscriptions.admin`), as `/admin/...` serves
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import secrets
@@ -38,6 +39,7 @@ from gb_profile.settlement import LONDON, local_to_utc
 from gb_profile.signing import SignatureCheck, check_signature, is_signed, read_signing_key, sign_event
 from gb_profile.validator import RULES, Violation, is_gb_program, validate_event
 from openadr3.models import OBJECT_ID_PATTERN, Event
+from vtn.audit.service import Actor
 from vtn.auth.privacy import Viewer
 from vtn.console.deps import OperatorAccount, all_pages, viewer_for_account
 from vtn.console.templating import redirect, render
@@ -45,6 +47,7 @@ from vtn.console.times import london, parse_time
 from vtn.core.deps import ReadSession, WriteSession
 from vtn.core.errors import BadRequest, NotFound
 from vtn.core.pagination import Page
+from vtn.core.security import Role
 from vtn.events import revisions
 from vtn.events import service as events
 from vtn.gb.evidence import build_evidence
@@ -52,12 +55,15 @@ from vtn.gb.keys import fsp_rings, list_fsp_keys, operator_public_keys, operator
 from vtn.gb.router import download_name
 from vtn.profiles import dispatch_warnings, fsp_emergency_stops
 from vtn.programs import service as programs
+from vtn.programs.models import is_sandbox_name
 from vtn.reports import service as reports
+from vtn.signoff import service as signoffs
 from vtn.subscriptions import admin
 from vtn.subscriptions import service as subscriptions
 from vtn.vens import service as vens
 
 router = APIRouter()
+log = logging.getLogger("vtn.console")
 
 # (label, path relative to the console) shown in the header for operator accounts, after "Home".
 NAV: list[tuple[str, str]] = [
@@ -66,6 +72,7 @@ NAV: list[tuple[str, str]] = [
     ("Board", "/operator/board"),
     ("VENs", "/operator/vens"),
     ("Audit", "/operator/audit"),
+    ("Sign-offs", "/operator/signoffs"),
 ]
 
 BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long
@@ -570,10 +577,13 @@ async def _board_rows(session: AsyncSession, viewer: Viewer, keys: list[ECKey]) 
     for doc, ins in await _dispatches(session, viewer):
         if b.utc(ins.service_end) < now - BOARD_PAST:
             continue  # long over: the board is for now and next
+        program = program_docs.get(doc.get("programID"))
+        if program is not None and is_sandbox_name(program.get("programName")):
+            continue  # test dispatches (sandbox programs) are not production: never on the board
         found = await _event_reports(session, viewer, str(doc["id"]))
         acks = board.ack_status(doc, found)
         signature, ack_signatures = await _signatures(session, viewer, keys, doc, found)
-        rows.append(BoardRow(doc, ins, program_docs.get(doc.get("programID")), acks, _phase(ins, now), signature,
+        rows.append(BoardRow(doc, ins, program, acks, _phase(ins, now), signature,
                              ack_signatures))
     order = {"live": 0, "next": 1, "ended": 2}
     rows.sort(key=lambda r: (order[r.phase], b.utc(r.instruction.service_start), r.instruction.event_name))
@@ -989,3 +999,42 @@ async def audit_page(
         "title": "Audit", "rows": rows, "filters": filters, "errors": errors, "older": older,
         "detail_text": lambda d: json.dumps(d, separators=(", ", ": ")) if d else "",
     }, status_code=400 if errors else 200)
+
+
+# --------------------------------------------------------------------------------------------- sign-offs
+
+
+def operator_actor(account: Any) -> Actor:
+    return Actor(f"console:{account.username}", Role.BL.value, account.operator)
+
+
+@router.get("/signoffs", response_class=HTMLResponse)
+async def signoffs_page(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    """Pending sign-offs (sandbox clients asking to go live, each with its VEN conformance report) and recent decisions."""
+    pending = await signoffs.list_signoffs(session, account.operator, pending=True)
+    decided = await signoffs.list_signoffs(session, account.operator, pending=False, limit=50)
+    reports = {r.id: [(str(x.get("id")), str(x.get("title")), str(x.get("outcome")))
+                      for x in r.report.get("results") or () if isinstance(x, dict)] for r in pending}
+    return _page(request, "operator/signoffs.html", {
+        "title": "Sign-offs", "pending": [signoffs.entry(r) for r in pending], "decided": [signoffs.entry(r) for r in decided],
+        "results": reports,
+    })
+
+
+@router.post("/signoffs/{signoff_id}/approve")
+async def approve_signoff(request: Request, account: OperatorAccount, session: WriteSession,
+                          signoff_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
+    row = await signoffs.decide(session, operator_actor(account), signoff_id, approve=True)
+    log.info("sign-off %s approved by %s: client %s is live", signoff_id, account.username, row.client_id)
+    return redirect(request, "/operator/signoffs", level="success",
+                    message=f"Sign-off {signoff_id} approved: client {row.client_id} is live.")
+
+
+@router.post("/signoffs/{signoff_id}/reject")
+async def reject_signoff(request: Request, account: OperatorAccount, session: WriteSession,
+                         signoff_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+                         reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    row = await signoffs.decide(session, operator_actor(account), signoff_id, approve=False, reason=reason)
+    log.info("sign-off %s rejected by %s", signoff_id, account.username)
+    return redirect(request, "/operator/signoffs", level="info",
+                    message=f"Sign-off {signoff_id} rejected: client {row.client_id} stays in the sandbox.")

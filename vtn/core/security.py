@@ -41,6 +41,13 @@ class Role(StrEnum):
     VEN = "VEN"
 
 
+class Stage(StrEnum):
+    """Where a VEN client is on its way to dispatch (docs/conformance.md, "Sandbox to live")."""
+
+    SANDBOX = "sandbox"  # sees sandbox programs only, until an operator approves its sign-off
+    LIVE = "live"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: a business-logic client (network operator) or a VEN client (FSP)."""
@@ -51,6 +58,7 @@ class Principal:
     ven_name: str | None = None  # the ven a VEN client is bound to
     operator: str = ""  # the tenant: the network operator this client belongs to ('' = the default one)
     claims: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    stage: str = Stage.LIVE.value  # a VEN client's stage (vtn.auth.privacy); BL clients are always live
 
     @property
     def is_bl(self) -> bool:

@@ -27,6 +27,7 @@ class EventRow(ObjectRow, table=True):
     )
 
     program_id: str = Field(max_length=128, foreign_key="program.id", nullable=False)
+    sandbox: bool = Field(default=False, nullable=False)  # its program's, copied so privacy needs no join
 
 
 class EventRevisionRow(SQLModel, table=True):

@@ -49,7 +49,7 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.insert(
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
-        operator=program.operator,
+        operator=program.operator, sandbox=program.sandbox,
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
@@ -67,7 +67,8 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
                 previous_program=moved_from and moved_from.document)
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
-        session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID
+        session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID,
+        sandbox=program.sandbox,
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)

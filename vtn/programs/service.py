@@ -14,7 +14,7 @@ from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_program, check_program_delete
-from vtn.programs.models import ProgramRow
+from vtn.programs.models import ProgramRow, is_sandbox_name
 
 store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
 
@@ -47,7 +47,8 @@ async def create_program(session: AsyncSession, viewer: Viewer, program: Program
     ensure_can_write(viewer, ObjectType.PROGRAM)
     check_program(program.content())
     await _ensure_unique_name(session, viewer, program.programName)
-    row = await store.insert(session, program.content(), program_name=program.programName, operator=viewer.operator)
+    row = await store.insert(session, program.content(), program_name=program.programName, operator=viewer.operator,
+                             sandbox=is_sandbox_name(program.programName))
     await audit.record_write(session, viewer.principal, "create", ObjectType.PROGRAM, row.document)
     return row.document
 
@@ -57,6 +58,10 @@ async def update_program(session: AsyncSession, viewer: Viewer, program_id: str,
     row = await get_program(session, viewer, program_id, for_update=True)
     check_program(program.content())
     await _ensure_unique_name(session, viewer, program.programName, own_id=row.id)
+    if is_sandbox_name(program.programName) != row.sandbox:
+        # its events' visibility (and a VEN's decision to actuate them) hangs on it: fixed at creation
+        raise Conflict(f"program {row.program_name!r} cannot move between sandbox and production "
+                       "(a sandbox program's name ends -SANDBOX); create a new program instead")
     row = await store.replace(
         session, row, program.content(), change={"program_id": row.id}, program_name=program.programName
     )
