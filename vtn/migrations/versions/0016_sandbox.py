@@ -4,7 +4,7 @@ Existing clients stay `live` (nothing changes for them). Existing programs whose
 (vtn.programs.models.is_sandbox_name: the console's NGED-OU_2MIN-SANDBOX) and their events are marked.
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from alembic import op
 import vtn.core.database
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
