@@ -37,7 +37,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx2
-from sqlalchemy import and_, bindparam, delete, func, text, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, text, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
@@ -443,6 +443,13 @@ class DeliveryWorker:
                     log.warning("notification %s to %s dead-lettered after %d attempts: %s",
                                 row.message_id, row.callback_url, row.attempts, error or outcome.error)
                 else:
+                    # Re-addressed by a subscription PUT during the attempt: the subscriber just came back, so
+                    # the new address gets its try now, not after the backoff of the old one's failure.
+                    moved = or_(C.callback_url != row.callback_url,
+                                C.bearer_token.is_not(None) if row.bearer_token is None else C.bearer_token != row.bearer_token)
+                    await session.exec(update(TABLE).where(mine, moved).values(  # type: ignore[call-overload]
+                        status=OutboxStatus.PENDING, lease_until=None, next_attempt_at=now,
+                        last_status=outcome.status, last_error=outcome.error))
                     delay = backoff_seconds(row.attempts, self.settings, outcome.retry_after)
                     values = {"status": OutboxStatus.PENDING, "lease_until": None,
                               "next_attempt_at": now + timedelta(seconds=delay)}
