@@ -21,6 +21,7 @@ from openadr3.models import ObjectType, Operation
 from openadr3.targets import TargetPair, target_pairs
 from vtn.core import changes
 from vtn.core.database import utcnow
+from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.tables import ObjectRow, ObjectTarget
 
@@ -68,6 +69,14 @@ class ObjectStore(Generic[RowT]):
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
         return self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
+
+    async def ensure_unique(
+        self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
+    ) -> None:
+        """409 `conflict` when a row other than `own_id` matches `where` (a name within its scope)."""
+        existing = (await session.exec(select(self.table.id).where(*where))).first()  # type: ignore[call-overload]
+        if existing is not None and existing != own_id:
+            raise Conflict(conflict)
 
     async def get(self, session: AsyncSession, object_id: str, *where: Any, for_update: bool = False) -> RowT | None:
         query = select(self.table).where(self.table.id == object_id, *where)  # type: ignore[arg-type]

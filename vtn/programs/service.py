@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Program
@@ -36,11 +35,8 @@ async def program_document(session: AsyncSession, viewer: Viewer, program_id: st
 
 async def _ensure_unique_name(session: AsyncSession, viewer: Viewer, name: str, own_id: str | None = None) -> None:
     """programName is unique per VTN (Y301); each operator is a VTN of its own."""
-    existing = (await session.exec(
-        select(ProgramRow.id).where(ProgramRow.operator == viewer.operator, ProgramRow.program_name == name)  # type: ignore[call-overload]
-    )).first()
-    if existing is not None and existing != own_id:
-        raise Conflict(f"a program named {name!r} already exists")
+    where = [ProgramRow.operator == viewer.operator, ProgramRow.program_name == name]
+    await store.ensure_unique(session, where, own_id, f"a program named {name!r} already exists")
 
 
 async def create_program(session: AsyncSession, viewer: Viewer, program: Program) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from openadr3.models import ObjectType, Resource, Ven
 from openadr3.targets import target_pairs
 from vtn.auth.privacy import Viewer, find_visible, read_clauses
-from vtn.core.errors import Conflict, Forbidden
+from vtn.core.errors import Forbidden
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_resource, grant_earlier_dispatches
@@ -59,11 +59,8 @@ async def ven_document(session: AsyncSession, viewer: Viewer, ven_id: str) -> di
 
 async def _ensure_unique_ven_name(session: AsyncSession, viewer: Viewer, name: str, own_id: str | None = None) -> None:
     """venName is unique per VTN (Y301); each operator is a VTN of its own."""
-    existing = (await session.exec(
-        select(VenRow.id).where(VenRow.operator == viewer.operator, VenRow.ven_name == name)  # type: ignore[call-overload]
-    )).first()
-    if existing is not None and existing != own_id:
-        raise Conflict(f"a ven named {name!r} already exists")
+    where = [VenRow.operator == viewer.operator, VenRow.ven_name == name]
+    await vens.ensure_unique(session, where, own_id, f"a ven named {name!r} already exists")
 
 
 async def create_ven(session: AsyncSession, viewer: Viewer, ven: Ven) -> dict[str, Any]:
@@ -132,13 +129,8 @@ async def resource_document(session: AsyncSession, viewer: Viewer, ven_id: str, 
 
 
 async def _ensure_unique_resource_name(session: AsyncSession, ven_id: str, name: str, own_id: str | None = None) -> None:
-    existing = (
-        await session.exec(
-            select(ResourceRow.id).where(ResourceRow.ven_id == ven_id, ResourceRow.resource_name == name)  # type: ignore[call-overload]
-        )
-    ).first()
-    if existing is not None and existing != own_id:
-        raise Conflict(f"ven {ven_id!r} already has a resource named {name!r}")
+    where = [ResourceRow.ven_id == ven_id, ResourceRow.resource_name == name]
+    await resources.ensure_unique(session, where, own_id, f"ven {ven_id!r} already has a resource named {name!r}")
 
 
 def _resource_content(resource: Resource, ven_id: str) -> dict[str, Any]:
