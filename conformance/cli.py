@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,7 +45,6 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
 ) -> None:
     """Run the checks; exit 0 when nothing failed, 1 otherwise."""
-    from conformance import report
 
     config = Config(
         vtn_url=vtn_url,
@@ -64,6 +63,13 @@ def run(
         notify_timeout=notify_timeout,
     )
     result = run_suite(config, None if quiet else stderr_progress)
+    _report_and_exit(result, junit_xml, json_out, markdown)
+
+
+def _report_and_exit(result: Any, junit_xml: Path | None, json_out: Path | None, markdown: Path | None) -> None:
+    """Print the run, write the report files asked for; exit 0 when nothing failed, 1 otherwise (both suites)."""
+    from conformance import report
+
     typer.echo(report.terminal(result))
     if junit_xml:
         junit_xml.write_text(report.to_junit(result))
@@ -119,7 +125,6 @@ def ven(
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
 ) -> None:
     """Play the VTN for a VEN under test: start it, wait for the VEN, run the V checks; exit 1 on a failure."""
-    from conformance import report
     from conformance.ven_suite import VenSuiteConfig, run_ven_suite, seed_program
     from conformance.ven_vtn import ScriptedVtn
     from gb_profile.signing import SignatureError, read_signing_key
@@ -154,14 +159,7 @@ def ven(
         result = run_ven_suite(config, vtn, None if quiet else stderr_progress)
     finally:
         vtn.stop()
-    typer.echo(report.terminal(result))
-    if junit_xml:
-        junit_xml.write_text(report.to_junit(result))
-    if json_out:
-        json_out.write_text(report.to_json(result))
-    if markdown:
-        markdown.write_text(report.to_markdown(result))
-    raise typer.Exit(0 if result.ok else 1)
+    _report_and_exit(result, junit_xml, json_out, markdown)
 
 
 faults_app = typer.Typer(help="The suite tests itself: inject faults into a correct VTN through a proxy.",
