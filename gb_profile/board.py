@@ -115,11 +115,6 @@ class AckStatus:
         return None if ack is None else ack.latency_seconds
 
 
-def _field(doc: EventDoc | ReportDoc, name: str) -> Any:
-    """A top-level field of a wire document or a model."""
-    return doc.get(name) if isinstance(doc, Mapping) else getattr(doc, name, None)
-
-
 def _addressed(ins: m.DispatchInstruction) -> dict[str, Any]:
     """What both board views say about a dispatch: which one, to whom, and its latest revision."""
     return {
@@ -135,7 +130,7 @@ def parse_acks(reports: Iterable[ReportDoc]) -> list[m.Acknowledgement]:
     """The GB_ACK reports among `reports`, decoded, by revision then receipt time; others and undecodable ones skipped."""
     acks = []
     for report in reports:
-        if _field(report, "reportName") != m.R_ACK:
+        if b.field_of(report, "reportName") != m.R_ACK:
             continue
         try:
             acks.append(b.parse_ack_report(report))
@@ -158,12 +153,12 @@ def ack_status(
     latest). A GB dispatch addresses one FSP and one dispatch unit (GB-E-002/003), so the list has one item.
     """
     ins = b.parse_event(event)
-    event_id = _field(event, "id")
+    event_id = b.field_of(event, "id")
     issued = {h.revision: h for h in history if h.event_name == ins.event_name}
     issued[ins.revision] = ins
     acks = []
     for report in reports:
-        if _field(report, "reportName") != m.R_ACK:
+        if b.field_of(report, "reportName") != m.R_ACK:
             continue
         try:
             ack = b.parse_ack_report(report)
@@ -173,7 +168,7 @@ def ack_status(
             continue
         received = b.utc(ack.received_time)
         sent = issued.get(ack.revision)
-        report_id, created = _field(report, "id"), _field(report, "createdDateTime")
+        report_id, created = b.field_of(report, "id"), b.field_of(report, "createdDateTime")
         acks.append(
             RevisionAck(
                 revision=ack.revision,
@@ -331,7 +326,7 @@ def _readings(sources: Iterable[ReportDoc | m.MeterReadings], ins: m.DispatchIns
     skipped = 0
     for source in sources:
         if not isinstance(source, m.MeterReadings):
-            if _field(source, "reportName") != m.R_READINGS:
+            if b.field_of(source, "reportName") != m.R_READINGS:
                 continue
             try:
                 source = b.parse_readings_report(source)

@@ -86,6 +86,11 @@ def _vm(type_: str, *values: Any) -> ValuesMap:
     return ValuesMap(type=type_, values=list(values))
 
 
+def field_of(doc: Any, name: str) -> Any:
+    """A top-level field of a wire document (a mapping) or of a parsed model."""
+    return doc.get(name) if isinstance(doc, Mapping) else getattr(doc, name, None)
+
+
 def _as_event(obj: Event | Mapping[str, Any]) -> Event:
     return obj if isinstance(obj, Event) else Event.model_validate(obj)
 

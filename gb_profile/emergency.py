@@ -65,18 +65,14 @@ def can_emergency_stop(ins: m.DispatchInstruction, now: datetime) -> bool:
     return ins.status in m.ACTIVE_STATUSES and b.utc(ins.service_end) > b.utc(now)
 
 
-def _field(doc: EventDoc, name: str) -> Any:
-    return getattr(doc, name, None) if isinstance(doc, Event) else doc.get(name)
-
-
 def select_for_emergency_stop(dispatches: Iterable[Dispatch], scope: StopScope, now: datetime) -> list[Dispatch]:
     """The dispatches `scope` covers that an e-stop would change, in the given order. `dispatches` are those of
     GB programs (the caller reads them); anchors and non-profile events must not be among them."""
     chosen = []
     for doc, ins in dispatches:
-        if scope.event_id and _field(doc, "id") != scope.event_id:
+        if scope.event_id and b.field_of(doc, "id") != scope.event_id:
             continue
-        if scope.program_id and _field(doc, "programID") != scope.program_id:
+        if scope.program_id and b.field_of(doc, "programID") != scope.program_id:
             continue
         if scope.cmz and (ins.cmz is None or f"{ins.operator_id}:{ins.cmz}" != scope.cmz):
             continue
@@ -102,29 +98,25 @@ class UnitEmergencyStop:
     program_id: str | None
 
 
-def _report_field(doc: ReportDoc, name: str) -> Any:
-    return getattr(doc, name, None) if isinstance(doc, Report) else doc.get(name)
-
-
 def active_fsp_stops(reports: Iterable[ReportDoc]) -> list[UnitEmergencyStop]:
     """Units whose latest emergency-stop report (by effective time, then creation) is a stop, not a clearance,
     newest first. Reports that are not parseable GB_EMERGENCY_STOP reports are skipped."""
     latest: dict[tuple[str, str], tuple[tuple[datetime, str], m.EmergencyStop, ReportDoc]] = {}
     for doc in reports:
-        if _report_field(doc, "reportName") != m.R_EMERGENCY_STOP:
+        if b.field_of(doc, "reportName") != m.R_EMERGENCY_STOP:
             continue
         try:
             stop = b.parse_emergency_stop_report(doc)
         except (m.ProfileError, ValueError):
             continue
-        order = (b.utc(stop.effective_time), str(_report_field(doc, "createdDateTime") or ""))
+        order = (b.utc(stop.effective_time), str(b.field_of(doc, "createdDateTime") or ""))
         for unit in stop.dispatch_units:
             key = (stop.fsp_id, unit)
             if key not in latest or order >= latest[key][0]:
                 latest[key] = (order, stop, doc)
     active = [
         UnitEmergencyStop(fsp, unit, stop.operator_id, stop.reason, b.utc(stop.effective_time),
-                          _report_field(doc, "id"), _report_field(doc, "eventID"), _report_field(doc, "programID"))
+                          b.field_of(doc, "id"), b.field_of(doc, "eventID"), b.field_of(doc, "programID"))
         for (fsp, unit), (_order, stop, doc) in latest.items() if not stop.cleared
     ]
     active.sort(key=lambda s: (s.effective_time, s.fsp_id, s.dispatch_unit), reverse=True)
