@@ -21,7 +21,7 @@ from conformance.ven_suite import VEN_CHECKS
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.products import ProductCode, product
-from tests.conftest import Caller, Clients
+from tests.conftest import Caller, Clients, vtn_test_settings
 from tests.test_console_auth import add_user, csrf_of
 from tests.test_console_fsp import MPAN_A, dispatch, register_fsp, signin
 from vtn.audit.models import AuditRow
@@ -34,8 +34,8 @@ SANDBOX = "NGED-OU_2MIN-SANDBOX"
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, delivery_enabled=False, console_enabled=True,
-                    console_signin_rate_limit=1000, console_sandbox_program=SANDBOX, console_require_mfa=False)
+    return vtn_test_settings(database_url, console_enabled=True, console_signin_rate_limit=1000,
+                             console_sandbox_program=SANDBOX, console_require_mfa=False)
 
 
 def ven_report(ven_name: str, failed: str | None = None, only: int | None = None) -> str:
@@ -302,3 +302,30 @@ def test_migration_marks_existing_sandbox_programs_and_their_events(tmp_path: Pa
     with engine.begin() as db:
         assert db.execute(sa.text("SELECT count(*) FROM event")).scalar_one() == 3
     engine.dispose()
+
+
+def test_a_sandbox_clients_subscription_is_told_only_what_its_token_may_read(
+        world: dict[str, Any], bl: Caller, clients: Clients) -> None:
+    """Notifications follow the subscriber's stage: PROGRAM CREATE matches subscriptions of every program, so a
+    sandbox client subscribed on the sandbox program must not learn of a new production program."""
+    from vtn.subscriptions.notification_models import OutboxRow
+
+    staged = world["staged"]
+    entry = {"objects": ["PROGRAM", "EVENT"], "operations": ["POST", "PUT"], "callbackUrl": "http://127.0.0.1:9/s"}
+    subscribed = staged.post("/subscriptions", json={"clientName": "fsp-s", "programID": world["sandbox"]["id"],
+                                                     "objectOperations": [entry]})
+    assert subscribed.status_code == 201, subscribed.text
+    created = bl.post("/programs", json=b.build_program(ProductCode.SU, operator_id="NGED", suffix="NEW").dump())
+    assert created.status_code == 201, created.text
+    sandbox_event = bl.put(f"/programs/{world['sandbox']['id']}", json={
+        k: v for k, v in world["sandbox"].items() if k not in ("id", "createdDateTime", "modificationDateTime", "objectType")})
+    assert sandbox_event.status_code == 200, sandbox_event.text
+
+    async def bodies() -> list[str]:
+        async with clients.app.state.db.session(write=False) as session:
+            rows = await session.exec(select(OutboxRow.body).where(OutboxRow.subscription_id == subscribed.json()["id"]))
+            return list(rows.all())
+
+    sent = clients.http.portal.call(bodies)
+    assert any(world["sandbox"]["id"] in body for body in sent)  # the sandbox program's update: told
+    assert not any(created.json()["id"] in body for body in sent)  # the new production program: never

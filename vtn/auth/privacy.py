@@ -283,12 +283,27 @@ class Viewers:
         return viewer
 
 
+async def ven_stage(session: AsyncSession, operator: str, ven_name: str | None, client_id: str | None = None) -> str:
+    """The stage a VEN is judged at where no token says it: that of `client_id` when it is a registered client;
+    else sandbox while the ven has clients and none of them is live; live otherwise (a VEN without clients)."""
+    from vtn.auth.models import ClientRow
+
+    if client_id is not None:
+        stage = (await session.exec(select(ClientRow.stage).where(ClientRow.client_id == client_id))).first()
+        if stage is not None:
+            return str(stage)
+    stages = set((await session.exec(select(ClientRow.stage).where(  # type: ignore[call-overload]
+        ClientRow.operator == operator, ClientRow.role == Role.VEN.value, ClientRow.ven_name == ven_name))).all())
+    return Stage.SANDBOX.value if stages and Stage.LIVE.value not in stages else Stage.LIVE.value
+
+
 async def viewer_for_subscription(
     session: AsyncSession, operator: str, owner_ven_id: str | None, owner_client_id: str | None,
-    cache: dict[tuple[str, str | None], Viewer] | None = None,
+    cache: dict[tuple[str, str | None, str | None], Viewer] | None = None,
 ) -> Viewer:
-    """The Viewer a subscription's notifications are decided for: its owner's, as if it polled."""
-    key = (operator, owner_ven_id)
+    """The Viewer a subscription's notifications are decided for: its owner's, as if it polled (with the stage
+    of the client that created it: a sandbox client's subscription gets only what its token may read)."""
+    key = (operator, owner_ven_id, owner_client_id)
     if cache is not None and key in cache:
         return cache[key]
     if owner_ven_id is None:
@@ -296,7 +311,8 @@ async def viewer_for_subscription(
     else:
         ven_name = (await session.exec(select(VenRow.ven_name).where(VenRow.id == owner_ven_id))).first()
         principal = Principal(client_id=f"ven:{owner_ven_id}", role=Role.VEN, scopes=frozenset(),
-                              ven_name=ven_name, operator=operator)
+                              ven_name=ven_name, operator=operator,
+                              stage=await ven_stage(session, operator, ven_name, owner_client_id))
         viewer = await resolve_viewer(session, principal) if ven_name else Viewer(principal)
     if cache is not None:
         cache[key] = viewer

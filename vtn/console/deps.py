@@ -12,18 +12,16 @@ from dataclasses import dataclass, replace
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from vtn.auth.models import ClientRow
-from vtn.auth.privacy import Viewer, resolve_viewer
+from vtn.auth.privacy import Viewer, resolve_viewer, ven_stage
 from vtn.auth.service import DEFAULT_SCOPES
 from vtn.console import service
 from vtn.console.models import AccountRole
 from vtn.core.database import Database, utcnow
 from vtn.core.errors import BadRequest, Forbidden, NotFound
 from vtn.core.pagination import Page
-from vtn.core.security import Principal, Role, Scope, Stage
+from vtn.core.security import Principal, Role, Scope
 from vtn.core.settings import Settings
 
 SESSION_COOKIE = "vtn_console"
@@ -199,16 +197,8 @@ async def viewer_for_account(session: AsyncSession, account: Account, ven_name: 
     """The `Viewer` services take: exactly what a BL token (operator) or that VEN's token (FSP) would be."""
     principal = principal_for_account(account, ven_name)
     if not principal.is_bl:
-        principal = replace(principal, stage=await _ven_stage(session, account.operator, principal.ven_name))
+        principal = replace(principal, stage=await ven_stage(session, account.operator, principal.ven_name))
     return await resolve_viewer(session, principal)
-
-
-async def _ven_stage(session: AsyncSession, operator: str, ven_name: str | None) -> str:
-    """The stage of the VEN's clients: sandbox while it has clients and none is live (the FSP then sees what its
-    sandbox token sees); live otherwise (a VEN known to the console only)."""
-    stages = set((await session.exec(select(ClientRow.stage).where(  # type: ignore[call-overload]
-        ClientRow.operator == operator, ClientRow.role == Role.VEN.value, ClientRow.ven_name == ven_name))).all())
-    return Stage.SANDBOX.value if stages and Stage.LIVE.value not in stages else Stage.LIVE.value
 
 
 async def viewers_for_account(session: AsyncSession, account: Account) -> list[Viewer]:

@@ -23,6 +23,7 @@ class Change:
     program_id: str | None = None
     owner_ven_id: str | None = None  # the ven owning it, for VEN-private objects
     operator: str = ""  # the tenant the object belongs to
+    sandbox: bool = False  # a sandbox program or its event: only then may a sandbox client be told
 
 
 ChangeListener = Callable[[AsyncSession, Change], Awaitable[None]]

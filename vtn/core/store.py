@@ -190,4 +190,6 @@ class ObjectStore(Generic[RowT]):
         change: dict[str, Any] | None, operator: str | None = None,
     ) -> None:
         tenant = row.operator if operator is None else operator
-        await changes.emit(session, changes.Change(self.object_type, operation, document, operator=tenant, **(change or {})))
+        sandbox = bool(getattr(row, "sandbox", False))  # programs and events only (vtn.auth.privacy, stage)
+        await changes.emit(session, changes.Change(self.object_type, operation, document, operator=tenant,
+                                                   sandbox=sandbox, **(change or {})))

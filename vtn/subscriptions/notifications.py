@@ -165,12 +165,12 @@ async def candidate_subscriptions(session: AsyncSession, change: Change) -> list
 async def match_change(session: AsyncSession, change: Change) -> list[dict[str, Any]]:
     """The outbox rows `change` produces, as column values for one bulk INSERT."""
     rows: list[dict[str, Any]] = []
-    viewers: dict[tuple[str, str | None], Viewer] = {}
+    viewers: dict[tuple[str, str | None, str | None], Viewer] = {}
     now = utcnow()
     body: str | None = None
     object_type = change.object_type.value
     operation = NOTIFICATION_OPERATION[change.operation].value
-    facts = ObjectFacts(change.object_type, change.operator, change.document, change.owner_ven_id)
+    facts = ObjectFacts(change.object_type, change.operator, change.document, change.owner_ven_id, change.sandbox)
     for subscription_id, owner_ven_id, owner_client_id, document in await candidate_subscriptions(session, change):
         if not targets_match(document.get("targets"), change.document.get("targets")):
             continue
