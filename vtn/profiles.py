@@ -107,6 +107,22 @@ async def report_keys(session: AsyncSession, operator: str, report: dict[str, An
     return await fsp_key_ring(session, operator, [report["clientName"]])
 
 
+async def report_resources(session: AsyncSession, viewer: Viewer, report: dict[str, Any], program: dict[str, Any]
+                           ) -> set[str] | None:
+    """The resource names a VEN's GB readings may name (its own, GB-R-012); None when there is nothing to check
+    (a BL, another report, a non-GB program), so other reports cost no query."""
+    from gb_profile import model as m
+    from gb_profile.validator import is_gb_program
+    from vtn.vens.models import ResourceRow
+
+    if viewer.is_bl or report.get("reportName") != m.R_READINGS or not is_gb_program(program):
+        return None
+    if viewer.ven_id is None:
+        return set()
+    names = await session.exec(select(ResourceRow.resource_name).where(ResourceRow.ven_id == viewer.ven_id))  # type: ignore[call-overload]
+    return set(names.all())
+
+
 async def grant_dispatch_targets(session: Any, event: dict[str, Any], program: Any) -> None:
     """In a GB program, dispatching to a unit is the operator's grant of it (docs/security.md).
 

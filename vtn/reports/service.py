@@ -13,7 +13,7 @@ from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
-from vtn.profiles import check_report, check_report_change, report_keys
+from vtn.profiles import check_report, check_report_change, report_keys, report_resources
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -58,20 +58,9 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
     if program is not None:
         content = report.content()
         keys = await report_keys(session, str(event.operator), content, program.document)
-        check_report(content, event.document, program.document, await _own_resource_names(session, viewer), keys)
+        own = await report_resources(session, viewer, content, program.document)
+        check_report(content, event.document, program.document, own, keys)
     return str(event.operator)
-
-
-async def _own_resource_names(session: AsyncSession, viewer: Viewer) -> set[str] | None:
-    """The resource names a VEN may report for (its own); None for BL (it may report for any)."""
-    from vtn.vens.models import ResourceRow
-
-    if viewer.is_bl:
-        return None
-    if viewer.ven_id is None:
-        return set()
-    names = await session.exec(select(ResourceRow.resource_name).where(ResourceRow.ven_id == viewer.ven_id))  # type: ignore[call-overload]
-    return set(names.all())
 
 
 NAME_COLUMN_LENGTH = 128
