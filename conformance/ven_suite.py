@@ -388,14 +388,15 @@ def v010_tampered(session: VenSession) -> str | None:
            source="RFC 9110 §10.2.3, §15.6.4; docs/ven.md (operations notes)")
 def v011_retry(session: VenSession) -> str | None:
     retry_after = 2
-    fault = session.vtn.arm("POST", "/reports", 503, retry_after)
-    dispatch = session.dispatch(session.instruction("RTY"))
+    event_id = "rty-" + uuid.uuid4().hex[:8]  # the fault meets this dispatch's acknowledgement, not another report
+    fault = session.vtn.arm("POST", "/reports", 503, retry_after, event_id=event_id)
+    dispatch = session.dispatch(session.instruction("RTY"), event_id)
     try:
         session.expect_ack(dispatch, "a dispatch whose first acknowledgement got a 503")
     finally:
         fault.remaining = 0
     posts = [s for s in session.vtn.requests(dispatch.published) if s.method == "POST" and s.path == "/reports"
-             and (s.status == 503 or (isinstance(s.body, dict) and s.body.get("eventID") == dispatch.event["id"]))]
+             and isinstance(s.body, dict) and s.body.get("eventID") == dispatch.event["id"]]
     refused = [s for s in posts if s.status == 503]
     session.evidence(posts[:3])
     if not refused:

@@ -83,6 +83,14 @@ class Issued:
     expires: float
 
 
+async def _json_body(request: Request) -> Any:
+    """The request's JSON body, or None (Starlette keeps the bytes for the handler)."""
+    try:
+        return json.loads(await request.body() or b"null")
+    except ValueError:
+        return None
+
+
 @dataclass
 class Fault:
     method: str
@@ -90,6 +98,7 @@ class Fault:
     status: int
     retry_after: int | None
     remaining: int = 1
+    event_id: str | None = None  # only requests whose JSON body names this eventID (one dispatch's ack)
 
 
 @dataclass
@@ -178,8 +187,9 @@ class ScriptedVtn:
 
     # --- helpers for the runner --------------------------------------------------------------
 
-    def arm(self, method: str, path: str, status: int = 503, retry_after: int | None = 1, times: int = 1) -> Fault:
-        fault = Fault(method, path, status, retry_after, times)
+    def arm(self, method: str, path: str, status: int = 503, retry_after: int | None = 1, times: int = 1,
+            event_id: str | None = None) -> Fault:
+        fault = Fault(method, path, status, retry_after, times, event_id)
         with self.lock:
             self.faults.append(fault)
         return fault
@@ -280,10 +290,11 @@ class ScriptedVtn:
         return JSONResponse({"access_token": issued.token, "token_type": "Bearer",
                              "expires_in": int(self.token_lifetime)}, headers={"cache-control": "no-store"})
 
-    def _fault(self, method: str, path: str) -> Fault | None:
+    def _fault(self, method: str, path: str, event_id: Any) -> Fault | None:
         with self.lock:
             for fault in self.faults:
-                if fault.remaining > 0 and fault.method == method and path.startswith(fault.path):
+                if (fault.remaining > 0 and fault.method == method and path.startswith(fault.path)
+                        and fault.event_id in (None, event_id)):
                     fault.remaining -= 1
                     return fault
         return None
@@ -297,9 +308,10 @@ class ScriptedVtn:
             note = "expired token" if issued is not None else "unknown or missing token"
             self._record(request, 401, token=token or None, note=note)
             return self._problem(401, note, **{"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        fault = self._fault(request.method, path)
+        sent = await _json_body(request)
+        fault = self._fault(request.method, path, sent.get("eventID") if isinstance(sent, dict) else None)
         if fault is not None:
-            self._record(request, fault.status, token=issued.token, note="injected fault")
+            self._record(request, fault.status, sent, token=issued.token, note="injected fault")
             extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
             return self._problem(fault.status, "injected by the suite", **extra)
         body: Any = None
