@@ -159,7 +159,8 @@ def test_dispatch_outside_accepted_windows_warned_or_refused(world, bl, clock): 
     assert "GB-Warning" not in inside.headers
     outside = bl.post("/events", json=_dispatch(program_id, "D-OUT", SUNDAY_4PM + timedelta(hours=2), 2, instructed))
     assert outside.status_code == 201
-    assert av.OUTSIDE in outside.headers["GB-Warning"] and "from 28 Mar 2027 18:00 BST to 28 Mar 2027 20:00 BST" in outside.headers["GB-Warning"]
+    warning = outside.headers["GB-Warning"]
+    assert av.OUTSIDE in warning and "from 28 Mar 2027 18:00 BST to 28 Mar 2027 20:00 BST" in warning
 
     terms = bl.get(f"/admin/gb/programs/{program_id}/terms").json()["stored"][0]
     keep = {k: v for k, v in terms.items() if k not in ("programID", "unit", "updatedDateTime", "updatedBy")}
