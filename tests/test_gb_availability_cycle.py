@@ -130,6 +130,20 @@ def test_declaration_checked_accepted_and_seen_in_one_poll(world, bl, clock):  #
     assert (accepted.status, accepted.accepted_kw, accepted.awarded_price, accepted.bid_price) == (
         "ACCEPTED", 1500.0, 10.5, 11.0)
 
+    # the reference VEN reads them from what its poll returns (GbReporter.acceptances)
+    from openadr3.models import Event
+    from ven_client.config import GbSettings
+    from ven_client.gb import GbReporter
+
+    polled = [Event.model_validate(e) for e in ven.get("/events").json()]
+
+    class Polled:  # the VEN's VtnClient.list_events, answered with what this VTN returned
+        async def list_events(self, program_id: str | None = None) -> list[Event]:
+            return polled
+
+    weeks = bl.http.portal.call(GbReporter(Polled(), GbSettings(fsp_id=FSP, operator_id=OPERATOR)).acceptances)  # type: ignore[arg-type]
+    assert list(weeks) == [WEEK] and weeks[WEEK][0].accepted_kw == 1500.0
+
     # the week's CSV
     text = bl.get(f"/admin/gb/programs/{program_id}/acceptances.csv", params={"week": "2027-03-22"}).text
     [line] = list(csv.DictReader(io.StringIO(text)))
