@@ -127,8 +127,8 @@ def test_declaration_checked_accepted_and_seen_in_one_poll(world, bl, clock):  #
                       json={"status": "ACCEPTED", "acceptedKW": 1500, "awardedPrice": 10.5})
     assert decided.status_code == 200, decided.text
     [accepted] = acceptances()
-    assert (accepted.status, accepted.accepted_kw, accepted.awarded_price, accepted.bid_price) == (
-        "ACCEPTED", 1500.0, 10.5, 11.0)
+    assert (accepted.status, accepted.accepted_kw, accepted.awarded_price, accepted.bid_price, accepted.declared_kw) == (
+        "ACCEPTED", 1500.0, 10.5, 11.0, 1800.0)
 
     # the reference VEN reads them from what its poll returns (GbReporter.acceptances)
     from openadr3.models import Event
