@@ -592,8 +592,13 @@ async def _board_rows(session: AsyncSession, viewer: Viewer, keys: list[ECKey]) 
 
 
 async def _board_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
+    from vtn.contracts.acks import ack_deadlines
+
     rows = await _board_rows(session, viewer, _signature_keys(request))
-    return {"rows": rows, "updated": london(now_utc()), "fsp_stops": await fsp_emergency_stops(session, viewer.operator),
+    now = now_utc()
+    overdue = [d for d in await ack_deadlines(session, viewer.operator, now) if d.state(now) == "OVERDUE"]
+    return {"rows": rows, "updated": london(now), "fsp_stops": await fsp_emergency_stops(session, viewer.operator),
+            "ack_overdue": overdue,
             "silent": sum(1 for r in rows if r.phase != "ended" and any(not a.latest_acknowledged for a in r.acks))}
 
 
