@@ -109,6 +109,8 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
     _, program = await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     report_was_declaration = row.document.get("reportName") == "GB_AVAILABILITY"
+    if report_was_declaration and report.reportName != "GB_AVAILABILITY":
+        await _before_delete(session, viewer, row)  # no longer a declaration: its windows go, as on a delete
     row = await store.replace(
         session,
         row,
@@ -116,7 +118,7 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
         change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
         **_columns(report),
     )
-    if row.document.get("reportName") == "GB_AVAILABILITY" or report_was_declaration:
+    if row.document.get("reportName") == "GB_AVAILABILITY":
         await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)
     return row.document
 
