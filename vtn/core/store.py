@@ -42,10 +42,19 @@ def format_timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class TargetFilter:
-    """`targetType` + `targetValues` from a query (OR over values)."""
+    """`targetType` + `targetValues` from a query (OR over values); or, from a 3.1.0 `targets` query, `pairs`
+    of any types (OR over them, openadr3.convert)."""
 
     type: str
     values: tuple[str, ...]
+    pairs: tuple[TargetPair, ...] = ()
+
+    @classmethod
+    def any_of(cls, pairs: Iterable[TargetPair]) -> TargetFilter:
+        return cls("", (), tuple(sorted(set(pairs))))
+
+    def all_pairs(self) -> list[TargetPair]:
+        return list(self.pairs) if self.pairs else [(self.type, v) for v in self.values]
 
 
 class ObjectStore(Generic[RowT]):
@@ -68,7 +77,7 @@ class ObjectStore(Generic[RowT]):
         )
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
-        return self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
+        return self.table.id.in_(self._by_target(target.all_pairs()))  # type: ignore[attr-defined]
 
     async def ensure_unique(
         self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
@@ -88,7 +97,7 @@ class ObjectStore(Generic[RowT]):
         table = self.table
         query = select(table.document, *columns)  # type: ignore[call-overload]
         order: tuple[Any, ...] = (table.created_at, table.id)
-        values = {index_value(v) for v in target.values} if target else set()
+        values = {index_value(v) for v in target.values} if target and not target.pairs else set()
         if target and len(values) == 1:
             # One value: join its target rows (at most one per object: the value is in the primary key)
             # and order by their copy of created_at, so the page is a walk of ix_object_target_lookup
@@ -109,6 +118,12 @@ class ObjectStore(Generic[RowT]):
         if page.limit == 0:
             return []
         return list((await session.exec(self._page_query(where, page, target))).all())
+
+    async def list_with_extra(
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """(document, extra) of one page: what the 3.1.0 API shows (openadr3.convert)."""
+        return [(row[0], row[1]) for row in await self.list_columns(session, where, page, target, self.table.extra)]
 
     async def list_columns(
         self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any
