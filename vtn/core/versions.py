@@ -60,6 +60,11 @@ async def targets_query(
     return targets
 
 
+def target_filter(targets: list[str] | None) -> TargetFilter | None:
+    """A plain 3.1.0 `targets` filter (OR), for objects only their owner reads (vens, resources)."""
+    return TargetFilter.any_of(pairs_of(targets)) if targets else None
+
+
 class Requested:
     """A 3.1.0 read's `targets` as the Definition applies them ("Object privacy", targeting): for a VEN, the
     AND of the requested targets and its granted ones; for BL, the requested ones."""
@@ -93,6 +98,18 @@ def _spec_json() -> str:
         return json.dumps(yaml.safe_load(handle), default=str)  # YAML examples parse as datetimes
 
 
+def _route_paths(routes: Any) -> set[str]:
+    """Every path the app routes (FastAPI ≥ 0.16x keeps included routers as contexts, not copied routes)."""
+    paths: set[str] = set()
+    for route in routes:
+        if getattr(route, "path", None):
+            paths.add(route.path)
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            paths.update(str(context.path) for context in contexts() if getattr(context, "path", None))
+    return paths
+
+
 def install_openapi_31(app: FastAPI, base: str) -> None:
     """`{base}/openapi.json`: the vendored 3.1.0 definition, its server set to `base`, with the paths this VTN
     serves under `base` (so routes other modules add there, e.g. /notifiers, appear once they exist)."""
@@ -100,8 +117,7 @@ def install_openapi_31(app: FastAPI, base: str) -> None:
     @app.get(f"{base}/openapi.json", include_in_schema=False)
     async def openapi_31(request: Request) -> JSONResponse:
         document = json.loads(_spec_json())
-        served = {getattr(r, "path", "")[len(base):] for r in request.app.routes
-                  if getattr(r, "path", "").startswith(base + "/")}
+        served = {path[len(base):] for path in _route_paths(request.app.routes) if path.startswith(base + "/")}
         document["paths"] = {p: v for p, v in document["paths"].items() if p in served}
         document["servers"] = [{"url": base, "description": "OpenADR 3.1.0 base path"}]
         return JSONResponse(document)
