@@ -239,6 +239,8 @@ def test_subscriptions_31_ownership_check_and_optional_program(bl: Caller, clien
         hidden = ven.get(f"/subscriptions/{created['id']}")
         assert hidden.status_code == 404 and hidden.json()["type"].endswith("not-in-3.0.1")
         assert ven.delete(f"/subscriptions/{created['id']}").status_code == 404
+        assert ven.put(f"/subscriptions/{created['id']}", json={**body, "programID": program["id"]}).status_code == 404
+        assert ven.post("/subscriptions", json=body).status_code == 400  # 3.0.1 requires programID
         # with a programID it is visible to both
         with_program = ok(ven.v31().put(f"/subscriptions/{created['id']}", json={**body, "programID": program["id"]}))
         assert with_program["programID"] == program["id"]

@@ -156,6 +156,7 @@ async def update_subscription(
 ) -> dict[str, Any]:
     """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
     row = await get_subscription(session, viewer, subscription_id, for_update=True)
+    shown(viewer, row, api)  # 3.0.1 does not change what it cannot show
     previous = row.document
     _program, columns = await _prepare(session, viewer, subscription, settings, api)
     if extra is not None:
