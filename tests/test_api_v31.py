@@ -313,7 +313,9 @@ def test_a_31_ven_and_a_301_ven_get_the_same_dispatch(bl: Caller, clients: Clien
             {"objects": ["EVENT"], "operations": ["POST"], "callbackUrl": hooks.url("/old")}]}), 201)
         ok(new.v31().post("/subscriptions", json={"clientName": "ven-new", "objectOperations": [
             {"objects": ["EVENT"], "operations": ["CREATE"], "callbackUrl": hooks.url("/new")}]}), 201)
-        event = ok(bl.post("/events", json=full_event(program["id"], targets=group)), 201)
+        # "secret" is granted to neither VEN: 3.1.0 hides it from the 3.1 VEN (target hiding), 3.0.1 has no such rule
+        both = [{"type": "GROUP", "values": ["fleet", "secret"]}]
+        event = ok(bl.post("/events", json=full_event(program["id"], targets=both)), 201)
 
     assert [e["id"] for e in ok(old.get("/events"))] == [event["id"]]
     seen_31 = ok(new.v31().get("/events"))
@@ -324,8 +326,9 @@ def test_a_31_ven_and_a_301_ven_get_the_same_dispatch(bl: Caller, clients: Clien
             return list((await session.exec(select(OutboxRow).order_by(OutboxRow.id))).all())  # type: ignore[arg-type]
 
     bodies = {row.callback_url.rsplit("/", 1)[1]: json.loads(row.body) for row in bl.http.portal.call(outbox)}
-    assert bodies["old"]["operation"] == "POST" and bodies["old"]["object"]["targets"] == group
+    assert bodies["old"]["operation"] == "POST" and bodies["old"]["object"]["targets"] == both
     assert not component_errors("notification", bodies["old"], "3.0.1")
     assert bodies["new"]["operation"] == "CREATE" and bodies["new"]["object"]["targets"] == ["GROUP:fleet"]
+    assert bodies["new"]["targets"] == ["GROUP:fleet"]
     assert bodies["new"]["object"]["id"] == event["id"]
     assert not component_errors("notification", bodies["new"], "3.1.0")

@@ -29,6 +29,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sqlalchemy import and_, delete, event, insert, or_, text, update
@@ -37,7 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.convert import V310, notification_to_v31, to_v31
 from openadr3.models import NOTIFICATION_OPERATION, ObjectType, Operation
-from openadr3.targets import matches_filter, value_key
+from openadr3.targets import TargetPair, matches_filter, value_key
 from vtn.auth.privacy import ObjectFacts, Viewer, viewer_for_subscription, visible
 from vtn.core.changes import Change, add_change_listener
 from vtn.core.database import utcnow
@@ -119,15 +120,17 @@ def notification_body(change: Change) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def notification_body_31(change: Change) -> str:
-    """The OpenADR 3.1.0 notification of `change` (CRUD operation, the object in its 3.1.0 form)."""
+def notification_body_31(change: Change, keep: AbstractSet[TargetPair] | None = None) -> str:
+    """The OpenADR 3.1.0 notification of `change` (CRUD operation, the object in its 3.1.0 form); `keep`: the
+    targets a VEN subscriber is shown of a program or event (3.1.0 target hiding; None: all, for BL)."""
     document = change.document
     if change.object_type == ObjectType.SUBSCRIPTION:
         document = without_bearer_tokens(document)
     body = notification_to_v31(
         {"objectType": change.object_type.value, "operation": NOTIFICATION_OPERATION[change.operation].value,
          "targets": change.document.get("targets")},
-        to_v31(change.object_type.value, document, change.extra),
+        to_v31(change.object_type.value, document, change.extra, keep=keep),
+        keep,
     )
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
@@ -183,7 +186,7 @@ async def match_change(session: AsyncSession, change: Change) -> list[dict[str, 
     viewers: dict[tuple[str, str | None, str | None], Viewer] = {}
     now = utcnow()
     body: str | None = None
-    body_31: str | None = None
+    bodies_31: dict[AbstractSet[TargetPair] | None, str] = {}  # one serialisation per (change, shown targets)
     object_type = change.object_type.value
     operation = NOTIFICATION_OPERATION[change.operation].value
     facts = ObjectFacts(change.object_type, change.operator, change.document, change.owner_ven_id, change.sandbox)
@@ -200,8 +203,10 @@ async def match_change(session: AsyncSession, change: Change) -> list[dict[str, 
                 continue
             seen.add(url)
             if (extra or {}).get("apiVersion") == V310:  # made through the 3.1.0 API: told in 3.1.0 form
-                body_31 = body_31 or notification_body_31(change)
-                chosen = body_31
+                keep = None if viewer.is_bl else viewer.granted
+                if keep not in bodies_31:
+                    bodies_31[keep] = notification_body_31(change, keep)
+                chosen = bodies_31[keep]
             else:
                 body = body or notification_body(change)  # one serialisation per change, shared by all rows
                 chosen = body
