@@ -79,6 +79,15 @@ class ObjectStore(Generic[RowT]):
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
         return self.table.id.in_(self._by_target(target.all_pairs()))  # type: ignore[attr-defined]
 
+    def named_target_clause(self, target: TargetFilter, name_type: str, name_column: Any) -> ColumnElement[bool] | None:
+        """For a filter naming `name_type` (VEN_NAME, PROGRAM_NAME): match the object's targets *or* its own name,
+        which is its target of that type whether or not a BL also wrote one (clients find their ven or program
+        this way). None: the filter names no such type (use the plain target filter and its index walk)."""
+        names = sorted({v for t, v in target.all_pairs() if t == name_type})
+        if not names:
+            return None
+        return or_(name_column.in_(names), self.target_clause(target))
+
     async def ensure_unique(
         self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
     ) -> None:

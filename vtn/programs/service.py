@@ -16,13 +16,21 @@ from vtn.profiles import check_program, check_program_delete
 from vtn.programs.models import ProgramRow, is_sandbox_name
 
 store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
+PROGRAM_NAME = "PROGRAM_NAME"
 
 
 async def list_programs(
     session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page, with_extra: bool = False
 ) -> list[Any]:
-    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the programs `viewer` may read."""
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the programs `viewer` may read.
+
+    A program's own name is its PROGRAM_NAME target (python-oa3-client finds programs with
+    `?targetType=PROGRAM_NAME&targetValues=<name>`)."""
     where = read_clauses(viewer, store)
+    named = store.named_target_clause(targets, PROGRAM_NAME, ProgramRow.program_name) if targets else None
+    if named is not None:
+        where.append(named)
+        targets = None
     return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
 
 

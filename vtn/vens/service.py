@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -52,9 +52,9 @@ async def list_vens(
     where = read_clauses(viewer, vens)
     if ven_name is not None:
         where.append(VenRow.ven_name == ven_name)
-    names = [v for t, v in targets.all_pairs() if t == VEN_NAME] if targets else []
-    if targets and names:
-        where.append(or_(VenRow.ven_name.in_(names), vens.target_clause(targets)))  # type: ignore[attr-defined]
+    named = vens.named_target_clause(targets, VEN_NAME, VenRow.ven_name) if targets else None
+    if named is not None:
+        where.append(named)
         targets = None
     return await (vens.list_with_extra if with_extra else vens.list_documents)(session, where, page, targets)
 
