@@ -348,3 +348,28 @@ def test_clients_find_their_ven_and_programs_by_name(bl: Caller, clients: Client
     assert [p["id"] for p in ok(bl.v31().get("/programs", params={"targets": "PROGRAM_NAME:other"}))] == [other["id"]]
     assert ok(bl.v31().get("/programs", params={"targetType": "PROGRAM_NAME", "targetValues": "none"})) == []
     assert bl.v31().get("/programs", params={"targetType": "PROGRAM_NAME"}).status_code == 400
+
+
+def test_echo_check_modes(database_url: str) -> None:
+    """VTN_CALLBACK_ECHO_CHECK: `warn` accepts a receiver that does not echo (python-oa3-client 0.5.0 answers its
+    webhook's GET with {"status": "ok"}), `off` sends no GET; the SSRF policy holds in every mode."""
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import vtn_test_settings
+    from tests.support.receiver import Receiver
+    from vtn.app import create_app
+
+    for mode, gets in (("warn", 1), ("off", 0)):
+        app = create_app(vtn_test_settings(database_url, callback_echo_check=mode))
+        with TestClient(app, raise_server_exceptions=False) as http, Receiver(echo=False) as silent:
+            clients = Clients(http)
+            bl = clients.bl()
+            body = {"clientName": "bl", "objectOperations": [
+                {"objects": ["PROGRAM"], "operations": ["CREATE"], "callbackUrl": silent.url(f"/{mode}")}]}
+            ok(bl.v31().post("/subscriptions", json=body), 201)
+            assert len([r for r in silent.received() if r.method == "GET"]) == gets
+            blocked = {**body, "objectOperations": [{**body["objectOperations"][0],
+                                                     "callbackUrl": "http://169.254.169.254/x"}]}
+            assert bl.v31().post("/subscriptions", json=blocked).status_code == 400
+            for subscription in ok(bl.v31().get("/subscriptions")):
+                ok(bl.v31().delete(f"/subscriptions/{subscription['id']}"))

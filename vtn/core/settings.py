@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     # notifications
     callback_allow_http: bool = False
     callback_allowed_networks: list[str] = Field(default_factory=list)
+    callback_echo_check: Literal["enforce", "warn", "off"] = Field(
+        "enforce", description="OpenADR 3.1.0 webhook ownership check (GET callbackUrl?echo=, D310:3327) on 3.1.0 "
+        "subscription writes: enforce (refuse with 400), warn (log and accept: receivers that do not echo, e.g. "
+        "python-oa3-client 0.5.0's), off")
     delivery_enabled: bool = True
     delivery_timeout_seconds: float = 15.0
     delivery_max_attempts: int = 12

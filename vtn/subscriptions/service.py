@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import or_
@@ -21,6 +22,7 @@ from vtn.subscriptions import notifications
 from vtn.subscriptions.callbacks import check_callback_url, verify_callback_owner
 from vtn.subscriptions.models import SubscriptionRow
 
+log = logging.getLogger("vtn.subscriptions")
 store: ObjectStore[SubscriptionRow] = ObjectStore(ObjectType.SUBSCRIPTION, SubscriptionRow)
 
 
@@ -114,9 +116,20 @@ async def _prepare(
 
 async def verify_callbacks(subscription: Subscription, settings: Settings) -> None:
     """The 3.1.0 callback ownership check (D310:3327), once per distinct URL. The 3.1.0 router runs it before
-    it opens the write transaction: a slow callback must not hold the database's writer."""
+    it opens the write transaction: a slow callback must not hold the database's writer.
+
+    `settings.callback_echo_check`: `enforce` refuses (400); `warn` logs and accepts (for receivers that do not
+    echo); `off` skips the GET. The SSRF policy applies in every mode."""
     for url in dict.fromkeys(operation.callbackUrl for operation in subscription.objectOperations):
-        await verify_callback_owner(url, settings)
+        if settings.callback_echo_check == "off":
+            check_callback_url(url, settings)
+            continue
+        try:
+            await verify_callback_owner(url, settings)
+        except BadRequest as exc:
+            if settings.callback_echo_check != "warn" or "ownership check" not in exc.detail:
+                raise
+            log.warning("accepted despite VTN_CALLBACK_ECHO_CHECK=warn: %s", exc.detail)
 
 
 async def create_subscription(
