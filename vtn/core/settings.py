@@ -18,6 +18,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
     )
     base_path: str = "/openadr3/3.0.1"
+    base_path_31: str = Field("/openadr3/3.1.0", description="Base path of the OpenADR 3.1.0 API over the same store "
+                              "(docs/openadr-3.1.md); must differ from base_path")
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     # notifications
     callback_allow_http: bool = False
     callback_allowed_networks: list[str] = Field(default_factory=list)
+    callback_echo_check: Literal["enforce", "warn", "off"] = Field(
+        "enforce", description="OpenADR 3.1.0 webhook ownership check (GET callbackUrl?echo=, D310:3327) on 3.1.0 "
+        "subscription writes: enforce (refuse with 400), warn (log and accept: receivers that do not echo, e.g. "
+        "python-oa3-client 0.5.0's), off")
     delivery_enabled: bool = True
     delivery_timeout_seconds: float = 15.0
     delivery_max_attempts: int = 12
@@ -104,7 +110,7 @@ class Settings(BaseSettings):
     # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
     gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")
 
-    @field_validator("base_path")
+    @field_validator("base_path", "base_path_31")
     @classmethod
     def _normalise_base_path(cls, value: str) -> str:
         value = "/" + value.strip("/")
