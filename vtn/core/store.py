@@ -49,9 +49,12 @@ class TargetFilter:
 
 
 class ObjectStore(Generic[RowT]):
-    def __init__(self, object_type: ObjectType, table: type[RowT]) -> None:
+    def __init__(self, object_type: ObjectType, table: type[RowT], name_target: tuple[str, str] | None = None) -> None:
         self.object_type = object_type
         self.table = table
+        # (target type, name column): an object's own name matches a target filter of that type
+        # (`GET /vens?targetType=VEN_NAME&targetValues=<venName>` finds the ven, as clients expect)
+        self.name_target = name_target
 
     # --- reading -------------------------------------------------------------------------------
     def _by_target(self, pairs: Iterable[TargetPair]) -> Any:
@@ -68,7 +71,15 @@ class ObjectStore(Generic[RowT]):
         )
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
-        return self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
+        """Rows carrying one of the filter's values as a target, or, for the name's target type, named so."""
+        written = self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
+        if self.name_target is None or target.type != self.name_target[0]:
+            return written
+        name = getattr(self.table, self.name_target[1])
+        return or_(name.in_(sorted(set(target.values))), written)
+
+    def _matches_name(self, target: TargetFilter | None) -> bool:
+        return target is not None and self.name_target is not None and target.type == self.name_target[0]
 
     async def ensure_unique(
         self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
@@ -89,7 +100,7 @@ class ObjectStore(Generic[RowT]):
         query = select(table.document, *columns)  # type: ignore[call-overload]
         order: tuple[Any, ...] = (table.created_at, table.id)
         values = {index_value(v) for v in target.values} if target else set()
-        if target and len(values) == 1:
+        if target and len(values) == 1 and not self._matches_name(target):
             # One value: join its target rows (at most one per object: the value is in the primary key)
             # and order by their copy of created_at, so the page is a walk of ix_object_target_lookup
             # that stops after `limit` rows, not a sort of every match.

@@ -8,14 +8,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Program
 from vtn.audit import service as audit
-from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
+from vtn.auth.privacy import PROGRAM_NAME, Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_program, check_program_delete
 from vtn.programs.models import ProgramRow, is_sandbox_name
 
-store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
+store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow, name_target=(PROGRAM_NAME, "program_name"))
 
 
 async def list_programs(

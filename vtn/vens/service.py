@@ -10,15 +10,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Resource, Ven
 from openadr3.targets import target_pairs
-from vtn.auth.privacy import Viewer, find_visible, read_clauses
+from vtn.auth.privacy import RESOURCE_NAME, VEN_NAME, Viewer, find_visible, read_clauses
 from vtn.core.errors import Forbidden
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_resource, grant_earlier_dispatches
 from vtn.vens.models import ResourceRow, VenRow
 
-vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
-resources: ObjectStore[ResourceRow] = ObjectStore(ObjectType.RESOURCE, ResourceRow)
+vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow, name_target=(VEN_NAME, "ven_name"))
+resources: ObjectStore[ResourceRow] = ObjectStore(ObjectType.RESOURCE, ResourceRow, name_target=(RESOURCE_NAME, "resource_name"))
 
 
 def _granted_targets(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
