@@ -138,7 +138,11 @@ def test_issued_scopes_rule() -> None:
     assert service.issued_scopes(granted, "read_all") == granted
     assert service.issued_scopes(granted, "write_reports") == ["write_reports"]
     assert service.issued_scopes(granted, "write_vens read_all") == ["read_all", "write_vens"]
-    for asked in ("write_programs", "read_all write_events", "openid"):
+    implied = {*granted, "read_targets", "read_ven_objects"}  # vtn.core.security.grantable: 3.1.0 names of read_all
+    assert service.issued_scopes(granted, "read_targets read_ven_objects", implied) == [
+        *granted, "read_targets", "read_ven_objects"]
+    assert service.issued_scopes(granted, "read_targets write_reports", implied) == ["write_reports", "read_targets"]
+    for asked in ("write_programs", "read_all write_events", "openid", "read_bl"):
         try:
             service.issued_scopes(granted, asked)
         except service.ScopeRefused as exc:

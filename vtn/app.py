@@ -26,10 +26,13 @@ from vtn.core.middleware import BodyGuard
 from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
 from vtn.core.settings import Settings, get_settings
+from vtn.core.versions import install_openapi_31
 from vtn.events.router import admin_router as event_admin_router
 from vtn.events.router import router as events_router
+from vtn.events.router31 import router as events_router_31
 from vtn.gb.router import router as gb_router
 from vtn.programs.router import router as programs_router
+from vtn.programs.router31 import router as programs_router_31
 from vtn.reports.router import router as reports_router
 from vtn.subscriptions.router import router as subscriptions_router
 from vtn.subscriptions.setup import install_notifications, start_notifications, stop_notifications
@@ -92,6 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)
+    # OpenADR 3.1.0 over the same store (docs/openadr-3.1.md); /notifiers is added by the notifications package
+    base_31 = settings.base_path_31
+    if base_31 and base_31 != base:
+        for router in (programs_router_31, events_router_31):
+            app.include_router(router, prefix=base_31, include_in_schema=False)
+        install_openapi_31(app, base_31)
 
     # Swagger UI from the vendored swagger-ui-dist (vtn/static/swagger, THIRD_PARTY.md): no CDN at run time
     app.mount("/static/swagger", StaticFiles(directory=Path(__file__).parent / "static" / "swagger"), name="swagger-static")

@@ -17,6 +17,8 @@ from vtn.auth.authenticator import is_cert_bound_client
 from vtn.auth.models import ClientRow
 from vtn.auth.tls import cert_matches_client, client_cert, thumbprint
 from vtn.core.errors import NotFound
+from vtn.core.security import Role
+from vtn.core.security import grantable as grantable_scopes
 
 router = APIRouter(tags=["Auth"])
 well_known = APIRouter(tags=["Auth"])
@@ -103,8 +105,9 @@ async def _issue(request: Request) -> dict[str, Any]:
         raise TokenError("invalid_client", "client authentication failed", 401)
     if is_cert_bound_client(client) and (cert is None or not cert_matches_client(cert, client.cert_subject_dn, client.cert_san)):
         raise TokenError("invalid_client", "this client must present its registered certificate (mutual TLS)", 401)
+    granted = client.scopes.split()
     try:
-        scopes = service.issued_scopes(client.scopes.split(), fields.get("scope"))
+        scopes = service.issued_scopes(granted, fields.get("scope"), grantable_scopes(granted, client.role == Role.BL.value))
     except service.ScopeRefused as exc:
         raise TokenError("invalid_scope", f"scope not granted to this client: {exc}") from exc
     tokens = request.app.state.tokens

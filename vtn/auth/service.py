@@ -36,24 +36,28 @@ class ScopeRefused(Exception):
         self.refused = refused
 
 
-def issued_scopes(granted: list[str], requested: str | None) -> list[str]:
+def issued_scopes(granted: list[str], requested: str | None, grantable: set[str] | None = None) -> list[str]:
     """The scopes a token of the built-in endpoint carries, given the client's grant and its `scope`.
 
     RFC 6749 §3.3: the server may issue other scopes than asked, and says which in the answer's `scope`.
-    - A scope the client was not granted is refused (`invalid_scope`): a token never exceeds the grant.
+    - A scope the client may not have is refused (`invalid_scope`): a token never exceeds the grant.
+      `grantable` is the grant plus the 3.1.0 names it implies (vtn.core.security.grantable); those are
+      added to the token when asked for by name.
     - No `scope`, or one naming only read scopes (`scope=read_all`, what many OpenADR clients send by
       habit before they write reports): the client's whole grant, like an authorisation server's
       default client scopes (Keycloak), so such clients work unmodified.
     - A `scope` naming a write scope narrows the token to exactly the scopes named.
     What a client may do is set by its registration (a read-only client: `--scopes read_all`), never widened.
     """
-    wanted = (requested or "").split()
-    refused = [s for s in wanted if s not in granted]
+    allowed = set(granted) if grantable is None else grantable
+    wanted = list(dict.fromkeys((requested or "").split()))
+    refused = [s for s in wanted if s not in allowed]
     if refused:
         raise ScopeRefused(refused)
+    implied = [s for s in wanted if s not in granted]
     if not any(is_write_scope(s) for s in wanted):
-        return list(granted)
-    return [s for s in granted if s in wanted]
+        return list(granted) + implied
+    return [s for s in granted if s in wanted] + implied
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
     )
     base_path: str = "/openadr3/3.0.1"
+    base_path_31: str = Field("/openadr3/3.1.0", description="Base path of the OpenADR 3.1.0 API over the same store "
+                              "(docs/openadr-3.1.md); must differ from base_path")
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -102,7 +104,7 @@ class Settings(BaseSettings):
     # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
     gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")
 
-    @field_validator("base_path")
+    @field_validator("base_path", "base_path_31")
     @classmethod
     def _normalise_base_path(cls, value: str) -> str:
         value = "/" + value.strip("/")

@@ -42,10 +42,19 @@ def format_timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class TargetFilter:
-    """`targetType` + `targetValues` from a query (OR over values)."""
+    """`targetType` + `targetValues` from a query (OR over values); or, from a 3.1.0 `targets` query, `pairs`
+    of any types (OR over them, openadr3.convert)."""
 
     type: str
     values: tuple[str, ...]
+    pairs: tuple[TargetPair, ...] = ()
+
+    @classmethod
+    def any_of(cls, pairs: Iterable[TargetPair]) -> TargetFilter:
+        return cls("", (), tuple(sorted(set(pairs))))
+
+    def all_pairs(self) -> list[TargetPair]:
+        return list(self.pairs) if self.pairs else [(self.type, v) for v in self.values]
 
 
 class ObjectStore(Generic[RowT]):
@@ -71,15 +80,17 @@ class ObjectStore(Generic[RowT]):
         )
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
-        """Rows carrying one of the filter's values as a target, or, for the name's target type, named so."""
-        written = self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
-        if self.name_target is None or target.type != self.name_target[0]:
+        """Rows carrying one of the filter's pairs as a target, or, for the name's target type, named so."""
+        pairs = target.all_pairs()
+        written = self.table.id.in_(self._by_target(pairs))  # type: ignore[attr-defined]
+        names = sorted({v for t, v in pairs if self.name_target is not None and t == self.name_target[0]})
+        if not names:
             return written
-        name = getattr(self.table, self.name_target[1])
-        return or_(name.in_(sorted(set(target.values))), written)
+        return or_(getattr(self.table, self.name_target[1]).in_(names), written)  # type: ignore[index]
 
     def _matches_name(self, target: TargetFilter | None) -> bool:
-        return target is not None and self.name_target is not None and target.type == self.name_target[0]
+        return target is not None and self.name_target is not None and any(
+            t == self.name_target[0] for t, _ in target.all_pairs())
 
     async def ensure_unique(
         self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
@@ -99,7 +110,7 @@ class ObjectStore(Generic[RowT]):
         table = self.table
         query = select(table.document, *columns)  # type: ignore[call-overload]
         order: tuple[Any, ...] = (table.created_at, table.id)
-        values = {index_value(v) for v in target.values} if target else set()
+        values = {index_value(v) for v in target.values} if target and not target.pairs else set()
         if target and len(values) == 1 and not self._matches_name(target):
             # One value: join its target rows (at most one per object: the value is in the primary key)
             # and order by their copy of created_at, so the page is a walk of ix_object_target_lookup
@@ -120,6 +131,12 @@ class ObjectStore(Generic[RowT]):
         if page.limit == 0:
             return []
         return list((await session.exec(self._page_query(where, page, target))).all())
+
+    async def list_with_extra(
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """(document, extra) of one page: what the 3.1.0 API shows (openadr3.convert)."""
+        return [(row[0], row[1]) for row in await self.list_columns(session, where, page, target, self.table.extra)]
 
     async def list_columns(
         self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any

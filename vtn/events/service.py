@@ -24,12 +24,14 @@ store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
 
 async def list_events(
-    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page
-) -> list[dict[str, Any]]:
+    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page,
+    with_extra: bool = False,
+) -> list[Any]:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the events `viewer` may read."""
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(EventRow.program_id == program_id)
-    return await store.list_documents(session, where, page, targets)
+    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
 
 
 async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:
@@ -40,7 +42,9 @@ async def event_document(session: AsyncSession, viewer: Viewer, event_id: str) -
     return (await get_event(session, viewer, event_id)).document
 
 
-async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> dict[str, Any]:
+async def create_event(
+    session: AsyncSession, viewer: Viewer, event: Event, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
@@ -49,14 +53,17 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.insert(
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
-        operator=program.operator, sandbox=program.sandbox,
+        operator=program.operator, sandbox=program.sandbox, extra=extra,
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
     return row.document
 
 
-async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, event: Event) -> dict[str, Any]:
+async def update_event(
+    session: AsyncSession, viewer: Viewer, event_id: str, event: Event, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
@@ -68,7 +75,7 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID,
-        sandbox=program.sandbox,
+        sandbox=program.sandbox, **({} if extra is None else {"extra": extra}),
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)
