@@ -295,26 +295,31 @@ resource_from_v31 = ven_from_v31  # the same fields move: targets to valuesMaps,
 # --- notifications -------------------------------------------------------------------------------------
 
 
-def notification_to_v31(notification: Mapping[str, Any], object_v31: Mapping[str, Any]) -> dict[str, Any]:
-    """A 3.0.1 notification body → 3.1.0: CRUD operation names, the object in its 3.1.0 form."""
+def notification_to_v31(notification: Mapping[str, Any], object_v31: Mapping[str, Any],
+                        keep: AbstractSet[TargetPair] | None = None) -> dict[str, Any]:
+    """A 3.0.1 notification body → 3.1.0: CRUD operation names, the object in its 3.1.0 form (`keep`: the
+    targets a VEN subscriber may be shown, as `to_v31`)."""
     out = {
         "objectType": notification["objectType"],
         "operation": VERB_TO_CRUD.get(notification["operation"], notification["operation"]),
         "object": dict(object_v31),
     }
     if notification.get("targets"):
-        out["targets"] = targets_to_v31(notification["targets"])
+        out["targets"] = targets_to_v31(notification["targets"], keep if notification["objectType"] in HIDDEN else None)
     return out
 
 
+HIDDEN = ("PROGRAM", "EVENT")  # the object types whose targets a VEN sees only as granted (D310 "Target hiding")
+
+
 def to_v31(object_type: str, document: Mapping[str, Any], extra: Mapping[str, Any] | None = None,
-           owner_client_id: str | None = None) -> dict[str, Any]:
-    """Any stored object in its 3.1.0 form (no target hiding: for its owner or BL)."""
+           owner_client_id: str | None = None, keep: AbstractSet[TargetPair] | None = None) -> dict[str, Any]:
+    """Any stored object in its 3.1.0 form; `keep` (programs and events): only those targets (target hiding)."""
     match object_type:
         case "PROGRAM":
-            return program_to_v31(document, extra)
+            return program_to_v31(document, extra, keep)
         case "EVENT":
-            return event_to_v31(document, extra)
+            return event_to_v31(document, extra, keep)
         case "REPORT":
             return report_to_v31(document, extra)
         case "SUBSCRIPTION":

@@ -66,3 +66,25 @@ def test_a_bl_granted_write_reports_creates_reports(bl: Caller, clients: Clients
     dangling = writer.post("/reports", json=full_report(program["id"], "no-such-event", "bl-analytics"))
     assert dangling.status_code == 409
     assert writer.delete(f"/reports/{report['id']}").status_code == 200
+
+
+def test_explicit_nulls_are_read_as_absent_on_3_1_0(bl: Caller, clients: Clients) -> None:
+    """ElaadNL openadr3-client sends every unset optional field as null (`intervalPeriod: null`), which the
+    3.1.0 schemas do not declare nullable: read as left out. A required member sent as null is still a 400."""
+    program = bl.post("/programs", json=full_program()).json()
+    event = bl.post("/events", json=full_event(program["id"], targets=[])).json()
+    ven = clients.ven("ven-n").v31()
+    created = ven.post("/vens", json={"venName": "ven-n", "attributes": None, "objectType": "VEN_VEN_REQUEST"})
+    assert created.status_code == 201, created.text
+    assert "attributes" not in created.json() or created.json()["attributes"] in (None, [])
+    resources = [{"resourceName": "unit-n", "intervalPeriod": None,
+                  "intervals": [{"id": 0, "intervalPeriod": None, "payloads": [{"type": "USAGE", "values": [1.5]}]}]}]
+    report = ven.post("/reports", json={"eventID": event["id"], "clientName": "ven-n", "reportName": None,
+                                        "payloadDescriptors": None, "resources": resources})
+    assert report.status_code == 201, report.text
+    assert report.json()["resources"][0]["intervals"][0]["payloads"] == [{"type": "USAGE", "values": [1.5]}]
+    missing = ven.post("/reports", json={"eventID": None, "clientName": "ven-n", "resources": resources})
+    assert missing.status_code == 400 and missing.headers["content-type"].startswith("application/problem+json")
+    assert "eventID" in missing.text
+    unchanged = bl.get("/reports", params={"eventID": event["id"]}).json()
+    assert [r["id"] for r in unchanged] == [report.json()["id"]]

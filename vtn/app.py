@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from vtn.audit.router import router as audit_router
 from vtn.auth.authenticator import build_authenticator
 from vtn.auth.router import router as auth_router
-from vtn.auth.router import well_known
+from vtn.auth.router import server_info, well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
 from vtn.core.database import Database
@@ -34,9 +34,12 @@ from vtn.gb.router import router as gb_router
 from vtn.programs.router import router as programs_router
 from vtn.programs.router31 import router as programs_router_31
 from vtn.reports.router import router as reports_router
+from vtn.reports.router31 import router as reports_router_31
 from vtn.subscriptions.router import router as subscriptions_router
+from vtn.subscriptions.router31 import router as subscriptions_router_31
 from vtn.subscriptions.setup import install_notifications, start_notifications, stop_notifications
 from vtn.vens.router import router as vens_router
+from vtn.vens.router31 import router as vens_router_31
 
 log = logging.getLogger("vtn")
 
@@ -98,8 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # OpenADR 3.1.0 over the same store (docs/openadr-3.1.md); /notifiers is added by the notifications package
     base_31 = settings.base_path_31
     if base_31 and base_31 != base:
-        for router in (programs_router_31, events_router_31):
+        for router in (programs_router_31, reports_router_31, events_router_31, subscriptions_router_31, vens_router_31,
+                       server_info):
             app.include_router(router, prefix=base_31, include_in_schema=False)
+        if settings.auth_mode == "builtin":
+            app.include_router(auth_router, prefix=base_31, include_in_schema=False)
         install_openapi_31(app, base_31)
 
     # Swagger UI from the vendored swagger-ui-dist (vtn/static/swagger, THIRD_PARTY.md): no CDN at run time

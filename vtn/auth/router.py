@@ -172,3 +172,18 @@ async def metadata(request: Request) -> JSONResponse:
             "response_types_supported": ["token"],
         }
     )
+
+
+server_info = APIRouter(tags=["Auth"])
+
+
+@server_info.get("/auth/server", operation_id="getAuthServerInfo")
+async def auth_server(request: Request) -> JSONResponse:
+    """OpenADR 3.1.0 `GET /auth/server` (issue 226): where clients get tokens. Built-in mode: this VTN's token
+    endpoint on the 3.1.0 mount (the same one as 3.0.1's); external mode: the external issuer."""
+    settings = request.app.state.settings
+    if settings.auth_mode == "external":
+        url = str(settings.external_issuer or "").rstrip("/")
+    else:
+        url = f"{request.app.state.tokens.issuer}{settings.base_path_31}/auth/token"
+    return JSONResponse({"tokenURL": url})

@@ -220,4 +220,4 @@ class ObjectStore(Generic[RowT]):
         tenant = row.operator if operator is None else operator
         sandbox = bool(getattr(row, "sandbox", False))  # programs and events only (vtn.auth.privacy, stage)
         await changes.emit(session, changes.Change(self.object_type, operation, document, operator=tenant,
-                                                   sandbox=sandbox, **(change or {})))
+                                                   sandbox=sandbox, extra=row.extra, **(change or {})))

@@ -26,10 +26,24 @@ from vtn.core.errors import BadRequest, describe_validation_errors
 from vtn.core.store import TargetFilter
 
 
+def without_nulls(value: Any) -> Any:
+    """`value` with every object member whose value is null left out (array items are kept as sent)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def check_v31(schema: str, body: Any, what: str) -> dict[str, Any]:
-    """`body` checked against the 3.1.0 component `schema` (the spec's own rules): 400 listing what is wrong."""
+    """`body` checked against the 3.1.0 component `schema` (the spec's own rules): 400 listing what is wrong.
+
+    Tolerant in what it accepts: an explicit null is read as the member left out (ElaadNL openadr3-client
+    sends every unset optional field as null, e.g. `intervalPeriod: null`, which the 3.1.0 schemas do not
+    declare nullable); a required member sent as null is still refused, as missing."""
     if not isinstance(body, dict):
         raise BadRequest(f"the {what} must be a JSON object")
+    body = without_nulls(body)
     errors = component_errors(schema, body, V310)
     if errors:
         raise BadRequest(f"the {what} does not match the OpenADR 3.1.0 {schema} schema: {errors[0]}",
@@ -58,6 +72,11 @@ async def targets_query(
     if targets is not None and any(not t or len(t) > 128 for t in targets):
         raise BadRequest("each target is a string of 1 to 128 characters")
     return targets
+
+
+def target_filter(targets: list[str] | None) -> TargetFilter | None:
+    """A plain 3.1.0 `targets` filter (OR), for objects only their owner reads (vens, resources)."""
+    return TargetFilter.any_of(pairs_of(targets)) if targets else None
 
 
 class Requested:
@@ -93,6 +112,18 @@ def _spec_json() -> str:
         return json.dumps(yaml.safe_load(handle), default=str)  # YAML examples parse as datetimes
 
 
+def _route_paths(routes: Any) -> set[str]:
+    """Every path the app routes (FastAPI ≥ 0.16x keeps included routers as contexts, not copied routes)."""
+    paths: set[str] = set()
+    for route in routes:
+        if getattr(route, "path", None):
+            paths.add(route.path)
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            paths.update(str(context.path) for context in contexts() if getattr(context, "path", None))
+    return paths
+
+
 def install_openapi_31(app: FastAPI, base: str) -> None:
     """`{base}/openapi.json`: the vendored 3.1.0 definition, its server set to `base`, with the paths this VTN
     serves under `base` (so routes other modules add there, e.g. /notifiers, appear once they exist)."""
@@ -100,8 +131,7 @@ def install_openapi_31(app: FastAPI, base: str) -> None:
     @app.get(f"{base}/openapi.json", include_in_schema=False)
     async def openapi_31(request: Request) -> JSONResponse:
         document = json.loads(_spec_json())
-        served = {getattr(r, "path", "")[len(base):] for r in request.app.routes
-                  if getattr(r, "path", "").startswith(base + "/")}
+        served = {path[len(base):] for path in _route_paths(request.app.routes) if path.startswith(base + "/")}
         document["paths"] = {p: v for p, v in document["paths"].items() if p in served}
         document["servers"] = [{"url": base, "description": "OpenADR 3.1.0 base path"}]
         return JSONResponse(document)

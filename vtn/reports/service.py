@@ -26,7 +26,9 @@ async def list_reports(
     event_id: str | None,
     client_name: str | None,
     page: Page,
-) -> list[dict[str, Any]]:
+    with_extra: bool = False,
+) -> list[Any]:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the reports `viewer` may read."""
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(ReportRow.program_id == program_id)
@@ -34,7 +36,7 @@ async def list_reports(
         where.append(ReportRow.event_id == event_id)
     if client_name is not None:
         where.append(ReportRow.client_name == client_name)
-    return await store.list_documents(session, where, page)
+    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page)
 
 
 async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_update: bool = False) -> ReportRow:
@@ -72,7 +74,17 @@ def _columns(report: Report) -> dict[str, Any]:
             "report_name": name}
 
 
-async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
+async def program_of_event(session: AsyncSession, viewer: Viewer, event_id: str) -> str:
+    """The program of the event a 3.1.0 report answers (3.1.0 reports name no program, issue 253); 409 if the
+    caller cannot read that event, as for any reference."""
+    from vtn.events.service import store as events
+
+    return str((await require_reference(session, viewer, events, event_id, "eventID")).program_id)
+
+
+async def create_report(
+    session: AsyncSession, viewer: Viewer, report: Report, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     operator = await _check_references(session, viewer, report)
     row = await store.insert(
         session,
@@ -80,12 +92,16 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -
         change={"program_id": report.programID, "owner_ven_id": viewer.ven_id},
         owner_ven_id=viewer.ven_id,
         operator=operator,
+        extra=extra,
         **_columns(report),
     )
     return row.document
 
 
-async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
+async def update_report(
+    session: AsyncSession, viewer: Viewer, report_id: str, report: Report, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
     row = await get_report(session, viewer, report_id, for_update=True)
     await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
@@ -94,6 +110,7 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
         row,
         report.content(),
         change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
+        **({} if extra is None else {"extra": extra}),
         **_columns(report),
     )
     return row.document

@@ -12,6 +12,7 @@ certificate verification still use the URL's host name.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import socket
 from collections.abc import Iterable
 from functools import lru_cache
@@ -58,6 +59,33 @@ def check_callback_url(url: str, settings: Settings) -> None:
         if reason:
             shown = "" if str(address) == host else f" (resolves to {address})"
             raise BadRequest(f"callbackUrl host {host!r}{shown} is a {reason} address; the VTN does not call it")
+
+
+ECHO_TIMEOUT_SECONDS = 5.0
+
+
+async def verify_callback_owner(url: str, settings: Settings) -> None:
+    """The 3.1.0 webhook ownership check (D310:3327): GET the callback URL with `?echo=<random>`; it must answer
+    200 with that value in its body, else the subscription is refused (400). Made through the same SSRF guard
+    as deliveries (`check_callback_url` first, then a `GuardedBackend` connection, no redirects)."""
+    import httpx2
+
+    from vtn.subscriptions.delivery import make_http_client
+
+    check_callback_url(url, settings)
+    challenge = secrets.token_urlsafe(24)
+    client = make_http_client(settings, keepalive=0)
+    try:
+        response = await client.get(url, params={"echo": challenge}, timeout=ECHO_TIMEOUT_SECONDS)
+    except httpx2.HTTPError as exc:
+        raise BadRequest(f"callbackUrl {url!r} failed the ownership check (GET with ?echo=): "
+                         f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        await client.aclose()
+    if response.status_code != 200 or challenge not in response.text:
+        got = f"status {response.status_code}" if response.status_code != 200 else "a body without the echo value"
+        raise BadRequest(f"callbackUrl {url!r} failed the ownership check: GET with ?echo=<value> must answer 200 "
+                         f"with the value in its body (OpenADR 3.1.0 Definition, webhook security); it answered {got}")
 
 
 @lru_cache(maxsize=16)

@@ -24,8 +24,8 @@ TABLES = ("program", "event", "report", "subscription", "ven", "resource")
 
 def upgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("extra", vtn.core.database.JSONDoc(), nullable=True))
+        # not batch mode: copying `program` or `ven` fails on the foreign keys pointing at them (0016)
+        op.add_column(table, sa.Column("extra", vtn.core.database.JSONDoc(), nullable=True))
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.alter_column("program_id", existing_type=sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True)
 
@@ -35,5 +35,4 @@ def downgrade() -> None:
     with op.batch_alter_table("subscription", schema=None) as batch_op:
         batch_op.alter_column("program_id", existing_type=sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False)
     for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("extra")
+        op.drop_column(table, "extra")  # not batch mode (see upgrade); SQLite has DROP COLUMN since 3.35
