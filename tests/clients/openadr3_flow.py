@@ -35,7 +35,8 @@ def library_flow(args: dict[str, Any]) -> dict[str, Any]:
     events = ven.events(programID=out["program_found"])
     out["events"] = [e.id for e in events]
     report = ven.create_report({
-        "programID": out["program_found"], "eventID": out["events"][0] if out["events"] else "",
+        **({"programID": out["program_found"]} if args["version"] == "3.0.1" else {}),  # 3.1.0: from the event
+        "eventID": out["events"][0] if out["events"] else "",
         "clientName": args["ven_name"], "reportName": "oa3-lib-report",
         "resources": [{"resourceName": "AGGREGATED_REPORT",
                        "intervals": [{"id": 0, "payloads": [{"type": "SIMPLE", "values": [1]}]}]}],
@@ -43,9 +44,10 @@ def library_flow(args: dict[str, Any]) -> dict[str, Any]:
     out["report_status"] = report.status_code
     out["report"] = report.json() if success(report) else report.text
     out["reports"] = [r.id for r in ven.reports(eventID=out["events"][0])] if out["events"] else []
+    operations = ["POST", "PUT"] if args["version"] == "3.0.1" else ["CREATE", "UPDATE"]
     sub = ven.create_subscription({
         "clientName": args["ven_name"], "programID": out["program_found"],
-        "objectOperations": [{"objects": ["EVENT"], "operations": ["POST", "PUT"],
+        "objectOperations": [{"objects": ["EVENT"], "operations": operations,
                               "callbackUrl": args["callback_url"], "bearerToken": "t"}],
     })
     out["subscription_status"] = sub.status_code
