@@ -225,6 +225,9 @@ def test_python_oa3_client_on_3_1_0(vtn: VtnProcess) -> None:
     assert seen["program_id"] == program["id"] and seen["events"] == [event["id"]], seen
     assert seen["report_status"] == 201, seen
     assert [r["clientName"] for r in _reports(vtn, event["id"])] == ["oa3-ven"]
+    if not _missing_31(vtn, ("/notifiers",)):  # served by issue 17's notifier work (helper notify)
+        assert seen["notifiers"] and seen["notifiers"].get("WEBHOOK") is True, seen
+        assert seen["mqtt"] is bool(seen["notifiers"].get("MQTT")), seen
 
 
 # --- ElaadNL openadr3-client (recorded exchanges: the package needs Python >= 3.12) --------------

@@ -77,6 +77,8 @@ def oa3_client_flow(args: dict[str, Any]) -> dict[str, Any]:
         })
         out["report_status"] = report.status_code
         out["report"] = report.json() if report.status_code < 300 else report.text
+        out["notifiers"] = client.discover_notifiers()  # GET /notifiers: which transports the VTN offers
+        out["mqtt"] = client.vtn_supports_mqtt()
     return out
 
 
