@@ -332,3 +332,19 @@ def test_a_31_ven_and_a_301_ven_get_the_same_dispatch(bl: Caller, clients: Clien
     assert bodies["new"]["targets"] == ["GROUP:fleet"]
     assert bodies["new"]["object"]["id"] == event["id"]
     assert not component_errors("notification", bodies["new"], "3.1.0")
+
+
+def test_clients_find_their_ven_and_programs_by_name(bl: Caller, clients: Clients) -> None:
+    """python-oa3-client (3.1) finds its ven with VEN_NAME and programs with PROGRAM_NAME, in 3.0.1-style
+    `targetType`/`targetValues`: read on the 3.1.0 mount too, and a name matches its own type on both."""
+    ven, ven_object, program, _event = _world(bl, clients)
+    other = ok(bl.v31().post("/programs", json={"programName": "other"}), 201)
+    for caller in (ven, bl):
+        by_name = {"targetType": "VEN_NAME", "targetValues": "ven-31"}
+        assert [v["id"] for v in ok(caller.v31().get("/vens", params=by_name))] == [ven_object["id"]]
+        by_program = {"targetType": "PROGRAM_NAME", "targetValues": "p31"}
+        assert [p["id"] for p in ok(caller.v31().get("/programs", params=by_program))] == [program["id"]]
+        assert [p["id"] for p in ok(caller.get("/programs", params=by_program))] == [program["id"]]
+    assert [p["id"] for p in ok(bl.v31().get("/programs", params={"targets": "PROGRAM_NAME:other"}))] == [other["id"]]
+    assert ok(bl.v31().get("/programs", params={"targetType": "PROGRAM_NAME", "targetValues": "none"})) == []
+    assert bl.v31().get("/programs", params={"targetType": "PROGRAM_NAME"}).status_code == 400

@@ -12,16 +12,17 @@ from functools import lru_cache
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
 from openadr3 import spec_path
-from openadr3.convert import V310, pairs_of
+from openadr3.convert import V310, pairs_of, target_string
 from openadr3.schema import component_errors
 from openadr3.targets import TargetPair
-from vtn.auth.privacy import Viewer
+from vtn.auth.privacy import PROGRAM_NAME, Viewer
 from vtn.core.deps import MAX_TARGET_VALUES
+from vtn.core.deps import target_filter as legacy_target_filter
 from vtn.core.errors import BadRequest, describe_validation_errors
 from vtn.core.store import TargetFilter
 
@@ -68,9 +69,14 @@ async def targets_query(
     targets: Annotated[list[str] | None, Query(
         description="3.1.0 target strings (OR); `TYPE:value` names a typed target (docs/openadr-3.1.md)",
         max_length=MAX_TARGET_VALUES)] = None,
+    legacy: Annotated[TargetFilter | None, Depends(legacy_target_filter)] = None,
 ) -> list[str] | None:
+    """The 3.1.0 `targets`; 3.0.1-style `targetType` + `targetValues` are read too (tolerant: clients such as
+    python-oa3-client send them to 3.1.0 VTNs), as the strings `TYPE:value`."""
     if targets is not None and any(not t or len(t) > 128 for t in targets):
         raise BadRequest("each target is a string of 1 to 128 characters")
+    if legacy is not None:
+        targets = [*(targets or ()), *(target_string(legacy.type, v) for v in legacy.values)]
     return targets
 
 
@@ -79,14 +85,19 @@ def target_filter(targets: list[str] | None) -> TargetFilter | None:
     return TargetFilter.any_of(pairs_of(targets)) if targets else None
 
 
+NAME_TYPES = frozenset({PROGRAM_NAME})  # an object's own name: a filter on it, never a grant (store `name_target`)
+
+
 class Requested:
     """A 3.1.0 read's `targets` as the Definition applies them ("Object privacy", targeting): for a VEN, the
-    AND of the requested targets and its granted ones; for BL, the requested ones."""
+    AND of the requested targets and its granted ones; for BL, the requested ones. A request by name
+    (`PROGRAM_NAME:<name>`) stays a filter on the name: what the VEN may read is still the privacy rule's."""
 
     def __init__(self, viewer: Viewer, targets: list[str] | None) -> None:
         self.pairs: set[TargetPair] | None = pairs_of(targets) if targets else None
         if self.pairs is not None and not viewer.is_bl:
-            self.pairs &= set(viewer.granted)
+            names = {pair for pair in self.pairs if pair[0] in NAME_TYPES}
+            self.pairs = (self.pairs & set(viewer.granted)) | names
         self.viewer = viewer
 
     @property

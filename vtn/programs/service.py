@@ -21,7 +21,10 @@ store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow, nam
 async def list_programs(
     session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page, with_extra: bool = False
 ) -> list[Any]:
-    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the programs `viewer` may read."""
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the programs `viewer` may read.
+
+    A program's own name matches PROGRAM_NAME (python-oa3-client finds programs with
+    `?targetType=PROGRAM_NAME&targetValues=<name>`): the store's `name_target` rule."""
     where = read_clauses(viewer, store)
     return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
 
