@@ -96,17 +96,59 @@ def test_token_errors(http) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_scope_narrowing(http) -> None:  # type: ignore[no-untyped-def]
+    """A `scope` naming a write scope narrows the token to exactly what it names (RFC 6749 §3.3)."""
     secret = _add(http, "operator")
-    narrowed = http.post(TOKEN, data={**GRANT, "scope": "read_all"}, auth=("operator", secret))
-    assert narrowed.status_code == 200 and narrowed.json()["scope"] == "read_all"
+    narrowed = http.post(TOKEN, data={**GRANT, "scope": "read_all write_events"}, auth=("operator", secret))
+    assert narrowed.status_code == 200 and narrowed.json()["scope"] == "read_all write_events"
     token = narrowed.json()["access_token"]
-    assert _claims(token)["scope"] == "read_all"
+    assert _claims(token)["scope"] == "read_all write_events"
     auth = {"Authorization": f"Bearer {token}"}
     assert http.get(BASE + "/programs", headers=auth).status_code == 200
     denied = http.post(BASE + "/programs", json={"programName": "p"}, headers=auth)
     assert denied.status_code == 403 and denied.headers["content-type"].startswith("application/problem+json")
     full = http.post(TOKEN, data=GRANT, auth=("operator", secret)).json()
     assert set(full["scope"].split()) == {"read_all", "write_programs", "write_events", "write_subscriptions", "write_vens"}
+
+
+def test_read_only_scope_request_gets_the_whole_grant(http) -> None:  # type: ignore[no-untyped-def]
+    """`scope=read_all` (oadr30-ven-ud asks so, then posts reports) is no narrowing: the client's grant, said in
+    the answer's `scope`; a read-only token is a read-only client (`--scopes read_all`), never a wider one."""
+    secret = _add(http, "fsp", Role.VEN, ven_name="ven-a")
+    answer = http.post(TOKEN, data={**GRANT, "scope": "read_all"}, auth=("fsp", secret))
+    assert answer.status_code == 200
+    granted = {"read_all", "write_reports", "write_subscriptions", "write_vens"}
+    assert set(answer.json()["scope"].split()) == granted == set(_claims(answer.json()["access_token"])["scope"].split())
+    created = http.post(BASE + "/vens", json={"venName": "ven-a"},
+                        headers={"Authorization": f"Bearer {answer.json()['access_token']}"})
+    assert created.status_code == 201
+    reader = _add(http, "reader", Role.VEN, ven_name="ven-b", scopes=["read_all"])
+    only = http.post(TOKEN, data={**GRANT, "scope": "read_all"}, auth=("reader", reader)).json()
+    assert only["scope"] == "read_all"
+    token = only["access_token"]
+    assert http.post(BASE + "/vens", json={"venName": "ven-b"},
+                     headers={"Authorization": f"Bearer {token}"}).status_code == 403
+    _assert_error(http.post(TOKEN, data={**GRANT, "scope": "read_all write_vens"}, auth=("reader", reader)),
+                  400, "invalid_scope")
+
+
+def test_issued_scopes_rule() -> None:
+    granted = ["read_all", "write_reports", "write_vens"]
+    assert service.issued_scopes(granted, None) == granted
+    assert service.issued_scopes(granted, "  ") == granted
+    assert service.issued_scopes(granted, "read_all") == granted
+    assert service.issued_scopes(granted, "write_reports") == ["write_reports"]
+    assert service.issued_scopes(granted, "write_vens read_all") == ["read_all", "write_vens"]
+    implied = {*granted, "read_targets", "read_ven_objects"}  # vtn.core.security.grantable: 3.1.0 names of read_all
+    assert service.issued_scopes(granted, "read_targets read_ven_objects", implied) == [
+        *granted, "read_targets", "read_ven_objects"]
+    assert service.issued_scopes(granted, "read_targets write_reports", implied) == ["write_reports", "read_targets"]
+    for asked in ("write_programs", "read_all write_events", "openid", "read_bl"):
+        try:
+            service.issued_scopes(granted, asked)
+        except service.ScopeRefused as exc:
+            assert exc.refused and all(s not in granted for s in exc.refused)
+        else:
+            raise AssertionError(f"{asked!r} should be refused")
 
 
 def test_basic_credentials_are_form_urlencoded(http) -> None:  # type: ignore[no-untyped-def]

@@ -76,6 +76,8 @@ def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
     # the areas that matter most really ran
     assert {"C001", "C022", "C029", "C074", "C080", "C085", "C094", "C095", "P002", "S-001", "S-131"} <= passed
     assert {"P010", "P011", "P012", "P013"} <= passed  # the isolation cases (tests/test_isolation.py)
+    # narrowed tokens (a write scope named; `scope=read_all` alone gets the whole grant, docs/security.md)
+    assert {"C015", "C016", "D009-PRG", "D009-EVT", "D009-REP", "D009-SUB", "D009-VEN", "D009-RES"} <= passed
     assert not report["cleanupProblems"]
     assert proc.returncode == (1 if any(r["outcome"] in ("fail", "error") for r in results) else 0)
     assert "<testsuite" in out_xml.read_text() and "| VTN URL |" in out_md.read_text()

@@ -227,12 +227,13 @@ def c014(s: Session) -> str | None:
     source="Y301:949, 1231, 1513",
 )
 def c015(s: Session) -> str | None:
-    who = "ven:read_all"
+    # narrowed by naming a write scope: a VTN may answer `scope=read_all` alone with the whole grant (RFC 6749 §3.3)
+    who = "ven:write_reports"
     s.token(who)
     ven = fx.bl_ven(s)
     body = fx.subscription_body(s, fx.program(s)["id"], [fx.entry(s, "noscope", ["EVENT"], ["CREATE"])])
-    _forbidden(s.post("/subscriptions", body, who), "POST /subscriptions with read_all only")
-    _forbidden(s.post("/vens", {"venName": s.name("noscope")}, who), "POST /vens with read_all only")
+    _forbidden(s.post("/subscriptions", body, who), "POST /subscriptions with write_reports only")
+    _forbidden(s.post("/vens", {"venName": s.name("noscope")}, who), "POST /vens with write_reports only")
     _forbidden(s.post(f"/vens/{ven['id']}/resources", {"resourceName": s.name("noscope")}, who), "POST resource")
     return None
 

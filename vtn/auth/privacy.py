@@ -53,6 +53,7 @@ from vtn.vens.models import ResourceRow, VenRow
 
 VEN_NAME = "VEN_NAME"
 RESOURCE_NAME = "RESOURCE_NAME"
+PROGRAM_NAME = "PROGRAM_NAME"  # a filter only (vtn.core.store name_target): it grants nothing
 TARGETED_TYPES = (ObjectType.PROGRAM, ObjectType.EVENT)
 # The object types the rule names; any other is refused to everyone (default deny).
 NAMED_TYPES = frozenset({*TARGETED_TYPES, ObjectType.REPORT, ObjectType.SUBSCRIPTION, ObjectType.VEN, ObjectType.RESOURCE})

@@ -106,16 +106,10 @@ async def _issue(request: Request) -> dict[str, Any]:
     if is_cert_bound_client(client) and (cert is None or not cert_matches_client(cert, client.cert_subject_dn, client.cert_san)):
         raise TokenError("invalid_client", "this client must present its registered certificate (mutual TLS)", 401)
     granted = client.scopes.split()
-    requested = fields.get("scope")
-    grantable = grantable_scopes(granted, client.role == Role.BL.value)
-    if requested is not None and requested.strip():
-        wanted = requested.split()
-        refused = [s for s in wanted if s not in grantable]
-        if refused:
-            raise TokenError("invalid_scope", f"scope not granted to this client: {' '.join(refused)}")
-        scopes = [s for s in granted if s in wanted] + [s for s in wanted if s not in granted]
-    else:
-        scopes = granted
+    try:
+        scopes = service.issued_scopes(granted, fields.get("scope"), grantable_scopes(granted, client.role == Role.BL.value))
+    except service.ScopeRefused as exc:
+        raise TokenError("invalid_scope", f"scope not granted to this client: {exc}") from exc
     tokens = request.app.state.tokens
     # RFC 8705 §3: a token obtained over mutual TLS is bound to that certificate
     extra = {"cnf": {"x5t#S256": thumbprint(cert.public_bytes(Encoding.DER))}} if cert is not None else None

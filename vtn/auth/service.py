@@ -15,7 +15,7 @@ from vtn.audit import service as audit
 from vtn.auth.models import ClientRow
 from vtn.core.database import all_rows, get_or_404, utcnow
 from vtn.core.errors import BadRequest
-from vtn.core.security import Role, Scope, Stage
+from vtn.core.security import Role, Scope, Stage, is_write_scope
 
 _hasher = PasswordHasher()
 CLIENT_REVISION = "CLIENT"  # the change revision of the client registry
@@ -26,6 +26,38 @@ DEFAULT_SCOPES = {
     Role.BL: [Scope.READ_ALL, Scope.WRITE_PROGRAMS, Scope.WRITE_EVENTS, Scope.WRITE_SUBSCRIPTIONS, Scope.WRITE_VENS],
     Role.VEN: [Scope.READ_ALL, Scope.WRITE_REPORTS, Scope.WRITE_SUBSCRIPTIONS, Scope.WRITE_VENS],
 }
+
+
+class ScopeRefused(Exception):
+    """A requested scope the client was not granted (RFC 6749 §5.2 `invalid_scope`)."""
+
+    def __init__(self, refused: list[str]) -> None:
+        super().__init__(" ".join(refused))
+        self.refused = refused
+
+
+def issued_scopes(granted: list[str], requested: str | None, grantable: set[str] | None = None) -> list[str]:
+    """The scopes a token of the built-in endpoint carries, given the client's grant and its `scope`.
+
+    RFC 6749 §3.3: the server may issue other scopes than asked, and says which in the answer's `scope`.
+    - A scope the client may not have is refused (`invalid_scope`): a token never exceeds the grant.
+      `grantable` is the grant plus the 3.1.0 names it implies (vtn.core.security.grantable); those are
+      added to the token when asked for by name.
+    - No `scope`, or one naming only read scopes (`scope=read_all`, what many OpenADR clients send by
+      habit before they write reports): the client's whole grant, like an authorisation server's
+      default client scopes (Keycloak), so such clients work unmodified.
+    - A `scope` naming a write scope narrows the token to exactly the scopes named.
+    What a client may do is set by its registration (a read-only client: `--scopes read_all`), never widened.
+    """
+    allowed = set(granted) if grantable is None else grantable
+    wanted = list(dict.fromkeys((requested or "").split()))
+    refused = [s for s in wanted if s not in allowed]
+    if refused:
+        raise ScopeRefused(refused)
+    implied = [s for s in wanted if s not in granted]
+    if not any(is_write_scope(s) for s in wanted):
+        return list(granted) + implied
+    return [s for s in granted if s in wanted] + implied
 
 
 @dataclass(frozen=True)

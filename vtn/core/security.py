@@ -31,6 +31,11 @@ class Scope(StrEnum):
     READ_BL = "read_bl"  # named by the 3.1.0 YAML's /notifiers operations only (checklist G)
 
 
+def is_write_scope(scope: str) -> bool:
+    """Scopes that allow changes (3.0.1 and 3.1.0 name them all `write_…`); the rest only read."""
+    return scope.startswith("write_")
+
+
 SCOPE_DESCRIPTIONS = {
     Scope.READ_ALL: "VENs and BL can read all resources",
     Scope.WRITE_PROGRAMS: "Only BL can write to programs",

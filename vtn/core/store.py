@@ -58,9 +58,12 @@ class TargetFilter:
 
 
 class ObjectStore(Generic[RowT]):
-    def __init__(self, object_type: ObjectType, table: type[RowT]) -> None:
+    def __init__(self, object_type: ObjectType, table: type[RowT], name_target: tuple[str, str] | None = None) -> None:
         self.object_type = object_type
         self.table = table
+        # (target type, name column): an object's own name matches a target filter of that type
+        # (`GET /vens?targetType=VEN_NAME&targetValues=<venName>` finds the ven, as clients expect)
+        self.name_target = name_target
 
     # --- reading -------------------------------------------------------------------------------
     def _by_target(self, pairs: Iterable[TargetPair]) -> Any:
@@ -77,16 +80,17 @@ class ObjectStore(Generic[RowT]):
         )
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
-        return self.table.id.in_(self._by_target(target.all_pairs()))  # type: ignore[attr-defined]
-
-    def named_target_clause(self, target: TargetFilter, name_type: str, name_column: Any) -> ColumnElement[bool] | None:
-        """For a filter naming `name_type` (VEN_NAME, PROGRAM_NAME): match the object's targets *or* its own name,
-        which is its target of that type whether or not a BL also wrote one (clients find their ven or program
-        this way). None: the filter names no such type (use the plain target filter and its index walk)."""
-        names = sorted({v for t, v in target.all_pairs() if t == name_type})
+        """Rows carrying one of the filter's pairs as a target, or, for the name's target type, named so."""
+        pairs = target.all_pairs()
+        written = self.table.id.in_(self._by_target(pairs))  # type: ignore[attr-defined]
+        names = sorted({v for t, v in pairs if self.name_target is not None and t == self.name_target[0]})
         if not names:
-            return None
-        return or_(name_column.in_(names), self.target_clause(target))
+            return written
+        return or_(getattr(self.table, self.name_target[1]).in_(names), written)  # type: ignore[index]
+
+    def _matches_name(self, target: TargetFilter | None) -> bool:
+        return target is not None and self.name_target is not None and any(
+            t == self.name_target[0] for t, _ in target.all_pairs())
 
     async def ensure_unique(
         self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
@@ -107,7 +111,7 @@ class ObjectStore(Generic[RowT]):
         query = select(table.document, *columns)  # type: ignore[call-overload]
         order: tuple[Any, ...] = (table.created_at, table.id)
         values = {index_value(v) for v in target.values} if target and not target.pairs else set()
-        if target and len(values) == 1:
+        if target and len(values) == 1 and not self._matches_name(target):
             # One value: join its target rows (at most one per object: the value is in the primary key)
             # and order by their copy of created_at, so the page is a walk of ix_object_target_lookup
             # that stops after `limit` rows, not a sort of every match.

@@ -20,17 +20,31 @@ from openadr3 import spec_path
 from openadr3.convert import V310, pairs_of, target_string
 from openadr3.schema import component_errors
 from openadr3.targets import TargetPair
-from vtn.auth.privacy import Viewer
+from vtn.auth.privacy import PROGRAM_NAME, Viewer
 from vtn.core.deps import MAX_TARGET_VALUES
 from vtn.core.deps import target_filter as legacy_target_filter
 from vtn.core.errors import BadRequest, describe_validation_errors
 from vtn.core.store import TargetFilter
 
 
+def without_nulls(value: Any) -> Any:
+    """`value` with every object member whose value is null left out (array items are kept as sent)."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
 def check_v31(schema: str, body: Any, what: str) -> dict[str, Any]:
-    """`body` checked against the 3.1.0 component `schema` (the spec's own rules): 400 listing what is wrong."""
+    """`body` checked against the 3.1.0 component `schema` (the spec's own rules): 400 listing what is wrong.
+
+    Tolerant in what it accepts: an explicit null is read as the member left out (ElaadNL openadr3-client
+    sends every unset optional field as null, e.g. `intervalPeriod: null`, which the 3.1.0 schemas do not
+    declare nullable); a required member sent as null is still refused, as missing."""
     if not isinstance(body, dict):
         raise BadRequest(f"the {what} must be a JSON object")
+    body = without_nulls(body)
     errors = component_errors(schema, body, V310)
     if errors:
         raise BadRequest(f"the {what} does not match the OpenADR 3.1.0 {schema} schema: {errors[0]}",
@@ -71,7 +85,7 @@ def target_filter(targets: list[str] | None) -> TargetFilter | None:
     return TargetFilter.any_of(pairs_of(targets)) if targets else None
 
 
-NAME_TYPES = frozenset({"PROGRAM_NAME"})  # an object's own name: a filter on it, never a grant (vtn.programs.service)
+NAME_TYPES = frozenset({PROGRAM_NAME})  # an object's own name: a filter on it, never a grant (store `name_target`)
 
 
 class Requested:

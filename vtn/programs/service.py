@@ -8,15 +8,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Program
 from vtn.audit import service as audit
-from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
+from vtn.auth.privacy import PROGRAM_NAME, Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_program, check_program_delete
 from vtn.programs.models import ProgramRow, is_sandbox_name
 
-store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
-PROGRAM_NAME = "PROGRAM_NAME"
+store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow, name_target=(PROGRAM_NAME, "program_name"))
 
 
 async def list_programs(
@@ -24,13 +23,9 @@ async def list_programs(
 ) -> list[Any]:
     """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the programs `viewer` may read.
 
-    A program's own name is its PROGRAM_NAME target (python-oa3-client finds programs with
-    `?targetType=PROGRAM_NAME&targetValues=<name>`)."""
+    A program's own name matches PROGRAM_NAME (python-oa3-client finds programs with
+    `?targetType=PROGRAM_NAME&targetValues=<name>`): the store's `name_target` rule."""
     where = read_clauses(viewer, store)
-    named = store.named_target_clause(targets, PROGRAM_NAME, ProgramRow.program_name) if targets else None
-    if named is not None:
-        where.append(named)
-        targets = None
     return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
 
 

@@ -29,7 +29,7 @@ Body31 = Annotated[dict[str, Any], Body(description="reportRequest (OpenADR 3.1.
 
 
 async def _report(session: AsyncSession, viewer: Viewer, body: Any) -> tuple[Report, dict[str, Any]]:
-    check_v31("reportRequest", body, "report")
+    body = check_v31("reportRequest", body, "report")
     program_id = await service.program_of_event(session, viewer, body["eventID"])
     content, extra = report_from_v31(body, program_id, viewer.principal.client_id)
     return model_of(Report, content), extra

@@ -34,7 +34,7 @@ def _request(viewer: Viewer, body: Any, kind: str) -> tuple[dict[str, Any], dict
     without one is read as the caller's kind. Returns (3.0.1 content, extra)."""
     if isinstance(body, dict) and body.get("objectType") not in (f"BL_{kind}_REQUEST", f"VEN_{kind}_REQUEST"):
         body = {**body, "objectType": f"BL_{kind}_REQUEST" if viewer.is_bl else f"VEN_{kind}_REQUEST"}
-    check_v31("venRequest" if kind == "VEN" else "resourceRequest", body, kind.lower())
+    body = check_v31("venRequest" if kind == "VEN" else "resourceRequest", body, kind.lower())
     client_id = body.get("clientID") if viewer.is_bl else viewer.principal.client_id
     convert = ven_from_v31 if kind == "VEN" else resource_from_v31
     content, extra = convert(body, client_id)

@@ -10,15 +10,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Resource, Ven
 from openadr3.targets import target_pairs
-from vtn.auth.privacy import VEN_NAME, Viewer, find_visible, read_clauses
+from vtn.auth.privacy import RESOURCE_NAME, VEN_NAME, Viewer, find_visible, read_clauses
 from vtn.core.errors import Forbidden
 from vtn.core.pagination import Page
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_resource, grant_earlier_dispatches
 from vtn.vens.models import ResourceRow, VenRow
 
-vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow)
-resources: ObjectStore[ResourceRow] = ObjectStore(ObjectType.RESOURCE, ResourceRow)
+vens: ObjectStore[VenRow] = ObjectStore(ObjectType.VEN, VenRow, name_target=(VEN_NAME, "ven_name"))
+resources: ObjectStore[ResourceRow] = ObjectStore(ObjectType.RESOURCE, ResourceRow, name_target=(RESOURCE_NAME, "resource_name"))
 
 
 def _granted_targets(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
@@ -46,16 +46,12 @@ async def list_vens(
 ) -> list[Any]:
     """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the vens `viewer` may read.
 
-    A ven's own name is its VEN_NAME target (python-oa3-client finds its ven with
-    `?targetType=VEN_NAME&targetValues=<name>`), whether or not a BL also wrote VEN_NAME targets on it.
+    A ven's own name matches VEN_NAME (python-oa3-client finds its ven with `?targetType=VEN_NAME&targetValues=
+    <name>`), whether or not a BL also wrote VEN_NAME targets on it: the store's `name_target` rule.
     """
     where = read_clauses(viewer, vens)
     if ven_name is not None:
         where.append(VenRow.ven_name == ven_name)
-    named = vens.named_target_clause(targets, VEN_NAME, VenRow.ven_name) if targets else None
-    if named is not None:
-        where.append(named)
-        targets = None
     return await (vens.list_with_extra if with_extra else vens.list_documents)(session, where, page, targets)
 
 
