@@ -4,6 +4,7 @@ from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
 from vtn.core.tables import ObjectTarget
+from vtn.delivery.models import DeliveryReportRow, ReadingRow, UnitBaselineRow
 from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
 from vtn.programs.models import ProgramRow
@@ -15,7 +16,7 @@ from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
     "AuditRow", "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow",
-    "EventRevisionRow", "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
-    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SignoffRow", "SubscriptionRow", "VenRow",
-    "WebhookKeyRow",
+    "DeliveryReportRow", "EventRevisionRow", "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
+    "ProgramRow", "ReadingRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SignoffRow",
+    "SubscriptionRow", "UnitBaselineRow", "VenRow", "WebhookKeyRow",
 ]
