@@ -411,13 +411,16 @@ def delivery_report(
              ) -> PeriodLine:
         hours = (part_end - part_start) / timedelta(hours=1)
         base = total_base_kw(begin)
-        baseline = None if base is None else base * hours
+        # every energy to the Wh (3 decimals) before it is combined, so a line recomputes by hand exactly
+        baseline = None if base is None else round(base * hours, 3)
         energies = [series[u].energy_kwh(part_start, part_end) if u in series else None for u in units]
-        metered = sum(e for e in energies if e is not None) if units and all(e is not None for e in energies) else None
+        metered = round(sum(e for e in energies if e is not None), 3) \
+            if units and all(e is not None for e in energies) else None
         delivered = None
         if metered is not None and baseline is not None and direction is not None:
-            delivered = baseline - metered if direction is m.Direction.TURN_DOWN else metered - baseline
+            delivered = round(baseline - metered if direction is m.Direction.TURN_DOWN else metered - baseline, 3)
         instructed = None if rebound else _instructed_kwh(ins, part_start, part_end, base)
+        instructed = None if instructed is None else round(instructed, 3)
         payable = 0.0 if rebound or delivered is None or instructed is None else min(max(delivered, 0.0), instructed)
         payable = round(payable, 3)
         money = None if rebound or price is None else earnings(payable, price)
