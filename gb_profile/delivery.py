@@ -218,8 +218,8 @@ class Terms:
     """What a report needs from the contract (vtn/delivery adapts the stored contract terms to this)."""
 
     utilisation_price_gbp_per_mwh: Decimal | None = None
-    rag_green_percent: float = 95.0  # at least this: GREEN
-    rag_amber_percent: float = 75.0  # at least this: AMBER, else RED
+    rag_green_percent: float = 95.0  # at least this: GREEN (the contract terms' defaults, gb_profile.model.Contract)
+    rag_amber_percent: float = 80.0  # at least this: AMBER, else RED
     rebound_periods: int = 2  # settlement periods after the event shown as the rebound window
 
 

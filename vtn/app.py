@@ -19,6 +19,7 @@ from vtn.auth.router import router as auth_router
 from vtn.auth.router import well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
+from vtn.contracts.router import router as contracts_router
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
 from vtn.core.logs import configure_logging
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=base)
     app.include_router(audit_router, prefix=base)
     app.include_router(gb_router, prefix=base)
+    app.include_router(contracts_router, prefix=base)
     app.include_router(event_admin_router, prefix=base)
     app.include_router(delivery_admin_router, prefix=base)
     app.include_router(delivery_router, prefix=base)

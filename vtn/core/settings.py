@@ -108,8 +108,6 @@ class Settings(BaseSettings):
                                          "with the worker interval it stays within the hour")
     gb_delivery_worker_seconds: float = Field(60.0, gt=0, description="How often the report worker looks for work")
     gb_delivery_lookback_days: int = Field(14, gt=0, description="Dispatches created this recently are reported")
-    gb_rag_green_percent: float = Field(95.0, ge=0, description="Default RAG: GREEN at or above this % delivered")
-    gb_rag_amber_percent: float = Field(75.0, ge=0, description="Default RAG: AMBER at or above this %, else RED")
     gb_rebound_periods: int = Field(2, ge=0, le=48, description="Settlement periods after a dispatch shown as rebound")
 
     @field_validator("base_path")
