@@ -148,8 +148,17 @@ def test_readings_versions_and_delivery_report(bl: Any, clients: Any) -> None:
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
 
-    # issuing on request: a new version; an unknown event is 404
-    assert bl.post(f"/admin/gb/events/{event_id}/delivery-report").json()["version"] == 3
+    # the contract's utilisation price (ops-a's contract terms, unit level) rules over the dispatch's price, and so
+    # do its RAG thresholds: 295 kWh payable 100 + 90 + 100 -> 290 kWh x £250/MWh, to the penny per period
+    terms = bl.put(f"/admin/gb/programs/{program_id}/terms/units/{UNIT}",
+                   json={"utilisationPrice": 250.0, "ragGreenPercent": 99.0, "ragAmberPercent": 90.0})
+    assert terms.status_code == 200, terms.text
+    third = bl.post(f"/admin/gb/events/{event_id}/delivery-report").json()
+    assert third["version"] == 3 and third["priceSource"] == "contract"
+    assert third["utilisationPriceGbpPerMwh"] == "250.0"
+    assert [p["earningsGbp"] for p in third["periods"]] == ["22.50", "25.00", "25.00"]
+    assert third["earningsGbp"] == "72.50" and third["rag"] == "AMBER"
+    # an unknown event is 404
     assert bl.post("/admin/gb/events/no-such-event/delivery-report").status_code == 404
     assert bl.get("/admin/gb/delivery-reports/no-such-report").status_code == 404
 
