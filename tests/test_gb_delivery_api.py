@@ -178,3 +178,42 @@ def test_missing_reading_stays_a_gap(bl: Any, clients: Any) -> None:
     assert ven.post("/reports", json=_readings_report(program_id, event_id, fixed)).status_code == 201
     [again] = _round(clients, END + timedelta(hours=2))
     assert again.document["periods"][2]["deliveredKwh"] == 75.0 and again.document["earningsGbp"] == "90.55"
+
+
+def test_console_pages(database_url: str) -> None:
+    """The operator's and the FSP's console pages: list, detail with the chart, CSV and PDF; another FSP sees 404."""
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import Clients, vtn_test_settings
+    from tests.test_console_auth import add_user, signin
+    from vtn.app import create_app
+
+    settings = vtn_test_settings(database_url, console_enabled=True, console_require_mfa=False,
+                                 console_signin_rate_limit=1000)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as http:
+        clients = Clients(http)
+        bl = clients.bl()
+        ven, program_id, event_id = _setup(bl, clients)
+        readings = _minutes(DAY.replace(hour=16), WORKED)
+        assert ven.post("/reports", json=_readings_report(program_id, event_id, readings)).status_code == 201
+        bl.put(f"/admin/gb/baselines/{METER}", json={"method": "STATIC", "staticKw": 500})
+        [issued] = _round(clients, END + timedelta(hours=1))
+
+        add_user(http, "olive", "operator")
+        add_user(http, "fiona", "fsp", ven_names=[FSP])
+        add_user(http, "otto", "fsp", ven_names=["FSP-OTHER"])
+        assert signin(http, "olive").status_code == 303
+        page = http.get("/console/operator/delivery-reports")
+        assert page.status_code == 200 and issued.id in page.text and "AMBER" in page.text
+        detail = http.get(f"/console/operator/delivery-reports/{issued.id}")
+        assert detail.status_code == 200 and "<svg" in detail.text and "90.55" in detail.text and "SP34" in detail.text
+        assert http.get(f"/console/operator/delivery-reports/{issued.id}/pdf").content.startswith(b"%PDF")
+        http.cookies.clear()
+        assert signin(http, "fiona").status_code == 303
+        assert issued.id in http.get("/console/fsp/delivery-reports").text
+        assert "total" in http.get(f"/console/fsp/delivery-reports/{issued.id}/csv").text
+        assert http.get("/console/operator/delivery-reports").status_code in (403, 404)
+        http.cookies.clear()
+        assert signin(http, "otto").status_code == 303
+        assert issued.id not in http.get("/console/fsp/delivery-reports").text
+        assert http.get(f"/console/fsp/delivery-reports/{issued.id}").status_code == 404

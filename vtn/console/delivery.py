@@ -1,0 +1,113 @@
+"""Console pages of delivery reports (docs/console.md): the operator's (every FSP) and an FSP's (its VENs' own).
+
+Both read through vtn.delivery.service with the account's viewer(s), so what a page shows is exactly what the
+API answers that account's token (vtn.auth.privacy.fsp_record_clauses).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import HTMLResponse, Response
+from markupsafe import Markup
+
+from gb_profile.delivery import report_csv
+from vtn.console.deps import FspAccount, OperatorAccount, viewers_for_account
+from vtn.console.templating import render
+from vtn.console.times import london
+from vtn.core.deps import ReadSession
+from vtn.core.errors import NotFound
+from vtn.delivery import service
+from vtn.delivery.models import DeliveryReportRow
+from vtn.delivery.render import chart_svg, report_pdf
+from vtn.delivery.router import _file_name
+
+operator_router = APIRouter()
+fsp_router = APIRouter()
+ReportId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+LIST_ROWS = 200
+
+
+async def _list(session: Any, account: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for viewer in await viewers_for_account(session, account):
+        rows += await service.list_reports(session, viewer, None, None, False, 0, LIST_ROWS)
+    rows.sort(key=lambda r: (r.get("countedFrom") or "", r.get("version") or 0), reverse=True)
+    return rows[:LIST_ROWS]
+
+
+async def _find(session: Any, account: Any, report_id: str) -> DeliveryReportRow:
+    for viewer in await viewers_for_account(session, account):
+        try:
+            return await service.get_report(session, viewer, report_id)
+        except NotFound:
+            continue
+    raise NotFound(f"delivery report {report_id!r} not found")
+
+
+def _list_page(request: Request, rows: list[dict[str, Any]], base: str) -> HTMLResponse:
+    return render(request, "delivery_reports.html", {"title": "Delivery reports", "rows": rows, "base": base,
+                                                     "london": london})
+
+
+async def _detail_page(request: Request, session: Any, account: Any, report_id: str, base: str) -> HTMLResponse:
+    row = await _find(session, account, report_id)
+    versions = [v for viewer in await viewers_for_account(session, account)
+                for v in await service.list_reports(session, viewer, row.event_id, None, True, 0, 50)]
+    document = row.document
+    return render(request, "delivery_report.html", {
+        "title": f"Delivery report {document.get('eventName')}", "doc": document, "row": row, "base": base,
+        "versions": sorted({v["id"]: v for v in versions}.values(), key=lambda v: -v["version"]),
+        "chart": Markup(chart_svg(document)), "london": london,  # the SVG: numbers and escaped labels only
+    })
+
+
+async def _download(session: Any, account: Any, report_id: str, form: str) -> Response:
+    row = await _find(session, account, report_id)
+    if form == "csv":
+        return Response(report_csv(row.document), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": f'attachment; filename="{_file_name(row.document, "csv")}"'})
+    return Response(report_pdf(row.document), media_type="application/pdf",
+                    headers={"content-disposition": f'attachment; filename="{_file_name(row.document, "pdf")}"'})
+
+
+@operator_router.get("/delivery-reports", response_class=HTMLResponse)
+async def operator_list(request: Request, account: OperatorAccount, session: ReadSession) -> Response:
+    return _list_page(request, await _list(session, account), "/operator/delivery-reports")
+
+
+@operator_router.get("/delivery-reports/{report_id}", response_class=HTMLResponse)
+async def operator_detail(request: Request, account: OperatorAccount, session: ReadSession, report_id: ReportId
+                          ) -> Response:
+    return await _detail_page(request, session, account, report_id, "/operator/delivery-reports")
+
+
+@operator_router.get("/delivery-reports/{report_id}/csv")
+async def operator_csv(account: OperatorAccount, session: ReadSession, report_id: ReportId) -> Response:
+    return await _download(session, account, report_id, "csv")
+
+
+@operator_router.get("/delivery-reports/{report_id}/pdf")
+async def operator_pdf(account: OperatorAccount, session: ReadSession, report_id: ReportId) -> Response:
+    return await _download(session, account, report_id, "pdf")
+
+
+@fsp_router.get("/delivery-reports", response_class=HTMLResponse)
+async def fsp_list(request: Request, account: FspAccount, session: ReadSession) -> Response:
+    return _list_page(request, await _list(session, account), "/fsp/delivery-reports")
+
+
+@fsp_router.get("/delivery-reports/{report_id}", response_class=HTMLResponse)
+async def fsp_detail(request: Request, account: FspAccount, session: ReadSession, report_id: ReportId) -> Response:
+    return await _detail_page(request, session, account, report_id, "/fsp/delivery-reports")
+
+
+@fsp_router.get("/delivery-reports/{report_id}/csv")
+async def fsp_csv(account: FspAccount, session: ReadSession, report_id: ReportId) -> Response:
+    return await _download(session, account, report_id, "csv")
+
+
+@fsp_router.get("/delivery-reports/{report_id}/pdf")
+async def fsp_pdf(account: FspAccount, session: ReadSession, report_id: ReportId) -> Response:
+    return await _download(session, account, report_id, "pdf")
