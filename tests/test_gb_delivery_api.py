@@ -217,3 +217,26 @@ def test_console_pages(database_url: str) -> None:
         assert signin(http, "otto").status_code == 303
         assert issued.id not in http.get("/console/fsp/delivery-reports").text
         assert http.get(f"/console/fsp/delivery-reports/{issued.id}").status_code == 404
+
+
+def test_concurrent_rounds_issue_one_report(bl: Any, clients: Any) -> None:
+    """Two processes' rounds at once (two sessions here): one report, never two versions 1."""
+    import asyncio
+
+    ven, program_id, event_id = _setup(bl, clients)
+    readings = _minutes(DAY.replace(hour=16), WORKED)
+    assert ven.post("/reports", json=_readings_report(program_id, event_id, readings)).status_code == 201
+
+    async def both() -> list[int]:
+        db, settings = clients.app.state.db, clients.app.state.settings
+
+        async def one() -> int:
+            async with db.session() as session:
+                issued = await issue_due(session, settings, END + timedelta(hours=1))
+                await asyncio.sleep(0.2)  # hold the transaction (and, on PostgreSQL, the lock) a while
+                return len(issued)
+        return list(await asyncio.gather(one(), one()))
+
+    assert sorted(_run(clients, both)) == [0, 1]
+    versions = bl.get("/admin/gb/delivery-reports", params={"allVersions": "true"}).json()
+    assert [(r["eventID"], r["version"]) for r in versions] == [(event_id, 1)]

@@ -16,6 +16,7 @@ from gb_profile import model as m
 from gb_profile.examples import example_instruction, example_program
 from gb_profile.operator import Operator
 from tests.support.server import running_vtn
+from ven_client import cli as ven_cli
 from vtn.cli import app as vtn_app
 from vtn.core.security import Role
 
@@ -41,8 +42,9 @@ def test_baseline_and_delivery_from_the_cli(tmp_path: Path) -> None:
                       service_start=start, service_end=start + timedelta(minutes=30), dispatch_unit="DU-7",
                       setpoints=(m.Setpoint(start, -100.0, m.ServiceUnits.KW, m.SetpointKind.DELTA, price=0.2),))
         event_id = op.issue_dispatch(ins, program_id)
+        fsp_secret = vtn.provision("FSP-ACME", Role.VEN, ven_name="FSP-ACME")
         token = httpx2.post(vtn.base_url + "/auth/token", data={"grant_type": "client_credentials"},
-                            auth=("FSP-ACME", vtn.provision("FSP-ACME", Role.VEN, ven_name="FSP-ACME"))).json()
+                            auth=("FSP-ACME", fsp_secret)).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         ven_id = httpx2.post(vtn.base_url + "/vens", json={"venName": "FSP-ACME"}, headers=headers).json()["id"]
         httpx2.post(vtn.base_url + f"/vens/{ven_id}/resources", json={"resourceName": "DU-7"}, headers=headers)
@@ -63,3 +65,17 @@ def test_baseline_and_delivery_from_the_cli(tmp_path: Path) -> None:
         assert (tmp_path / "d.csv").read_text().splitlines()[-1].endswith(",40.0,8.00")
         assert (tmp_path / "d.pdf").read_bytes().startswith(b"%PDF")
         gb("delivery", "--issue", code=2)
+
+        # the FSP's side: `ven gb delivery-reports` lists its reports and exports one
+        (tmp_path / "ven.secret").write_text(fsp_secret)
+        config = tmp_path / "ven.toml"
+        config.write_text(f'[vtn]\nurl = "{vtn.base_url}"\nclient_id = "FSP-ACME"\nclient_secret_file = "ven.secret"\n'
+                          '[ven]\nname = "FSP-ACME"\n[gb]\noperator_id = "NGED"\n')
+        result = runner.invoke(ven_cli.app, ["gb", "delivery-reports", "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        report_id = result.output.split()[0]
+        assert "delivered 40.0 kWh (80.0 %)  GBP 8.00  AMBER" in result.output
+        result = runner.invoke(ven_cli.app, ["gb", "delivery-reports", "--config", str(config), "--report", report_id,
+                                             "--pdf", str(tmp_path / "fsp.pdf")])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "fsp.pdf").read_bytes().startswith(b"%PDF")
