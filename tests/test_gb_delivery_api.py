@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -213,6 +214,28 @@ def test_console_pages(database_url: str) -> None:
         assert issued.id in http.get("/console/fsp/delivery-reports").text
         assert "total" in http.get(f"/console/fsp/delivery-reports/{issued.id}/csv").text
         assert http.get("/console/operator/delivery-reports").status_code in (403, 404)
+        # the readings upload page: chunks as its script sends them (header + rows, JSON answer), idempotent
+        page = http.get("/console/fsp/readings")
+        assert page.status_code == 200 and "readings.js" in page.text
+        anchor = bl.post("/events", json=b.build_anchor_event(program_id, "NGED", DAY - timedelta(days=30)).dump())
+        target = f"{FSP}|{anchor.json()['id']}"
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/console/fsp/readings").text).group(1)  # type: ignore[union-attr]
+        header = "Timestamp,Zone,Meterable Unit ID,Power (kW)\n"
+        rows = [f"2026-11-09T00:{i + 1:02d}:00Z,Z1,{METER},-100" for i in range(50)]
+        before = _count_readings(clients)
+
+        def chunk(lines: list[str]) -> Any:
+            return http.post("/console/fsp/readings", data={"csrf_token": token, "target": target},
+                             files={"file": ("chunk.csv", header + "\n".join(lines) + "\n", "text/csv")},
+                             headers={"Accept": "application/json"})
+        first, second = chunk(rows[:30]), chunk(rows[30:])
+        assert first.status_code == 200 and first.json()["readings"] == 30 and second.json()["readings"] == 20
+        assert chunk(rows[:30]).status_code == 200  # sent again: stored as a report, no reading counted twice
+        assert _count_readings(clients) == before + 50
+        bad = chunk(["2026-11-09T00:01:30Z,Z1,MU-1,abc"])
+        assert bad.status_code == 400 and "line 2" in bad.text
+        assert http.post("/console/fsp/readings", data={"csrf_token": token, "target": "FSP-OTHER|x"},
+                         files={"file": ("c.csv", header, "text/csv")}).status_code == 400  # not the account's VEN
         http.cookies.clear()
         assert signin(http, "otto").status_code == 303
         assert issued.id not in http.get("/console/fsp/delivery-reports").text

@@ -62,6 +62,7 @@ NAV: list[tuple[str, str]] = [
     ("VENs", "/fsp/vens"),
     ("Dispatches", "/fsp/events"),
     ("Reports", "/fsp/reports"),
+    ("Readings", "/fsp/readings"),
     ("Delivery", "/fsp/delivery-reports"),
     ("Test dispatch", "/fsp/test"),
     ("Go live", "/fsp/signoff"),
