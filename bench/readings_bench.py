@@ -56,6 +56,23 @@ def chunk_body(program_id: str, event_id: str, fsp: str, unit: str, first_minute
     }, separators=(",", ":")).encode()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` and its children (uvicorn workers), from /proc: a measure of the
+    VTN's own cost that the machine's other load does not inflate."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc").iterdir():
+        if not task.name.isdigit():
+            continue
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if task.name == str(pid) or fields[1] == str(pid):  # the process, or a direct child
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 async def poller(client: httpx2.AsyncClient, token: str, interval: float, stop: asyncio.Event,
                  latencies: list[float]) -> None:
     headers = {"Authorization": f"Bearer {token}"}
@@ -84,7 +101,7 @@ async def uploader(client: httpx2.AsyncClient, token: str, jobs: asyncio.Queue[t
         progress[0] += count
 
 
-async def run(base: str, args: argparse.Namespace, program_id: str, event_id: str, fsp_tokens: dict[str, str],
+async def run(pid: int, base: str, args: argparse.Namespace, program_id: str, event_id: str, fsp_tokens: dict[str, str],
               units: dict[str, list[str]], poll_tokens: list[str]) -> None:
     limits = httpx2.Limits(max_connections=args.pollers + args.uploaders + 4)
     async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
@@ -112,6 +129,7 @@ async def run(base: str, args: argparse.Namespace, program_id: str, event_id: st
         stop = asyncio.Event()
         pollers = [asyncio.create_task(poller(client, t, args.poll_interval, stop, during)) for t in poll_tokens]
         began = time.monotonic()
+        cpu_began = cpu_seconds(pid)
         pending = list(queues)
 
         async def lane() -> None:
@@ -121,6 +139,7 @@ async def run(base: str, args: argparse.Namespace, program_id: str, event_id: st
 
         await asyncio.gather(*(lane() for _ in range(args.uploaders)))
         elapsed = time.monotonic() - began
+        cpu = cpu_seconds(pid) - cpu_began
         stop.set()
         await asyncio.gather(*pollers)
         load_during = os.getloadavg()
@@ -130,6 +149,8 @@ async def run(base: str, args: argparse.Namespace, program_id: str, event_id: st
               f"of <= {args.chunk}, {elapsed:.0f} s = {progress[0] / elapsed:,.0f} readings/s")
         print(f"  POST /reports p50 {uploads['p50_ms']:.0f} ms  p99 {uploads['p99_ms']:.0f} ms  "
               f"max {max(posts) * 1000:.0f} ms")
+        print(f"  VTN CPU {cpu:.1f} s for the upload and the polls = {cpu * 1000 / len(posts):.0f} ms CPU per POST "
+              f"({cpu * 1e6 / progress[0]:.0f} us per reading), {cpu / elapsed:.2f} cores on average")
         print(f"poll (GET /events, {args.pollers} VENs every {args.poll_interval:g}s): alone p50 {before['p50_ms']:.1f} ms "
               f"p99 {before['p99_ms']:.1f} ms ({before['requests']} polls); during the upload p50 {after['p50_ms']:.1f} ms "
               f"p99 {after['p99_ms']:.1f} ms ({after['requests']} polls)")
@@ -183,7 +204,8 @@ def main() -> None:
         db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
         print(f"{db}, {args.workers} uvicorn worker(s), {os.cpu_count()} CPUs; {args.fsps} FSPs x {per_fsp} units, "
               f"{args.uploaders} uploading at a time; {args.pollers} polling VENs")
-        asyncio.run(run(base, args, program_id, event_id, fsp_tokens, units, poll_tokens))
+        assert vtn.process is not None
+        asyncio.run(run(vtn.process.pid, base, args, program_id, event_id, fsp_tokens, units, poll_tokens))
 
 
 if __name__ == "__main__":

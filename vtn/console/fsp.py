@@ -63,7 +63,7 @@ NAV: list[tuple[str, str]] = [
     ("Dispatches", "/fsp/events"),
     ("Reports", "/fsp/reports"),
     ("Readings", "/fsp/readings"),
-    ("Delivery", "/fsp/delivery-reports"),
+    ("Delivery reports", "/fsp/delivery-reports"),
     ("Test dispatch", "/fsp/test"),
     ("Go live", "/fsp/signoff"),
 ]
