@@ -29,6 +29,9 @@ from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
 from vtn.core.settings import Settings, get_settings
 from vtn.core.versions import install_openapi_31
+from vtn.delivery.router import admin_router as delivery_admin_router
+from vtn.delivery.router import router as delivery_router
+from vtn.delivery.worker import start_delivery_reports, stop_delivery_reports
 from vtn.events.router import admin_router as event_admin_router
 from vtn.events.router import router as events_router
 from vtn.events.router31 import router as events_router_31
@@ -61,8 +64,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await start_notifications(app)
         app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
         app.state.ack_watcher.start()
+        start_delivery_reports(app)
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
+        await stop_delivery_reports(app)
         await app.state.ack_watcher.stop()
         await stop_notifications(app)
         await app.state.db.dispose()
@@ -101,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gb_router, prefix=base)
     app.include_router(contracts_router, prefix=base)
     app.include_router(event_admin_router, prefix=base)
+    app.include_router(delivery_admin_router, prefix=base)
+    app.include_router(delivery_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)

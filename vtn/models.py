@@ -5,6 +5,7 @@ from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
 from vtn.contracts.models import AcceptanceRow, AckAlarmRow, ContractTermsRow
 from vtn.core.tables import ObjectTarget
+from vtn.delivery.models import DeliveryReportRow, ReadingRow, UnitBaselineRow
 from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
 from vtn.programs.models import ProgramRow
@@ -25,6 +26,7 @@ __all__ = [
     "ConsoleUser",
     "ContractTermsRow",
     "DeliveredRow",
+    "DeliveryReportRow",
     "EventRevisionRow",
     "EventRow",
     "FspKeyRow",
@@ -32,12 +34,14 @@ __all__ = [
     "ObjectTarget",
     "OutboxRow",
     "ProgramRow",
+    "ReadingRow",
     "ReportRow",
     "ResourceRow",
     "RevisionRow",
     "SigningKeyRow",
     "SignoffRow",
     "SubscriptionRow",
+    "UnitBaselineRow",
     "VenRow",
     "WebhookKeyRow",
 ]

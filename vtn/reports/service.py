@@ -13,7 +13,8 @@ from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
-from vtn.profiles import check_report, check_report_change, report_keys, report_resources
+from vtn.delivery.readings import record_readings
+from vtn.profiles import check_report, check_report_change, is_gb_readings, report_keys, report_resources
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -61,7 +62,10 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         content = report.content()
         keys = await report_keys(session, str(event.operator), content, program.document)
         own = await report_resources(session, viewer, content, program.document)
-        check_report(content, event.document, program.document, own, keys)
+        # the request's model, already validated, without the provisioned fields (= `content`): a readings report of
+        # thousands of intervals is not parsed again by the profile's validator
+        unprovisioned = report.model_copy(update=dict.fromkeys(("id", "createdDateTime", "modificationDateTime")))
+        check_report(unprovisioned, event.document, program.document, own, keys)
     return str(event.operator), program
 
 
@@ -98,6 +102,8 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report, e
         extra=extra,
         **_columns(report),
     )
+    if program is not None and is_gb_readings(row.document, program.document):
+        await record_readings(session, operator, row.id, row.document)
     await _after_write(session, viewer, row.document, program, operator_entry=operator_entry)
     return row.document
 
@@ -134,6 +140,9 @@ async def update_report(
         **({} if extra is None else {"extra": extra}),
         **_columns(report),
     )
+    if program is not None and is_gb_readings(row.document, program.document):
+        # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
+        await record_readings(session, row.operator, row.id, row.document)
     if row.document.get("reportName") == "GB_AVAILABILITY":
         await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)
     return row.document

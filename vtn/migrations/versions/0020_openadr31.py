@@ -15,7 +15,7 @@ from alembic import op
 import vtn.core.database
 
 revision = "0020"
-down_revision = "0018b"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
