@@ -118,6 +118,10 @@ def ven(
     poll_wait: Annotated[float, typer.Option(help="Pull: seconds to wait for the VEN's next polls")] = 90.0,
     report_wait: Annotated[float, typer.Option(help="Seconds to wait for GB_READINGS / GB_AVAILABILITY reports")] = 0.0,
     webhook_signatures: Annotated[bool, typer.Option(help="Push: expect the VEN to verify webhook signatures")] = True,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM): the suite's VTN speaks HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
+    client_ca: Annotated[Path | None, typer.Option(
+        help="With --tls-cert: CA of the VEN's client certificate; V021 then requires mTLS on every request")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only checks whose ID or area matches (glob; repeatable)")] = None,
     junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
@@ -131,6 +135,8 @@ def ven(
 
     if mode not in ("pull", "push"):
         raise typer.BadParameter("--mode must be pull or push")
+    if (tls_cert is None) != (tls_key is None) or (client_ca and not tls_cert):
+        raise typer.BadParameter("--tls-cert and --tls-key go together; --client-ca needs them")
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise typer.BadParameter("--listen must be HOST:PORT")
@@ -147,10 +153,12 @@ def ven(
         operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_deadline=ack_deadline,
         start_timeout=start_timeout, settle=settle, poll_wait=poll_wait, report_wait=report_wait,
         webhook_signatures=webhook_signatures,
+        tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
+        client_ca=str(client_ca) if client_ca else None,
         only=[p for item in (only or []) for p in item.split(",") if p],
     )
     vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),
-                      public_url=public_url)
+                      public_url=public_url, tls_cert=config.tls_cert, tls_key=config.tls_key, client_ca=config.client_ca)
     vtn.start()
     seed_program(config, vtn)
     typer.echo(f"The suite's VTN is listening: point the VEN at {vtn.url} (client {client[0]}, {mode} mode); "
