@@ -19,6 +19,8 @@ from vtn.auth.router import router as auth_router
 from vtn.auth.router import well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
+from vtn.contracts.acks import AckWatcher
+from vtn.contracts.router import router as contracts_router
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
 from vtn.core.logs import configure_logging
@@ -51,8 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
+        app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
+        app.state.ack_watcher.start()
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
+        await app.state.ack_watcher.stop()
         await stop_notifications(app)
         await app.state.db.dispose()
         log.debug("VTN stopped")
@@ -88,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=base)
     app.include_router(audit_router, prefix=base)
     app.include_router(gb_router, prefix=base)
+    app.include_router(contracts_router, prefix=base)
     app.include_router(event_admin_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
