@@ -112,7 +112,10 @@ def ven(
     operator_id: Annotated[str, typer.Option(help="Network operator the suite plays")] = "NGED",
     dispatch_unit: Annotated[str | None, typer.Option(help="Dispatch unit to dispatch (default: the VEN's 1st resource)")] = None,
     token_lifetime: Annotated[float, typer.Option(help="Seconds a token lives (the VEN must refresh within the run)")] = 30.0,
-    ack_deadline: Annotated[float, typer.Option(help="Seconds the VEN has to acknowledge each dispatch revision")] = 60.0,
+    ack_period: Annotated[float, typer.Option(
+        help="The suite contract's acknowledgement period (s), stated in the program's contract terms")] = 60.0,
+    ack_deadline: Annotated[float | None, typer.Option(
+        help="Override: seconds the VEN has to acknowledge each revision, instead of the program's period")] = None,
     start_timeout: Annotated[float, typer.Option(help="Seconds to wait for the VEN to register")] = 300.0,
     settle: Annotated[float, typer.Option(help="Seconds to watch for what must not happen (a tampered dispatch accepted)")] = 5.0,
     poll_wait: Annotated[float, typer.Option(help="Pull: seconds to wait for the VEN's next polls")] = 90.0,
@@ -150,7 +153,8 @@ def ven(
     assert client is not None
     config = VenSuiteConfig(
         ven_client=client, ven_name=ven_name, mode=mode, listen=listen, public_url=public_url, operator_id=operator_id,
-        operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_deadline=ack_deadline,
+        operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_period=ack_period,
+        ack_deadline=ack_deadline,
         start_timeout=start_timeout, settle=settle, poll_wait=poll_wait, report_wait=report_wait,
         webhook_signatures=webhook_signatures,
         tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,

@@ -44,7 +44,9 @@ class VenSuiteConfig:
     operator_key: ECKey | None = None  # signs every dispatch; the VEN verifies with its public part
     dispatch_unit: str | None = None  # default: the VEN's first resource
     token_lifetime: float = 30.0
-    ack_deadline: float = 60.0  # the ack period of the suite's contract
+    # the acknowledgement period of the suite's contract, stated in the program's terms (GB profile §2.1, §6.1.1)
+    ack_period: float = 60.0
+    ack_deadline: float | None = None  # overrides the period the checks read from the program
     start_timeout: float = 300.0
     settle: float = 3.0  # how long to watch for something that must not happen
     poll_wait: float = 90.0  # how long to wait for the VEN's next polls (a few of its poll intervals)
@@ -97,6 +99,8 @@ class VenSession:
         self.program: dict[str, Any] = {}
         self.anchor: dict[str, Any] = {}
         self.unit = config.dispatch_unit or ""
+        self.ack_period = 0.0  # seconds, from the program's contract terms (or --ack-deadline); set by setup()
+        self.ack_source = ""
         self.counter = 0
         self.poll_pause = 0.05
 
@@ -135,6 +139,7 @@ class VenSession:
         """The program and its anchor event (if not seeded yet), then wait until the VEN has registered (and
         subscribed)."""
         self.program, self.anchor = seed_program(self.config, self.vtn)
+        self.ack_period, self.ack_source = self._ack_period()
         wait = self.config.start_timeout
         self.wait(lambda: self.ven_object() and self.resources(), wait, f"the VEN {self.config.ven_name!r} to register "
                   "its ven object and a resource")
@@ -142,6 +147,18 @@ class VenSession:
             self.unit = self.resources()[0]["resourceName"]
         if self.config.mode == "push":
             self.watch(self.subscriptions, wait)
+
+    def _ack_period(self) -> tuple[float, str]:
+        """The acknowledgement period: --ack-deadline, else `ackPeriodSeconds` of the contract terms the program links
+        (programDescriptions[].URL, docs/gb-profile.md §2.1), as a VEN would read it."""
+        if self.config.ack_deadline is not None:
+            return self.config.ack_deadline, "--ack-deadline"
+        for description in self.program.get("programDescriptions") or []:
+            terms = self.vtn.terms_at(str(description.get("URL") or ""))
+            if terms and isinstance(terms.get("ackPeriodSeconds"), int | float) and terms["ackPeriodSeconds"] > 0:
+                return float(terms["ackPeriodSeconds"]), f"the program's contract terms ({description['URL']})"
+        raise Fail(f"the program {self.program.get('programName')!r} links no contract terms with an "
+                   "ackPeriodSeconds; give --ack-deadline")
 
     def subscriptions(self) -> list[dict[str, Any]]:
         return [s for s in self.vtn.objects("subscriptions")
@@ -196,16 +213,19 @@ class VenSession:
         return out
 
     def expect_ack(self, dispatch: Dispatch, what: str) -> tuple[m.Acknowledgement, float]:
-        """Wait (up to the ack deadline) for an ACCEPTED read-back of the dispatch's revision; check it."""
+        """Wait until the revision's deadline (GB_INSTRUCTION_TIME + the ack period, GB profile §6.1.1) for an
+        ACCEPTED read-back of the dispatch's revision; check it."""
         ins, event_id = dispatch.instruction, dispatch.event["id"]
+        deadline = ins.instruction_time + timedelta(seconds=self.ack_period)
+        within = max(0.0, (deadline - datetime.now(UTC)).total_seconds())
 
         def found() -> tuple[Seen, m.Acknowledgement | None, dict[str, Any]] | None:
             # the first acknowledgement posted after this revision was published is its read-back
             return next((item for item in self.acks(event_id) if item[0].at >= dispatch.published), None)
 
         try:
-            seen, ack, body = self.wait(found, self.config.ack_deadline,
-                                        f"the acknowledgement of {what} ({ins.event_name} revision {ins.revision})")
+            seen, ack, body = self.wait(found, within, f"the acknowledgement of {what} ({ins.event_name} revision "
+                                        f"{ins.revision}) by its deadline {deadline:%H:%M:%S} UTC")
         except Fail:
             self.evidence(self._ack_evidence(event_id))
             raise
@@ -233,9 +253,13 @@ def seed_program(config: VenSuiteConfig, vtn: ScriptedVtn) -> tuple[dict[str, An
     a push VEN subscribes to the programs it finds at start-up."""
     programs = vtn.objects("programs")
     if not programs:
+        # the contract's terms are published as data and linked from the program, as the GB profile says (§1, §2.1)
+        terms = {"operatorID": config.operator_id, "contractID": "C-SUITE", "venName": config.ven_name,
+                 "product": ProductCode.SU.value, "ackPeriodSeconds": config.ack_period}
         contract = m.Contract(operator_id=config.operator_id, contract_id="C-SUITE", fsp_id=config.ven_name,
                               product=ProductCode.SU, dispatch_units=(config.dispatch_unit or "DU-1",), cmz=None,
-                              ack_period=timedelta(seconds=config.ack_deadline))
+                              ack_period=timedelta(seconds=config.ack_period),
+                              terms_url=vtn.publish_terms("C-SUITE", terms))
         programs = [vtn.publish("programs", b.build_program(ProductCode.SU, contract, suffix="CONFORMANCE").content())]
         anchor = b.build_anchor_event(programs[0]["id"], config.operator_id, datetime.now(UTC) - timedelta(days=1))
         vtn.publish("events", anchor.content())
@@ -322,7 +346,7 @@ def v004_conditional(session: VenSession) -> str | None:
 def v005_dispatch(session: VenSession) -> str | None:
     dispatch = session.dispatch(session.instruction("RUN"))
     _, latency = session.expect_ack(dispatch, "a RUN dispatch")
-    return f"acknowledged after {latency:.2f} s (deadline {session.config.ack_deadline:g} s)"
+    return f"acknowledged after {latency:.2f} s (period {session.ack_period:g} s, from {session.ack_source})"
 
 
 def _dispatched(session: VenSession, label: str) -> Dispatch:

@@ -40,6 +40,7 @@ from openadr3.models import Event, Program, Report, Resource, Subscription, Ven
 
 BASE_PATH = "/openadr3/3.0.1"
 WELL_KNOWN_KEYS = "/.well-known/webhook-keys"
+TERMS_PATH = "/contracts"  # contract terms documents, linked from programs' programDescriptions (GB profile §1)
 MAX_LIMIT = 50
 NOTIFIED_AS = {"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE"}
 MODELS: dict[str, type[BaseModel]] = {"programs": Program, "events": Event, "reports": Report,
@@ -153,6 +154,7 @@ class ScriptedVtn:
         self.faults: list[Fault] = []
         self.deliveries: list[Delivery] = []
         self.invalid_bodies: list[Seen] = []
+        self.terms: dict[str, dict[str, Any]] = {}  # contractID → terms document (docs/gb-profile.md §2.1 fields)
         self.webhook_key = Ed25519PrivateKey.generate()
         self.webhook_kid = "whk_" + secrets.token_hex(6)
         self.started = time.monotonic()
@@ -160,6 +162,7 @@ class ScriptedVtn:
         self._thread: threading.Thread | None = None
         self._http = httpx2.Client(timeout=10.0)
         routes = [Route(WELL_KNOWN_KEYS, self.webhook_keys, methods=["GET"]),
+                  Route(TERMS_PATH + "/{contract}", self.contract_terms, methods=["GET"]),
                   Route(BASE_PATH + "/auth/token", self.token, methods=["POST"]),
                   Route(BASE_PATH + "/{path:path}", self.api, methods=["GET", "POST", "PUT", "DELETE"])]
         self.app = Starlette(routes=routes)
@@ -170,6 +173,22 @@ class ScriptedVtn:
     def url(self) -> str:
         scheme = "https" if self.tls else "http"
         return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/") + BASE_PATH
+
+    @property
+    def root_url(self) -> str:
+        return self.url.removesuffix(BASE_PATH)
+
+    def publish_terms(self, contract_id: str, document: dict[str, Any]) -> str:
+        """Publish a contract's terms; returns the URL a program links them by (programDescriptions[].URL)."""
+        with self.lock:
+            self.terms[contract_id] = document
+        return f"{self.root_url}{TERMS_PATH}/{contract_id}"
+
+    def terms_at(self, url: str) -> dict[str, Any] | None:
+        """The terms document a program's link names, if this VTN publishes it."""
+        prefix = f"{self.root_url}{TERMS_PATH}/"
+        with self.lock:
+            return dict(self.terms[url[len(prefix):]]) if url.startswith(prefix) and url[len(prefix):] in self.terms else None
 
     @property
     def asks_client_certificates(self) -> bool:
@@ -279,6 +298,13 @@ class ScriptedVtn:
         return JSONResponse({"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
                                        "kid": self.webhook_kid,
                                        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}]})
+
+    async def contract_terms(self, request: Request) -> Response:
+        with self.lock:
+            document = self.terms.get(request.path_params["contract"])
+        if document is None:
+            return self._problem(404, "no such contract")
+        return JSONResponse(document)
 
     def _record(self, request: Request, status: int, body: Any = None, token: str | None = None, note: str = "") -> None:
         path = request.url.path[len(BASE_PATH):] if request.url.path.startswith(BASE_PATH) else request.url.path

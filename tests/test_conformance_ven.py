@@ -71,13 +71,13 @@ def _send_reports(vtn: ScriptedVtn, ven: object, done: threading.Event) -> None:
 
 def run_against_reference(operator: tuple[object, Path, Path], *, mode: str = "pull", only: list[str] | None = None,
                           prepare: Callable[[VenAgent], None] | None = None, reports: bool = False,
-                          ack_deadline: float = 5.0, tls: dict[str, str] | None = None,
+                          ack_period: float = 5.0, tls: dict[str, str] | None = None,
                           vtn_options: dict[str, object] | None = None) -> Run:
     """The suite (`only` checks) against the reference VEN; `tls` (tls_cert, tls_key, client_ca) makes the suite's
     VTN speak HTTPS, `vtn_options` are the VEN's extra `[vtn]` settings."""
     key, public, fsp_key = operator
     config = VenSuiteConfig(ven_client=(NAME, SECRET), ven_name=NAME, mode=mode, operator_key=key,  # type: ignore[arg-type]
-                            token_lifetime=4.0, ack_deadline=ack_deadline, start_timeout=20.0, settle=1.5, poll_wait=3.0,
+                            token_lifetime=4.0, ack_period=ack_period, start_timeout=20.0, settle=1.5, poll_wait=3.0,
                             report_wait=5.0 if reports else 0.0, only=only or [], **(tls or {}))
     vtn = ScriptedVtn(NAME, SECRET, token_lifetime=config.token_lifetime, **(tls or {}))
     vtn.start()
@@ -118,6 +118,9 @@ def test_reference_ven_passes(operator: tuple[object, Path, Path], mode: str, tm
     not_applicable = {"pull": {"V003", "V012", "V013", "V021"}, "push": {"V004", "V018", "V021"}}[mode]
     assert {k for k, v in got.items() if v != "pass"} == not_applicable, failures(run)
     assert all(got[k] == "skip" for k in not_applicable)
+    # the acknowledgement period is the one the program's contract terms state (GB profile §2.1, §6.1.1)
+    v005 = next(r for r in run.results if r.check.id == "V005")
+    assert "period 5 s, from the program's contract terms (http://" in v005.message, v005.message
     # the same report formats as the VTN suite
     data = json.loads(report.to_json(run))
     assert data["side"] == "VEN" and data["counts"]["fail"] == 0 and NAME in data["subject"]
@@ -163,7 +166,7 @@ def test_ven_ignoring_cancelled_is_caught(operator: tuple[object, Path, Path]) -
 
         adapter._revision = revision  # type: ignore[method-assign]
 
-    message = _caught(run_against_reference(operator, only=["V007"], prepare=prepare, ack_deadline=2.0), "V007")
+    message = _caught(run_against_reference(operator, only=["V007"], prepare=prepare, ack_period=2.0), "V007")
     assert "cancellation" in message
 
 
@@ -225,7 +228,7 @@ def test_ven_reading_only_the_first_page_is_caught(operator: tuple[object, Path,
         return [model.model_validate(item) for item in body], changed
 
     monkeypatch.setattr(VtnClient, "list_all", first_page)
-    message = _caught(run_against_reference(operator, only=["V018"], ack_deadline=2.0), "V018")
+    message = _caught(run_against_reference(operator, only=["V018"], ack_period=2.0), "V018")
     assert "position 56 of /events" in message and "timed out" in message
 
 
@@ -326,8 +329,36 @@ def test_cli_certifies_the_reference_ven_with_one_command(operator: tuple[object
     data = json.loads((tmp_path / "ven.json").read_text())
     assert [(r["id"], r["outcome"]) for r in data["results"]] == [
         ("V001", "pass"), ("V002", "pass"), ("V005", "pass"), ("V010", "pass")]
+    assert "from --ack-deadline" in data["results"][2]["message"]  # the override, not the program's 60 s
     assert ET.parse(tmp_path / "ven.xml").getroot().get("tests") == "4"
     assert "| V010 |" in (tmp_path / "ven.md").read_text()
+
+
+def test_program_states_the_ack_period_in_its_contract_terms() -> None:
+    """The suite's program links its contract terms (programDescriptions[].URL, GB profile §1, §2.1); the checks take
+    the acknowledgement period from there, unless --ack-deadline overrides it."""
+    import httpx2
+
+    from conformance.ven_suite import VenSession
+
+    config = VenSuiteConfig(ven_client=(NAME, SECRET), ven_name=NAME, ack_period=7.0)
+    vtn = ScriptedVtn(NAME, SECRET)
+    vtn.start()
+    try:
+        program, _ = seed_program(config, vtn)
+        link = program["programDescriptions"][0]["URL"]
+        terms = httpx2.get(link).json()  # what a VEN reading the link gets
+        assert terms["ackPeriodSeconds"] == 7.0 and terms["contractID"] == "C-SUITE" and terms["venName"] == NAME
+        session = VenSession(config, vtn)
+        session.program = program
+        assert session._ack_period() == (7.0, f"the program's contract terms ({link})")
+        session.config = dataclasses.replace(config, ack_deadline=3.0)
+        assert session._ack_period() == (3.0, "--ack-deadline")
+        session.config, session.program = config, {**program, "programDescriptions": None}
+        with pytest.raises(Exception, match="links no contract terms"):
+            session._ack_period()
+    finally:
+        vtn.stop()
 
 
 def test_cli_without_a_ven_fails_registration(tmp_path: Path) -> None:
