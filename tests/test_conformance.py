@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from conformance.cli import app
 from conformance.core import Config, Outcome, run_suite, selected
 from conformance.schema import convert, load_spec
-from tests.support.server import running_vtn
-from vtn.core.security import Role
+from tests.conftest import ConformanceVtn
 
 pytestmark = pytest.mark.slow
 
@@ -25,45 +24,41 @@ pytestmark = pytest.mark.slow
 KNOWN_VTN_DEVIATIONS: dict[str, str] = {}
 
 
-def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
-    with running_vtn(tmp_path) as vtn:
-        bl = vtn.provision("bl", Role.BL)
-        ven_a = vtn.provision("ven-a", Role.VEN, ven_name="ven-a")
-        ven_b = vtn.provision("ven-b", Role.VEN, ven_name="ven-b")
-        other_operator = vtn.provision("bl-ukpn", Role.BL, operator="UKPN")
-        out_json, out_xml, out_md = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "conformance.cli",
-                "run",
-                "--vtn-url",
-                vtn.base_url,
-                "--bl-client",
-                f"bl:{bl}",
-                "--ven-client",
-                f"ven-a:{ven_a}",
-                "--ven2-client",
-                f"ven-b:{ven_b}",
-                "--bl2-client",
-                f"bl-ukpn:{other_operator}",
-                "--privacy",
-                "--profile",
-                "gb",
-                "--notify-timeout",
-                "8",
-                "--json",
-                str(out_json),
-                "--junit-xml",
-                str(out_xml),
-                "--markdown",
-                str(out_md),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+def test_full_suite_against_our_vtn(tmp_path: Path, conformance_vtn: ConformanceVtn) -> None:
+    vtn, clients = conformance_vtn.process, conformance_vtn.clients
+    out_json, out_xml, out_md = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "run",
+            "--vtn-url",
+            vtn.base_url,
+            "--bl-client",
+            ":".join(clients["bl"]),
+            "--ven-client",
+            ":".join(clients["ven"]),
+            "--ven2-client",
+            ":".join(clients["ven2"]),
+            "--bl2-client",
+            ":".join(clients["bl2"]),
+            "--privacy",
+            "--profile",
+            "gb",
+            "--notify-timeout",
+            "8",
+            "--json",
+            str(out_json),
+            "--junit-xml",
+            str(out_xml),
+            "--markdown",
+            str(out_md),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     report = json.loads(out_json.read_text())
     results = report["results"]
     assert len(results) >= 150

@@ -223,8 +223,9 @@ def test_ven_reading_only_the_first_page_is_caught(operator: tuple[object, Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from ven_client.client import MAX_LIST_LIMIT, VtnClient
 
-    async def first_page(self: VtnClient, path: str, model: type, params: dict | None = None) -> tuple[list, bool]:
-        body, changed = await self.get_json(path, {**(params or {}), "skip": 0, "limit": MAX_LIST_LIMIT})
+    async def first_page(self: VtnClient, path: str, model: type, params: dict | None = None,
+                         cache: dict | None = None) -> tuple[list, bool]:
+        body, changed = await self.get_json(path, {**(params or {}), "skip": 0, "limit": MAX_LIST_LIMIT}, cache)
         return [model.model_validate(item) for item in body], changed
 
     monkeypatch.setattr(VtnClient, "list_all", first_page)
