@@ -255,7 +255,8 @@ def seed_program(config: VenSuiteConfig, vtn: ScriptedVtn) -> tuple[dict[str, An
     if not programs:
         # the contract's terms are published as data and linked from the program, as the GB profile says (§1, §2.1)
         terms = {"operatorID": config.operator_id, "contractID": "C-SUITE", "venName": config.ven_name,
-                 "product": ProductCode.SU.value, "ackPeriodSeconds": config.ack_period}
+                 "product": ProductCode.SU.value,  # whole seconds as an integer, as §2.1 has them
+                 "ackPeriodSeconds": int(config.ack_period) if float(config.ack_period).is_integer() else config.ack_period}
         contract = m.Contract(operator_id=config.operator_id, contract_id="C-SUITE", fsp_id=config.ven_name,
                               product=ProductCode.SU, dispatch_units=(config.dispatch_unit or "DU-1",), cmz=None,
                               ack_period=timedelta(seconds=config.ack_period),
