@@ -38,6 +38,8 @@ def run(
     callback_host: Annotated[str, typer.Option(help="HOST:PORT the webhook receiver listens on")] = "127.0.0.1:0",
     callback_url: Annotated[str | None, typer.Option(help="Public base URL of the receiver if not http://HOST:PORT")] = None,
     notify_timeout: Annotated[float, typer.Option(help="Seconds to wait for each expected notification")] = 10.0,
+    version: Annotated[str, typer.Option(
+        help="OpenADR version of the API at --vtn-url: 3.0.1, or 3.1.0 (the checks that apply to it; see docs)")] = "3.0.1",
     only: Annotated[list[str] | None, typer.Option(help="Run only checks whose ID or area matches (glob; repeatable)")] = None,
     junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
@@ -45,6 +47,10 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
 ) -> None:
     """Run the checks; exit 0 when nothing failed, 1 otherwise."""
+    from conformance.core import VERSIONS
+
+    if version not in VERSIONS:
+        raise typer.BadParameter(f"--version must be one of {', '.join(VERSIONS)}")
 
     config = Config(
         vtn_url=vtn_url,
@@ -61,6 +67,7 @@ def run(
         callback_url=callback_url,
         only=[p for item in (only or []) for p in item.split(",") if p],
         notify_timeout=notify_timeout,
+        version=version,
     )
     result = run_suite(config, None if quiet else stderr_progress)
     _report_and_exit(result, junit_xml, json_out, markdown)

@@ -136,6 +136,29 @@ def test_broken_vtn_is_reported_with_evidence(broken_vtn: str) -> None:
     assert not run.ok
 
 
+def test_version_310_runs_only_the_checks_that_apply(broken_vtn: str) -> None:
+    """`--version 3.1.0`: the auth checks (unchanged in 3.1.0) and the 3.1.0-only ones run, the checks written for
+    3.0.1 objects are skipped with that reason, and the report names 3.1.0."""
+    from conformance import report
+
+    config = Config(vtn_url=broken_vtn, bl_client=("bl", "s"), ven_client=("ven", "s"), version="3.1.0",
+                    only=["C007", "C009", "C022", "C029", "S-001"])
+    run = run_suite(config)
+    by_id = {r.check.id: r for r in run.results}
+    assert by_id["C009"].outcome == Outcome.FAIL  # ran: the broken VTN answers 200 without a token
+    assert by_id["C007"].outcome == Outcome.FAIL  # ran (3.1.0 only): no /auth/server
+    for check_id in ("C022", "C029", "S-001"):
+        assert by_id[check_id].outcome == Outcome.SKIP
+        assert "not yet written for 3.1.0 objects" in by_id[check_id].message
+    assert json.loads(report.to_json(run))["specVersion"] == "3.1.0"
+    assert report.terminal(run).startswith("OpenADR 3.1.0 VTN conformance")
+    # and 3.0.1 (the default) skips the 3.1.0-only check
+    run_301 = run_suite(Config(vtn_url=broken_vtn, bl_client=("bl", "s"), ven_client=("ven", "s"), only=["C007"]))
+    assert run_301.results[0].outcome == Outcome.SKIP and "3.1.0 only" in run_301.results[0].message
+    assert CliRunner().invoke(app, ["run", "--vtn-url", broken_vtn, "--bl-client", "a:b", "--ven-client", "c:d",
+                                    "--version", "3.2.0"]).exit_code == 2
+
+
 def test_list_command_and_registry() -> None:
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 0
