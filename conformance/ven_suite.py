@@ -456,8 +456,8 @@ def _refused_notification(session: VenSession, label: str, *, token: str | None,
         raise Skip("the VEN made no subscription")
     op = next(o for s in subs for o in s.get("objectOperations") or [] if "EVENT" in (o.get("objects") or []))
     event = _fake_dispatch(session, label)
-    note = ("wrong bearer token" if token is not None else "valid token, signature of other content" if tamper_signature
-            else "valid token, no webhook signature headers")
+    note = ("no Authorization header" if token == "" else "wrong bearer token" if token is not None
+            else "valid token, signature of other content" if tamper_signature else "valid token, no webhook signature headers")
     delivery = session.vtn.send_notification(op["callbackUrl"], token if token is not None else op.get("bearerToken", ""),
                                              "EVENT", "POST", event, sign=sign, tamper_signature=tamper_signature,
                                              note=note)
@@ -472,10 +472,12 @@ def _refused_notification(session: VenSession, label: str, *, token: str | None,
     return f"refused with HTTP {delivery.status}"
 
 
-@ven_check("V012", "Push: a notification with a wrong bearer token is refused", area="push",
-           source=f"{SPEC} §9 (bearerToken)", modes=("push",))
+@ven_check("V012", "Push: a notification with a wrong bearer token, or with none, is refused and not acted on",
+           area="push", source=f"{SPEC} §9 (bearerToken)", modes=("push",))
 def v012_bearer(session: VenSession) -> str | None:
-    return _refused_notification(session, "TOK", token="not-" + uuid.uuid4().hex, tamper_signature=False)
+    wrong = _refused_notification(session, "TOK", token="not-" + uuid.uuid4().hex)
+    missing = _refused_notification(session, "NOT", token="")
+    return f"wrong token {wrong}; no token {missing}"
 
 
 @ven_check("V013", "Push: a notification with an invalid or missing webhook signature is refused and not acted on",

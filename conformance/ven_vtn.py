@@ -263,9 +263,12 @@ class ScriptedVtn:
 
     def send_notification(self, url: str, bearer: str, object_type: str, operation: str, obj: dict[str, Any], *,
                           sign: bool = True, tamper_signature: bool = False, note: str = "") -> Delivery:
-        """POST a notification; `sign=False` leaves the webhook-* headers out, `tamper_signature` signs other bytes."""
+        """POST a notification; an empty `bearer` sends no Authorization header (as for a subscription without a
+        bearerToken), `sign=False` leaves the webhook-* headers out, `tamper_signature` signs other bytes."""
         body = json.dumps({"objectType": object_type, "operation": operation, "object": obj}).encode()
-        headers = {"content-type": "application/json", "authorization": f"Bearer {bearer}"}
+        headers = {"content-type": "application/json"}
+        if bearer:
+            headers["authorization"] = f"Bearer {bearer}"
         if sign:
             headers |= self.signature_headers(body)
             if tamper_signature:  # a valid signature of other content: the key is right, the bytes are not
