@@ -24,6 +24,7 @@ VERSIONS = BOTH
 # type/values pairs, resources under their ven, notification operations as HTTP verbs) and is skipped, with
 # that reason, until it is written for 3.1.0 objects too.
 SAME_IN_310 = frozenset({"auth"})
+OBJECTS_IN_AUTH = frozenset({"D011"})  # an auth check that creates 3.0.1 objects of every type to probe their 401s
 
 
 class Outcome(StrEnum):
@@ -44,7 +45,8 @@ class Check:
     func: Callable[[Session], str | None] | None
 
     def applies(self, version: str = TARGET_VERSION) -> bool:
-        return version in self.versions and (version == TARGET_VERSION or self.area in SAME_IN_310)
+        return version in self.versions and (
+            version == TARGET_VERSION or (self.area in SAME_IN_310 and self.id not in OBJECTS_IN_AUTH))
 
     def why_not(self, version: str) -> str:
         if version not in self.versions:
