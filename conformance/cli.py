@@ -38,6 +38,8 @@ def run(
     callback_host: Annotated[str, typer.Option(help="HOST:PORT the webhook receiver listens on")] = "127.0.0.1:0",
     callback_url: Annotated[str | None, typer.Option(help="Public base URL of the receiver if not http://HOST:PORT")] = None,
     notify_timeout: Annotated[float, typer.Option(help="Seconds to wait for each expected notification")] = 10.0,
+    version: Annotated[str, typer.Option(
+        help="OpenADR version of the API at --vtn-url: 3.0.1, or 3.1.0 (the checks that apply to it; see docs)")] = "3.0.1",
     only: Annotated[list[str] | None, typer.Option(help="Run only checks whose ID or area matches (glob; repeatable)")] = None,
     junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
@@ -45,6 +47,10 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
 ) -> None:
     """Run the checks; exit 0 when nothing failed, 1 otherwise."""
+    from conformance.core import VERSIONS
+
+    if version not in VERSIONS:
+        raise typer.BadParameter(f"--version must be one of {', '.join(VERSIONS)}")
 
     config = Config(
         vtn_url=vtn_url,
@@ -61,6 +67,7 @@ def run(
         callback_url=callback_url,
         only=[p for item in (only or []) for p in item.split(",") if p],
         notify_timeout=notify_timeout,
+        version=version,
     )
     result = run_suite(config, None if quiet else stderr_progress)
     _report_and_exit(result, junit_xml, json_out, markdown)
@@ -112,12 +119,19 @@ def ven(
     operator_id: Annotated[str, typer.Option(help="Network operator the suite plays")] = "NGED",
     dispatch_unit: Annotated[str | None, typer.Option(help="Dispatch unit to dispatch (default: the VEN's 1st resource)")] = None,
     token_lifetime: Annotated[float, typer.Option(help="Seconds a token lives (the VEN must refresh within the run)")] = 30.0,
-    ack_deadline: Annotated[float, typer.Option(help="Seconds the VEN has to acknowledge each dispatch revision")] = 60.0,
+    ack_period: Annotated[float, typer.Option(
+        help="The suite contract's acknowledgement period (s), stated in the program's contract terms")] = 60.0,
+    ack_deadline: Annotated[float | None, typer.Option(
+        help="Override: seconds the VEN has to acknowledge each revision, instead of the program's period")] = None,
     start_timeout: Annotated[float, typer.Option(help="Seconds to wait for the VEN to register")] = 300.0,
     settle: Annotated[float, typer.Option(help="Seconds to watch for what must not happen (a tampered dispatch accepted)")] = 5.0,
     poll_wait: Annotated[float, typer.Option(help="Pull: seconds to wait for the VEN's next polls")] = 90.0,
     report_wait: Annotated[float, typer.Option(help="Seconds to wait for GB_READINGS / GB_AVAILABILITY reports")] = 0.0,
     webhook_signatures: Annotated[bool, typer.Option(help="Push: expect the VEN to verify webhook signatures")] = True,
+    tls_cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM): the suite's VTN speaks HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Server private key (PEM)")] = None,
+    client_ca: Annotated[Path | None, typer.Option(
+        help="With --tls-cert: CA of the VEN's client certificate; V021 then requires mTLS on every request")] = None,
     only: Annotated[list[str] | None, typer.Option(help="Run only checks whose ID or area matches (glob; repeatable)")] = None,
     junit_xml: Annotated[Path | None, typer.Option(help="Write JUnit XML here")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
@@ -131,6 +145,8 @@ def ven(
 
     if mode not in ("pull", "push"):
         raise typer.BadParameter("--mode must be pull or push")
+    if (tls_cert is None) != (tls_key is None) or (client_ca and not tls_cert):
+        raise typer.BadParameter("--tls-cert and --tls-key go together; --client-ca needs them")
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit():
         raise typer.BadParameter("--listen must be HOST:PORT")
@@ -144,13 +160,16 @@ def ven(
     assert client is not None
     config = VenSuiteConfig(
         ven_client=client, ven_name=ven_name, mode=mode, listen=listen, public_url=public_url, operator_id=operator_id,
-        operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_deadline=ack_deadline,
+        operator_key=key, dispatch_unit=dispatch_unit, token_lifetime=token_lifetime, ack_period=ack_period,
+        ack_deadline=ack_deadline,
         start_timeout=start_timeout, settle=settle, poll_wait=poll_wait, report_wait=report_wait,
         webhook_signatures=webhook_signatures,
+        tls_cert=str(tls_cert) if tls_cert else None, tls_key=str(tls_key) if tls_key else None,
+        client_ca=str(client_ca) if client_ca else None,
         only=[p for item in (only or []) for p in item.split(",") if p],
     )
     vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),
-                      public_url=public_url)
+                      public_url=public_url, tls_cert=config.tls_cert, tls_key=config.tls_key, client_ca=config.client_ca)
     vtn.start()
     seed_program(config, vtn)
     typer.echo(f"The suite's VTN is listening: point the VEN at {vtn.url} (client {client[0]}, {mode} mode); "

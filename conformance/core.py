@@ -18,6 +18,13 @@ import httpx2
 TARGET_VERSION = "3.0.1"
 BOTH = ("3.0.1", "3.1.0")
 ONLY_310 = ("3.1.0",)
+VERSIONS = BOTH
+# Against a 3.1.0 VTN (`--version 3.1.0`) only checks of these areas run: they speak to the token endpoint and
+# send tokens, which 3.1.0 kept as 3.0.1 had them. Every other check builds or reads 3.0.1 objects (targets as
+# type/values pairs, resources under their ven, notification operations as HTTP verbs) and is skipped, with
+# that reason, until it is written for 3.1.0 objects too.
+SAME_IN_310 = frozenset({"auth"})
+OBJECTS_IN_AUTH = frozenset({"D011"})  # an auth check that creates 3.0.1 objects of every type to probe their 401s
 
 
 class Outcome(StrEnum):
@@ -37,8 +44,14 @@ class Check:
     severity: str
     func: Callable[[Session], str | None] | None
 
-    def applies(self) -> bool:
-        return TARGET_VERSION in self.versions
+    def applies(self, version: str = TARGET_VERSION) -> bool:
+        return version in self.versions and (
+            version == TARGET_VERSION or (self.area in SAME_IN_310 and self.id not in OBJECTS_IN_AUTH))
+
+    def why_not(self, version: str) -> str:
+        if version not in self.versions:
+            return f"{' and '.join(self.versions)} only; this run targets {version}"
+        return f"not yet written for {version} objects (only the {', '.join(sorted(SAME_IN_310))} checks run there)"
 
 
 @dataclass
@@ -154,6 +167,7 @@ class Config:
     only: list[str] = field(default_factory=list)
     notify_timeout: float = 10.0
     timeout: float = 20.0
+    version: str = TARGET_VERSION  # the OpenADR version of the API at vtn_url (3.0.1 or 3.1.0)
     # tokens shared between runs (the fault campaign runs the suite many times; each token costs a hash)
     token_cache: dict[str, str | None] | None = None
 
@@ -190,10 +204,13 @@ class Session:
                 "bl2": self.config.bl2_client}.get(who)
 
     def fetch_token(self, client_id: str, secret: str, scope: str | None = None) -> Response:
+        return self.fetch_token_at(self.token_url, client_id, secret, scope)
+
+    def fetch_token_at(self, url: str, client_id: str, secret: str, scope: str | None = None) -> Response:
         form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
         if scope is not None:
             form["scope"] = scope
-        return self.raw("POST", self.token_url, data=form)
+        return self.raw("POST", url, data=form)
 
     def token(self, who: str) -> str:
         """A bearer token for `who`: bl, ven, ven2, or `<who>:<scope>` for a narrowed token."""
@@ -386,11 +403,13 @@ class Run:
         return all(r.outcome in (Outcome.PASS, Outcome.SKIP) for r in self.results)
 
 
-def run_one(session: Session, c: Check) -> Result:
+def run_one(session: Session, c: Check, version: str = TARGET_VERSION) -> Result:
     session.current = []
     start = time.monotonic()
-    if not c.applies():
-        return Result(c, Outcome.SKIP, f"{' and '.join(c.versions)} only; this suite targets {TARGET_VERSION}")
+    if not c.applies(version):
+        return Result(c, Outcome.SKIP, c.why_not(version))
+    if c.func is None:
+        return Result(c, Outcome.SKIP, f"not implemented for {version}")
     assert c.func is not None
     try:
         note = c.func(session)
@@ -415,7 +434,7 @@ def run_suite(config: Config, progress: Callable[[int, int, Result], None] | Non
     results: list[Result] = []
     try:
         for i, c in enumerate(checks, 1):
-            result = run_one(session, c)
+            result = run_one(session, c, config.version)
             results.append(result)
             if progress:
                 progress(i, len(checks), result)

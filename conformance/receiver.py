@@ -40,6 +40,8 @@ class Receiver:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK wait between them
+
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
@@ -65,7 +67,9 @@ class Receiver:
         self.server.daemon_threads = True
         bound_host, bound_port = self.server.server_address[:2]
         self.url = (public_url or f"http://{bound_host}:{bound_port}").rstrip("/")
-        self.thread = threading.Thread(target=self.server.serve_forever, name="conformance-receiver", daemon=True)
+        # a short poll: stop() (shutdown) waits for it, once per suite run (~80 runs in the fault campaign)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="conformance-receiver",
+                                       daemon=True)
         self.thread.start()
 
     def matching(self, predicate: Callable[[Delivery], bool]) -> list[Delivery]:

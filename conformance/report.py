@@ -8,7 +8,7 @@ from collections import defaultdict
 from importlib import metadata
 from xml.etree import ElementTree as ET
 
-from conformance.core import TARGET_VERSION, Outcome, Run
+from conformance.core import Outcome, Run
 
 SYMBOL = {Outcome.PASS: "PASS", Outcome.FAIL: "FAIL", Outcome.SKIP: "skip", Outcome.ERROR: "ERR "}
 
@@ -21,7 +21,7 @@ def suite_version() -> str:
 
 
 def terminal(run: Run) -> str:
-    lines = [f"OpenADR {TARGET_VERSION} {run.suite} conformance — {run.subject or run.config.vtn_url}"]
+    lines = [f"OpenADR {run.config.version} {run.suite} conformance — {run.subject or run.config.vtn_url}"]
     by_area = defaultdict(list)
     for r in run.results:
         by_area[r.check.area].append(r)
@@ -57,7 +57,7 @@ def to_json(run: Run) -> str:
             # the VEN under test, machine-readable: a VTN's sandbox sign-off checks it names the FSP's VEN
             **({"venName": run.config.ven_name} if run.suite == "VEN" else {}),
             "suiteVersion": suite_version(),
-            "specVersion": TARGET_VERSION,
+            "specVersion": run.config.version,
             "vtnUrl": run.config.vtn_url,
             "started": run.started.isoformat(),
             "finished": run.finished.isoformat(),
@@ -110,7 +110,7 @@ def _cell(text: str) -> str:
 def to_markdown(run: Run) -> str:
     c = run.counts()
     out = [
-        f"# OpenADR {TARGET_VERSION} {run.suite} conformance report",
+        f"# OpenADR {run.config.version} {run.suite} conformance report",
         "",
         "| | |",
         "|---|---|",
@@ -118,7 +118,7 @@ def to_markdown(run: Run) -> str:
         f"| VTN URL | {run.config.vtn_url} |",
         f"| Date (UTC) | {run.started.strftime('%Y-%m-%d %H:%M:%S')} |",
         f"| Suite | oadr-conformance {suite_version()} (Python {platform.python_version()}) |",
-        f"| Specification | OpenADR {TARGET_VERSION} (openadr3.yaml) |",
+        f"| Specification | OpenADR {run.config.version} (openadr3.yaml) |",
         f"| Profile | {run.config.profile or 'none'} |",
         f"| Result | **{c['pass']} passed, {c['fail']} failed, {c['error']} errors, {c['skip']} skipped** of {c['total']} |",
         "",

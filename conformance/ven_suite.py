@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 from joserfc.jwk import ECKey
 
 from conformance.core import Check, Config, Fail, Outcome, Result, Run, Skip, run_one
-from conformance.ven_vtn import ScriptedVtn, Seen
+from conformance.ven_vtn import MAX_LIMIT, ScriptedVtn, Seen
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.products import ProductCode, SetpointKind
@@ -43,12 +44,18 @@ class VenSuiteConfig:
     operator_key: ECKey | None = None  # signs every dispatch; the VEN verifies with its public part
     dispatch_unit: str | None = None  # default: the VEN's first resource
     token_lifetime: float = 30.0
-    ack_deadline: float = 60.0  # the ack period of the suite's contract
+    # the acknowledgement period of the suite's contract, stated in the program's terms (GB profile §2.1, §6.1.1)
+    ack_period: float = 60.0
+    ack_deadline: float | None = None  # overrides the period the checks read from the program
     start_timeout: float = 300.0
     settle: float = 3.0  # how long to watch for something that must not happen
     poll_wait: float = 90.0  # how long to wait for the VEN's next polls (a few of its poll intervals)
     report_wait: float = 0.0  # how long to wait for readings / availability reports
     webhook_signatures: bool = True
+    # HTTPS for the suite's VTN; with client_ca, V021 requires the VEN to present a certificate from that CA
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    client_ca: str | None = None
     only: list[str] = field(default_factory=list)
 
 
@@ -92,6 +99,8 @@ class VenSession:
         self.program: dict[str, Any] = {}
         self.anchor: dict[str, Any] = {}
         self.unit = config.dispatch_unit or ""
+        self.ack_period = 0.0  # seconds, from the program's contract terms (or --ack-deadline); set by setup()
+        self.ack_source = ""
         self.counter = 0
         self.poll_pause = 0.05
 
@@ -130,6 +139,7 @@ class VenSession:
         """The program and its anchor event (if not seeded yet), then wait until the VEN has registered (and
         subscribed)."""
         self.program, self.anchor = seed_program(self.config, self.vtn)
+        self.ack_period, self.ack_source = self._ack_period()
         wait = self.config.start_timeout
         self.wait(lambda: self.ven_object() and self.resources(), wait, f"the VEN {self.config.ven_name!r} to register "
                   "its ven object and a resource")
@@ -138,6 +148,18 @@ class VenSession:
         if self.config.mode == "push":
             self.watch(self.subscriptions, wait)
 
+    def _ack_period(self) -> tuple[float, str]:
+        """The acknowledgement period: --ack-deadline, else `ackPeriodSeconds` of the contract terms the program links
+        (programDescriptions[].URL, docs/gb-profile.md §2.1), as a VEN would read it."""
+        if self.config.ack_deadline is not None:
+            return self.config.ack_deadline, "--ack-deadline"
+        for description in self.program.get("programDescriptions") or []:
+            terms = self.vtn.terms_at(str(description.get("URL") or ""))
+            if terms and isinstance(terms.get("ackPeriodSeconds"), int | float) and terms["ackPeriodSeconds"] > 0:
+                return float(terms["ackPeriodSeconds"]), f"the program's contract terms ({description['URL']})"
+        raise Fail(f"the program {self.program.get('programName')!r} links no contract terms with an "
+                   "ackPeriodSeconds; give --ack-deadline")
+
     def subscriptions(self) -> list[dict[str, Any]]:
         return [s for s in self.vtn.objects("subscriptions")
                 if s.get("programID") in (None, self.program.get("id"))
@@ -145,10 +167,13 @@ class VenSession:
 
     # --- dispatches ---------------------------------------------------------------------------
 
-    def instruction(self, label: str) -> m.DispatchInstruction:
+    def instruction(self, label: str, lead: timedelta = timedelta(hours=2)) -> m.DispatchInstruction:
+        """A RUN dispatch of the VEN's unit starting `lead` from now (negative: history, over before now)."""
         self.counter += 1
         now = datetime.now(UTC).replace(microsecond=0)
-        start = (now + timedelta(hours=2)).replace(second=0)
+        start = (now + lead).replace(second=0)
+        if lead < timedelta(0):
+            now = start - timedelta(hours=1)
         setpoints = (m.Setpoint(start, -100.0, m.ServiceUnits.KW, SetpointKind.DELTA, price=0.35),
                      m.Setpoint(start + timedelta(minutes=30), -80.0, m.ServiceUnits.KW, SetpointKind.DELTA, price=0.35))
         return m.DispatchInstruction(
@@ -188,16 +213,19 @@ class VenSession:
         return out
 
     def expect_ack(self, dispatch: Dispatch, what: str) -> tuple[m.Acknowledgement, float]:
-        """Wait (up to the ack deadline) for an ACCEPTED read-back of the dispatch's revision; check it."""
+        """Wait until the revision's deadline (GB_INSTRUCTION_TIME + the ack period, GB profile §6.1.1) for an
+        ACCEPTED read-back of the dispatch's revision; check it."""
         ins, event_id = dispatch.instruction, dispatch.event["id"]
+        deadline = ins.instruction_time + timedelta(seconds=self.ack_period)
+        within = max(0.0, (deadline - datetime.now(UTC)).total_seconds())
 
         def found() -> tuple[Seen, m.Acknowledgement | None, dict[str, Any]] | None:
             # the first acknowledgement posted after this revision was published is its read-back
             return next((item for item in self.acks(event_id) if item[0].at >= dispatch.published), None)
 
         try:
-            seen, ack, body = self.wait(found, self.config.ack_deadline,
-                                        f"the acknowledgement of {what} ({ins.event_name} revision {ins.revision})")
+            seen, ack, body = self.wait(found, within, f"the acknowledgement of {what} ({ins.event_name} revision "
+                                        f"{ins.revision}) by its deadline {deadline:%H:%M:%S} UTC")
         except Fail:
             self.evidence(self._ack_evidence(event_id))
             raise
@@ -225,9 +253,14 @@ def seed_program(config: VenSuiteConfig, vtn: ScriptedVtn) -> tuple[dict[str, An
     a push VEN subscribes to the programs it finds at start-up."""
     programs = vtn.objects("programs")
     if not programs:
+        # the contract's terms are published as data and linked from the program, as the GB profile says (§1, §2.1)
+        terms = {"operatorID": config.operator_id, "contractID": "C-SUITE", "venName": config.ven_name,
+                 "product": ProductCode.SU.value,  # whole seconds as an integer, as §2.1 has them
+                 "ackPeriodSeconds": int(config.ack_period) if float(config.ack_period).is_integer() else config.ack_period}
         contract = m.Contract(operator_id=config.operator_id, contract_id="C-SUITE", fsp_id=config.ven_name,
                               product=ProductCode.SU, dispatch_units=(config.dispatch_unit or "DU-1",), cmz=None,
-                              ack_period=timedelta(seconds=config.ack_deadline))
+                              ack_period=timedelta(seconds=config.ack_period),
+                              terms_url=vtn.publish_terms("C-SUITE", terms))
         programs = [vtn.publish("programs", b.build_program(ProductCode.SU, contract, suffix="CONFORMANCE").content())]
         anchor = b.build_anchor_event(programs[0]["id"], config.operator_id, datetime.now(UTC) - timedelta(days=1))
         vtn.publish("events", anchor.content())
@@ -314,7 +347,7 @@ def v004_conditional(session: VenSession) -> str | None:
 def v005_dispatch(session: VenSession) -> str | None:
     dispatch = session.dispatch(session.instruction("RUN"))
     _, latency = session.expect_ack(dispatch, "a RUN dispatch")
-    return f"acknowledged after {latency:.2f} s (deadline {session.config.ack_deadline:g} s)"
+    return f"acknowledged after {latency:.2f} s (period {session.ack_period:g} s, from {session.ack_source})"
 
 
 def _dispatched(session: VenSession, label: str) -> Dispatch:
@@ -416,15 +449,18 @@ def _fake_dispatch(session: VenSession, label: str) -> dict[str, Any]:
             "createdDateTime": datetime.now(UTC).isoformat(), "modificationDateTime": datetime.now(UTC).isoformat()}
 
 
-def _refused_notification(session: VenSession, label: str, *, token: str | None, tamper_signature: bool) -> str:
+def _refused_notification(session: VenSession, label: str, *, token: str | None, tamper_signature: bool = False,
+                          sign: bool = True) -> str:
     subs = session.subscriptions()
     if not subs:
         raise Skip("the VEN made no subscription")
     op = next(o for s in subs for o in s.get("objectOperations") or [] if "EVENT" in (o.get("objects") or []))
     event = _fake_dispatch(session, label)
-    note = "wrong bearer token" if token is not None else "valid token, signature of other content"
+    note = ("no Authorization header" if token == "" else "wrong bearer token" if token is not None
+            else "valid token, signature of other content" if tamper_signature else "valid token, no webhook signature headers")
     delivery = session.vtn.send_notification(op["callbackUrl"], token if token is not None else op.get("bearerToken", ""),
-                                             "EVENT", "POST", event, tamper_signature=tamper_signature, note=note)
+                                             "EVENT", "POST", event, sign=sign, tamper_signature=tamper_signature,
+                                             note=note)
     session.evidence([delivery])
     if delivery.status is None:
         raise Fail(f"the VEN's receiver at {op['callbackUrl']} could not be reached")
@@ -436,18 +472,23 @@ def _refused_notification(session: VenSession, label: str, *, token: str | None,
     return f"refused with HTTP {delivery.status}"
 
 
-@ven_check("V012", "Push: a notification with a wrong bearer token is refused", area="push",
-           source=f"{SPEC} §9 (bearerToken)", modes=("push",))
+@ven_check("V012", "Push: a notification with a wrong bearer token, or with none, is refused and not acted on",
+           area="push", source=f"{SPEC} §9 (bearerToken)", modes=("push",))
 def v012_bearer(session: VenSession) -> str | None:
-    return _refused_notification(session, "TOK", token="not-" + uuid.uuid4().hex, tamper_signature=False)
+    wrong = _refused_notification(session, "TOK", token="not-" + uuid.uuid4().hex)
+    missing = _refused_notification(session, "NOT", token="")
+    return f"wrong token {wrong}; no token {missing}"
 
 
-@ven_check("V013", "Push: a notification with an invalid webhook signature is refused", area="push",
-           source="Standard Webhooks (v1a); docs/notifications.md", modes=("push",))
+@ven_check("V013", "Push: a notification with an invalid or missing webhook signature is refused and not acted on",
+           area="push", source="Standard Webhooks (v1a); docs/notifications.md", modes=("push",))
 def v013_signature(session: VenSession) -> str | None:
     if not session.config.webhook_signatures:
         raise Skip("--no-webhook-signatures: the VEN is not expected to verify notification signatures")
-    return _refused_notification(session, "SIG", token=None, tamper_signature=True)
+    # the right bearer token both times: only the signature can tell these apart from the VTN's own notifications
+    tampered = _refused_notification(session, "SIG", token=None, tamper_signature=True)
+    unsigned = _refused_notification(session, "UNS", token=None, sign=False)
+    return f"signature of other content {tampered}; unsigned {unsigned}"
 
 
 @ven_check("V014", "Refreshes its token in time: never presents an expired token, fetches a new one", area="auth",
@@ -474,23 +515,9 @@ def v014_refresh(session: VenSession) -> str | None:
 
 
 def _gb_report(session: VenSession, name: str, what: str) -> str:
-    def posted() -> list[Seen]:
-        return [s for s in session.vtn.requests() if s.method in ("POST", "PUT") and s.path.startswith("/reports")
-                and isinstance(s.body, dict) and s.body.get("reportName") == name]
-
-    reports = session.watch(posted, session.config.report_wait) or []
-    if not reports:
-        raise Skip(f"the VEN sent no {name} report during the run (send {what} while the suite runs; "
-                   "--report-wait sets how long it waits)")
+    reports = _reports_named(session, name, what)
     own = {r["resourceName"] for r in session.resources()}
-    events = {e["id"]: e for e in session.vtn.objects("events")}
-    problems = []
-    for seen in reports:
-        event = events.get(seen.body.get("eventID"))
-        violations = validate_report(seen.body, event, own_resources=own if name == m.R_READINGS else None)
-        problems += [f"{v.rule} {v.path}: {v.message}" for v in violations]
-        if seen.status >= 400:
-            problems.append(f"the VTN refused it: {seen.note or seen.status}")
+    problems = _profile_problems(session, reports, own if name == m.R_READINGS else None)
     session.evidence(reports[-2:])
     if problems:
         raise Fail(f"{name} breaks the GB profile: " + "; ".join(problems[:5]))
@@ -518,6 +545,109 @@ def v017_bodies(session: VenSession) -> str | None:
         raise Fail(f"{len(invalid)} request bodies were not valid 3.0.1 objects: {invalid[0].note}")
     sent = [s for s in session.vtn.requests() if s.method in ("POST", "PUT") and s.path != "/auth/token"]
     return f"{len(sent)} bodies, all valid"
+
+
+@ven_check("V018", "Pull: follows the pages of /events (a dispatch beyond the first page is acted on)",
+           area="polling", source=f"{SPEC} §6 (skip, limit); openadr3.yaml searchAllEvents", modes=("pull",))
+def v018_pages(session: VenSession) -> str | None:
+    # History first (dispatches already over, stored without notifying), so that the new dispatch is listed after
+    # more events than one page holds: a VEN reading only the first page never sees it.
+    history = MAX_LIMIT + 5 - len(session.vtn.objects("events"))
+    if history > 0:
+        session.vtn.backfill("events", [session._body(session.instruction("OLD", lead=-timedelta(days=1)), None)
+                                        for _ in range(history)])
+    dispatch = session.dispatch(session.instruction("PAGE"))
+    position = [e["id"] for e in session.vtn.objects("events")].index(dispatch.event["id"])
+    try:
+        _, latency = session.expect_ack(dispatch, f"a dispatch listed at position {position + 1} of /events")
+    except Fail:
+        pages = [s for s in session.vtn.requests(dispatch.published) if s.method == "GET" and s.path == "/events"]
+        session.evidence(pages[-3:])
+        raise
+    session.evidence([s for s in session.vtn.requests(dispatch.published) if s.method == "GET" and s.path == "/events"
+                      and parse_qs(s.query).get("skip", ["0"])[0] not in ("", "0")][:1])
+    return f"dispatch at position {position + 1} (page size {MAX_LIMIT}) acknowledged after {latency:.2f} s"
+
+
+def _reports_named(session: VenSession, name: str, what: str, wanted: int = 1) -> list[Seen]:
+    """The VEN's POSTs and PUTs of `name` reports during the run, waiting (up to --report-wait) for `wanted` of
+    them; skip, with how to send them, when there is none."""
+    def posted() -> list[Seen]:
+        return [s for s in session.vtn.requests() if s.method in ("POST", "PUT") and s.path.startswith("/reports")
+                and isinstance(s.body, dict) and s.body.get("reportName") == name]
+
+    session.watch(lambda: len(posted()) >= wanted, session.config.report_wait)
+    reports = posted()
+    if not reports:
+        raise Skip(f"the VEN sent no {name} report during the run (send {what} while the suite runs; "
+                   "--report-wait sets how long it waits)")
+    return reports
+
+
+def _profile_problems(session: VenSession, reports: list[Seen], own: set[str] | None = None) -> list[str]:
+    events = {e["id"]: e for e in session.vtn.objects("events")}
+    problems = []
+    for seen in reports:
+        event = events.get(seen.body.get("eventID"))
+        if event is None:
+            problems.append(f"eventID {seen.body.get('eventID')!r} names no event of the VTN")
+        problems += [f"{v.rule} {v.path}: {v.message}" for v in validate_report(seen.body, event, own_resources=own)]
+        if seen.status >= 400:
+            problems.append(f"the VTN refused it: {seen.note or seen.status}")
+    return problems
+
+
+@ven_check("V019", "Heartbeats (GB_HEARTBEAT) validate, go against the anchor event, and are one report kept up to "
+           "date by PUT", area="reports", source=f"{GB} §6.2, GB-R-010")
+def v019_heartbeat(session: VenSession) -> str | None:
+    # two, since only a second heartbeat shows whether the VEN updates its report or adds one each time
+    reports = _reports_named(session, m.R_HEARTBEAT, "heartbeats (`ven gb heartbeat`, twice)", wanted=2)
+    session.evidence(reports[-2:])
+    problems = _profile_problems(session, reports)
+    anchors = {e["id"] for e in session.vtn.objects("events") if b.is_anchor_event(e)}
+    problems += [f"a heartbeat against event {s.body.get('eventID')!r}, not the anchor event" for s in reports
+                 if s.body.get("eventID") not in anchors]
+    created = [s for s in reports if s.method == "POST" and s.status == 201]
+    if len(created) > 1:  # §6.2: PUT the same report, so heartbeats do not grow the VTN's report list
+        problems.append(f"{len(created)} heartbeat reports created by POST instead of one kept up to date by PUT")
+    if problems:
+        raise Fail("GB_HEARTBEAT: " + "; ".join(problems[:5]))
+    updates = len(reports) - len(created)
+    return f"{len(reports)} heartbeat(s): {len(created)} created, {updates} updated in place" + (
+        "" if updates else " (send two to see the PUT)")
+
+
+@ven_check("V020", "FSP emergency stops and their clearances (GB_EMERGENCY_STOP) validate and name the VEN's own "
+           "units", area="reports", source=f"{GB} §6.3, GB-R-040, GB-R-041")
+def v020_emergency_reports(session: VenSession) -> str | None:
+    reports = _reports_named(session, m.R_EMERGENCY_STOP, "an emergency stop and its clearance (`ven gb "
+                             "emergency-stop`, then with --clear)", wanted=2)
+    session.evidence(reports[-2:])
+    problems = _profile_problems(session, reports)
+    own = {r["resourceName"] for r in session.resources()}
+    for seen in reports:
+        units = {r.get("resourceName") for r in seen.body.get("resources") or [] if isinstance(r, dict)}
+        problems += [f"unit {u!r} is not a resource of the VEN" for u in sorted(units - own, key=str)]
+    if problems:
+        raise Fail("GB_EMERGENCY_STOP: " + "; ".join(problems[:5]))
+    cleared = sum(1 for s in reports if any(p.get("type") == m.P_EMERGENCY_STOP_CLEARED for r in s.body["resources"]
+                                             for i in r.get("intervals") or [] for p in i.get("payloads") or []))
+    return f"{len(reports) - cleared} stop(s), {cleared} clearance(s), all valid"
+
+
+@ven_check("V021", "mTLS: presents its client certificate on every request (token and API) when configured with one",
+           area="auth", source="RFC 8705 §2; docs/security.md (mTLS)")
+def v021_mtls(session: VenSession) -> str | None:
+    if not session.vtn.asks_client_certificates:
+        raise Skip("the suite's VTN does not ask for client certificates (run with --tls-cert, --tls-key, --client-ca)")
+    seen = session.vtn.requests()
+    without = [s for s in seen if s.cert is None]
+    session.evidence(without[:2] or seen[:1])
+    if without:
+        raise Fail(f"{len(without)} of {len(seen)} requests presented no client certificate (first: "
+                   f"{without[0].method} {without[0].path})")
+    certificates = {s.cert for s in seen}
+    return f"{len(seen)} requests, each with a client certificate of the client CA ({len(certificates)} distinct)"
 
 
 # --- runner -------------------------------------------------------------------------------------

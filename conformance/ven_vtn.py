@@ -7,6 +7,10 @@ validating it against the 3.0.1 models, publishes its Standard Webhooks (`v1a`, 
 `/.well-known/webhook-keys`, and sends signed notifications to the VEN's subscriptions when the scenario
 runner publishes an event. Faults (a 503 with `Retry-After` on the next matching request) are armed by the
 runner. Handlers run on uvicorn's thread, the runner on its own: one lock guards the store.
+
+With a server certificate (`tls_cert`, `tls_key`) it speaks HTTPS; with `client_ca` too it asks every VEN
+connection for a client certificate (optional at the handshake, so a VEN that presents none still gets
+through and the check can say so) and records the verified certificate's RFC 8705 thumbprint on each request.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from openadr3.models import Event, Program, Report, Resource, Subscription, Ven
 
 BASE_PATH = "/openadr3/3.0.1"
 WELL_KNOWN_KEYS = "/.well-known/webhook-keys"
+TERMS_PATH = "/contracts"  # contract terms documents, linked from programs' programDescriptions (GB profile §1)
 MAX_LIMIT = 50
 NOTIFIED_AS = {"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE"}
 MODELS: dict[str, type[BaseModel]] = {"programs": Program, "events": Event, "reports": Report,
@@ -68,11 +73,13 @@ class Seen:
     body: Any = None
     token: str | None = None
     note: str = ""
+    cert: str | None = None  # x5t#S256 of the client certificate the connection presented (mTLS)
 
     def summary(self, limit: int = 300) -> str:
         inm = f" If-None-Match={self.headers['if-none-match']}" if "if-none-match" in self.headers else ""
         body = json.dumps(self.body)[:limit] if self.body is not None else ""
         note = f" ({self.note})" if self.note else ""
+        note += f" [client certificate {self.cert[:12]}…]" if self.cert else ""
         return f"VEN {self.method} {self.path}{'?' + self.query if self.query else ''}{inm} → {self.status}{note} {body}".strip()
 
 
@@ -131,11 +138,15 @@ class Store:
 
 class ScriptedVtn:
     def __init__(self, client_id: str, client_secret: str, *, token_lifetime: float = 60.0,
-                 host: str = "127.0.0.1", port: int = 0, public_url: str | None = None) -> None:
+                 host: str = "127.0.0.1", port: int = 0, public_url: str | None = None,
+                 tls_cert: str | None = None, tls_key: str | None = None, client_ca: str | None = None) -> None:
         self.client_id, self.client_secret = client_id, client_secret
         self.token_lifetime = token_lifetime
         self.host, self.port = host, port
         self.public_url = public_url
+        if (tls_cert is None) != (tls_key is None) or (client_ca and not tls_cert):
+            raise ValueError("tls_cert and tls_key go together; client_ca needs them")
+        self.tls = (tls_cert, tls_key, client_ca) if tls_cert and tls_key else None
         self.lock = threading.RLock()
         self.store = Store()
         self.seen: list[Seen] = []
@@ -143,6 +154,7 @@ class ScriptedVtn:
         self.faults: list[Fault] = []
         self.deliveries: list[Delivery] = []
         self.invalid_bodies: list[Seen] = []
+        self.terms: dict[str, dict[str, Any]] = {}  # contractID → terms document (docs/gb-profile.md §2.1 fields)
         self.webhook_key = Ed25519PrivateKey.generate()
         self.webhook_kid = "whk_" + secrets.token_hex(6)
         self.started = time.monotonic()
@@ -150,6 +162,7 @@ class ScriptedVtn:
         self._thread: threading.Thread | None = None
         self._http = httpx2.Client(timeout=10.0)
         routes = [Route(WELL_KNOWN_KEYS, self.webhook_keys, methods=["GET"]),
+                  Route(TERMS_PATH + "/{contract}", self.contract_terms, methods=["GET"]),
                   Route(BASE_PATH + "/auth/token", self.token, methods=["POST"]),
                   Route(BASE_PATH + "/{path:path}", self.api, methods=["GET", "POST", "PUT", "DELETE"])]
         self.app = Starlette(routes=routes)
@@ -158,13 +171,39 @@ class ScriptedVtn:
 
     @property
     def url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/") + BASE_PATH
+        scheme = "https" if self.tls else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/") + BASE_PATH
+
+    @property
+    def root_url(self) -> str:
+        return self.url.removesuffix(BASE_PATH)
+
+    def publish_terms(self, contract_id: str, document: dict[str, Any]) -> str:
+        """Publish a contract's terms; returns the URL a program links them by (programDescriptions[].URL)."""
+        with self.lock:
+            self.terms[contract_id] = document
+        return f"{self.root_url}{TERMS_PATH}/{contract_id}"
+
+    def terms_at(self, url: str) -> dict[str, Any] | None:
+        """The terms document a program's link names, if this VTN publishes it."""
+        prefix = f"{self.root_url}{TERMS_PATH}/"
+        with self.lock:
+            return dict(self.terms[url[len(prefix):]]) if url.startswith(prefix) and url[len(prefix):] in self.terms else None
+
+    @property
+    def asks_client_certificates(self) -> bool:
+        return bool(self.tls and self.tls[2])
 
     def start(self) -> None:
         import uvicorn
 
+        tls: dict[str, Any] = {}
+        if self.tls:
+            from vtn.auth.tls import uvicorn_ssl_options  # the one TLS set-up (and client certificate in the scope)
+
+            tls = uvicorn_ssl_options(self.tls[0], self.tls[1], self.tls[2], "optional")
         config = uvicorn.Config(self.app, host=self.host, port=self.port, log_level="warning", lifespan="off",
-                                access_log=False)
+                                access_log=False, **tls)
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self._thread = threading.Thread(target=self._server.run, name="ven-suite-vtn", daemon=True)
@@ -202,6 +241,11 @@ class ScriptedVtn:
         with self.lock:
             return [s for s in self.seen if s.at >= since]
 
+    def backfill(self, collection: str, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store objects as history, without notifying anyone (what a VEN finds only by reading the lists)."""
+        with self.lock:
+            return [self.store.put(collection, body) for body in bodies]
+
     def publish(self, collection: str, body: dict[str, Any], object_id: str | None = None) -> dict[str, Any]:
         """Create or update a program or event as the operator, and notify the VEN's subscriptions."""
         with self.lock:
@@ -219,8 +263,12 @@ class ScriptedVtn:
 
     def send_notification(self, url: str, bearer: str, object_type: str, operation: str, obj: dict[str, Any], *,
                           sign: bool = True, tamper_signature: bool = False, note: str = "") -> Delivery:
+        """POST a notification; an empty `bearer` sends no Authorization header (as for a subscription without a
+        bearerToken), `sign=False` leaves the webhook-* headers out, `tamper_signature` signs other bytes."""
         body = json.dumps({"objectType": object_type, "operation": operation, "object": obj}).encode()
-        headers = {"content-type": "application/json", "authorization": f"Bearer {bearer}"}
+        headers = {"content-type": "application/json"}
+        if bearer:
+            headers["authorization"] = f"Bearer {bearer}"
         if sign:
             headers |= self.signature_headers(body)
             if tamper_signature:  # a valid signature of other content: the key is right, the bytes are not
@@ -254,12 +302,25 @@ class ScriptedVtn:
                                        "kid": self.webhook_kid,
                                        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}]})
 
+    async def contract_terms(self, request: Request) -> Response:
+        with self.lock:
+            document = self.terms.get(request.path_params["contract"])
+        if document is None:
+            return self._problem(404, "no such contract")
+        return JSONResponse(document)
+
     def _record(self, request: Request, status: int, body: Any = None, token: str | None = None, note: str = "") -> None:
         path = request.url.path[len(BASE_PATH):] if request.url.path.startswith(BASE_PATH) else request.url.path
         headers = {k: v for k, v in request.headers.items() if k in ("if-none-match", "content-type", "user-agent")}
+        cert = None
+        if self.tls:
+            from vtn.auth.tls import client_cert_der, thumbprint
+
+            der = client_cert_der(request.scope)  # verified against client_ca by the handshake
+            cert = thumbprint(der) if der else None
         with self.lock:
             self.seen.append(Seen(time.monotonic(), request.method, path, request.url.query, headers, status, body,
-                                  token, note))
+                                  token, note, cert))
 
     @staticmethod
     def _problem(status: int, title: str, **headers: str) -> JSONResponse:

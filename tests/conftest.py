@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from tests.support.server import VtnProcess, running_vtn
 from tests.support.spec import BASE_31, assert_spec_response
 from vtn.app import create_app
 from vtn.core.migrate import upgrade
@@ -211,3 +213,27 @@ def clients(http: TestClient) -> Clients:
 @pytest.fixture
 def bl(clients: Clients) -> Caller:
     return clients.bl()
+
+
+@dataclass
+class ConformanceVtn:
+    """A real VTN process with the conformance suite's four clients: BL, VEN A, VEN B, a BL of another operator."""
+
+    process: VtnProcess
+    clients: dict[str, tuple[str, str]]  # bl, ven, ven2, bl2 → (client id, secret)
+
+
+@pytest.fixture(scope="session")
+def conformance_vtn(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[ConformanceVtn]:
+    """One VTN for tests/test_conformance*.py: the suite names everything it creates with a per-run prefix and
+    deletes it at the end (it is built to run against a shared VTN), so its runs can share a server."""
+    shm = Path("/dev/shm")  # the database on tmpfs when there is one: the suite's runs write a lot (fsync)
+    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as db_dir:
+        db = Path(db_dir) / "vtn.db"
+        shutil.copy(sqlite_template, db)  # already migrated
+        with running_vtn(tmp_path_factory.mktemp("conformance-vtn"), database_url=f"sqlite+aiosqlite:///{db}") as vtn:
+            clients = {"bl": ("bl", vtn.provision("bl", Role.BL)),
+                       "ven": ("ven-a", vtn.provision("ven-a", Role.VEN, ven_name="ven-a")),
+                       "ven2": ("ven-b", vtn.provision("ven-b", Role.VEN, ven_name="ven-b")),
+                       "bl2": ("bl-ukpn", vtn.provision("bl-ukpn", Role.BL, operator="UKPN"))}
+            yield ConformanceVtn(vtn, clients)

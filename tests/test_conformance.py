@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 from conformance.cli import app
 from conformance.core import Config, Outcome, run_suite, selected
 from conformance.schema import convert, load_spec
-from tests.support.server import running_vtn
-from vtn.core.security import Role
+from tests.conftest import ConformanceVtn
 
 pytestmark = pytest.mark.slow
 
@@ -25,45 +24,41 @@ pytestmark = pytest.mark.slow
 KNOWN_VTN_DEVIATIONS: dict[str, str] = {}
 
 
-def test_full_suite_against_our_vtn(tmp_path: Path) -> None:
-    with running_vtn(tmp_path) as vtn:
-        bl = vtn.provision("bl", Role.BL)
-        ven_a = vtn.provision("ven-a", Role.VEN, ven_name="ven-a")
-        ven_b = vtn.provision("ven-b", Role.VEN, ven_name="ven-b")
-        other_operator = vtn.provision("bl-ukpn", Role.BL, operator="UKPN")
-        out_json, out_xml, out_md = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "conformance.cli",
-                "run",
-                "--vtn-url",
-                vtn.base_url,
-                "--bl-client",
-                f"bl:{bl}",
-                "--ven-client",
-                f"ven-a:{ven_a}",
-                "--ven2-client",
-                f"ven-b:{ven_b}",
-                "--bl2-client",
-                f"bl-ukpn:{other_operator}",
-                "--privacy",
-                "--profile",
-                "gb",
-                "--notify-timeout",
-                "8",
-                "--json",
-                str(out_json),
-                "--junit-xml",
-                str(out_xml),
-                "--markdown",
-                str(out_md),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+def test_full_suite_against_our_vtn(tmp_path: Path, conformance_vtn: ConformanceVtn) -> None:
+    vtn, clients = conformance_vtn.process, conformance_vtn.clients
+    out_json, out_xml, out_md = tmp_path / "r.json", tmp_path / "r.xml", tmp_path / "r.md"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "conformance.cli",
+            "run",
+            "--vtn-url",
+            vtn.base_url,
+            "--bl-client",
+            ":".join(clients["bl"]),
+            "--ven-client",
+            ":".join(clients["ven"]),
+            "--ven2-client",
+            ":".join(clients["ven2"]),
+            "--bl2-client",
+            ":".join(clients["bl2"]),
+            "--privacy",
+            "--profile",
+            "gb",
+            "--notify-timeout",
+            "8",
+            "--json",
+            str(out_json),
+            "--junit-xml",
+            str(out_xml),
+            "--markdown",
+            str(out_md),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     report = json.loads(out_json.read_text())
     results = report["results"]
     assert len(results) >= 150
@@ -141,6 +136,49 @@ def test_broken_vtn_is_reported_with_evidence(broken_vtn: str) -> None:
     assert "/0/programName: 5 is not of type" in by_id["S-001"].message  # the part of the body that was wrong
     assert "status 200 is not declared for createProgram" in by_id["S-002"].message
     assert not run.ok
+
+
+def test_version_310_runs_only_the_checks_that_apply(broken_vtn: str) -> None:
+    """`--version 3.1.0`: the auth checks (unchanged in 3.1.0) and the 3.1.0-only ones run, the checks written for
+    3.0.1 objects are skipped with that reason, and the report names 3.1.0."""
+    from conformance import report
+
+    config = Config(vtn_url=broken_vtn, bl_client=("bl", "s"), ven_client=("ven", "s"), version="3.1.0",
+                    only=["C007", "C009", "C022", "C029", "S-001", "D011"])
+    run = run_suite(config)
+    by_id = {r.check.id: r for r in run.results}
+    assert by_id["C009"].outcome == Outcome.FAIL  # ran: the broken VTN answers 200 without a token
+    assert by_id["C007"].outcome == Outcome.FAIL  # ran (3.1.0 only): no /auth/server
+    for check_id in ("C022", "C029", "S-001", "D011"):
+        assert by_id[check_id].outcome == Outcome.SKIP
+        assert "not yet written for 3.1.0 objects" in by_id[check_id].message
+    assert json.loads(report.to_json(run))["specVersion"] == "3.1.0"
+    assert report.terminal(run).startswith("OpenADR 3.1.0 VTN conformance")
+    # and 3.0.1 (the default) skips the 3.1.0-only check
+    run_301 = run_suite(Config(vtn_url=broken_vtn, bl_client=("bl", "s"), ven_client=("ven", "s"), only=["C007"]))
+    assert run_301.results[0].outcome == Outcome.SKIP and "3.1.0 only" in run_301.results[0].message
+    assert CliRunner().invoke(app, ["run", "--vtn-url", broken_vtn, "--bl-client", "a:b", "--ven-client", "c:d",
+                                    "--version", "3.2.0"]).exit_code == 2
+
+
+def test_suite_against_our_31_mount(conformance_vtn: ConformanceVtn) -> None:
+    """One VTN, both versions, reported apart: with --version 3.1.0 the checks that apply pass against the 3.1.0
+    mount (docs/openadr-3.1.md). Skipped on a VTN without that mount (before the 3.1.0 branch is merged)."""
+    import httpx2
+
+    from conformance import report
+
+    base = conformance_vtn.process.url + "/openadr3/3.1.0"
+    if httpx2.get(base + "/auth/server").status_code == 404:
+        pytest.skip("this VTN serves no OpenADR 3.1.0 mount")
+    clients = conformance_vtn.clients
+    run = run_suite(Config(vtn_url=base, version="3.1.0", bl_client=clients["bl"], ven_client=clients["ven"],
+                           ven2_client=clients["ven2"], bl2_client=clients["bl2"], notify_timeout=5))
+    ran = {r.check.id: r for r in run.results if r.outcome != Outcome.SKIP}
+    assert all(r.outcome == Outcome.PASS for r in ran.values()), report.terminal(run)
+    assert {"C001", "C007", "C009", "C011", "A003"} <= set(ran) and {r.check.area for r in ran.values()} == {"auth"}
+    data = json.loads(report.to_json(run))
+    assert data["specVersion"] == "3.1.0" and data["vtnUrl"] == base
 
 
 def test_list_command_and_registry() -> None:

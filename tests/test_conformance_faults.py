@@ -4,37 +4,24 @@ that passes on our correct VTN, and the list in docs/conformance.md must match t
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from conformance.core import Config
 from conformance.faults import FAULTS, markdown_table, run_campaign
-from tests.support.server import running_vtn
-from vtn.core.security import Role
+from tests.conftest import ConformanceVtn
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "conformance.md"
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
 
 @pytest.mark.slow
-def test_fault_campaign_against_our_vtn(tmp_path: Path) -> None:
-    # the database on tmpfs when there is one: ~80 suite runs write a lot, and fsync dominates otherwise
-    shm = Path("/dev/shm")
-    with tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None) as db_dir:
-        database_url = f"sqlite+aiosqlite:///{Path(db_dir) / 'vtn.db'}"
-        with running_vtn(tmp_path, database_url=database_url) as vtn:
-            config = Config(
-                vtn_url=vtn.base_url,
-                bl_client=("bl", vtn.provision("bl", Role.BL)),
-                ven_client=("ven-a", vtn.provision("ven-a", Role.VEN, ven_name="ven-a")),
-                ven2_client=("ven-b", vtn.provision("ven-b", Role.VEN, ven_name="ven-b")),
-                bl2_client=("bl-ukpn", vtn.provision("bl-ukpn", Role.BL, operator="UKPN")),
-                privacy=True,
-                notify_timeout=5,
-            )
-            campaign = run_campaign(config)
+def test_fault_campaign_against_our_vtn(conformance_vtn: ConformanceVtn) -> None:
+    clients = conformance_vtn.clients
+    config = Config(vtn_url=conformance_vtn.process.base_url, bl_client=clients["bl"], ven_client=clients["ven"],
+                    ven2_client=clients["ven2"], bl2_client=clients["bl2"], privacy=True, notify_timeout=5)
+    campaign = run_campaign(config)
     assert not campaign.clean_failures, [
         (r.check.id, r.message) for r in campaign.clean.results if r.check.id in campaign.clean_failures
     ]

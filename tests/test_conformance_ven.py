@@ -48,7 +48,8 @@ def operator(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path, Pa
 
 
 def _send_reports(vtn: ScriptedVtn, ven: object, done: threading.Event) -> None:
-    """While the suite runs: once the anchor event exists, send readings and an availability declaration."""
+    """While the suite runs: once the anchor event exists, send readings, an availability declaration, two
+    heartbeats, and an emergency stop and its clearance."""
     anchor = None
     while anchor is None and not done.wait(0.05):
         anchor = next((e for e in vtn.objects("events") if b.is_anchor_event(e)), None)
@@ -62,16 +63,23 @@ def _send_reports(vtn: ScriptedVtn, ven: object, done: threading.Event) -> None:
     declaration = m.AvailabilityDeclaration(fsp_id=NAME, operator_id="NGED", contract_id="C-SUITE", windows=windows)
     body = b.build_availability_report(declaration, anchor["programID"], anchor["id"])
     ven.call(ven.adapter.reporter.submit(body))  # type: ignore[attr-defined]
+    for _ in range(2):
+        ven.call(ven.adapter.reporter.send_heartbeat())  # type: ignore[attr-defined]
+    ven.call(ven.adapter.reporter.send_emergency_stop(["DU-1"], "inverter trip"))  # type: ignore[attr-defined]
+    ven.call(ven.adapter.reporter.send_emergency_stop(["DU-1"], "inverter reset", cleared=True))  # type: ignore[attr-defined]
 
 
 def run_against_reference(operator: tuple[object, Path, Path], *, mode: str = "pull", only: list[str] | None = None,
                           prepare: Callable[[VenAgent], None] | None = None, reports: bool = False,
-                          ack_deadline: float = 5.0) -> Run:
+                          ack_period: float = 5.0, tls: dict[str, str] | None = None,
+                          vtn_options: dict[str, object] | None = None) -> Run:
+    """The suite (`only` checks) against the reference VEN; `tls` (tls_cert, tls_key, client_ca) makes the suite's
+    VTN speak HTTPS, `vtn_options` are the VEN's extra `[vtn]` settings."""
     key, public, fsp_key = operator
     config = VenSuiteConfig(ven_client=(NAME, SECRET), ven_name=NAME, mode=mode, operator_key=key,  # type: ignore[arg-type]
-                            token_lifetime=4.0, ack_deadline=ack_deadline, start_timeout=20.0, settle=1.5, poll_wait=3.0,
-                            report_wait=5.0 if reports else 0.0, only=only or [])
-    vtn = ScriptedVtn(NAME, SECRET, token_lifetime=config.token_lifetime)
+                            token_lifetime=4.0, ack_period=ack_period, start_timeout=20.0, settle=1.5, poll_wait=3.0,
+                            report_wait=5.0 if reports else 0.0, only=only or [], **(tls or {}))
+    vtn = ScriptedVtn(NAME, SECRET, token_lifetime=config.token_lifetime, **(tls or {}))
     vtn.start()
     seed_program(config, vtn)
     gb = GbSettings(fsp_id=NAME, operator_id="NGED", require_signature=True, signing_key=fsp_key,
@@ -79,7 +87,8 @@ def run_against_reference(operator: tuple[object, Path, Path], *, mode: str = "p
     result: Future[Run] = Future()
     done = threading.Event()
     try:
-        with running_gb_ven(Target(vtn.url), NAME, SECRET, mode=mode, gb=gb, prepare=prepare) as ven:
+        with running_gb_ven(Target(vtn.url), NAME, SECRET, mode=mode, gb=gb, prepare=prepare,
+                            vtn_options=vtn_options) as ven:  # type: ignore[arg-type]
             ven.agent.config.push.fallback_poll_interval = 30.0  # push: acknowledgements must come from notifications
             suite = threading.Thread(target=lambda: result.set_result(run_ven_suite(config, vtn)), daemon=True)
             suite.start()
@@ -105,9 +114,13 @@ def test_reference_ven_passes(operator: tuple[object, Path, Path], mode: str, tm
     run = run_against_reference(operator, mode=mode, reports=True)
     got = outcomes(run)
     assert set(got) == set(VEN_CHECKS)
-    not_applicable = {"pull": {"V003", "V012", "V013"}, "push": {"V004"}}[mode]
+    # V021 (mTLS) needs the suite's VTN on HTTPS: test_mtls_ven_passes_and_one_without_certificate_is_caught
+    not_applicable = {"pull": {"V003", "V012", "V013", "V021"}, "push": {"V004", "V018", "V021"}}[mode]
     assert {k for k, v in got.items() if v != "pass"} == not_applicable, failures(run)
     assert all(got[k] == "skip" for k in not_applicable)
+    # the acknowledgement period is the one the program's contract terms state (GB profile §2.1, §6.1.1)
+    v005 = next(r for r in run.results if r.check.id == "V005")
+    assert "period 5 s, from the program's contract terms (http://" in v005.message, v005.message
     # the same report formats as the VTN suite
     data = json.loads(report.to_json(run))
     assert data["side"] == "VEN" and data["counts"]["fail"] == 0 and NAME in data["subject"]
@@ -153,7 +166,7 @@ def test_ven_ignoring_cancelled_is_caught(operator: tuple[object, Path, Path]) -
 
         adapter._revision = revision  # type: ignore[method-assign]
 
-    message = _caught(run_against_reference(operator, only=["V007"], prepare=prepare, ack_deadline=2.0), "V007")
+    message = _caught(run_against_reference(operator, only=["V007"], prepare=prepare, ack_period=2.0), "V007")
     assert "cancellation" in message
 
 
@@ -195,6 +208,84 @@ def test_push_ven_without_bearer_check_is_caught(operator: tuple[object, Path, P
     monkeypatch.setattr(ven_client.webhook, "hmac", types.SimpleNamespace(compare_digest=lambda a, b: True))
     message = _caught(run_against_reference(operator, mode="push", only=["V012"]), "V012")
     assert "wrong bearer token" in message
+
+
+def test_push_ven_without_signature_check_is_caught(operator: tuple[object, Path, Path],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import ven_client.webhook
+
+    monkeypatch.setattr(ven_client.webhook, "verify_signature", lambda *args, **kw: None)
+    message = _caught(run_against_reference(operator, mode="push", only=["V013"]), "V013")
+    assert "signature of other content" in message
+
+
+def test_ven_reading_only_the_first_page_is_caught(operator: tuple[object, Path, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from ven_client.client import MAX_LIST_LIMIT, VtnClient
+
+    async def first_page(self: VtnClient, path: str, model: type, params: dict | None = None,
+                         cache: dict | None = None) -> tuple[list, bool]:
+        body, changed = await self.get_json(path, {**(params or {}), "skip": 0, "limit": MAX_LIST_LIMIT}, cache)
+        return [model.model_validate(item) for item in body], changed
+
+    monkeypatch.setattr(VtnClient, "list_all", first_page)
+    message = _caught(run_against_reference(operator, only=["V018"], ack_period=2.0), "V018")
+    assert "position 56 of /events" in message and "timed out" in message
+
+
+def test_ven_whose_heartbeats_grow_is_caught(operator: tuple[object, Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ven_client.gb import GbReporter
+
+    async def growing(self: GbReporter, operating_states: object = (), *, operator_id: str | None = None,
+                      event_id: str | None = None) -> object:  # a new report each time, never the PUT of §6.2
+        event, operator_ = await self._target(event_id, operator_id)
+        beat = m.Heartbeat(fsp_id=self.fsp_id, operator_id=operator_, time=self.clock(), operating_states=())
+        return await self.client.create_report(self.sign(b.build_heartbeat_report(beat, event.programID, event.id)))
+
+    monkeypatch.setattr(GbReporter, "send_heartbeat", growing)
+    message = _caught(run_against_reference(operator, only=["V019"], reports=True), "V019")
+    assert "2 heartbeat reports created by POST" in message
+
+
+def test_ven_emergency_stop_without_operator_is_caught(operator: tuple[object, Path, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import ven_client.gb
+    from openadr3.models import Report
+
+    original = b.build_emergency_stop_report
+
+    def without_operator(*args: object, **kw: object) -> Report:  # GB-R-040: each unit names its network operator
+        body = original(*args, **kw).content()  # type: ignore[arg-type]
+        for resource in body["resources"]:
+            for interval in resource["intervals"]:
+                interval["payloads"] = [p for p in interval["payloads"] if p["type"] != m.P_OPERATOR]
+        return Report.model_validate(body)
+
+    monkeypatch.setattr(ven_client.gb.b, "build_emergency_stop_report", without_operator)
+    message = _caught(run_against_reference(operator, only=["V020"], reports=True), "V020")
+    assert "GB-R-040" in message
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], dict[str, object]]:
+    """A private CA, a server certificate for the suite's VTN, and a client certificate for the VEN."""
+    from vtn.auth.devcerts import make_dev_pki
+
+    ca, server, (ven_cert, _) = make_dev_pki(tmp_path_factory.mktemp("pki"), ven=NAME)
+    tls = {"tls_cert": str(server.cert_path), "tls_key": str(server.key_path), "client_ca": str(ca.cert_path)}
+    return tls, {"ca_file": ca.cert_path, "client_cert": ven_cert.cert_path, "client_key": ven_cert.key_path}
+
+
+def test_mtls_ven_passes_and_one_without_certificate_is_caught(
+        operator: tuple[object, Path, Path], pki: tuple[dict[str, str], dict[str, object]]) -> None:
+    tls, ven_tls = pki
+    run = run_against_reference(operator, only=["V001", "V002", "V005", "V021"], tls=tls, vtn_options=ven_tls)
+    assert set(outcomes(run).values()) == {"pass"}, failures(run)
+    assert run.config.vtn_url.startswith("https://")
+    # the same VEN trusting the CA but configured without its certificate: V021 fails, naming the first request
+    no_cert = {"ca_file": ven_tls["ca_file"]}
+    message = _caught(run_against_reference(operator, only=["V021"], tls=tls, vtn_options=no_cert), "V021")
+    assert "presented no client certificate" in message and "/auth/token" in message
 
 
 @pytest.fixture(autouse=True)
@@ -239,8 +330,36 @@ def test_cli_certifies_the_reference_ven_with_one_command(operator: tuple[object
     data = json.loads((tmp_path / "ven.json").read_text())
     assert [(r["id"], r["outcome"]) for r in data["results"]] == [
         ("V001", "pass"), ("V002", "pass"), ("V005", "pass"), ("V010", "pass")]
+    assert "from --ack-deadline" in data["results"][2]["message"]  # the override, not the program's 60 s
     assert ET.parse(tmp_path / "ven.xml").getroot().get("tests") == "4"
     assert "| V010 |" in (tmp_path / "ven.md").read_text()
+
+
+def test_program_states_the_ack_period_in_its_contract_terms() -> None:
+    """The suite's program links its contract terms (programDescriptions[].URL, GB profile §1, §2.1); the checks take
+    the acknowledgement period from there, unless --ack-deadline overrides it."""
+    import httpx2
+
+    from conformance.ven_suite import VenSession
+
+    config = VenSuiteConfig(ven_client=(NAME, SECRET), ven_name=NAME, ack_period=7.0)
+    vtn = ScriptedVtn(NAME, SECRET)
+    vtn.start()
+    try:
+        program, _ = seed_program(config, vtn)
+        link = program["programDescriptions"][0]["URL"]
+        terms = httpx2.get(link).json()  # what a VEN reading the link gets
+        assert terms["ackPeriodSeconds"] == 7.0 and terms["contractID"] == "C-SUITE" and terms["venName"] == NAME
+        session = VenSession(config, vtn)
+        session.program = program
+        assert session._ack_period() == (7.0, f"the program's contract terms ({link})")
+        session.config = dataclasses.replace(config, ack_deadline=3.0)
+        assert session._ack_period() == (3.0, "--ack-deadline")
+        session.config, session.program = config, {**program, "programDescriptions": None}
+        with pytest.raises(Exception, match="links no contract terms"):
+            session._ack_period()
+    finally:
+        vtn.stop()
 
 
 def test_cli_without_a_ven_fails_registration(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import httpx2
 import pytest
 from packaging.requirements import Requirement
 
+from openadr3.models import Event
 from ven_client import client as client_module
 from ven_client.client import VtnClient, VtnError, VtnUnavailable, retry_after_seconds
 from ven_client.logs import JsonFormatter
@@ -148,6 +149,24 @@ async def test_if_none_match_and_304() -> None:
     assert "if-none-match" not in fake.calls[0].headers
     assert [c.headers.get("if-none-match") for c in fake.calls[1:]] == ['"v1"', '"v1"']
     assert client.not_modified == 1
+
+
+async def test_a_lookup_between_polls_does_not_hide_a_change_from_the_poller() -> None:
+    """The poller's ETags are its own: a list_events (an anchor look-up for a heartbeat) that fetches the changed
+    list must not turn the poller's next GET into a 304, or the change would never be applied (found by the VEN
+    suite's V004 with heartbeats sent during the run)."""
+    old = [{"id": "e1", "programID": "p1", "intervals": []}]
+    new = [*old, {"id": "e2", "programID": "p1", "intervals": []}]
+    fake = FakeVtn([httpx2.Response(200, json=old, headers={"ETag": '"v1"'}),   # poll
+                    httpx2.Response(200, json=new, headers={"ETag": '"v2"'}),   # look-up
+                    httpx2.Response(200, json=new, headers={"ETag": '"v2"'})])  # poll: v1 is stale, so 200
+    client, _ = make_client(fake)
+    async with client:
+        assert (await client.list_all("events", Event))[1]
+        assert [e.id for e in await client.list_events()] == ["e1", "e2"]
+        events, changed = await client.list_all("events", Event)
+    assert changed and [e.id for e in events] == ["e1", "e2"]
+    assert [c.headers.get("if-none-match") for c in fake.calls] == [None, None, '"v1"']
 
 
 def test_logs_are_one_json_object_per_line() -> None:

@@ -124,7 +124,10 @@ class VtnClient:
         self._token: str | None = None
         self._token_expires = 0.0  # monotonic
         self._token_lock = asyncio.Lock()
-        self._etags: dict[str, _CachedGet] = {}
+        self._etags: dict[str, _CachedGet] = {}  # the poller's (VenAgent.poll): its `changed` is since its last poll
+        # every other list GET (anchor look-ups, re-subscription, …): if these shared the poller's ETags, a list
+        # fetched here would turn the poller's next GET into a 304 and the change it carried would never be applied
+        self._lookup_etags: dict[str, _CachedGet] = {}
         self.token_fetches = 0
         self.not_modified = 0
 
@@ -237,11 +240,14 @@ class VtnClient:
         response = await self.request(method, path, json=json, params=params)
         return _checked(response)
 
-    async def get_json(self, path: str, params: dict[str, Any] | None = None) -> tuple[Any, bool]:
-        """GET with If-None-Match; returns (body, changed). `changed` is False on a 304."""
+    async def get_json(self, path: str, params: dict[str, Any] | None = None,
+                       cache: dict[str, Any] | None = None) -> tuple[Any, bool]:
+        """GET with If-None-Match; returns (body, changed). `changed` is False on a 304, i.e. unchanged since the
+        last GET that used the same `cache` (default: the poller's)."""
+        etags = self._etags if cache is None else cache
         request = self._http.build_request("GET", f"{self.base_url}/{path.lstrip('/')}", params=_clean(params))
         key = str(request.url)
-        cached = self._etags.get(key)
+        cached = etags.get(key)
         headers = {"If-None-Match": cached.etag} if cached else {}
         response = await self.request("GET", key, headers=headers)
         if response.status_code == 304 and cached is not None:
@@ -250,18 +256,20 @@ class VtnClient:
         body = _checked(response)
         etag = response.headers.get("etag")
         if etag:
-            self._etags[key] = _CachedGet(etag, body)
+            etags[key] = _CachedGet(etag, body)
         else:
-            self._etags.pop(key, None)
+            etags.pop(key, None)
         return body, True
 
-    async def list_all(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> tuple[list[T], bool]:
+    async def list_all(self, path: str, model: type[T], params: dict[str, Any] | None = None,
+                       cache: dict[str, Any] | None = None) -> tuple[list[T], bool]:
         """Every page of a list endpoint; (items, changed) where changed is False if every page was a 304."""
         items: list[T] = []
         changed = False
         skip = 0
         while True:
-            body, page_changed = await self.get_json(path, {**(params or {}), "skip": skip, "limit": MAX_LIST_LIMIT})
+            body, page_changed = await self.get_json(path, {**(params or {}), "skip": skip, "limit": MAX_LIST_LIMIT},
+                                                     cache)
             changed = changed or page_changed
             page = [model.model_validate(item) for item in body]
             items.extend(page)
@@ -269,10 +277,13 @@ class VtnClient:
                 return items, changed
             skip += len(page)
 
+    async def _lookup(self, path: str, model: type[T], params: dict[str, Any] | None = None) -> list[T]:
+        return (await self.list_all(path, model, params, self._lookup_etags))[0]
+
     # --- typed operations ------------------------------------------------------------------
 
     async def list_programs(self, target_type: str | None = None, target_values: Iterable[str] | None = None) -> list[Program]:
-        return (await self.list_all("programs", Program, _targets(target_type, target_values)))[0]
+        return await self._lookup("programs", Program, _targets(target_type, target_values))
 
     async def get_program(self, program_id: str) -> Program:
         return Program.model_validate(await self._call("GET", f"programs/{program_id}"))
@@ -289,7 +300,7 @@ class VtnClient:
     async def list_events(self, program_id: str | None = None, target_type: str | None = None,
                           target_values: Iterable[str] | None = None) -> list[Event]:
         params = {"programID": program_id, **_targets(target_type, target_values)}
-        return (await self.list_all("events", Event, params))[0]
+        return await self._lookup("events", Event, params)
 
     async def get_event(self, event_id: str) -> Event:
         return Event.model_validate(await self._call("GET", f"events/{event_id}"))
@@ -306,7 +317,7 @@ class VtnClient:
     async def list_reports(self, program_id: str | None = None, event_id: str | None = None,
                            client_name: str | None = None) -> list[Report]:
         params = {"programID": program_id, "eventID": event_id, "clientName": client_name}
-        return (await self.list_all("reports", Report, params))[0]
+        return await self._lookup("reports", Report, params)
 
     async def get_report(self, report_id: str) -> Report:
         return Report.model_validate(await self._call("GET", f"reports/{report_id}"))
@@ -322,7 +333,7 @@ class VtnClient:
 
     async def list_subscriptions(self, program_id: str | None = None, client_name: str | None = None) -> list[Subscription]:
         params = {"programID": program_id, "clientName": client_name}
-        return (await self.list_all("subscriptions", Subscription, params))[0]
+        return await self._lookup("subscriptions", Subscription, params)
 
     async def create_subscription(self, subscription: Subscription) -> Subscription:
         return Subscription.model_validate(await self._call("POST", "subscriptions", json=subscription.content()))
@@ -335,7 +346,7 @@ class VtnClient:
         return Subscription.model_validate(await self._call("DELETE", f"subscriptions/{subscription_id}"))
 
     async def list_vens(self, ven_name: str | None = None) -> list[Ven]:
-        return (await self.list_all("vens", Ven, {"venName": ven_name}))[0]
+        return await self._lookup("vens", Ven, {"venName": ven_name})
 
     async def get_ven(self, ven_id: str) -> Ven:
         return Ven.model_validate(await self._call("GET", f"vens/{ven_id}"))
@@ -350,7 +361,7 @@ class VtnClient:
         return Ven.model_validate(await self._call("DELETE", f"vens/{ven_id}"))
 
     async def list_resources(self, ven_id: str, resource_name: str | None = None) -> list[Resource]:
-        return (await self.list_all(f"vens/{ven_id}/resources", Resource, {"resourceName": resource_name}))[0]
+        return await self._lookup(f"vens/{ven_id}/resources", Resource, {"resourceName": resource_name})
 
     async def create_resource(self, ven_id: str, resource: Resource) -> Resource:
         return Resource.model_validate(await self._call("POST", f"vens/{ven_id}/resources", json=resource.content()))

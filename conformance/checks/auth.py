@@ -78,7 +78,18 @@ def c006(s: Session) -> str | None:
     return None
 
 
-register("C007", "GET /auth/server without a token → tokenURL", area=A, source="Y310:1257-1272", versions=ONLY_310)
+@check("C007", "GET /auth/server without a token → tokenURL", area=A, source="Y310:1257-1272, 2586-2596",
+       versions=ONLY_310)
+def c007(s: Session) -> str | None:
+    resp = expect(s.get("/auth/server", None), 200, "GET /auth/server without a token")
+    url = body_dict(resp).get("tokenURL")
+    ensure(isinstance(url, str) and url.startswith(("http://", "https://")), f"tokenURL {url!r} is not an http(s) URL",
+           resp)
+    # the URL it names issues tokens for these client credentials
+    expect(s.fetch_token_at(url, *s.config.bl_client), 200, f"POST {url} with the BL client's credentials")
+    return f"tokenURL {url}"
+
+
 register(
     "C008", "POST /auth/token → 501 when an external token service is used", area=A, source="Y310:1299-1300", versions=ONLY_310
 )

@@ -480,13 +480,15 @@ def d012(s: Session) -> str | None:
     spec = load_spec()
     where = f"/{s.prefix}/d012"
     missing: list[str] = []
+    # every change above was made before this loop: one deadline for all of them, not one timeout per missing one
+    deadline = time.monotonic() + s.config.notify_timeout
     for object_type, operation, answer in expected:
         def match(d: Any, oid: str = answer["id"], op: str = operation) -> bool:
             body = d.json if isinstance(d.json, dict) else {}
             obj = body.get("object") if isinstance(body.get("object"), dict) else {}
             return d.path == where and obj.get("id") == oid and body.get("operation") == op
 
-        d = rx.wait_for(match, s.config.notify_timeout)
+        d = rx.wait_for(match, max(0.0, deadline - time.monotonic()))
         if d is None:
             missing.append(f"{object_type} {operation} {answer['id']}")
             continue

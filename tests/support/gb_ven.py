@@ -91,11 +91,12 @@ class GbVen:
 
 
 def gb_ven_config(vtn: VtnProcess, name: str, secret: str, *, mode: str = "pull", resources: Iterable[str] = ("DU-1",),
-                  poll_interval: float = 0.2, gb: GbSettings | None = None, listen_port: int | None = None) -> VenConfig:
+                  poll_interval: float = 0.2, gb: GbSettings | None = None, listen_port: int | None = None,
+                  vtn_options: dict[str, Any] | None = None) -> VenConfig:
     """A reference-VEN config for `name` against `vtn`, with dispatch-unit resources (push: `listen_port`, default
-    a free one)."""
+    a free one); `vtn_options` adds `[vtn]` settings (e.g. `ca_file`, `client_cert`, `client_key`)."""
     return VenConfig(
-        vtn=VtnSettings(url=vtn.base_url, client_id=name, client_secret=secret),
+        vtn=VtnSettings(url=vtn.base_url, client_id=name, client_secret=secret, **(vtn_options or {})),
         ven=VenSettings(name=name, mode=mode, poll_interval=poll_interval),  # type: ignore[arg-type]
         push=PushSettings(listen_port=listen_port or free_port(), fallback_poll_interval=30),
         resources=[ResourceConfig(name=r, attributes={m.A_ROLE: m.ResourceRole.DISPATCH_UNIT.value}) for r in resources],
@@ -107,12 +108,12 @@ def gb_ven_config(vtn: VtnProcess, name: str, secret: str, *, mode: str = "pull"
 def running_gb_ven(vtn: VtnProcess, name: str, secret: str, *, controller: GbController | None = None,
                    mode: str = "pull", resources: Iterable[str] = ("DU-1",), poll_interval: float = 0.2,
                    gb: GbSettings | None = None, start_timeout: float = 30.0,
-                   listen_port: int | None = None,
+                   listen_port: int | None = None, vtn_options: dict[str, Any] | None = None,
                    prepare: Callable[[VenAgent], None] | None = None) -> Iterator[GbVen]:
     """Start the agent in a thread; yields once it has registered and polled once; stopped on exit.
     `prepare` may alter the agent before it starts (the VEN suite's deliberately broken variants)."""
     config = gb_ven_config(vtn, name, secret, mode=mode, resources=resources, poll_interval=poll_interval, gb=gb,
-                           listen_port=listen_port)
+                           listen_port=listen_port, vtn_options=vtn_options)
     controller = controller or RecordingController()
     adapter = GbAdapter(controller)
     agent = VenAgent(config, adapter)

@@ -27,8 +27,6 @@ from cryptography import x509
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from vtn.core.errors import problem_response
-
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover - httptools is optional
@@ -237,6 +235,8 @@ class TrustedProxyCertMiddleware:
                 raw = values[0].decode("latin-1").strip()
                 pem = parse_cert_header(raw) if raw and raw != "(null)" else None  # empty: no certificate
             except MalformedCertHeader as exc:
+                from vtn.core.errors import problem_response  # here: the TLS adapters above need no server extra
+
                 await problem_response(400, str(exc))(scope, receive, send)
                 return
             extensions = dict(scope.get("extensions") or {})
