@@ -32,7 +32,7 @@ async def search_all_events(
     page: Annotated[Page, Depends(page_params)],
     programID: Annotated[ObjectID | None, Query(description="filter results to events in programID.")] = None,
 ) -> Response:
-    return await read.answer(lambda session, viewer: service.list_events(session, viewer, programID, targets, page))
+    return await read.answer(lambda session, viewer: service.list_events(session, viewer, programID, targets, page, as_json=True))
 
 
 @router.post(

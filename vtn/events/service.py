@@ -15,6 +15,7 @@ from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.events.models import EventRow
 from vtn.events.revisions import record_revision
@@ -24,12 +25,13 @@ store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
 
 async def list_events(
-    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page
-) -> list[dict[str, Any]]:
+    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page,
+    *, as_json: bool = False,
+) -> list[dict[str, Any]] | JSONText:
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(EventRow.program_id == program_id)
-    return await store.list_documents(session, where, page, targets)
+    return await store.list_documents(session, where, page, targets, as_json=as_json)
 
 
 async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:

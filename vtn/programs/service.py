@@ -11,6 +11,7 @@ from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_program, check_program_delete
 from vtn.programs.models import ProgramRow, is_sandbox_name
@@ -19,10 +20,11 @@ store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow)
 
 
 async def list_programs(
-    session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page
-) -> list[dict[str, Any]]:
+    session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page,
+    *, as_json: bool = False,
+) -> list[dict[str, Any]] | JSONText:
     where = read_clauses(viewer, store)
-    return await store.list_documents(session, where, page, targets)
+    return await store.list_documents(session, where, page, targets, as_json=as_json)
 
 
 async def get_program(session: AsyncSession, viewer: Viewer, program_id: str, for_update: bool = False) -> ProgramRow:

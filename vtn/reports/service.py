@@ -12,6 +12,7 @@ from vtn.auth.privacy import Viewer, ensure_own_client_name, find_visible, read_
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore
 from vtn.profiles import check_report, check_report_change, report_keys, report_resources
 from vtn.reports.models import ReportRow
@@ -26,7 +27,9 @@ async def list_reports(
     event_id: str | None,
     client_name: str | None,
     page: Page,
-) -> list[dict[str, Any]]:
+    *,
+    as_json: bool = False,
+) -> list[dict[str, Any]] | JSONText:
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(ReportRow.program_id == program_id)
@@ -34,7 +37,7 @@ async def list_reports(
         where.append(ReportRow.event_id == event_id)
     if client_name is not None:
         where.append(ReportRow.client_name == client_name)
-    return await store.list_documents(session, where, page)
+    return await store.list_documents(session, where, page, as_json=as_json)
 
 
 async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_update: bool = False) -> ReportRow:

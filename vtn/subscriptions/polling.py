@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 
 from vtn.core.database import Database, upsert, utcnow
+from vtn.core.responses import JSONText
 from vtn.core.security import Principal, Role
 from vtn.subscriptions.notification_models import HeartbeatRow
 
@@ -157,7 +158,9 @@ class Representations:
 
 
 def render(content: Any) -> bytes:
-    """JSON as `JSONResponse` writes it."""
+    """JSON as `JSONResponse` writes it; a `JSONText` (a list page of stored texts) as it is."""
+    if isinstance(content, JSONText):
+        return bytes(content)
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 

@@ -13,6 +13,7 @@ from openadr3.targets import target_pairs
 from vtn.auth.privacy import Viewer, find_visible, read_clauses
 from vtn.core.errors import Forbidden
 from vtn.core.pagination import Page
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_resource, grant_earlier_dispatches
 from vtn.vens.models import ResourceRow, VenRow
@@ -41,12 +42,13 @@ def _granted_targets(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | 
 
 # --- vens ---------------------------------------------------------------------------------------
 async def list_vens(
-    session: AsyncSession, viewer: Viewer, ven_name: str | None, targets: TargetFilter | None, page: Page
-) -> list[dict[str, Any]]:
+    session: AsyncSession, viewer: Viewer, ven_name: str | None, targets: TargetFilter | None, page: Page,
+    *, as_json: bool = False,
+) -> list[dict[str, Any]] | JSONText:
     where = read_clauses(viewer, vens)
     if ven_name is not None:
         where.append(VenRow.ven_name == ven_name)
-    return await vens.list_documents(session, where, page, targets)
+    return await vens.list_documents(session, where, page, targets, as_json=as_json)
 
 
 async def get_ven(session: AsyncSession, viewer: Viewer, ven_id: str, for_update: bool = False) -> VenRow:
@@ -107,12 +109,14 @@ async def list_resources(
     resource_name: str | None,
     targets: TargetFilter | None,
     page: Page,
-) -> list[dict[str, Any]]:
+    *,
+    as_json: bool = False,
+) -> list[dict[str, Any]] | JSONText:
     await get_ven(session, viewer, ven_id)
     where = [*read_clauses(viewer, resources), ResourceRow.ven_id == ven_id]
     if resource_name is not None:
         where.append(ResourceRow.resource_name == resource_name)
-    return await resources.list_documents(session, where, page, targets)
+    return await resources.list_documents(session, where, page, targets, as_json=as_json)
 
 
 async def get_resource(
