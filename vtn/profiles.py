@@ -341,11 +341,12 @@ async def fsp_emergency_stops(session: AsyncSession, operator: str, fsp_id: str 
     return active_fsp_stops(documents)
 
 
-async def dispatch_warnings(session: AsyncSession, event: dict[str, Any]) -> list[str]:
+async def dispatch_warnings(session: AsyncSession, event: dict[str, Any], program: Any = None) -> list[str]:
     """Warnings for a dispatch just written (POST/PUT /events): its unit is emergency-stopped by its FSP.
 
     Empty for anything that is not an open GB dispatch. The event is stored all the same: the operator may
-    have reasons to dispatch, but must know the unit may not respond.
+    have reasons to dispatch, but must know the unit may not respond. `program`: the event's program row
+    when the caller has it (no second read of it in the write transaction).
     """
     from gb_profile import builders as b
     from gb_profile import model as m
@@ -353,7 +354,8 @@ async def dispatch_warnings(session: AsyncSession, event: dict[str, Any]) -> lis
     from gb_profile.validator import is_gb_program
     from vtn.programs.models import ProgramRow
 
-    program = await session.get(ProgramRow, event.get("programID"))  # the caller just wrote the event: visible
+    if program is None:
+        program = await session.get(ProgramRow, event.get("programID"))  # the caller just wrote the event: visible
     if program is None or not is_gb_program(program.document) or b.is_anchor_event(event):
         return []
     try:

@@ -19,7 +19,7 @@ from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.events.models import EventRow
 from vtn.events.revisions import record_revision
-from vtn.profiles import check_event, check_event_delete, grant_dispatch_targets
+from vtn.profiles import check_event, check_event_delete, dispatch_warnings, grant_dispatch_targets
 
 store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
@@ -42,7 +42,11 @@ async def event_document(session: AsyncSession, viewer: Viewer, event_id: str) -
     return (await get_event(session, viewer, event_id)).document
 
 
-async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> dict[str, Any]:
+async def create_event(
+    session: AsyncSession, viewer: Viewer, event: Event, warnings: list[str] | None = None
+) -> dict[str, Any]:
+    """The stored event; `warnings`, when given, receives the GB warnings of the dispatch
+    (`vtn.profiles.dispatch_warnings`, judged with the program already read)."""
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
@@ -55,10 +59,15 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
+    if warnings is not None:
+        warnings.extend(await dispatch_warnings(session, row.document, program))
     return row.document
 
 
-async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, event: Event) -> dict[str, Any]:
+async def update_event(
+    session: AsyncSession, viewer: Viewer, event_id: str, event: Event, warnings: list[str] | None = None
+) -> dict[str, Any]:
+    """The stored event; `warnings` as for `create_event`."""
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
@@ -74,6 +83,8 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)
+    if warnings is not None:
+        warnings.extend(await dispatch_warnings(session, row.document, program))
     return row.document
 
 

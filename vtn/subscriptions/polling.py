@@ -175,9 +175,13 @@ class ConditionalRead:
     def headers(self) -> dict[str, str]:
         return {"etag": self.etag, "cache-control": CACHE_CONTROL}
 
+    def unchanged(self) -> Response | None:
+        """The 304 when `If-None-Match` names the current ETag (`*` is not handled here)."""
+        return Response(status_code=304, headers=self.headers()) if if_none_match(self.condition, self.etag) else None
+
     async def answer(self, load: Callable[[], Awaitable[Any]]) -> Response:
-        if if_none_match(self.condition, self.etag):
-            return Response(status_code=304, headers=self.headers())
+        if (not_modified := self.unchanged()) is not None:
+            return not_modified
         body = self.representations.get(self.etag)
         if body is None:
             body = render(await load())  # a 404/403 raised here carries no ETag and is not cached
