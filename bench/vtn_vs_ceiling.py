@@ -194,7 +194,7 @@ def main() -> None:
         env = {"VTN_WORKERS": str(args.workers), "VTN_LOG_LEVEL": "warning", "VTN_DELIVERY_ENABLED": "false",
                "VTN_CONSOLE_ENABLED": "false", **dict(item.split("=", 1) for item in args.env)}
         program0, program1 = seeded.program_ids[0], seeded.program_ids[min(1, len(seeded.program_ids) - 1)]
-        with running_vtn(tmp, database_url=url, env=env) as vtn:
+        with running_vtn(tmp, database_url=url, env=env, start_wait=180) as vtn:  # workers import slowly on a loaded machine
             tokens = asyncio.run(mint_tokens(url, vtn.url, ["bench-bl", *seeded.ven_names]))
             p1 = f"{BASE}/events?programID={program0}&limit=50"
 
