@@ -12,8 +12,17 @@ runs the same read workloads against it. Workloads:
 - P1b `GET /events?targetType=GROUP&targetValues=<its group>&limit=50` as each VEN (a page of 50);
 - P3  `POST /events` as the BL (each creates one event in program 1; no ceiling).
 
+- paced (`--only paced`): every VEN's poll once per --vens/--rate seconds (default 1 000 requests/s; with
+  --vens 10000 that is 10 000 VENs polling every 10 s), 9 in 10 with its current ETag, paced by wrk's
+  `delay()` (no ceiling).
+
     python bench/vtn_vs_ceiling.py [--seconds 10] [--connections 32] [--vens 1000] [--events 10000]
         [--postgres postgresql+asyncpg://postgres@127.0.0.1:5432] [--workers 2] [--profile DIR]
+        [--warmup SECONDS] [--only P1 P2 P1b P3 paced] [--rate 1000]
+
+`--warmup S`: each read workload first runs S seconds unmeasured, so with several workers every worker's
+token, grant and body caches are warm (the steady state); without it a short run measures mostly the
+first pass over the identities.
 
 `--postgres URL`: a server URL; a fresh database is created there and dropped afterwards.
 `--profile DIR`: also record a py-spy profile (speedscope JSON) of the VTN during each workload (py-spy
@@ -66,7 +75,10 @@ def parse_wrk(output: str) -> dict[str, float]:
     }
 
 
-def wrk(url: str, lines: list[str], seconds: float, connections: int, tmp: Path, body: str | None = None) -> dict[str, Any]:
+def wrk(
+    url: str, lines: list[str], seconds: float, connections: int, tmp: Path, body: str | None = None,
+    delay_ms: float | None = None,
+) -> dict[str, Any]:
     requests = tmp / "requests.tsv"
     requests.write_text("\n".join(lines) + "\n")
     args = [str(requests)]
@@ -75,7 +87,8 @@ def wrk(url: str, lines: list[str], seconds: float, connections: int, tmp: Path,
         args.append(str(tmp / "body.json"))
     command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
                "-s", str(ROOT / "bench" / "rotate.lua"), url, "--", *args]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    env = {**os.environ, **({"BENCH_DELAY_MS": f"{delay_ms:g}"} if delay_ms else {})}
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return parse_wrk(output)
 
 
@@ -157,7 +170,12 @@ def main() -> None:
     parser.add_argument("--postgres", help="PostgreSQL server URL (postgresql+asyncpg://user@host:port)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="directory for py-spy profiles of each workload")
-    parser.add_argument("--only", nargs="+", choices=["P1", "P2", "P1b", "P3"], default=["P1", "P2", "P1b", "P3"])
+    parser.add_argument("--only", nargs="+", choices=["P1", "P2", "P1b", "P3", "paced"], default=["P1", "P2", "P1b", "P3"])
+    parser.add_argument("--warmup", type=float, default=0,
+                        help="seconds of each read workload run unmeasured first (every worker's caches warm)")
+    parser.add_argument("--rate", type=float, default=1000,
+                        help="paced: requests/s offered (every VEN polls once per --vens/--rate seconds), 90 %% "
+                             "with its ETag (304), 10 %% plain")
     parser.add_argument("--env", nargs="*", default=[], metavar="VTN_X=value",
                         help="settings for the VTN, e.g. VTN_POLL_CACHE_ENTRIES=0 (every poll runs its query)")
     args = parser.parse_args()
@@ -176,7 +194,7 @@ def main() -> None:
         env = {"VTN_WORKERS": str(args.workers), "VTN_LOG_LEVEL": "warning", "VTN_DELIVERY_ENABLED": "false",
                "VTN_CONSOLE_ENABLED": "false", **dict(item.split("=", 1) for item in args.env)}
         program0, program1 = seeded.program_ids[0], seeded.program_ids[min(1, len(seeded.program_ids) - 1)]
-        with running_vtn(tmp, database_url=url, env=env) as vtn:
+        with running_vtn(tmp, database_url=url, env=env, start_wait=180) as vtn:  # workers import slowly on a loaded machine
             tokens = asyncio.run(mint_tokens(url, vtn.url, ["bench-bl", *seeded.ven_names]))
             p1 = f"{BASE}/events?programID={program0}&limit=50"
 
@@ -201,10 +219,25 @@ def main() -> None:
             pid = vtn.process.pid if vtn.process else None
             for label in ("P1", "P2", "P1b"):
                 if label in args.only:
+                    if args.warmup:
+                        wrk(vtn.url, workloads[label], args.warmup, args.connections, tmp)
                     profile = args.profile / f"{label}.speedscope.json" if args.profile else None
                     with py_spy(pid, profile, args.seconds):
                         results[("vtn", label)] = wrk(vtn.url, workloads[label], args.seconds, args.connections, tmp)
                     print(f"VTN {label}: {results[('vtn', label)]}  (load {load_average()}; {memory(pid)})", flush=True)
+            if "paced" in args.only:
+                # 10 000 VENs polling every 10 s is 1 000 requests/s: wrk's delay() paces each connection; every
+                # tenth request of a VEN is plain, the others carry its ETag (unchanged: 304)
+                paced = [workloads["P1" if n % 10 == 9 else "P2"][j] for n in range(10) for j in range(len(etags))]
+                connections = max(args.connections, 64)
+                if args.warmup:
+                    wrk(vtn.url, paced, args.warmup, connections, tmp, delay_ms=1000 * connections / args.rate)
+                profile = args.profile / "paced.speedscope.json" if args.profile else None
+                with py_spy(pid, profile, args.seconds):
+                    results[("vtn", "paced")] = wrk(vtn.url, paced, args.seconds, connections, tmp,
+                                                    delay_ms=1000 * connections / args.rate)
+                print(f"VTN paced ({args.rate:g}/s offered, {connections} connections): {results[('vtn', 'paced')]}  "
+                      f"(load {load_average()}; {memory(pid)})", flush=True)
             if "P3" in args.only:
                 profile = args.profile / "P3.speedscope.json" if args.profile else None
                 with py_spy(pid, profile, args.seconds):
@@ -236,7 +269,7 @@ def main() -> None:
     print(f"\n{database}; {args.vens} VEN identities; {args.events:,} events; wrk -t1 -c{args.connections} "
           f"-d{args.seconds:g}s; {' '.join(args.env)}; load average at the end {load_average()}")
     print("| workload | VTN req/s | VTN p50 ms | VTN p99 ms | ceiling req/s | VTN / ceiling |\n|---|---|---|---|---|---|")
-    for label in ("P1", "P2", "P1b", "P3"):
+    for label in ("P1", "P2", "P1b", "P3", "paced"):
         if ("vtn", label) not in results:
             continue
         mine, top = results[("vtn", label)], results.get(("ceiling", label))

@@ -254,3 +254,32 @@ def test_long_target_values_are_kept_and_filterable(bl):
     updated = bl.put(f"/programs/{created.json()['id']}", json=reordered)
     assert updated.status_code == 200, updated.text
 
+
+
+def test_lists_send_the_stored_documents_as_reads_by_id_do(bl, ven_a, program):
+    """Lists are joined from the stored JSON texts (not decoded and re-encoded): the same JSON values,
+    in the same key order, as each object read by id; non-ASCII, escapes and numbers intact."""
+    tricky = "Zoë's \"unit\" \\ ½ ≥ 5 MW\n\t€ \u2028 𝄞"
+    ven_id = bl.post("/vens", json=full_ven("ven-a")).json()["id"]
+    first = bl.post("/events", json={**full_event(program["id"], "ev-1"), "eventName": tricky}).json()
+    second = full_event(program["id"], "ev-2")
+    second["intervals"][0]["payloads"][0]["values"] = [1e-7, 12345678901234567890, -0.0, 1500.25]
+    created = bl.post("/events", json=second)
+    assert created.status_code == 201, created.text
+    bl.post(f"/vens/{ven_id}/resources", json={**full_resource("unit-ß"), "venID": ven_id}).raise_for_status()
+    ven_a.post("/reports", json={**full_report(program["id"], first["id"]), "reportName": tricky}).raise_for_status()
+    for path in ("/programs", "/events", f"/events?programID={program['id']}", "/vens", f"/vens/{ven_id}/resources",
+                 "/reports", "/events?targetType=VEN_NAME&targetValues=ven-a", "/events?limit=0"):
+        listed = bl.get(path)  # the Caller checks every response against the spec
+        assert listed.status_code == 200 and listed.headers["content-type"] == "application/json", path
+        documents = listed.json()
+        assert bool(documents) == ("limit=0" not in path), path
+        for document in documents:
+            by_id_path = path.split("?")[0] + f"/{document['id']}"
+            by_id = bl.get(by_id_path).json()
+            assert document == by_id, path
+            assert list(document) == list(by_id), path  # key order too
+    events = bl.get(f"/events?programID={program['id']}").json()
+    assert [e["eventName"] for e in events] == [tricky, "ev-2"]
+    assert events[1]["intervals"][0]["payloads"][0]["values"] == [1e-7, 12345678901234567890, -0.0, 1500.25]
+    assert bl.get("/reports").json()[0]["reportName"] == tricky

@@ -74,6 +74,41 @@ def test_unchanged_poll_sends_no_statement_and_a_changed_one_at_most_two(app, cl
     assert len(sent) == 2, sent
 
 
+def test_an_unchanged_poll_is_answered_before_routing_and_anything_else_goes_on(app, clients, monkeypatch):  # type: ignore[no-untyped-def]
+    """`UnchangedPolls`: a matching If-None-Match is a 304 without the operation; refusals and other ETags reach it."""
+    from vtn.subscriptions.polling import ConditionalRead
+
+    bl, ven, _ven_id, program_id = setup_ven(clients)
+    path = f"/events?programID={program_id}&limit=50"
+    first = ven.get(path)
+    tag = first.headers["etag"]
+    app.state.heartbeats.seen.clear()
+
+    async def operation_ran(*_args: Any) -> Any:
+        raise AssertionError("the operation ran")
+
+    monkeypatch.setattr(ConditionalRead, "answer", operation_ran)
+    with statements(app) as sent:
+        unchanged = ven.get(path, headers={"If-None-Match": f'"other", {tag}'})
+    assert unchanged.status_code == 304 and unchanged.content == b"" and sent == []
+    assert unchanged.headers["etag"] == tag and unchanged.headers["cache-control"] == "private, no-cache"
+    assert ven.client_id in app.state.heartbeats.seen  # a VEN that polls is alive, also on this path
+    monkeypatch.undo()
+    # another ETag, `*`, another caller's ETag: the operation answers (and builds its own context)
+    assert ven.get(path, headers={"If-None-Match": '"stale"'}).content == first.content
+    assert ven.get(path, headers={"If-None-Match": "*"}).status_code == 304
+    other = bl.get(path, headers={"If-None-Match": tag})
+    assert other.status_code == 200 and other.headers["etag"] != tag
+    # a token without read_all, a bad token: the operation's 403 / 401, never a 304
+    blind = clients.ven("v2", scopes=["write_reports"])
+    refused = blind.http.get("/openadr3/3.0.1" + path, headers={"Authorization": f"Bearer {blind.token}", "If-None-Match": tag})
+    assert refused.status_code == 403 and refused.headers["content-type"].startswith("application/problem+json")
+    bad = ven.http.get("/openadr3/3.0.1" + path, headers={"Authorization": "Bearer x.y.z", "If-None-Match": tag})
+    assert bad.status_code == 401
+    # not a ReadContext path: routed as always
+    assert ven.http.get("/openadr3/3.0.1/nowhere", headers={"If-None-Match": tag}).status_code == 404
+
+
 def test_a_grant_taken_away_is_seen_by_the_next_plain_poll(clients):  # type: ignore[no-untyped-def]
     bl, ven, ven_id, program_id = setup_ven(clients)
     path = f"/events?programID={program_id}"

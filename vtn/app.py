@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from vtn.audit.router import router as audit_router
 from vtn.auth.authenticator import build_authenticator
+from vtn.auth.dependencies import UnchangedPolls, read_paths
 from vtn.auth.router import router as auth_router
 from vtn.auth.router import server_info, well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
@@ -144,6 +145,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         install_console(app, settings)
     install_notifications(app, settings)
     install_openapi(app, base)
+    # innermost: a VEN's unchanged poll is a 304 before routing (vtn.auth.dependencies)
+    app.add_middleware(UnchangedPolls, paths=read_paths(base, (
+        programs_router, reports_router, events_router, subscriptions_router, vens_router)))
     app.add_middleware(
         BodyGuard,
         max_bytes=settings.max_body_bytes,

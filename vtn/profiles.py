@@ -351,31 +351,44 @@ async def fsp_emergency_stops(session: AsyncSession, operator: str, fsp_id: str 
     return active_fsp_stops(documents)
 
 
-async def dispatch_warnings(session: AsyncSession, event: dict[str, Any]) -> list[str]:
-    """Warnings for a dispatch just written (POST/PUT /events): its unit is emergency-stopped by its FSP.
-
-    Empty for anything that is not an open GB dispatch. The event is stored all the same: the operator may
-    have reasons to dispatch, but must know the unit may not respond.
-    """
+def open_dispatch(program_document: dict[str, Any], event: dict[str, Any]) -> Any:
+    """The dispatch instruction of `event` when it is an open GB dispatch (not an anchor or acceptance event,
+    not cancelled or stopped), else None: what the dispatch warnings and window checks judge."""
     from gb_profile import builders as b
     from gb_profile import model as m
-    from gb_profile.emergency import dispatch_warning
     from gb_profile.validator import is_gb_program
-    from vtn.programs.models import ProgramRow
 
-    program = await session.get(ProgramRow, event.get("programID"))  # the caller just wrote the event: visible
-    if program is None or not is_gb_program(program.document) or b.is_info_event(event):
-        return []
+    if not is_gb_program(program_document) or b.is_info_event(event):
+        return None
     try:
         ins = b.parse_event(event)
     except (m.ProfileError, ValueError, IndexError):
-        return []
-    if ins.status not in m.ACTIVE_STATUSES:
-        return []
-    from vtn.contracts.availability import outside_window_warnings
+        return None
+    return ins if ins.status in m.ACTIVE_STATUSES else None
 
-    warning = dispatch_warning(ins, await fsp_emergency_stops(session, program.operator, ins.fsp_id))
-    return ([warning] if warning else []) + await outside_window_warnings(session, program, event)
+
+async def stop_warnings(session: AsyncSession, operator: str, ins: Any) -> list[str]:
+    """A dispatch to a unit its FSP has emergency-stopped: stored all the same (the operator may have reasons to
+    dispatch), with a warning, since the unit may not respond."""
+    from gb_profile.emergency import dispatch_warning
+
+    warning = dispatch_warning(ins, await fsp_emergency_stops(session, operator, ins.fsp_id))
+    return [warning] if warning else []
+
+
+async def dispatch_warnings(session: AsyncSession, event: dict[str, Any], program: Any = None) -> list[str]:
+    """Warnings for a dispatch just written: its unit emergency-stopped by its FSP, or outside its accepted
+    availability windows (WARN terms). Empty for anything that is not an open GB dispatch. `program`: the
+    event's program row when the caller has it (no second read of it in the write transaction)."""
+    from vtn.contracts.availability import outside_window_warnings
+    from vtn.programs.models import ProgramRow
+
+    if program is None:
+        program = await session.get(ProgramRow, event.get("programID"))  # the caller just wrote the event: visible
+    ins = open_dispatch(program.document, event) if program is not None else None
+    if ins is None:
+        return []
+    return await stop_warnings(session, program.operator, ins) + await outside_window_warnings(session, program, ins)
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:

@@ -121,8 +121,9 @@ def running_vtn(
     env: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
     scheme: str = "http",
+    start_wait: float = 30.0,
 ) -> Iterator[VtnProcess]:
-    """Start `vtn serve` on a free loopback port; stopped (SIGTERM) on exit."""
+    """Start `vtn serve` on a free loopback port (ready within `start_wait` s); stopped (SIGTERM) on exit."""
     database_url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'vtn-server.db'}"
     port = free_port()
     full_env = {
@@ -140,11 +141,11 @@ def running_vtn(
     from vtn.core.migrate import upgrade
 
     upgrade(database_url)
-    server.start()
     try:
+        server.start(wait=start_wait)
         yield server
     finally:
-        server.stop()
+        server.stop()  # also when it did not start in time: no process left behind
 
 
 def wait_https(url: str, context: ssl.SSLContext, attempts: int = 100) -> None:

@@ -334,17 +334,9 @@ async def accepted_windows(session: AsyncSession, operator: str, program_id: str
     return [(s, e) for s, e in rows]
 
 
-async def outside_window_warnings(session: AsyncSession, program: ProgramRow, event: dict[str, Any]) -> list[str]:
-    """A dispatch (open status) outside its unit's accepted windows: a warning (WARN) or a 409 (REFUSE), per the
-    unit's terms; nothing when the terms say OFF (the default) or for anything that is not a dispatch."""
-    if not is_gb_program(program.document) or b.is_info_event(event):
-        return []
-    try:
-        ins = b.parse_event(event)
-    except (m.ProfileError, ValueError, IndexError):
-        return []
-    if ins.status not in m.ACTIVE_STATUSES:
-        return []
+async def outside_window_warnings(session: AsyncSession, program: ProgramRow, ins: m.DispatchInstruction) -> list[str]:
+    """An open dispatch (`vtn.profiles.open_dispatch`) outside its unit's accepted windows: a warning (WARN) or a
+    409 (REFUSE), per the unit's terms; nothing when the terms say OFF (the default)."""
     terms = await contract_terms(session, program.operator, program.id, ins.dispatch_unit)
     if terms.outside_windows is m.OutsideWindows.OFF:
         return []

@@ -13,6 +13,20 @@ from fastapi.responses import JSONResponse
 from vtn.core.errors import PROBLEM_MEDIA_TYPE
 
 
+class JSONText(bytes):
+    """A JSON body already serialised: a list page joined from the stored documents' texts.
+
+    `vtn.core.store.ObjectStore.list_json` selects the document column as text and joins a page's
+    texts, so a list is sent without decoding and re-encoding every document. The texts are the
+    database's own (SQLite: as written; PostgreSQL: jsonb's output), so the bytes may differ from a
+    re-encoding in insignificant whitespace and escapes; the JSON value and key order are the same.
+    """
+
+    @classmethod
+    def array(cls, texts: list[str]) -> JSONText:
+        return cls(("[" + ",".join(texts) + "]").encode())
+
+
 def object_response(document: dict[str, Any], status: int = 200,
                     headers: list[tuple[str, str]] | None = None) -> JSONResponse:
     response = JSONResponse(document, status_code=status)

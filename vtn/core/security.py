@@ -129,21 +129,26 @@ oauth2_scheme = OAuth2(
 )
 
 
-async def current_principal(
-    request: Request,
-    security_scopes: SecurityScopes,
-    _token: str | None = Security(oauth2_scheme),
-) -> Principal:
+async def authenticated(request: Request, scopes: list[str]) -> Principal:
+    """The caller of `request`, who must hold every scope in `scopes` (401/403 otherwise)."""
     state = request.app.state
     authenticator: Authenticator = state.authenticator
     principal = await authenticator.authenticate(request)
     heartbeats: Heartbeats | None = getattr(state, "heartbeats", None)
     if heartbeats is not None:  # a VEN that calls is alive, whatever it asked
         heartbeats.record(principal)
-    missing = [s for s in security_scopes.scopes if not holds(principal, s)]
+    missing = [s for s in scopes if not holds(principal, s)]
     if missing:
         raise Forbidden(f"this operation needs the scope {', '.join(missing)}")
     return principal
+
+
+async def current_principal(
+    request: Request,
+    security_scopes: SecurityScopes,
+    _token: str | None = Security(oauth2_scheme),
+) -> Principal:
+    return await authenticated(request, security_scopes.scopes)
 
 
 def requires(scope: Scope) -> object:

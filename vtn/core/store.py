@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, and_, delete, false, or_
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, false, or_
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -23,6 +23,7 @@ from vtn.core import changes
 from vtn.core.database import utcnow
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
+from vtn.core.responses import JSONText
 from vtn.core.tables import ObjectRow, ObjectTarget
 
 RowT = TypeVar("RowT", bound=ObjectRow)
@@ -106,9 +107,13 @@ class ObjectStore(Generic[RowT]):
             query = query.with_for_update()
         return (await session.exec(query)).first()  # type: ignore[call-overload]
 
-    def _page_query(self, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any) -> Any:
+    def _page_query(
+        self, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any, as_text: bool = False
+    ) -> Any:
         table = self.table
-        query = select(table.document, *columns)  # type: ignore[call-overload]
+        # as_text: the stored JSON as text, not decoded (a cast in SQL: asyncpg itself decodes a jsonb value)
+        document = cast(table.document, Text) if as_text else table.document
+        query = select(document, *columns)  # type: ignore[call-overload]
         order: tuple[Any, ...] = (table.created_at, table.id)
         values = {index_value(v) for v in target.values} if target and not target.pairs else set()
         if target and len(values) == 1 and not self._matches_name(target):
@@ -125,12 +130,28 @@ class ObjectStore(Generic[RowT]):
         return query.where(*where).order_by(*order).offset(page.skip).limit(page.limit)
 
     async def list_documents(
-        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None
-    ) -> list[dict[str, Any]]:
-        """Documents of one page of the rows matching `where` (and `target`, if given), in list order."""
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None,
+        *, as_json: bool = False,
+    ) -> list[dict[str, Any]] | JSONText:
+        """Documents of one page of the rows matching `where` (and `target`, if given), in list order.
+
+        `as_json`: the page as one JSON array of the stored texts (for a response body), so no
+        document is decoded and re-encoded; else the decoded documents.
+        """
         if page.limit == 0:
-            return []
-        return list((await session.exec(self._page_query(where, page, target))).all())
+            return JSONText.array([]) if as_json else []
+        rows = list((await session.exec(self._page_query(where, page, target, as_text=as_json))).all())
+        return JSONText.array(rows) if as_json else rows
+
+    async def list_page(
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None,
+        *, with_extra: bool = False, as_json: bool = False,
+    ) -> list[Any] | JSONText:
+        """One page in the shape the caller answers with: (document, extra) pairs for the 3.1.0 API
+        (`with_extra`), one JSON text for a 3.0.1 body (`as_json`), else the documents."""
+        if with_extra:
+            return await self.list_with_extra(session, where, page, target)
+        return await self.list_documents(session, where, page, target, as_json=as_json)
 
     async def list_with_extra(
         self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None

@@ -16,7 +16,7 @@ from vtn.core.pagination import Page, page_params
 from vtn.core.responses import error_responses, object_response
 from vtn.core.security import Principal, Scope, require_bl
 from vtn.events import revisions, service
-from vtn.profiles import dispatch_warnings, warning_headers
+from vtn.profiles import warning_headers
 
 router = APIRouter(tags=["events"])
 EventBody = Annotated[Event, Body(description="event item to add or update.")]
@@ -32,7 +32,7 @@ async def search_all_events(
     page: Annotated[Page, Depends(page_params)],
     programID: Annotated[ObjectID | None, Query(description="filter results to events in programID.")] = None,
 ) -> Response:
-    return await read.answer(lambda session, viewer: service.list_events(session, viewer, programID, targets, page))
+    return await read.answer(lambda session, viewer: service.list_events(session, viewer, programID, targets, page, as_json=True))
 
 
 @router.post(
@@ -40,9 +40,9 @@ async def search_all_events(
     response_model=Event, responses=error_responses(400, 401, 403, 409, 500),
 )
 async def create_event(session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), body: EventBody) -> JSONResponse:
-    document = await service.create_event(session, viewer, body)
-    # GB: a dispatch to a unit its FSP has emergency-stopped is stored, with a GB-Warning header (§6.3)
-    return object_response(document, status=201, headers=warning_headers(await dispatch_warnings(session, document)))
+    warnings: list[str] = []  # GB: a dispatch to a unit its FSP has emergency-stopped is stored, with a GB-Warning header (§6.3)
+    document = await service.create_event(session, viewer, body, warnings=warnings)
+    return object_response(document, status=201, headers=warning_headers(warnings))
 
 
 @router.get(
@@ -60,8 +60,9 @@ async def search_event_by_id(read: ReadContext, eventID: ObjectIDPath) -> Respon
 async def update_event(
     session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), eventID: ObjectIDPath, body: EventBody
 ) -> JSONResponse:
-    document = await service.update_event(session, viewer, eventID, body)
-    return object_response(document, headers=warning_headers(await dispatch_warnings(session, document)))
+    warnings: list[str] = []
+    document = await service.update_event(session, viewer, eventID, body, warnings=warnings)
+    return object_response(document, headers=warning_headers(warnings))
 
 
 @router.delete(

@@ -23,7 +23,7 @@ from vtn.core.security import Scope
 from vtn.core.versions import Requested, check_v31, model_of, targets_query
 from vtn.events import service
 from vtn.events.activity import is_active
-from vtn.profiles import dispatch_warnings, warning_headers
+from vtn.profiles import warning_headers
 
 router = APIRouter(tags=["events"])
 ReadTargets = ReadContextFor(Scope.READ_TARGETS)
@@ -73,10 +73,9 @@ async def search_all_events(
 @router.post("/events", operation_id="createEvent", status_code=201)
 async def create_event(session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), body: Body31) -> JSONResponse:
     event, extra = _event(body)
-    document = await service.create_event(session, viewer, event, extra)
-    # GB: a dispatch to an emergency-stopped unit is stored, with a GB-Warning header (§6.3), as in 3.0.1
-    return object_response(event_to_v31(document, extra), status=201,
-                           headers=warning_headers(await dispatch_warnings(session, document)))
+    warnings: list[str] = []  # GB: a dispatch to an emergency-stopped unit is stored, with a GB-Warning header (§6.3)
+    document = await service.create_event(session, viewer, event, extra, warnings=warnings)
+    return object_response(event_to_v31(document, extra), status=201, headers=warning_headers(warnings))
 
 
 @router.get("/events/{eventID}", operation_id="searchEventsByID")
@@ -93,8 +92,9 @@ async def update_event(
     session: WriteSession, viewer: ViewerFor(Scope.WRITE_EVENTS), eventID: ObjectIDPath, body: Body31
 ) -> JSONResponse:
     event, extra = _event(body)
-    document = await service.update_event(session, viewer, eventID, event, extra)
-    return object_response(event_to_v31(document, extra), headers=warning_headers(await dispatch_warnings(session, document)))
+    warnings: list[str] = []
+    document = await service.update_event(session, viewer, eventID, event, extra, warnings=warnings)
+    return object_response(event_to_v31(document, extra), headers=warning_headers(warnings))
 
 
 @router.delete("/events/{eventID}", operation_id="deleteEvent")

@@ -16,23 +16,25 @@ from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clause
 from vtn.contracts.availability import outside_window_warnings
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.events.models import EventRow
 from vtn.events.revisions import record_revision
-from vtn.profiles import check_event, check_event_delete, grant_dispatch_targets
+from vtn.profiles import check_event, check_event_delete, grant_dispatch_targets, open_dispatch, stop_warnings
 
 store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
 
 async def list_events(
     session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page,
-    with_extra: bool = False,
-) -> list[Any]:
-    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the events `viewer` may read."""
+    with_extra: bool = False, *, as_json: bool = False,
+) -> list[Any] | JSONText:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the events `viewer` may read;
+    `as_json`: the page as one JSON text (a 3.0.1 response body)."""
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(EventRow.program_id == program_id)
-    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
+    return await store.list_page(session, where, page, targets, with_extra=with_extra, as_json=as_json)
 
 
 async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:
@@ -44,14 +46,18 @@ async def event_document(session: AsyncSession, viewer: Viewer, event_id: str) -
 
 
 async def create_event(
-    session: AsyncSession, viewer: Viewer, event: Event, extra: dict[str, Any] | None = None
+    session: AsyncSession, viewer: Viewer, event: Event, extra: dict[str, Any] | None = None, *,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
+    """The stored event. `extra`: what only 3.1.0 can say (openadr3.convert). `warnings`, when given, receives
+    the GB warnings of the dispatch (`vtn.profiles.dispatch_warnings`, judged with the program already read)."""
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
     program = await require_reference(session, viewer, programs, event.programID, "programID")
     check_event(event.content(), program.document)
-    await outside_window_warnings(session, program, event.content())  # REFUSE: 409 before anything is stored
+    ins = open_dispatch(program.document, event.content())
+    outside = await outside_window_warnings(session, program, ins) if ins else []  # REFUSE: 409 before storing
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.insert(
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
@@ -59,13 +65,16 @@ async def create_event(
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
+    if warnings is not None and ins is not None:
+        warnings.extend(await stop_warnings(session, program.operator, ins) + outside)
     return row.document
 
 
 async def update_event(
-    session: AsyncSession, viewer: Viewer, event_id: str, event: Event, extra: dict[str, Any] | None = None
+    session: AsyncSession, viewer: Viewer, event_id: str, event: Event, extra: dict[str, Any] | None = None, *,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
-    """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
+    """`extra` (3.1.0 only) replaces the stored one; None (a 3.0.1 PUT) keeps it. `warnings` as for `create_event`."""
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
@@ -74,7 +83,8 @@ async def update_event(
     moved_from = await programs.get(session, row.program_id) if row.program_id != program.id else program
     check_event(event.content(), program.document, previous=row.document,
                 previous_program=moved_from and moved_from.document)
-    await outside_window_warnings(session, program, event.content())
+    ins = open_dispatch(program.document, event.content())
+    outside = await outside_window_warnings(session, program, ins) if ins else []  # REFUSE: 409 before storing
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID,
@@ -82,6 +92,8 @@ async def update_event(
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)
+    if warnings is not None and ins is not None:
+        warnings.extend(await stop_warnings(session, program.operator, ins) + outside)
     return row.document
 
 

@@ -24,7 +24,7 @@ ProgramBody = Annotated[Program, Body(description="program item to add or update
     response_model=list[Program], responses=error_responses(400, 401, 403, 500),
 )
 async def search_all_programs(read: ReadContext, targets: Targets, page: Annotated[Page, Depends(page_params)]) -> Response:
-    return await read.answer(lambda session, viewer: service.list_programs(session, viewer, targets, page))
+    return await read.answer(lambda session, viewer: service.list_programs(session, viewer, targets, page, as_json=True))
 
 
 @router.post(

@@ -11,6 +11,7 @@ from vtn.audit import service as audit
 from vtn.auth.privacy import PROGRAM_NAME, Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_program, check_program_delete
 from vtn.programs.models import ProgramRow, is_sandbox_name
@@ -19,14 +20,16 @@ store: ObjectStore[ProgramRow] = ObjectStore(ObjectType.PROGRAM, ProgramRow, nam
 
 
 async def list_programs(
-    session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page, with_extra: bool = False
-) -> list[Any]:
-    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the programs `viewer` may read.
+    session: AsyncSession, viewer: Viewer, targets: TargetFilter | None, page: Page, with_extra: bool = False,
+    *, as_json: bool = False,
+) -> list[Any] | JSONText:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API; `as_json`, one JSON text) of the
+    programs `viewer` may read.
 
     A program's own name matches PROGRAM_NAME (python-oa3-client finds programs with
     `?targetType=PROGRAM_NAME&targetValues=<name>`): the store's `name_target` rule."""
     where = read_clauses(viewer, store)
-    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
+    return await store.list_page(session, where, page, targets, with_extra=with_extra, as_json=as_json)
 
 
 async def get_program(session: AsyncSession, viewer: Viewer, program_id: str, for_update: bool = False) -> ProgramRow:

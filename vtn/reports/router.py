@@ -31,7 +31,7 @@ async def search_all_reports(
     clientName: Annotated[str | None, Query(description="filter results to reports with clientName.")] = None,
 ) -> Response:
     return await read.answer(
-        lambda session, viewer: service.list_reports(session, viewer, programID, eventID, clientName, page)
+        lambda session, viewer: service.list_reports(session, viewer, programID, eventID, clientName, page, as_json=True)
     )
 
 

@@ -12,6 +12,7 @@ from vtn.auth.privacy import Viewer, ensure_own_client_name, find_visible, read_
 from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore
 from vtn.delivery.readings import record_readings
 from vtn.profiles import check_report, check_report_change, is_gb_readings, report_keys, report_resources
@@ -28,8 +29,11 @@ async def list_reports(
     client_name: str | None,
     page: Page,
     with_extra: bool = False,
-) -> list[Any]:
-    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the reports `viewer` may read."""
+    *,
+    as_json: bool = False,
+) -> list[Any] | JSONText:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API; `as_json`, one JSON text) of the
+    reports `viewer` may read."""
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(ReportRow.program_id == program_id)
@@ -37,7 +41,7 @@ async def list_reports(
         where.append(ReportRow.event_id == event_id)
     if client_name is not None:
         where.append(ReportRow.client_name == client_name)
-    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page)
+    return await store.list_page(session, where, page, with_extra=with_extra, as_json=as_json)
 
 
 async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_update: bool = False) -> ReportRow:

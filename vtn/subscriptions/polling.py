@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 
 from vtn.core.database import Database, upsert, utcnow
+from vtn.core.responses import JSONText
 from vtn.core.security import Principal, Role
 from vtn.subscriptions.notification_models import HeartbeatRow
 
@@ -158,7 +159,9 @@ class Representations:
 
 
 def render(content: Any) -> bytes:
-    """JSON as `JSONResponse` writes it."""
+    """JSON as `JSONResponse` writes it; a `JSONText` (a list page of stored texts) as it is."""
+    if isinstance(content, JSONText):
+        return bytes(content)
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
@@ -173,9 +176,13 @@ class ConditionalRead:
     def headers(self) -> dict[str, str]:
         return {"etag": self.etag, "cache-control": CACHE_CONTROL}
 
+    def unchanged(self) -> Response | None:
+        """The 304 when `If-None-Match` names the current ETag (`*` is not handled here)."""
+        return Response(status_code=304, headers=self.headers()) if if_none_match(self.condition, self.etag) else None
+
     async def answer(self, load: Callable[[], Awaitable[Any]]) -> Response:
-        if if_none_match(self.condition, self.etag):
-            return Response(status_code=304, headers=self.headers())
+        if (not_modified := self.unchanged()) is not None:
+            return not_modified
         body = self.representations.get(self.etag)
         if body is None:
             body = render(await load())  # a 404/403 raised here carries no ETag and is not cached

@@ -30,7 +30,7 @@ async def search_vens(
     page: Annotated[Page, Depends(page_params)],
     venName: Annotated[str | None, Query(description="Indicates ven objects w venName")] = None,
 ) -> Response:
-    return await read.answer(lambda session, viewer: service.list_vens(session, viewer, venName, targets, page))
+    return await read.answer(lambda session, viewer: service.list_vens(session, viewer, venName, targets, page, as_json=True))
 
 
 @router.post(
@@ -79,7 +79,7 @@ async def search_ven_resources(
     resourceName: Annotated[str | None, Query(description="Indicates resource objects with resourceName")] = None,
 ) -> Response:
     return await read.answer(
-        lambda session, viewer: service.list_resources(session, viewer, venID, resourceName, targets, page)
+        lambda session, viewer: service.list_resources(session, viewer, venID, resourceName, targets, page, as_json=True)
     )
 
 

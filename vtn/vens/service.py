@@ -13,6 +13,7 @@ from openadr3.targets import target_pairs
 from vtn.auth.privacy import RESOURCE_NAME, VEN_NAME, Viewer, find_visible, read_clauses
 from vtn.core.errors import Forbidden
 from vtn.core.pagination import Page
+from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore, TargetFilter
 from vtn.profiles import check_resource, grant_earlier_dispatches
 from vtn.vens.models import ResourceRow, VenRow
@@ -42,9 +43,10 @@ def _granted_targets(viewer: Viewer, new: dict[str, Any], old: dict[str, Any] | 
 # --- vens ---------------------------------------------------------------------------------------
 async def list_vens(
     session: AsyncSession, viewer: Viewer, ven_name: str | None, targets: TargetFilter | None, page: Page,
-    with_extra: bool = False,
-) -> list[Any]:
-    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the vens `viewer` may read.
+    with_extra: bool = False, *, as_json: bool = False,
+) -> list[Any] | JSONText:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API; `as_json`, one JSON text) of the
+    vens `viewer` may read.
 
     A ven's own name matches VEN_NAME (python-oa3-client finds its ven with `?targetType=VEN_NAME&targetValues=
     <name>`), whether or not a BL also wrote VEN_NAME targets on it: the store's `name_target` rule.
@@ -52,7 +54,7 @@ async def list_vens(
     where = read_clauses(viewer, vens)
     if ven_name is not None:
         where.append(VenRow.ven_name == ven_name)
-    return await (vens.list_with_extra if with_extra else vens.list_documents)(session, where, page, targets)
+    return await vens.list_page(session, where, page, targets, with_extra=with_extra, as_json=as_json)
 
 
 async def get_ven(session: AsyncSession, viewer: Viewer, ven_id: str, for_update: bool = False) -> VenRow:
@@ -116,12 +118,14 @@ async def list_resources(
     resource_name: str | None,
     targets: TargetFilter | None,
     page: Page,
-) -> list[dict[str, Any]]:
+    *,
+    as_json: bool = False,
+) -> list[dict[str, Any]] | JSONText:
     await get_ven(session, viewer, ven_id)
     where = [*read_clauses(viewer, resources), ResourceRow.ven_id == ven_id]
     if resource_name is not None:
         where.append(ResourceRow.resource_name == resource_name)
-    return await resources.list_documents(session, where, page, targets)
+    return await resources.list_documents(session, where, page, targets, as_json=as_json)
 
 
 async def list_all_resources(
