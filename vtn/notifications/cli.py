@@ -19,7 +19,7 @@ def list_command(
     skip: Annotated[int, typer.Option(help="Skip this many.")] = 0,
 ) -> None:
     """List deliveries that are not done yet (delivered ones are removed)."""
-    from vtn.subscriptions.admin import delivery_item, list_deliveries
+    from vtn.notifications.admin import delivery_item, list_deliveries
 
     if status not in (None, "pending", "failing", "dead"):
         raise typer.BadParameter("status must be pending, failing or dead")
@@ -40,7 +40,7 @@ def redrive_command(
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Re-drive every dead delivery.")] = False,
 ) -> None:
     """Queue a dead (or failing) delivery again, with a fresh attempt budget."""
-    from vtn.subscriptions.admin import redrive, redrive_dead
+    from vtn.notifications.admin import redrive, redrive_dead
 
     if all_dead == (delivery_id is not None):
         raise typer.BadParameter("give a delivery id or --all-dead")

@@ -18,7 +18,7 @@
 - Retries: exponential backoff with equal jitter, `Retry-After` honoured; dead-letter after
   `delivery_max_attempts` or `delivery_max_age_seconds`, and at once on 410 Gone and on 401/403
   (the receiver refuses the subscription's credentials: retrying the same token cannot succeed;
-  a PUT of the subscription re-addresses and re-queues them, `notifications.readdress_outbox`).
+  a PUT of the subscription re-addresses and re-queues them, `outbox.readdress_outbox`).
 - Wake-ups: after a commit in this process (in-process event), LISTEN/NOTIFY from other
   processes (PostgreSQL, a dedicated asyncpg connection), and polling as a safety net.
 """
@@ -43,10 +43,10 @@ from sqlmodel import col, select
 
 from vtn.core.database import Database, UTCDateTime, upsert, utcnow
 from vtn.core.settings import Settings
-from vtn.subscriptions import notifications
-from vtn.subscriptions.callbacks import GuardedBackend
-from vtn.subscriptions.notification_models import BigId, DeliveredRow, OutboxRow, OutboxStatus
-from vtn.subscriptions.signing import WebhookSigner
+from vtn.notifications import outbox
+from vtn.notifications.callbacks import GuardedBackend
+from vtn.notifications.models import BigId, DeliveredRow, OutboxRow, OutboxStatus
+from vtn.notifications.signing import WebhookSigner
 
 log = logging.getLogger("vtn.delivery")
 USER_AGENT = "gb-openadr3-vtn/0.1 (webhooks)"
@@ -178,7 +178,7 @@ class DeliveryWorker:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._waker = lambda: loop.call_soon_threadsafe(self.wake.set)
-        notifications.add_waker(self._waker)
+        outbox.add_waker(self._waker)
         self.clients = make_http_clients(self.settings)
         if not self.is_postgres and self._try_lock():
             await self._release_all_leases()  # the only deliverer: anything in flight was a dead one's
@@ -189,7 +189,7 @@ class DeliveryWorker:
 
     async def stop(self) -> None:
         self.stopping = True
-        notifications.remove_waker(self._waker)
+        outbox.remove_waker(self._waker)
         for task in (self.main, self.listener):
             if task:
                 task.cancel()
@@ -219,7 +219,7 @@ class DeliveryWorker:
             connection = None
             try:
                 connection = await asyncpg.connect(dsn)
-                await connection.add_listener(notifications.PG_CHANNEL, lambda *_a: self.wake.set())
+                await connection.add_listener(outbox.PG_CHANNEL, lambda *_a: self.wake.set())
                 closed = asyncio.Event()
                 connection.add_termination_listener(lambda *_a, closed=closed: closed.set())
                 self.wake.set()  # (re)connected: notifications may have been missed, resync

@@ -40,9 +40,9 @@ from openadr3.targets import matches_filter, value_key
 from vtn.auth.privacy import ObjectFacts, Viewer, viewer_for_subscription, visible
 from vtn.core.changes import Change, add_change_listener
 from vtn.core.database import utcnow
+from vtn.notifications.models import OutboxRow, OutboxStatus
 from vtn.subscriptions import revisions
 from vtn.subscriptions.models import SubscriptionRow
-from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
 
 log = logging.getLogger("vtn.notifications")
 OutboxTable = OutboxRow.__table__  # type: ignore[attr-defined]

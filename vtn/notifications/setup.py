@@ -6,12 +6,12 @@ from fastapi import FastAPI
 
 from vtn.auth.privacy import Viewers
 from vtn.core.settings import Settings
-from vtn.subscriptions import notifications  # noqa: F401 - registers the change listener
-from vtn.subscriptions.admin import router as admin_router
-from vtn.subscriptions.delivery import DeliveryWorker
+from vtn.notifications import outbox  # noqa: F401 - registers the change listener
+from vtn.notifications.admin import router as admin_router
+from vtn.notifications.signing import WebhookSigner, well_known_router
+from vtn.notifications.worker import DeliveryWorker
 from vtn.subscriptions.polling import Heartbeats, Representations, start_heartbeats, stop_heartbeats
 from vtn.subscriptions.revisions import SESSION_KEY, Revisions
-from vtn.subscriptions.signing import WebhookSigner, well_known_router
 
 
 def install_notifications(app: FastAPI, settings: Settings) -> None:
