@@ -155,7 +155,7 @@ def test_real_resolver_spellings_of_forbidden_addresses(host: str) -> None:
 def test_delivery_worker_client_is_guarded() -> None:
     """The HTTP client the delivery worker really uses refuses a forbidden address at connect time
     (here: a loopback receiver, not on the allow-list), and connects once it is allow-listed."""
-    from vtn.notifications.worker import make_http_clients
+    from vtn.notifications.webhook import make_http_clients
 
     async def post(settings: Settings, url: str) -> int:
         clients = make_http_clients(settings)

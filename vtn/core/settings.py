@@ -18,6 +18,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
     )
     base_path: str = "/openadr3/3.0.1"
+    base_path_v31: str = Field("/openadr3/3.1.0", description="Base path of the OpenADR 3.1.0 API")
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -54,6 +55,19 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float | None = None  # default: delivery_timeout_seconds + 30
     delivery_max_in_flight: int = 64
     heartbeat_flush_seconds: float = 10.0
+
+    # MQTT notifier (3.1.0 /notifiers, docs/notifications.md): off unless mqtt_url is set
+    mqtt_url: str | None = Field(None, description="Broker the VTN publishes to: mqtt://host:1883 or mqtts://host:8883")
+    mqtt_public_uris: list[str] = Field(default_factory=list, description="Broker URIs told to clients (default: mqtt_url)")
+    mqtt_username: str | None = Field(None, description="The VTN's own broker user (publisher)")
+    mqtt_password: str | None = None
+    mqtt_ca_file: str | None = Field(None, description="mqtts: CA bundle the broker's certificate is checked with")
+    mqtt_cert_file: str | None = Field(None, description="mqtts: the VTN's client certificate (PEM), if the broker wants one")
+    mqtt_key_file: str | None = None
+    mqtt_client_auth: Literal["ANONYMOUS", "OAUTH2_BEARER_TOKEN", "CERTIFICATE"] = Field(
+        "ANONYMOUS", description="How clients authenticate to the broker, as GET /notifiers tells them")
+    mqtt_client_username: str = Field("{clientID}", description="OAUTH2_BEARER_TOKEN: the username clients connect with")
+    mqtt_topic_prefix: str = Field("openadr3", description="First level(s) of every topic the VTN publishes")
 
     # the poll path's memory (docs/benchmarks.md): all bounded
     revision_refresh_seconds: float = Field(
@@ -102,7 +116,7 @@ class Settings(BaseSettings):
     # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
     gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")
 
-    @field_validator("base_path")
+    @field_validator("base_path", "base_path_v31")
     @classmethod
     def _normalise_base_path(cls, value: str) -> str:
         value = "/" + value.strip("/")
