@@ -19,6 +19,7 @@ clients_app = typer.Typer(help="OAuth2 clients (BL and VEN).", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(__import__("vtn.notifications.cli", fromlist=["app"]).app, name="deliveries")
+app.add_typer(__import__("vtn.notifications.cli", fromlist=["mqtt_app"]).mqtt_app, name="mqtt")
 app.add_typer(keys_app, name="keys")
 app.add_typer(certs_app, name="certs")
 _gb_app = __import__("gb_profile.cli", fromlist=["app"]).app
