@@ -156,7 +156,7 @@ def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, database_
     from vtn.cli import app as cli
 
     acl, passwords = tmp_path / "acl", tmp_path / "passwd"
-    settings = vtn_test_settings(database_url, mqtt_url="mqtt://127.0.0.1:1", mqtt_topic_prefix=prefix)
+    settings = vtn_test_settings(database_url)  # no MQTT yet: nothing queued before the broker exists
     with TestClient(create_app(settings), raise_server_exceptions=False) as http:
         clients = Clients(http)
         bl = clients.bl(client_id="op")
@@ -166,7 +166,7 @@ def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, database_
         clients.ven("a", client_id="ven-a")
         clients.ven("b", client_id="ven-b")
         clients.ven("c", client_id="ven-c")  # no ven object yet: no topics at all
-    env = {"VTN_DATABASE_URL": database_url, "VTN_MQTT_TOPIC_PREFIX": prefix}
+    env = {"VTN_DATABASE_URL": database_url, "VTN_MQTT_TOPIC_PREFIX": prefix, "VTN_MQTT_USERNAME": "vtn"}
     result = CliRunner().invoke(cli, ["mqtt", "acl", "--acl-file", str(acl), "--password-file", str(passwords),
                                       "--publisher", "vtn", "--publisher-password", "pub-secret"], env=env)
     assert result.exit_code == 0, result.output
@@ -175,7 +175,7 @@ def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, database_
     text = acl.read_text()
     assert f"user ven-a\ntopic read {prefix}/vens/{a_id}/#\n" in text and f"user op\ntopic read {prefix}/#" in text
     assert "user ven-c\n\n" in text or text.endswith("user ven-c\n")  # nothing granted
-    # re-running keeps issued passwords (hashes) and issues none again
+    # re-running (the publisher now from VTN_MQTT_USERNAME) keeps the issued passwords (hashes), issues none
     again = CliRunner().invoke(cli, ["mqtt", "acl", "--acl-file", str(acl), "--password-file", str(passwords)], env=env)
     assert again.exit_code == 0 and json.loads(again.stdout[again.stdout.index("{"):]) == {}
 
