@@ -13,7 +13,7 @@ from openadr3.schema import component_errors, response_errors
 from tests.conftest import vtn_test_settings
 from tests.support.mqtt import Subscriber, broker_url, private_broker, require_broker, unique_prefix
 from vtn.core.security import Role
-from vtn.core.settings import Settings
+from vtn.core.settings import Settings, get_settings
 
 V31 = "/openadr3/3.1.0"
 EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
@@ -146,7 +146,7 @@ def test_published_after_commit_to_the_topics_each_reader_may_see(database_url: 
     assert sum(len(ids) for ids in by_topic.values()) == 1 + 2 + 2 + 1 + 2
 
 
-def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, database_url: str, prefix: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, monkeypatch, database_url: str, prefix: str) -> None:  # type: ignore[no-untyped-def]
     """The ACL and passwords `vtn mqtt acl` writes, loaded by a real Mosquitto: ven a subscribing to ven b's
     topics (or to everything) receives nothing from the broker; b receives its own."""
     from fastapi.testclient import TestClient
@@ -166,9 +166,11 @@ def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, database_
         clients.ven("a", client_id="ven-a")
         clients.ven("b", client_id="ven-b")
         clients.ven("c", client_id="ven-c")  # no ven object yet: no topics at all
-    env = {"VTN_DATABASE_URL": database_url, "VTN_MQTT_TOPIC_PREFIX": prefix, "VTN_MQTT_USERNAME": "vtn"}
+    for name, value in {"VTN_DATABASE_URL": database_url, "VTN_MQTT_TOPIC_PREFIX": prefix, "VTN_MQTT_USERNAME": "vtn"}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
     result = CliRunner().invoke(cli, ["mqtt", "acl", "--acl-file", str(acl), "--password-file", str(passwords),
-                                      "--publisher", "vtn", "--publisher-password", "pub-secret"], env=env)
+                                      "--publisher", "vtn", "--publisher-password", "pub-secret"])
     assert result.exit_code == 0, result.output
     issued = json.loads(result.stdout[result.stdout.index("{"):])
     assert {"vtn", "op", "ven-a", "ven-b", "ven-c"} <= set(issued) and issued["vtn"] == "pub-secret"
@@ -176,7 +178,8 @@ def test_a_ven_cannot_read_another_vens_topics_on_the_broker(tmp_path, database_
     assert f"user ven-a\ntopic read {prefix}/vens/{a_id}/#\n" in text and f"user op\ntopic read {prefix}/#" in text
     assert "user ven-c\n\n" in text or text.endswith("user ven-c\n")  # nothing granted
     # re-running (the publisher now from VTN_MQTT_USERNAME) keeps the issued passwords (hashes), issues none
-    again = CliRunner().invoke(cli, ["mqtt", "acl", "--acl-file", str(acl), "--password-file", str(passwords)], env=env)
+    again = CliRunner().invoke(cli, ["mqtt", "acl", "--acl-file", str(acl), "--password-file", str(passwords)])
+    get_settings.cache_clear()
     assert again.exit_code == 0 and json.loads(again.stdout[again.stdout.index("{"):]) == {}
 
     config = f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}"
