@@ -50,13 +50,13 @@ def unique_prefix() -> str:
 
 
 @contextmanager
-def private_broker(directory: Path, config: str) -> Iterator[int]:
-    """A Mosquitto of one test on a free loopback port with `config` (ACLs, passwords)."""
+def private_broker(directory: Path, config: str, port: int | None = None) -> Iterator[int]:
+    """A Mosquitto of one test on a loopback port (a free one by default) with `config` (ACLs, passwords)."""
     if not Path(MOSQUITTO).exists():
         if REQUIRE_MQTT:
             pytest.fail("VTN_REQUIRE_MQTT=1 but mosquitto is not installed")
         pytest.skip("mosquitto is not installed (apt install mosquitto)")
-    port = free_port()
+    port = port or free_port()
     conf = directory / "mosquitto.conf"
     # run as the test's own user: as root, mosquitto would switch to `mosquitto`, which cannot read the 0600 files
     user = f"user {getpass.getuser()}\n" if os.geteuid() == 0 else ""
