@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from openadr3.schema import component_errors, response_errors
 from tests.conftest import vtn_test_settings
 from tests.support.mqtt import Subscriber, broker_url, private_broker, require_broker, unique_prefix
-from vtn.core.security import Role
 from vtn.core.settings import Settings, get_settings
 
 V31 = "/openadr3/3.1.0"

@@ -68,9 +68,10 @@ def private_broker(directory: Path, config: str, port: int | None = None) -> Ite
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                     break
-            except OSError:
+            except OSError as exc:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not start: {process.stderr.read().decode() if process.stderr else ''}")
+                    error = process.stderr.read().decode() if process.stderr else ""
+                    raise RuntimeError(f"mosquitto did not start: {error}") from exc
                 time.sleep(0.05)
         yield port
     finally:

@@ -105,13 +105,15 @@ def without_bearer_tokens(document: dict[str, Any]) -> dict[str, Any]:
     return {**document, "objectOperations": operations}
 
 
-def notification_body(change: Change) -> str:
+def notification_body(change: Change, verbs: bool = True) -> str:
+    """The notification of `change`, serialised once: 3.0.1 (`operation` an HTTP verb, webhooks) or, with
+    `verbs=False`, with the 3.1.0 operation names (CREATE, UPDATE, DELETE: the MQTT notifier, a 3.1.0 binding)."""
     document = change.document
     if change.object_type == ObjectType.SUBSCRIPTION:  # its creator knows its tokens; nobody else may learn them
         document = without_bearer_tokens(document)
     body: dict[str, Any] = {
         "objectType": change.object_type.value,
-        "operation": NOTIFICATION_OPERATION[change.operation].value,
+        "operation": NOTIFICATION_OPERATION[change.operation].value if verbs else change.operation.value,
         "object": document,
     }
     if change.document.get("targets"):
@@ -334,7 +336,8 @@ async def on_change(session: AsyncSession, change: Change) -> None:
     mark_changed(session, change.object_type.value)
     rows = await match_change(session, change)
     if session.sync_session.info.get(mqtt.SESSION_KEY) is not None:  # the MQTT notifier is on
-        published = await mqtt.outbox_row(session, change, notification_body(change), _transaction_state(session), utcnow())
+        body = notification_body(change, verbs=False)
+        published = await mqtt.outbox_row(session, change, body, _transaction_state(session), utcnow())
         if published is not None:
             rows.append(published)
     if rows:
