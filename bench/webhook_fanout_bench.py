@@ -83,7 +83,8 @@ def main() -> None:
             done.clear()
             target["n"] = size
             started = time.monotonic()
-            response = httpx2.post(base + "/events", json={"programID": program_id, **EVENT_BODY}, headers=headers)
+            response = httpx2.post(base + "/events", json={"programID": program_id, **EVENT_BODY}, headers=headers,
+                                   timeout=120)
             write = time.monotonic() - started
             event_id["id"] = response.json()["id"]
             with lock:
