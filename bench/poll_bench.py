@@ -2,7 +2,9 @@
 without and with If-None-Match. Reports req/s, p50 and p99 latency.
 
     python bench/poll_bench.py --vens 50 --seconds 10 [--database-url postgresql+asyncpg://...]
-                               [--report-interval 0.5] [--workers 2]
+                               [--report-interval 0.5] [--workers 2] [--api 3.1.0]
+
+`--api 3.1.0`: the VENs poll the OpenADR 3.1.0 mount (the same events, converted; docs/openadr-3.1.md).
 
 `--report-interval S`: meanwhile one VEN posts a report every S seconds (VENs report all the
 time in a real deployment; a report must not invalidate everybody's event ETags).
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--report-interval", type=float, default=0.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--api", choices=("3.0.1", "3.1.0"), default="3.0.1", help="the API version the VENs poll")
     args = parser.parse_args()
     env = {"VTN_LOG_LEVEL": "warning", "VTN_WORKERS": str(args.workers)}
     with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url, env=env) as vtn:
@@ -99,10 +102,11 @@ def main() -> None:
             httpx2.post(base + "/vens", json={"venName": name}, headers={"Authorization": f"Bearer {tokens[-1]}"})
         db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
         writes = f", a report every {args.report_interval:g}s" if args.report_interval > 0 else ""
-        print(f"{args.vens} VENs, {args.events} events, {args.seconds:.0f}s per mode, {db}, "
+        poll_base = base.replace("/openadr3/3.0.1", "/openadr3/3.1.0") if args.api == "3.1.0" else base
+        print(f"OpenADR {args.api}: {args.vens} VENs, {args.events} events, {args.seconds:.0f}s per mode, {db}, "
               f"{args.workers} uvicorn worker(s){writes}")
         for conditional in (False, True):
-            result = asyncio.run(poll(base, tokens, args.seconds, conditional, report, args.report_interval))
+            result = asyncio.run(poll(poll_base, tokens, args.seconds, conditional, report, args.report_interval))
             mode = "If-None-Match" if conditional else "plain GET    "
             print(f"{mode}: {result['rps']:7.0f} req/s  p50 {result['p50_ms']:6.1f} ms  p99 {result['p99_ms']:6.1f} ms"
                   f"  ({result['requests']} requests, {result['not_modified']} x 304, {result['reports']} reports)")

@@ -261,7 +261,8 @@ class ObjectOperation(WireModel):
 class Subscription(OpenADRObject):
     objectType: Literal["SUBSCRIPTION"] | None = None
     clientName: Name128
-    programID: ObjectID
+    # required by 3.0.1 (the VTN's 3.0.1 API refuses its absence); optional in 3.1.0 (issue 231)
+    programID: ObjectID | None = None
     objectOperations: list[ObjectOperation]
     targets: list[ValuesMap] | None = None
 

@@ -8,13 +8,13 @@ import shutil
 import socket
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
-from tests.support.spec import assert_spec_response
+from tests.support.spec import BASE_31, assert_spec_response
 from vtn.app import create_app
 from vtn.core.migrate import upgrade
 from vtn.core.security import Role, Stage
@@ -108,7 +108,7 @@ def vtn_test_settings(database_url: str, **overrides: object) -> Settings:
     """The tests' VTN settings: webhooks to loopback allowed, no delivery worker and no console unless asked."""
     values: dict[str, object] = {
         "callback_allow_http": True, "callback_allowed_networks": ["127.0.0.0/8", "::1/128"],
-        "delivery_enabled": False, "console_enabled": False, **overrides,
+        "delivery_enabled": False, "console_enabled": False, "gb_ack_check_seconds": 0, **overrides,
     }
     return Settings(database_url=database_url, **values)  # type: ignore[arg-type]
 
@@ -131,6 +131,11 @@ class Caller:
     token: str
     client_id: str
     ven_name: str | None = None  # the venName a VEN client speaks as (its clientName)
+    base: str = BASE  # the API it talks to: 3.0.1, or BASE_31 for OpenADR 3.1.0 (`v31()`)
+
+    def v31(self) -> Caller:
+        """The same client talking to the OpenADR 3.1.0 API (responses checked against the 3.1.0 YAML)."""
+        return replace(self, base=BASE_31)
 
     def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", **(headers or {})}
@@ -149,8 +154,8 @@ class Caller:
 
     def request(self, method: str, path: str, **kw):  # type: ignore[no-untyped-def]
         """Send with this caller's token; the response is checked against openadr3.yaml."""
-        response = self.http.request(method, BASE + path, headers=self._headers(kw.pop("headers", None)), **kw)
-        assert_spec_response(method, BASE + path, response)
+        response = self.http.request(method, self.base + path, headers=self._headers(kw.pop("headers", None)), **kw)
+        assert_spec_response(method, self.base + path, response)
         return response
 
 

@@ -309,7 +309,8 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
 
 def test_dead_letter_by_age(app, clients):  # type: ignore[no-untyped-def]
     app.state.settings.delivery_max_attempts = 1000
-    app.state.settings.delivery_max_age_seconds = 1.0
+    # old enough after a few retries (0.1–0.5 s apart), with room for a slow first attempt on a loaded machine
+    app.state.settings.delivery_max_age_seconds = 3.0
     bl = clients.bl()
     with Receiver(status=lambda _path: 500) as receiver:
         program_id = setup_program(bl, receiver.url("/old"))

@@ -25,7 +25,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,10 +33,11 @@ from joserfc.jwk import ECKey
 
 from gb_profile import builders as b
 from gb_profile import model as m
+from gb_profile.availability import Acceptance
 from gb_profile.readings_csv import parse_readings_csv
 from gb_profile.signing import KeyRing, SignatureError, read_keys, sign_report, verify_event
 from gb_profile.validator import is_gb_program
-from openadr3.models import Event, Program, Report
+from openadr3.models import Event, Program, Report, ValuesMap
 from ven_client.agent import EventHandler
 from ven_client.client import VtnClient, VtnError, VtnUnavailable
 from ven_client.config import ConfigError, GbSettings, OperatorKeyConfig
@@ -252,6 +253,26 @@ class GbReporter:
                     continue
         return found
 
+    # the operator's answers to this FSP's availability declarations (docs/gb-profile.md §6.5.2)
+
+    async def acceptances(self, program_id: str | None = None) -> dict[date, list[Acceptance]]:
+        """This FSP's acceptance events, by week commencing: every declared window with its status (PENDING,
+        ACCEPTED, REJECTED), the accepted kW and, in auctions, the bid and awarded prices. One GET /events: what
+        the VEN's next poll returns anyway."""
+        from gb_profile.availability import parse_acceptance_event
+
+        found: dict[date, list[Acceptance]] = {}
+        for event in await self.client.list_events(program_id=program_id):
+            if not b.is_acceptance_event(event):
+                continue
+            try:
+                fsp, week, windows = parse_acceptance_event(event.model_dump(mode="json"))
+            except (m.ProfileError, ValueError, KeyError, TypeError):
+                continue
+            if fsp == self.fsp_id:
+                found.setdefault(week, []).extend(windows)
+        return dict(sorted(found.items()))
+
     # the event a report goes against
 
     async def anchor_event(self, operator_id: str | None = None, program_id: str | None = None) -> Event:
@@ -304,6 +325,24 @@ class GbReporter:
         stop = m.EmergencyStop(fsp_id=self.fsp_id, operator_id=operator, dispatch_units=tuple(dispatch_units),
                                effective_time=effective_time or self.clock(), reason=reason, cleared=cleared)
         return await self.submit(b.build_emergency_stop_report(stop, event.programID, event.id))
+
+    async def send_availability(self, windows: dict[str, tuple[m.AvailabilityWindow, ...]], contract_id: str, *,
+                                operator_id: str | None = None, bids: dict[tuple[str, datetime], float] | None = None
+                                ) -> Report:
+        """A GB_AVAILABILITY declaration against the anchor event: per dispatch unit, whole settlement periods with
+        turn-down and/or turn-up kW; `bids` (auctions) per (unit, window start) in GBP/MW/h as PRICE payloads. The
+        VTN checks it against the contract (cut-off, capacity, overlaps) and answers with acceptance events."""
+        event, operator = await self._target(None, operator_id)
+        assert event.id is not None
+        declaration = m.AvailabilityDeclaration(self.fsp_id, operator, contract_id, windows=windows)
+        report = b.build_availability_report(declaration, event.programID, event.id)
+        for resource in report.resources:
+            for interval in resource.intervals:
+                period = interval.intervalPeriod
+                bid = (bids or {}).get((resource.resourceName, b.utc(period.start))) if period else None
+                if bid is not None:
+                    interval.payloads.append(ValuesMap(type=m.P_PRICE, values=[bid]))
+        return await self.submit(report)
 
     async def send_heartbeat(self, operating_states: Iterable[tuple[str, str]] = (), *, operator_id: str | None = None,
                              event_id: str | None = None) -> Report:
@@ -415,7 +454,7 @@ class GbAdapter(EventHandler):
         try:  # program not (yet) visible: decide by the event itself
             b.parse_event(event)
         except (m.ProfileError, ValueError, IndexError):
-            return b.is_anchor_event(event)
+            return b.is_info_event(event)
         return True
 
     async def _forward(self, name: str, *args: Any) -> None:
@@ -440,7 +479,7 @@ class GbAdapter(EventHandler):
     async def on_event_cancelled(self, event: Event) -> None:
         if not self._is_gb(event):
             return await self._forward("on_event_cancelled", event)
-        if b.is_anchor_event(event) or event.id is None:
+        if b.is_info_event(event) or event.id is None:
             return
         seen = self._seen.get(event.id)
         try:
@@ -461,7 +500,7 @@ class GbAdapter(EventHandler):
         revision it acknowledged was already stopped: both are left alone."""
         if not self._is_gb(event):
             return await self._forward("on_cancelled_event_found", event)
-        if event.id is None or b.is_anchor_event(event) or event.id in self._seen or self.ven is None:
+        if event.id is None or b.is_info_event(event) or event.id in self._seen or self.ven is None:
             return
         try:
             acknowledged = await self.reporter.acknowledged_revisions(event.id)
@@ -511,7 +550,7 @@ class GbAdapter(EventHandler):
         return None
 
     async def _revision(self, event: Event) -> None:
-        if event.id is None or b.is_anchor_event(event):
+        if event.id is None or b.is_info_event(event):
             return
         assert self.settings is not None
         try:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
+from openadr3.convert import event_from_v31, program_from_v31, targets_from_v31
 from openadr3.models import Notification
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ven.mqtt")
 # 3.1.0 notifications name operations like subscriptions do; the agent speaks the 3.0.1 verbs
 VERBS = {"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE", "READ": "GET"}
+FROM_V31 = {"EVENT": event_from_v31, "PROGRAM": program_from_v31}  # what this ven's topics carry
+METADATA = ("id", "createdDateTime", "modificationDateTime", "objectType")
 
 
 @dataclass
@@ -81,8 +84,15 @@ def _tls(agent: VenAgent, scheme: str) -> ssl.SSLContext | None:
 
 
 def to_notification(payload: bytes) -> Notification:
+    """A 3.1.0 notification (CRUD operation, the object in 3.1.0 form) as the 3.0.1 one the agent handles."""
     body: dict[str, Any] = json.loads(payload)
     body["operation"] = VERBS.get(str(body.get("operation")), body.get("operation"))
+    convert = FROM_V31.get(str(body.get("objectType")))
+    if convert is not None and isinstance(body.get("object"), dict):
+        metadata = {k: v for k, v in body["object"].items() if k in METADATA}  # request converters leave them out
+        body["object"] = {**metadata, **convert(body["object"])[0]}
+    if body.get("targets") is not None:
+        body["targets"] = targets_from_v31(body["targets"])
     return Notification.model_validate(body)
 
 

@@ -16,9 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from vtn.audit.router import router as audit_router
 from vtn.auth.authenticator import build_authenticator
 from vtn.auth.router import router as auth_router
-from vtn.auth.router import well_known
+from vtn.auth.router import server_info, well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
+from vtn.contracts.acks import AckWatcher
+from vtn.contracts.router import router as contracts_router
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
 from vtn.core.logs import configure_logging
@@ -26,14 +28,20 @@ from vtn.core.middleware import BodyGuard
 from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
 from vtn.core.settings import Settings, get_settings
+from vtn.core.versions import install_openapi_31
 from vtn.events.router import admin_router as event_admin_router
 from vtn.events.router import router as events_router
+from vtn.events.router31 import router as events_router_31
 from vtn.gb.router import router as gb_router
 from vtn.notifications.setup import install_notifications, start_notifications, stop_notifications
 from vtn.programs.router import router as programs_router
+from vtn.programs.router31 import router as programs_router_31
 from vtn.reports.router import router as reports_router
+from vtn.reports.router31 import router as reports_router_31
 from vtn.subscriptions.router import router as subscriptions_router
+from vtn.subscriptions.router31 import router as subscriptions_router_31
 from vtn.vens.router import router as vens_router
+from vtn.vens.router31 import router as vens_router_31
 
 log = logging.getLogger("vtn")
 
@@ -51,8 +59,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
+        app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
+        app.state.ack_watcher.start()
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
+        await app.state.ack_watcher.stop()
         await stop_notifications(app)
         await app.state.db.dispose()
         log.debug("VTN stopped")
@@ -88,10 +99,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=base)
     app.include_router(audit_router, prefix=base)
     app.include_router(gb_router, prefix=base)
+    app.include_router(contracts_router, prefix=base)
     app.include_router(event_admin_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)
+    # OpenADR 3.1.0 over the same store (docs/openadr-3.1.md); /notifiers is added by the notifications package
+    base_31 = settings.base_path_31
+    if base_31 and base_31 != base:
+        for router in (programs_router_31, reports_router_31, events_router_31, subscriptions_router_31, vens_router_31,
+                       server_info):
+            app.include_router(router, prefix=base_31, include_in_schema=False)
+        if settings.auth_mode == "builtin":
+            app.include_router(auth_router, prefix=base_31, include_in_schema=False)
+        install_openapi_31(app, base_31)
 
     # Swagger UI from the vendored swagger-ui-dist (vtn/static/swagger, THIRD_PARTY.md): no CDN at run time
     app.mount("/static/swagger", StaticFiles(directory=Path(__file__).parent / "static" / "swagger"), name="swagger-static")

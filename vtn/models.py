@@ -3,6 +3,7 @@
 from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
+from vtn.contracts.models import AcceptanceRow, AckAlarmRow, ContractTermsRow
 from vtn.core.tables import ObjectTarget
 from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
@@ -14,8 +15,29 @@ from vtn.subscriptions.models import SubscriptionRow
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "AuditRow", "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow",
-    "EventRevisionRow", "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
-    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SignoffRow", "SubscriptionRow", "VenRow",
+    "AcceptanceRow",
+    "AckAlarmRow",
+    "AuditRow",
+    "ClientRow",
+    "ConsoleInvitation",
+    "ConsoleRecoveryCode",
+    "ConsoleSession",
+    "ConsoleUser",
+    "ContractTermsRow",
+    "DeliveredRow",
+    "EventRevisionRow",
+    "EventRow",
+    "FspKeyRow",
+    "HeartbeatRow",
+    "ObjectTarget",
+    "OutboxRow",
+    "ProgramRow",
+    "ReportRow",
+    "ResourceRow",
+    "RevisionRow",
+    "SigningKeyRow",
+    "SignoffRow",
+    "SubscriptionRow",
+    "VenRow",
     "WebhookKeyRow",
 ]

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, unquote, urlsplit
 
 
 @dataclass
@@ -22,8 +23,10 @@ class Received:
 class Receiver:
     """Records every request; answers `status(path)` (200 by default). Handles keep-alive."""
 
-    def __init__(self, port: int = 0, status: Callable[[str], int] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, port: int = 0, status: Callable[[str], int] | None = None, delay: float = 0.0,
+                 echo: bool = True) -> None:
         self.port = port
+        self.echo = echo  # answer the 3.1.0 ownership challenge (GET ?echo=X → body X) as a VEN must
         self.delay = delay
         self.status = status or (lambda _path: 200)
         self.requests: list[Received] = []
@@ -60,7 +63,10 @@ class Receiver:
                     self.requests.append(received)
                 for listener in self.listeners:
                     listener(received)
-                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
+                answer = b""
+                if self.echo and method == "GET" and "echo=" in path:
+                    answer = unquote(parse_qs(urlsplit(path).query).get("echo", [""])[0]).encode()
+                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: {len(answer)}\r\n\r\n".encode() + answer)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, asyncio.CancelledError):
             pass

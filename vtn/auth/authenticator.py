@@ -26,7 +26,7 @@ from vtn.auth.tls import client_cert_der, thumbprint
 from vtn.auth.tokens import InvalidToken, TokenService
 from vtn.core.database import Database
 from vtn.core.errors import Unauthorized
-from vtn.core.security import Principal, Role
+from vtn.core.security import Principal, Role, grantable
 from vtn.core.settings import Settings
 from vtn.subscriptions.revisions import SESSION_KEY as REVISIONS_KEY
 
@@ -153,7 +153,7 @@ class BuiltinAuthenticator:
         if client is None or not client.enabled:
             raise Unauthorized("the client of this token is unknown or disabled")
         enforce_cert_binding(request, claims, required=is_cert_bound_client(client))
-        granted = set(client.scopes.split())
+        granted = grantable(client.scopes.split(), client.role == Role.BL.value)
         scopes = frozenset(s for s in str(claims.get("scope", "")).split() if s in granted)
         return Principal(
             client_id=client.client_id,

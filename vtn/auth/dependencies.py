@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.auth.privacy import Viewer
@@ -66,16 +66,44 @@ class Read:
 
         return await self.conditional.answer(query)
 
+    async def fresh(self, load: Callable[[AsyncSession, Viewer], Awaitable[Any]]) -> Response:
+        """The answer computed now, without ETag or cached body: for answers that change with the clock
+        alone (3.1.0 `active` events), which no revision tracks."""
+        async with self.state.db.session(write=False) as session:
+            body = await load(session, await resolve(self.state, session, self.principal, self.version))
+        return JSONResponse(body)
 
-async def read_context(request: Request, principal: Annotated[Principal, requires(Scope.READ_ALL)]) -> Read:
+
+def api_sub_path(settings: Any, path: str) -> str:
+    """`path` below the base path of the API (3.0.1 or 3.1.0) it was sent to."""
+    base_31 = settings.base_path_31
+    if base_31 and (path == base_31 or path.startswith(base_31 + "/")):
+        return path[len(base_31):]
+    return path[len(settings.base_path):]
+
+
+async def _read(request: Request, principal: Principal) -> Read:
     state = request.app.state
     scope = request.scope
     revisions = await state.revisions.current(state.db)
     # one snapshot for the grants, the ETag and the body: the ETag is never newer than either
-    revision = revision_for(revisions, scope["path"][len(state.settings.base_path):])
+    revision = revision_for(revisions, api_sub_path(state.settings, scope["path"]))
     etag = etag_for(revision, principal, scope["path"], scope.get("query_string", b"").decode("latin-1"))
     conditional = ConditionalRead(etag, request.headers.get("if-none-match"), state.representations)
     return Read(state, principal, grants_version(revisions), conditional)
 
 
+async def read_context(request: Request, principal: Annotated[Principal, requires(Scope.READ_ALL)]) -> Read:
+    return await _read(request, principal)
+
+
 ReadContext = Annotated[Read, Depends(read_context)]
+
+
+def ReadContextFor(scope: Scope) -> Any:
+    """`ReadContext` for an operation whose read scope is `scope` (the 3.1.0 API's `read_targets`, …)."""
+
+    async def context(request: Request, principal: Annotated[Principal, requires(scope)]) -> Read:
+        return await _read(request, principal)
+
+    return Annotated[Read, Depends(context)]

@@ -42,7 +42,7 @@ from vtn.auth.authenticator import (
 from vtn.auth.tokens import InvalidToken, decode_and_check
 from vtn.core.database import Database
 from vtn.core.errors import Forbidden, Unauthorized
-from vtn.core.security import Principal, Role, Scope
+from vtn.core.security import Principal, Role, Scope, grantable
 
 ALGORITHMS = ["ES256", "ES384", "RS256", "PS256"]
 ROLE_CLAIM = "openadr_role"
@@ -160,7 +160,7 @@ class ExternalAuthenticator(BuiltinAuthenticator):
             if not client.enabled:
                 raise Unauthorized("the client of this token is disabled")
             enforce_cert_binding(request, claims, required=is_cert_bound_client(client))
-            granted = set(client.scopes.split())
+            granted = grantable(client.scopes.split(), client.role == Role.BL.value)
             return Principal(client.client_id, Role(client.role), frozenset(token_scopes & granted),
                              client.ven_name, client.operator, claims, stage=client.stage)
         enforce_cert_binding(request, claims)

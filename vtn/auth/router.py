@@ -17,6 +17,8 @@ from vtn.auth.authenticator import is_cert_bound_client
 from vtn.auth.models import ClientRow
 from vtn.auth.tls import cert_matches_client, client_cert, thumbprint
 from vtn.core.errors import NotFound
+from vtn.core.security import Role
+from vtn.core.security import grantable as grantable_scopes
 
 router = APIRouter(tags=["Auth"])
 well_known = APIRouter(tags=["Auth"])
@@ -105,12 +107,13 @@ async def _issue(request: Request) -> dict[str, Any]:
         raise TokenError("invalid_client", "this client must present its registered certificate (mutual TLS)", 401)
     granted = client.scopes.split()
     requested = fields.get("scope")
+    grantable = grantable_scopes(granted, client.role == Role.BL.value)
     if requested is not None and requested.strip():
         wanted = requested.split()
-        refused = [s for s in wanted if s not in granted]
+        refused = [s for s in wanted if s not in grantable]
         if refused:
             raise TokenError("invalid_scope", f"scope not granted to this client: {' '.join(refused)}")
-        scopes = [s for s in granted if s in wanted]
+        scopes = [s for s in granted if s in wanted] + [s for s in wanted if s not in granted]
     else:
         scopes = granted
     tokens = request.app.state.tokens
@@ -175,3 +178,18 @@ async def metadata(request: Request) -> JSONResponse:
             "response_types_supported": ["token"],
         }
     )
+
+
+server_info = APIRouter(tags=["Auth"])
+
+
+@server_info.get("/auth/server", operation_id="getAuthServerInfo")
+async def auth_server(request: Request) -> JSONResponse:
+    """OpenADR 3.1.0 `GET /auth/server` (issue 226): where clients get tokens. Built-in mode: this VTN's token
+    endpoint on the 3.1.0 mount (the same one as 3.0.1's); external mode: the external issuer."""
+    settings = request.app.state.settings
+    if settings.auth_mode == "external":
+        url = str(settings.external_issuer or "").rstrip("/")
+    else:
+        url = f"{request.app.state.tokens.issuer}{settings.base_path_31}/auth/token"
+    return JSONResponse({"tokenURL": url})

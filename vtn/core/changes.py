@@ -24,6 +24,7 @@ class Change:
     owner_ven_id: str | None = None  # the ven owning it, for VEN-private objects
     operator: str = ""  # the tenant the object belongs to
     sandbox: bool = False  # a sandbox program or its event: only then may a sandbox client be told
+    extra: dict[str, Any] | None = None  # what only 3.1.0 says of the object (openadr3.convert): its 3.1.0 notifications
 
 
 ChangeListener = Callable[[AsyncSession, Change], Awaitable[None]]

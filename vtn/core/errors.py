@@ -63,6 +63,17 @@ class Conflict(ApiError):
     status = 409
 
 
+NOT_REPRESENTABLE_TYPE = "tag:gb-openadr3,2026:problem/not-in-3.0.1"
+
+
+class NotRepresentable(NotFound):
+    """An object the 3.0.1 API cannot show because only 3.1.0 can express it (docs/openadr-3.1.md): a 404, the
+    status 3.0.1 declares for by-id operations, with its own problem `type` so a client can tell it apart."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, extra={"type": NOT_REPRESENTABLE_TYPE, "availableIn": "3.1.0"})
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 

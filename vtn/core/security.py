@@ -6,6 +6,7 @@ checks the scope the spec requires for the operation and records who asked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Protocol
@@ -24,6 +25,10 @@ class Scope(StrEnum):
     WRITE_REPORTS = "write_reports"
     WRITE_SUBSCRIPTIONS = "write_subscriptions"
     WRITE_VENS = "write_vens"
+    # OpenADR 3.1.0 read scopes (D310 "OAuth2 Security Scopes"); what each may read is vtn.auth.privacy's one rule
+    READ_TARGETS = "read_targets"
+    READ_VEN_OBJECTS = "read_ven_objects"
+    READ_BL = "read_bl"  # named by the 3.1.0 YAML's /notifiers operations only (checklist G)
 
 
 SCOPE_DESCRIPTIONS = {
@@ -33,7 +38,41 @@ SCOPE_DESCRIPTIONS = {
     Scope.WRITE_REPORTS: "only VENs can write to reports",
     Scope.WRITE_SUBSCRIPTIONS: "VENs and BL can write to subscriptions",
     Scope.WRITE_VENS: "VENS and BL can write to vens and resources",
+    Scope.READ_TARGETS: "VENs may only read objects with targets by providing matching targets",
+    Scope.READ_VEN_OBJECTS: "VENs may only read objects whose clientID matches their own",
+    Scope.READ_BL: "BL can read all resources (3.1.0 /notifiers)",
 }
+
+
+def grantable(scopes: Iterable[str], is_bl: bool) -> set[str]:
+    """A client's registered scopes plus the 3.1.0 names they imply (`holds`): what a token may ask for, so a
+    3.1.0 client asking `scope=read_targets read_ven_objects` gets them from a 3.0.1 `read_all` registration."""
+    out = set(scopes)
+    if Scope.READ_ALL.value in out:
+        out |= {Scope.READ_TARGETS.value, Scope.READ_VEN_OBJECTS.value}
+        if is_bl:
+            out.add(Scope.READ_BL.value)
+    return out
+
+
+def holds(principal: Principal, scope: str) -> bool:
+    """Whether `principal` may call an operation that requires `scope`, across the two versions' scope names.
+
+    A scope only opens the operation; what the caller then sees is decided by vtn.auth.privacy alone. So:
+    3.0.1 `read_all` opens the 3.1.0 reads (`read_targets`, `read_ven_objects`), and a 3.1.0 VEN token
+    holding both of those opens the 3.0.1 reads; `read_bl` is held by BL clients with `read_all`.
+    """
+    held = principal.scopes
+    if scope in held:
+        return True
+    match scope:
+        case Scope.READ_TARGETS | Scope.READ_VEN_OBJECTS:
+            return Scope.READ_ALL.value in held
+        case Scope.READ_ALL:
+            return {Scope.READ_TARGETS.value, Scope.READ_VEN_OBJECTS.value} <= held
+        case Scope.READ_BL:
+            return principal.is_bl and Scope.READ_ALL.value in held
+    return False
 
 
 class Role(StrEnum):
@@ -96,7 +135,7 @@ async def current_principal(
     heartbeats: Heartbeats | None = getattr(state, "heartbeats", None)
     if heartbeats is not None:  # a VEN that calls is alive, whatever it asked
         heartbeats.record(principal)
-    missing = [s for s in security_scopes.scopes if s not in principal.scopes]
+    missing = [s for s in security_scopes.scopes if not holds(principal, s)]
     if missing:
         raise Forbidden(f"this operation needs the scope {', '.join(missing)}")
     return principal

@@ -18,7 +18,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL: sqlite+aiosqlite:///path or postgresql+asyncpg://…",
     )
     base_path: str = "/openadr3/3.0.1"
-    base_path_v31: str = Field("/openadr3/3.1.0", description="Base path of the OpenADR 3.1.0 API")
+    base_path_31: str = Field("/openadr3/3.1.0", description="Base path of the OpenADR 3.1.0 API over the same store "
+                              "(docs/openadr-3.1.md); must differ from base_path")
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     # notifications
     callback_allow_http: bool = False
     callback_allowed_networks: list[str] = Field(default_factory=list)
+    callback_echo_check: Literal["enforce", "warn", "off"] = Field(
+        "enforce", description="OpenADR 3.1.0 webhook ownership check (GET callbackUrl?echo=, D310:3327) on 3.1.0 "
+        "subscription writes: enforce (refuse with 400), warn (log and accept: receivers that do not echo, e.g. "
+        "python-oa3-client 0.5.0's), off")
     delivery_enabled: bool = True
     delivery_timeout_seconds: float = 15.0
     delivery_max_attempts: int = 12
@@ -55,6 +60,8 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float | None = None  # default: delivery_timeout_seconds + 30
     delivery_max_in_flight: int = 64
     heartbeat_flush_seconds: float = 10.0
+    # GB: how often the background check raises overdue-acknowledgement alarms (0: never; vtn.contracts.acks)
+    gb_ack_check_seconds: float = 30.0
 
     # MQTT notifier (3.1.0 /notifiers, docs/notifications.md): off unless mqtt_url is set
     mqtt_url: str | None = Field(None, description="Broker the VTN publishes to: mqtt://host:1883 or mqtts://host:8883")
@@ -116,7 +123,7 @@ class Settings(BaseSettings):
     # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
     gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")
 
-    @field_validator("base_path", "base_path_v31")
+    @field_validator("base_path", "base_path_31")
     @classmethod
     def _normalise_base_path(cls, value: str) -> str:
         value = "/" + value.strip("/")

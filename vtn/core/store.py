@@ -42,10 +42,19 @@ def format_timestamp(moment: datetime) -> str:
 
 @dataclass(frozen=True)
 class TargetFilter:
-    """`targetType` + `targetValues` from a query (OR over values)."""
+    """`targetType` + `targetValues` from a query (OR over values); or, from a 3.1.0 `targets` query, `pairs`
+    of any types (OR over them, openadr3.convert)."""
 
     type: str
     values: tuple[str, ...]
+    pairs: tuple[TargetPair, ...] = ()
+
+    @classmethod
+    def any_of(cls, pairs: Iterable[TargetPair]) -> TargetFilter:
+        return cls("", (), tuple(sorted(set(pairs))))
+
+    def all_pairs(self) -> list[TargetPair]:
+        return list(self.pairs) if self.pairs else [(self.type, v) for v in self.values]
 
 
 class ObjectStore(Generic[RowT]):
@@ -68,7 +77,16 @@ class ObjectStore(Generic[RowT]):
         )
 
     def target_clause(self, target: TargetFilter) -> ColumnElement[bool]:
-        return self.table.id.in_(self._by_target((target.type, v) for v in target.values))  # type: ignore[attr-defined]
+        return self.table.id.in_(self._by_target(target.all_pairs()))  # type: ignore[attr-defined]
+
+    def named_target_clause(self, target: TargetFilter, name_type: str, name_column: Any) -> ColumnElement[bool] | None:
+        """For a filter naming `name_type` (VEN_NAME, PROGRAM_NAME): match the object's targets *or* its own name,
+        which is its target of that type whether or not a BL also wrote one (clients find their ven or program
+        this way). None: the filter names no such type (use the plain target filter and its index walk)."""
+        names = sorted({v for t, v in target.all_pairs() if t == name_type})
+        if not names:
+            return None
+        return or_(name_column.in_(names), self.target_clause(target))
 
     async def ensure_unique(
         self, session: AsyncSession, where: Sequence[Any], own_id: str | None, conflict: str
@@ -88,7 +106,7 @@ class ObjectStore(Generic[RowT]):
         table = self.table
         query = select(table.document, *columns)  # type: ignore[call-overload]
         order: tuple[Any, ...] = (table.created_at, table.id)
-        values = {index_value(v) for v in target.values} if target else set()
+        values = {index_value(v) for v in target.values} if target and not target.pairs else set()
         if target and len(values) == 1:
             # One value: join its target rows (at most one per object: the value is in the primary key)
             # and order by their copy of created_at, so the page is a walk of ix_object_target_lookup
@@ -109,6 +127,12 @@ class ObjectStore(Generic[RowT]):
         if page.limit == 0:
             return []
         return list((await session.exec(self._page_query(where, page, target))).all())
+
+    async def list_with_extra(
+        self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None = None
+    ) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """(document, extra) of one page: what the 3.1.0 API shows (openadr3.convert)."""
+        return [(row[0], row[1]) for row in await self.list_columns(session, where, page, target, self.table.extra)]
 
     async def list_columns(
         self, session: AsyncSession, where: Sequence[Any], page: Page, target: TargetFilter | None, *columns: Any
@@ -192,4 +216,4 @@ class ObjectStore(Generic[RowT]):
         tenant = row.operator if operator is None else operator
         sandbox = bool(getattr(row, "sandbox", False))  # programs and events only (vtn.auth.privacy, stage)
         await changes.emit(session, changes.Change(self.object_type, operation, document, operator=tenant,
-                                                   sandbox=sandbox, **(change or {})))
+                                                   sandbox=sandbox, extra=row.extra, **(change or {})))

@@ -23,6 +23,9 @@ class ObjectRow(SQLModel):
     document: dict[str, Any] = Field(sa_type=JSONDoc, nullable=False)
     targeted: bool = Field(default=False, nullable=False)
     operator: str = Field(default="", max_length=64, nullable=False)  # the tenant (vtn.auth.privacy)
+    # What only OpenADR 3.1.0 can say (clientID, program attributes, event duration…; openadr3.convert):
+    # kept beside the 3.0.1 document so the 3.0.1 API still sends stored documents as they are
+    extra: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc, nullable=True)
 
 
 class ObjectTarget(SQLModel, table=True):

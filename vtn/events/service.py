@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from openadr3.models import Event, ObjectType
 from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
+from vtn.contracts.availability import outside_window_warnings
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore, TargetFilter
@@ -24,12 +25,14 @@ store: ObjectStore[EventRow] = ObjectStore(ObjectType.EVENT, EventRow)
 
 
 async def list_events(
-    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page
-) -> list[dict[str, Any]]:
+    session: AsyncSession, viewer: Viewer, program_id: str | None, targets: TargetFilter | None, page: Page,
+    with_extra: bool = False,
+) -> list[Any]:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the events `viewer` may read."""
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(EventRow.program_id == program_id)
-    return await store.list_documents(session, where, page, targets)
+    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page, targets)
 
 
 async def get_event(session: AsyncSession, viewer: Viewer, event_id: str, for_update: bool = False) -> EventRow:
@@ -40,23 +43,29 @@ async def event_document(session: AsyncSession, viewer: Viewer, event_id: str) -
     return (await get_event(session, viewer, event_id)).document
 
 
-async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> dict[str, Any]:
+async def create_event(
+    session: AsyncSession, viewer: Viewer, event: Event, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
     program = await require_reference(session, viewer, programs, event.programID, "programID")
     check_event(event.content(), program.document)
+    await outside_window_warnings(session, program, event.content())  # REFUSE: 409 before anything is stored
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.insert(
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
-        operator=program.operator, sandbox=program.sandbox,
+        operator=program.operator, sandbox=program.sandbox, extra=extra,
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "create", ObjectType.EVENT, row.document, program.document)
     return row.document
 
 
-async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, event: Event) -> dict[str, Any]:
+async def update_event(
+    session: AsyncSession, viewer: Viewer, event_id: str, event: Event, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
     from vtn.programs.service import store as programs
 
     ensure_can_write(viewer, ObjectType.EVENT)
@@ -65,10 +74,11 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     moved_from = await programs.get(session, row.program_id) if row.program_id != program.id else program
     check_event(event.content(), program.document, previous=row.document,
                 previous_program=moved_from and moved_from.document)
+    await outside_window_warnings(session, program, event.content())
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID,
-        sandbox=program.sandbox,
+        sandbox=program.sandbox, **({} if extra is None else {"extra": extra}),
     )
     await record_revision(session, viewer.principal, row, program.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.EVENT, row.document, program.document)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import secrets
 import socket
 from collections.abc import Iterable
 from functools import lru_cache
@@ -58,6 +59,35 @@ def check_callback_url(url: str, settings: Settings) -> None:
         if reason:
             shown = "" if str(address) == host else f" (resolves to {address})"
             raise BadRequest(f"callbackUrl host {host!r}{shown} is a {reason} address; the VTN does not call it")
+
+
+ECHO_TIMEOUT_SECONDS = 5.0
+
+
+async def verify_callback_owner(url: str, settings: Settings) -> None:
+    """The 3.1.0 webhook ownership check (D310:3327): GET the callback URL with `?echo=<random>`; it must answer
+    200 with that value in its body, else the subscription is refused (400). Made through the same SSRF guard
+    as deliveries (`check_callback_url` first, then the delivery client: `GuardedResolver`, IP literals vetted,
+    no redirects)."""
+    import aiohttp
+
+    from vtn.notifications.webhook import make_session
+
+    check_callback_url(url, settings)
+    challenge = secrets.token_urlsafe(24)
+    try:
+        check_literal(urlsplit(url).hostname or "", allowed_networks(tuple(settings.callback_allowed_networks)))
+        async with make_session(settings) as session, session.get(
+            url, params={"echo": challenge}, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=ECHO_TIMEOUT_SECONDS)
+        ) as response:
+            status, text = response.status, await response.text(errors="replace")
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise BadRequest(f"callbackUrl {url!r} failed the ownership check (GET with ?echo=): "
+                         f"{type(exc).__name__}: {exc}") from exc
+    if status != 200 or challenge not in text:
+        got = f"status {status}" if status != 200 else "a body without the echo value"
+        raise BadRequest(f"callbackUrl {url!r} failed the ownership check: GET with ?echo=<value> must answer 200 "
+                         f"with the value in its body (OpenADR 3.1.0 Definition, webhook security); it answered {got}")
 
 
 @lru_cache(maxsize=16)

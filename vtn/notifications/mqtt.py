@@ -19,8 +19,10 @@ carries what that ven could not read by REST, and broker ACLs (`vtn mqtt acl`) k
 subtree. The `/notifiers/mqtt/topics/...` endpoints answer with these names, wildcards where a request
 covers many objects (`programs/+/create`).
 
-A change is published from the same transactional outbox as webhooks: one row per change (transport
-`mqtt`, its topics a JSON list) written in the change's transaction, published by the delivery worker
+The payload is the 3.1.0 notification (CRUD operation, the object in its 3.1.0 form, `outbox.notification_body_31`),
+with 3.1.0 target hiding on the vens' topics. A change is published from the same transactional outbox as
+webhooks: one row per change and distinct body (transport `mqtt`, its topics a JSON list) written in the
+change's transaction, published by the delivery worker
 after the commit at QoS 1 (each topic's PUBACK awaited), removed only when every topic was acknowledged.
 So nothing is published that was not committed, and a crash before the PUBACKs publishes it again
 (at least once, like webhooks: the payload's object id and modificationDateTime identify duplicates).
@@ -34,6 +36,8 @@ import json
 import logging
 import ssl
 import uuid
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +46,7 @@ import aiomqtt
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import ObjectType, Operation
+from openadr3.targets import TargetPair, target_pairs
 from vtn.auth.privacy import ObjectFacts, Viewer, ven_viewers, visible
 from vtn.core.changes import Change
 from vtn.core.settings import Settings
@@ -127,21 +132,29 @@ async def _viewers(session: AsyncSession, state: dict[str, Any], operator: str) 
     return cache[operator]
 
 
-async def outbox_row(session: AsyncSession, change: Change, body: str, state: dict[str, Any],
-                     now: Any) -> dict[str, Any] | None:
-    """The MQTT outbox row of `change` (column values), or None when the MQTT notifier is off."""
+async def outbox_rows(session: AsyncSession, change: Change, body_for: Callable[[AbstractSet[TargetPair] | None], str],
+                      state: dict[str, Any], now: Any) -> list[dict[str, Any]]:
+    """The MQTT outbox rows of `change` (column values); none when the MQTT notifier is off.
+
+    `body_for(keep)` is the 3.1.0 notification with only the targets in `keep` shown (None: all, for BL): a ven is
+    told only the targets of a program or event it holds itself (3.1.0 target hiding, as its webhook would be).
+    One row per distinct body: the BL topic, then the vens grouped by the targets they are shown (an untargeted
+    event, or one targeted at a group, is one row for all its vens).
+    """
     topics: Topics | None = session.sync_session.info.get(SESSION_KEY)
     level = OPERATION_LEVEL.get(change.operation)
     base = topics.bl_base(change) if topics is not None and level else None
-    if topics is None or base is None:
-        return None
-    names = [f"{base}/{level}"]
+    if topics is None or base is None or level is None:
+        return []
+    groups: dict[AbstractSet[TargetPair] | None, list[str]] = {None: [f"{base}/{level}"]}
     if change.object_type in (ObjectType.PROGRAM, ObjectType.EVENT):
         facts = ObjectFacts(change.object_type, change.operator, change.document, change.owner_ven_id, change.sandbox)
+        pairs = target_pairs(change.document.get("targets"))
         for viewer in await _viewers(session, state, change.operator):
             if viewer.ven_id and visible(viewer, facts):
-                names.append(f"{topics.ven_base(change, viewer.ven_id)}/{level}")
-    return {
+                groups.setdefault(frozenset(pairs & viewer.granted), []).append(
+                    f"{topics.ven_base(change, viewer.ven_id)}/{level}")
+    return [{
         "message_id": "msg_" + uuid.uuid4().hex,
         "subscription_id": "",
         "operator": change.operator,
@@ -151,14 +164,14 @@ async def outbox_row(session: AsyncSession, change: Change, body: str, state: di
         "bearer_token": None,
         "object_type": change.object_type.value,
         "operation": level.upper(),
-        "body": body,
+        "body": body_for(keep),
         "transport": TRANSPORT,
         "topics": json.dumps(names, separators=(",", ":")),
         "status": OutboxStatus.PENDING,
         "attempts": 0,
         "created_at": now,
         "next_attempt_at": now,
-    }
+    } for keep, names in groups.items()]
 
 
 # --- the publisher ------------------------------------------------------------------------------

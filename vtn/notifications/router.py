@@ -1,9 +1,10 @@
 """OpenADR 3.1.0 `/notifiers` and `/notifiers/mqtt/topics/...` (mounted under the 3.1.0 base path).
 
+Scopes as the 3.1.0 YAML names them (`read_all`, `read_bl`, `read_ven_objects`; `vtn.core.security.holds`).
 Topic privacy is the object rule (`vtn.auth.privacy`): a ven client is answered with the topics of its own
 subtree (`vens/{its venID}/...`), where only what it may read is published; the operator-wide topics are
-for business-logic clients (403 to vens where 3.1.0 says `read_bl`); a program or ven the caller may not
-read is a 404, as on its GET. While no broker is configured (`VTN_MQTT_URL` unset) `/notifiers` says
+`read_bl` (business-logic clients only: 403 to vens); a program or ven the caller may not read is a 404, as
+on its GET. While no broker is configured (`VTN_MQTT_URL` unset) `/notifiers` says
 WEBHOOK only and the topic endpoints answer 404.
 """
 
@@ -16,12 +17,12 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 
-from vtn.auth.dependencies import ViewerFor
+from vtn.auth.dependencies import ViewerFor, grants_version, resolve
 from vtn.auth.privacy import Viewer, ensure_has_ven
 from vtn.core.deps import ReadSession
-from vtn.core.errors import Forbidden, NotFound
+from vtn.core.errors import NotFound
 from vtn.core.responses import error_responses
-from vtn.core.security import Scope
+from vtn.core.security import Principal, Scope, requires
 from vtn.core.settings import Settings
 from vtn.notifications import mqtt
 from vtn.programs import service as programs
@@ -29,6 +30,9 @@ from vtn.vens import service as vens
 
 router = APIRouter(tags=["notifiers"])
 Reader = ViewerFor(Scope.READ_ALL)
+# read_bl: BL clients only (403 to a VEN, vtn.core.security.holds); the topics need only the caller's operator
+OperatorWide = Annotated[Principal, requires(Scope.READ_BL)]
+VenObjects = Annotated[Principal, requires(Scope.READ_VEN_OBJECTS)]
 ObjectID = Annotated[str, PathParam(pattern=r"^[a-zA-Z0-9_-]*$", min_length=1, max_length=128)]
 TOPIC_ERRORS = error_responses(400, 401, 403, 404, 500)
 
@@ -68,12 +72,6 @@ def _answer(base: str, *, create: bool = True) -> JSONResponse:
     return JSONResponse({"topics": mqtt.operations(base, create=create)})
 
 
-def _bl_only(viewer: Viewer, what: str) -> None:
-    if not viewer.is_bl:
-        raise Forbidden(f"the topics of all {what} are for business-logic clients; a VEN reads its own "
-                        "under /notifiers/mqtt/topics/vens/{venID}/...")
-
-
 @router.get("/notifiers/mqtt/topics/programs", operation_id="listAllMqttNotifierTopicsPrograms",
             summary="MQTT topic names for operations on programs", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
 async def program_topics(request: Request, viewer: Reader) -> JSONResponse:
@@ -93,10 +91,8 @@ async def one_program_topics(request: Request, session: ReadSession, viewer: Rea
 
 @router.get("/notifiers/mqtt/topics/events", operation_id="listAllMqttNotifierTopicsEvents",
             summary="MQTT topic names for operations on all events", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
-async def event_topics(request: Request, viewer: Reader) -> JSONResponse:
-    topics = _topics(request)
-    _bl_only(viewer, "events")
-    return _answer(topics.events(viewer.operator))
+async def event_topics(request: Request, principal: OperatorWide) -> JSONResponse:
+    return _answer(_topics(request).events(principal.operator))
 
 
 @router.get("/notifiers/mqtt/topics/programs/{programID}/events", operation_id="listAllMqttNotifierTopicsProgramEvents",
@@ -111,68 +107,62 @@ async def program_event_topics(request: Request, session: ReadSession, viewer: R
 
 @router.get("/notifiers/mqtt/topics/reports", operation_id="listAllMqttNotifierTopicsReports",
             summary="MQTT topic names for operations on all reports", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
-async def report_topics(request: Request, viewer: Reader) -> JSONResponse:
-    topics = _topics(request)
-    _bl_only(viewer, "reports")
-    return _answer(topics.reports(viewer.operator))
+async def report_topics(request: Request, principal: OperatorWide) -> JSONResponse:
+    return _answer(_topics(request).reports(principal.operator))
 
 
 @router.get("/notifiers/mqtt/topics/subscriptions", operation_id="listAllMqttNotifierTopicsSubscriptions",
             summary="MQTT topic names for operations on all subscriptions", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
-async def subscription_topics(request: Request, viewer: Reader) -> JSONResponse:
-    topics = _topics(request)
-    _bl_only(viewer, "subscriptions")
-    return _answer(topics.subscriptions(viewer.operator))
+async def subscription_topics(request: Request, principal: OperatorWide) -> JSONResponse:
+    return _answer(_topics(request).subscriptions(principal.operator))
 
 
 @router.get("/notifiers/mqtt/topics/vens", operation_id="listAllMqttNotifierTopicsVens",
             summary="MQTT topic names for operations on vens", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
-async def ven_topics(request: Request, viewer: Reader) -> JSONResponse:
-    topics = _topics(request)
-    _bl_only(viewer, "vens")
-    return _answer(topics.vens(viewer.operator))
+async def ven_topics(request: Request, principal: OperatorWide) -> JSONResponse:
+    return _answer(_topics(request).vens(principal.operator))
 
 
 @router.get("/notifiers/mqtt/topics/resources", operation_id="listAllMqttNotifierTopicsResources",
             summary="MQTT topic names for operations on resources", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
-async def resource_topics(request: Request, viewer: Reader) -> JSONResponse:
-    topics = _topics(request)
-    _bl_only(viewer, "resources")
-    return _answer(topics.resources(viewer.operator))
+async def resource_topics(request: Request, principal: OperatorWide) -> JSONResponse:
+    return _answer(_topics(request).resources(principal.operator))
 
 
-async def _ven(request: Request, session: Any, viewer: Viewer, ven_id: str) -> tuple[mqtt.Topics, str]:
+async def _ven(request: Request, session: Any, principal: Principal, ven_id: str) -> tuple[mqtt.Topics, Viewer]:
     topics = _topics(request)
+    state = request.app.state
+    viewer = await resolve(state, session, principal, grants_version(await state.revisions.current(state.db)))
     await vens.get_ven(session, viewer, ven_id)  # 404 unless it is the caller's own ven (or the caller is BL)
-    return topics, ven_id
+    return topics, viewer
 
 
 @router.get("/notifiers/mqtt/topics/vens/{venID}", operation_id="listAllMqttNotifierTopicsVen",
             summary="MQTT topic names for operations on a ven", tags=["MQTT_notifier"], responses=TOPIC_ERRORS)
-async def one_ven_topics(request: Request, session: ReadSession, viewer: Reader, venID: ObjectID) -> JSONResponse:
-    topics, ven_id = await _ven(request, session, viewer, venID)
-    return _answer(topics.vens(viewer.operator, ven_id), create=False)
+async def one_ven_topics(request: Request, session: ReadSession, principal: VenObjects, venID: ObjectID) -> JSONResponse:
+    topics, viewer = await _ven(request, session, principal, venID)
+    return _answer(topics.vens(viewer.operator, venID), create=False)
 
 
 @router.get("/notifiers/mqtt/topics/vens/{venID}/events", operation_id="listAllMqttNotifierTopicsVenEvents",
             summary="MQTT topic names for operations on the events a ven may read", tags=["MQTT_notifier"],
             responses=TOPIC_ERRORS)
-async def ven_event_topics(request: Request, session: ReadSession, viewer: Reader, venID: ObjectID) -> JSONResponse:
-    topics, ven_id = await _ven(request, session, viewer, venID)
-    return _answer(topics.events(viewer.operator, ven_id))
+async def ven_event_topics(request: Request, session: ReadSession, principal: VenObjects, venID: ObjectID) -> JSONResponse:
+    topics, viewer = await _ven(request, session, principal, venID)
+    return _answer(topics.events(viewer.operator, venID))
 
 
 @router.get("/notifiers/mqtt/topics/vens/{venID}/programs", operation_id="listAllMqttNotifierTopicsVenPrograms",
             summary="MQTT topic names for operations on the programs a ven may read", tags=["MQTT_notifier"],
             responses=TOPIC_ERRORS)
-async def ven_program_topics(request: Request, session: ReadSession, viewer: Reader, venID: ObjectID) -> JSONResponse:
-    topics, ven_id = await _ven(request, session, viewer, venID)
-    return _answer(topics.programs(viewer.operator, ven_id))
+async def ven_program_topics(request: Request, session: ReadSession, principal: VenObjects, venID: ObjectID) -> JSONResponse:
+    topics, viewer = await _ven(request, session, principal, venID)
+    return _answer(topics.programs(viewer.operator, venID))
 
 
 @router.get("/notifiers/mqtt/topics/vens/{venID}/resources", operation_id="listAllMqttNotifierTopicsVenResources",
             summary="MQTT topic names for operations on the resources of a ven", tags=["MQTT_notifier"],
             responses=TOPIC_ERRORS)
-async def ven_resource_topics(request: Request, session: ReadSession, viewer: Reader, venID: ObjectID) -> JSONResponse:
-    topics, ven_id = await _ven(request, session, viewer, venID)
-    return _answer(topics.resources(viewer.operator, ven_id))
+async def ven_resource_topics(request: Request, session: ReadSession, principal: VenObjects, venID: ObjectID) -> JSONResponse:
+    topics, viewer = await _ven(request, session, principal, venID)
+    return _answer(topics.resources(viewer.operator, venID))

@@ -32,7 +32,8 @@ def install_notifications(app: FastAPI, settings: Settings) -> None:
     app.include_router(well_known_router)
     if settings.mqtt_url:  # the change listener writes MQTT outbox rows for the sessions of this database
         app.state.db.info[mqtt.SESSION_KEY] = mqtt.Topics(settings.mqtt_topic_prefix.strip("/"))
-    app.include_router(notifiers_router, prefix=settings.base_path_v31)
+    if settings.base_path_31 and settings.base_path_31 != settings.base_path:  # in the 3.1.0 document, not the 3.0.1 one
+        app.include_router(notifiers_router, prefix=settings.base_path_31, include_in_schema=False)
 
 
 async def start_notifications(app: FastAPI) -> None:

@@ -26,7 +26,9 @@ async def list_reports(
     event_id: str | None,
     client_name: str | None,
     page: Page,
-) -> list[dict[str, Any]]:
+    with_extra: bool = False,
+) -> list[Any]:
+    """Documents (or, `with_extra`, (document, extra) pairs for the 3.1.0 API) of the reports `viewer` may read."""
     where = read_clauses(viewer, store)
     if program_id is not None:
         where.append(ReportRow.program_id == program_id)
@@ -34,7 +36,7 @@ async def list_reports(
         where.append(ReportRow.event_id == event_id)
     if client_name is not None:
         where.append(ReportRow.client_name == client_name)
-    return await store.list_documents(session, where, page)
+    return await (store.list_with_extra if with_extra else store.list_documents)(session, where, page)
 
 
 async def get_report(session: AsyncSession, viewer: Viewer, report_id: str, for_update: bool = False) -> ReportRow:
@@ -45,8 +47,8 @@ async def report_document(session: AsyncSession, viewer: Viewer, report_id: str)
     return (await get_report(session, viewer, report_id)).document
 
 
-async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> str:
-    """Check what the report names and says; returns the operator it belongs to (its event's)."""
+async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, Any]:
+    """Check what the report names and says; returns the operator it belongs to (its event's) and its program."""
     from vtn.events.service import store as events
     from vtn.programs.service import store as programs
 
@@ -60,7 +62,7 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         keys = await report_keys(session, str(event.operator), content, program.document)
         own = await report_resources(session, viewer, content, program.document)
         check_report(content, event.document, program.document, own, keys)
-    return str(event.operator)
+    return str(event.operator), program
 
 
 NAME_COLUMN_LENGTH = 128
@@ -72,37 +74,86 @@ def _columns(report: Report) -> dict[str, Any]:
             "report_name": name}
 
 
-async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
-    operator = await _check_references(session, viewer, report)
+async def program_of_event(session: AsyncSession, viewer: Viewer, event_id: str) -> str:
+    """The program of the event a 3.1.0 report answers (3.1.0 reports name no program, issue 253); 409 if the
+    caller cannot read that event, as for any reference."""
+    from vtn.events.service import store as events
+
+    return str((await require_reference(session, viewer, events, event_id, "eventID")).program_id)
+
+
+async def create_report(session: AsyncSession, viewer: Viewer, report: Report, extra: dict[str, Any] | None = None, *,
+                        owner_ven_id: str | None = None, operator_entry: bool = False) -> dict[str, Any]:
+    """`extra`: what only 3.1.0 can say (openadr3.convert). `owner_ven_id`, `operator_entry`: a declaration the
+    operator enters for an FSP (vtn.contracts.availability), owned by the FSP's ven so its VEN sees it, read-only
+    to it."""
+    operator, program = await _check_references(session, viewer, report)
+    owner = owner_ven_id if operator_entry else viewer.ven_id
     row = await store.insert(
         session,
         report.content(),
-        change={"program_id": report.programID, "owner_ven_id": viewer.ven_id},
-        owner_ven_id=viewer.ven_id,
+        change={"program_id": report.programID, "owner_ven_id": owner},
+        owner_ven_id=owner,
         operator=operator,
+        extra=extra,
         **_columns(report),
     )
+    await _after_write(session, viewer, row.document, program, operator_entry=operator_entry)
     return row.document
 
 
-async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
+async def _after_write(session: AsyncSession, viewer: Viewer, document: dict[str, Any], program: Any, *,
+                       operator_entry: bool = False, replacing: bool = False) -> None:
+    """GB: a declaration's windows recorded (and checked) in this transaction; an acknowledgement's timeliness."""
+    from vtn.audit.service import Actor
+    from vtn.contracts.acks import on_acknowledgement
+    from vtn.contracts.availability import on_declaration
+
+    if program is None:
+        return
+    await on_declaration(session, Actor.of(viewer.principal), document, program, operator_entry=operator_entry,
+                         replacing=replacing)
+    await on_acknowledgement(session, document, program)
+
+
+async def update_report(
+    session: AsyncSession, viewer: Viewer, report_id: str, report: Report, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
     row = await get_report(session, viewer, report_id, for_update=True)
-    await _check_references(session, viewer, report)
+    _, program = await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
+    report_was_declaration = row.document.get("reportName") == "GB_AVAILABILITY"
+    if report_was_declaration and report.reportName != "GB_AVAILABILITY":
+        await _before_delete(session, viewer, row)  # no longer a declaration: its windows go, as on a delete
     row = await store.replace(
         session,
         row,
         report.content(),
         change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
+        **({} if extra is None else {"extra": extra}),
         **_columns(report),
     )
+    if row.document.get("reportName") == "GB_AVAILABILITY":
+        await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)
     return row.document
 
 
 async def delete_report(session: AsyncSession, viewer: Viewer, report_id: str) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
     await check_report_change(session, row, None)  # GB: nor deleted
+    await _before_delete(session, viewer, row)
     return await store.delete(session, row, change={"program_id": row.program_id, "owner_ven_id": row.owner_ven_id})
+
+
+async def _before_delete(session: AsyncSession, viewer: Viewer, row: ReportRow) -> None:
+    from vtn.contracts.availability import on_declaration_deleted
+    from vtn.programs.models import ProgramRow
+
+    if row.document.get("reportName") == "GB_AVAILABILITY":
+        program = await session.get(ProgramRow, row.program_id)
+        if program is not None:
+            await on_declaration_deleted(session, viewer.is_bl, row.document, program)
 
 
 async def delete_reports_where(session: AsyncSession, *where: Any) -> None:

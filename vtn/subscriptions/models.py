@@ -20,7 +20,8 @@ class SubscriptionRow(ObjectRow, table=True):
         Index("ix_subscription_owner", "owner_ven_id", "created_at", "id"),
     )
 
-    program_id: str = Field(max_length=128, foreign_key="program.id", nullable=False)
+    # NULL: a 3.1.0 subscription without programID (optional there), e.g. a VEN's to its own ven object
+    program_id: str | None = Field(default=None, max_length=128, foreign_key="program.id", nullable=True)
     client_name: str = Field(max_length=128, nullable=False)
     # ",EVENT,PROGRAM," — the object types named in objectOperations, for the `objects` filter
     object_types: str = Field(max_length=128, nullable=False)

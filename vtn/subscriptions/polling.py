@@ -48,6 +48,7 @@ INDEPENDENT: dict[str, frozenset[str]] = {
     "programs": frozenset({"REPORT", "SUBSCRIPTION"}),
     "events": frozenset({"REPORT", "SUBSCRIPTION"}),
     "vens": frozenset({"REPORT", "SUBSCRIPTION"}),  # and /vens/{id}/resources
+    "resources": frozenset({"REPORT", "SUBSCRIPTION"}),  # 3.1.0 /resources
     "reports": frozenset({"SUBSCRIPTION"}),
     "subscriptions": frozenset({"REPORT"}),
 }

@@ -4,7 +4,7 @@ Existing rows are webhooks. One MQTT row carries every topic a change is publish
 fan-out to 10 000 VEN topics is one row, one claim and one outcome.
 
 Revision ID: 0021
-Revises: 0016
+Revises: 0020
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0021"
-down_revision = "0016"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
