@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -46,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--database-url")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (PostgreSQL: each one delivers)")
     args = parser.parse_args()
     event_id: dict[str, str] = {}
     hits: dict[str, int] = {}
@@ -60,8 +62,9 @@ def main() -> None:
             if object_id == event_id.get("id") and hits[object_id] >= target["n"]:
                 done.set()
 
+    env = {"VTN_LOG_LEVEL": "warning", "VTN_WORKERS": str(args.workers)}
     with tempfile.TemporaryDirectory() as tmp, Receiver() as receiver, \
-            running_vtn(Path(tmp), database_url=args.database_url, env={"VTN_LOG_LEVEL": "warning"}) as vtn:
+            running_vtn(Path(tmp), database_url=args.database_url, env=env) as vtn:
         receiver.listeners.append(on_request)
         base = vtn.base_url
         access = httpx2.post(base + "/auth/token", data={"grant_type": "client_credentials"},
@@ -69,7 +72,8 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {access}"}
         program_id = httpx2.post(base + "/programs", json={"programName": "fanout"}, headers=headers).json()["id"]
         db = "PostgreSQL" if (args.database_url or "").startswith("postgres") else "SQLite"
-        print(f"fan-out on {db}, 1 uvicorn worker, one loopback receiver process-thread")
+        print(f"fan-out on {db}, {args.workers} uvicorn worker(s), one loopback receiver process-thread; "
+              f"load average {os.getloadavg()[0]:.1f}")
         have = 0
         for size in args.sizes:
             started = time.monotonic()
@@ -79,7 +83,8 @@ def main() -> None:
             done.clear()
             target["n"] = size
             started = time.monotonic()
-            response = httpx2.post(base + "/events", json={"programID": program_id, **EVENT_BODY}, headers=headers)
+            response = httpx2.post(base + "/events", json={"programID": program_id, **EVENT_BODY}, headers=headers,
+                                   timeout=120)
             write = time.monotonic() - started
             event_id["id"] = response.json()["id"]
             with lock:

@@ -287,7 +287,9 @@ def test_served_openapi_31(http: Any) -> None:
     assert document["servers"][0]["url"] == "/openadr3/3.1.0"
     assert {"/programs", "/events", "/reports", "/subscriptions", "/vens", "/resources", "/resources/{resourceID}",
             "/auth/server", "/auth/token"} <= set(document["paths"])
-    assert not any(p.startswith("/notifiers") for p in document["paths"])  # not served by this VTN (yet)
+    # served by the notifications package (vtn/notifications/router.py), with or without an MQTT broker
+    assert {"/notifiers", "/notifiers/mqtt/topics/programs", "/notifiers/mqtt/topics/vens/{venID}/resources"} <= set(
+        document["paths"])
     v301 = http.get("/openadr3/3.0.1/openapi.json").json()
     assert "/resources" not in v301["paths"] and "/programs" in v301["paths"]
 
@@ -301,7 +303,7 @@ def test_a_31_ven_and_a_301_ven_get_the_same_dispatch(bl: Caller, clients: Clien
 
     from openadr3.schema import component_errors
     from tests.support.receiver import Receiver
-    from vtn.subscriptions.notification_models import OutboxRow
+    from vtn.notifications.models import OutboxRow
 
     old, new = clients.ven("ven-old"), clients.ven("ven-new")
     group = [{"type": "GROUP", "values": ["fleet"]}]

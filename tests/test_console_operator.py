@@ -23,7 +23,7 @@ from gb_profile.signing import KeyRing, generate_key, public_jwk, verify_event
 from tests.test_console_auth import add_user, csrf_of, db_run, signin
 from vtn.console import operator
 from vtn.core.settings import Settings
-from vtn.subscriptions.notification_models import DeliveredRow, OutboxRow, OutboxStatus
+from vtn.notifications.models import DeliveredRow, OutboxRow, OutboxStatus
 
 OP = "/console/operator"
 

@@ -208,7 +208,7 @@ def test_heartbeat_writes_nothing_per_request(app, clients):  # type: ignore[no-
     """Polls only touch memory; the table gets one row per VEN client at the periodic flush."""
     from sqlmodel import select
 
-    from vtn.subscriptions.notification_models import HeartbeatRow
+    from vtn.notifications.models import HeartbeatRow
 
     async def stored():  # type: ignore[no-untyped-def]
         async with app.state.db.session(write=False) as session:

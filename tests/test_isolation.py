@@ -19,7 +19,7 @@ from sqlmodel import select
 from tests.conftest import Caller, Clients
 from tests.factories import full_event
 from vtn.core.security import Scope
-from vtn.subscriptions.notification_models import OutboxRow
+from vtn.notifications.models import OutboxRow
 
 DU7 = [{"type": "RESOURCE_NAME", "values": ["DU-7"]}]
 FOR_A = [{"type": "VEN_NAME", "values": ["ven-a"]}, {"type": "RESOURCE_NAME", "values": ["DU-7"]}]

@@ -12,7 +12,7 @@ from tests.conftest import vtn_test_settings
 from tests.support.receiver import Receiver
 from tests.support.server import free_port
 from vtn.core.settings import Settings
-from vtn.subscriptions.signing import public_key_from, verify
+from vtn.notifications.signing import public_key_from, verify
 
 EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}
 
@@ -153,7 +153,7 @@ def test_redirects_are_not_followed(clients):  # type: ignore[no-untyped-def]
 
 
 def test_well_known_keys_shared_by_processes(app, http):  # type: ignore[no-untyped-def]
-    from vtn.subscriptions.signing import WebhookSigner
+    from vtn.notifications.signing import WebhookSigner
 
     first = http.get("/.well-known/webhook-keys").json()["keys"]
     other = WebhookSigner(app.state.db)  # another process: same database, same key
@@ -218,8 +218,8 @@ def test_claim_keeps_per_callback_order_and_limit(settings):  # type: ignore[no-
 
     from vtn.core.database import Database
     from vtn.core.migrate import upgrade
-    from vtn.subscriptions.delivery import DeliveryWorker
-    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+    from vtn.notifications.models import OutboxRow, OutboxStatus
+    from vtn.notifications.worker import DeliveryWorker
 
     upgrade(settings.database_url)
     settings.delivery_concurrency_per_callback = 2
@@ -263,8 +263,8 @@ def test_batched_outcomes_only_touch_the_attempt_made(settings):  # type: ignore
 
     from vtn.core.database import Database
     from vtn.core.migrate import upgrade
-    from vtn.subscriptions.delivery import DeliveryWorker, Outcome
-    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+    from vtn.notifications.models import OutboxRow, OutboxStatus
+    from vtn.notifications.worker import DeliveryWorker, Outcome
 
     upgrade(settings.database_url)
 
@@ -293,7 +293,7 @@ def test_batched_outcomes_only_touch_the_attempt_made(settings):  # type: ignore
 
 
 def test_backoff_is_exponential_capped_and_jittered() -> None:
-    from vtn.subscriptions.delivery import _retry_after, backoff_seconds
+    from vtn.notifications.worker import _retry_after, backoff_seconds
 
     s = Settings(database_url="sqlite://", delivery_retry_base_seconds=5, delivery_retry_max_seconds=60)
     for attempts, full in ((1, 5), (2, 10), (3, 20), (4, 40), (5, 60), (9, 60)):
@@ -424,8 +424,8 @@ def test_two_processes_never_claim_the_same_attempt(settings):  # type: ignore[n
 
     from vtn.core.database import Database
     from vtn.core.migrate import upgrade
-    from vtn.subscriptions.delivery import DeliveryWorker
-    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+    from vtn.notifications.models import OutboxRow, OutboxStatus
+    from vtn.notifications.worker import DeliveryWorker
 
     upgrade(settings.database_url)
     settings.delivery_concurrency_per_callback = 2
@@ -469,8 +469,8 @@ def test_sqlite_one_process_delivers(settings, tmp_path):  # type: ignore[no-unt
 
     from vtn.core.database import Database
     from vtn.core.migrate import upgrade
-    from vtn.subscriptions.delivery import DeliveryWorker
-    from vtn.subscriptions.notification_models import OutboxRow, OutboxStatus
+    from vtn.notifications.models import OutboxRow, OutboxStatus
+    from vtn.notifications.worker import DeliveryWorker
 
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL: every process delivers (SKIP LOCKED)")

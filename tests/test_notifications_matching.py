@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import col, select
 
 from openadr3.schema import component_errors
-from vtn.subscriptions.notification_models import OutboxRow, RevisionRow
-from vtn.subscriptions.notifications import targets_match
+from vtn.notifications.models import OutboxRow, RevisionRow
+from vtn.notifications.outbox import targets_match
 
 CB = "http://127.0.0.1:9/"
 EVENT_BODY = {"intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [1.0]}]}]}

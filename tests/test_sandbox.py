@@ -308,7 +308,7 @@ def test_a_sandbox_clients_subscription_is_told_only_what_its_token_may_read(
         world: dict[str, Any], bl: Caller, clients: Clients) -> None:
     """Notifications follow the subscriber's stage: PROGRAM CREATE matches subscriptions of every program, so a
     sandbox client subscribed on the sandbox program must not learn of a new production program."""
-    from vtn.subscriptions.notification_models import OutboxRow
+    from vtn.notifications.models import OutboxRow
 
     staged = world["staged"]
     entry = {"objects": ["PROGRAM", "EVENT"], "operations": ["POST", "PUT"], "callbackUrl": "http://127.0.0.1:9/s"}

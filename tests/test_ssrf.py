@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from ipaddress import ip_address
 
-import httpx2
+import aiohttp
 import pytest
 
 from tests.support.receiver import Receiver
 from vtn.core.errors import BadRequest
 from vtn.core.settings import Settings
-from vtn.subscriptions import callbacks
-from vtn.subscriptions.callbacks import BlockedAddress, GuardedBackend, check_callback_url, forbidden_reason
+from vtn.notifications import callbacks
+from vtn.notifications.callbacks import BlockedAddress, check_callback_url, forbidden_reason
 
 FORBIDDEN = {
     "127.0.0.1": "loopback",
@@ -116,33 +116,34 @@ def test_subscription_api_refuses(http, clients) -> None:  # type: ignore[no-unt
 
 
 def test_connect_time_guard_blocks_and_connects_to_vetted_ip(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def main() -> None:
-        with Receiver() as receiver:
-            strict_backend = GuardedBackend([])
-            transport = httpx2.AsyncHTTPTransport()
-            transport._pool._network_backend = strict_backend
-            async with httpx2.AsyncClient(transport=transport) as client:
-                with pytest.raises(httpx2.ConnectError, match="blocked"):
-                    await client.post(receiver.url("/x"))
-            # a DNS name answering a loopback address: blocked; allow-listed: the vetted IP is used
-            answers = {"n": 0}
+    from vtn.notifications.webhook import make_session
 
-            def rebinding(host: str, port: int) -> list[str]:
-                answers["n"] += 1
-                return ["127.0.0.1"]
+    strict = Settings(database_url="sqlite://", callback_allow_http=True, callback_allowed_networks=[])
+    answers = {"n": 0}
 
-            monkeypatch.setattr(callbacks, "resolve_host", rebinding)
-            transport = httpx2.AsyncHTTPTransport()
-            transport._pool._network_backend = GuardedBackend(["127.0.0.0/8"])
-            async with httpx2.AsyncClient(transport=transport) as client:
-                response = await client.post(f"http://hooks.test:{receiver.port}/named", content=b"{}")
-            assert response.status_code == 200 and answers["n"] == 1
-            got = receiver.received("/named")
-            assert got and got[0].headers["host"] == f"hooks.test:{receiver.port}"
-            with pytest.raises(BlockedAddress):
-                await GuardedBackend([]).vet("hooks.test", 443)
+    def rebinding(host: str, port: int) -> list[str]:  # a DNS name answering a loopback address
+        answers["n"] += 1
+        return ["127.0.0.1"]
 
-    asyncio.run(main())
+    async def main(receiver: Receiver) -> None:
+        monkeypatch.setattr(callbacks, "resolve_host", rebinding)
+        async with make_session(strict) as session:
+            with pytest.raises(aiohttp.ClientConnectorError, match=r"blocked: hooks\.test resolves to loopback"):
+                await session.post(f"http://hooks.test:{receiver.port}/named", data=b"{}")
+        assert receiver.received() == []
+        # allow-listed: the vetted IP is connected to, the name stays the Host
+        allowed = strict.model_copy(update={"callback_allowed_networks": ["127.0.0.0/8"]})
+        async with make_session(allowed) as session, \
+                session.post(f"http://hooks.test:{receiver.port}/named", data=b"{}") as response:
+            assert response.status == 200
+        assert answers["n"] == 2
+        got = receiver.received("/named")
+        assert got and got[0].headers["host"] == f"hooks.test:{receiver.port}"
+        with pytest.raises(BlockedAddress):
+            await callbacks.vetted_addresses("hooks.test", 443, ())
+
+    with Receiver() as receiver:
+        asyncio.run(main(receiver))
 
 
 @pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "169.254.43518"])
@@ -153,22 +154,31 @@ def test_real_resolver_spellings_of_forbidden_addresses(host: str) -> None:
 
 
 def test_delivery_worker_client_is_guarded() -> None:
-    """The HTTP client the delivery worker really uses refuses a forbidden address at connect time
-    (here: a loopback receiver, not on the allow-list), and connects once it is allow-listed."""
-    from vtn.subscriptions.delivery import make_http_clients
+    """The transport the delivery worker really uses refuses a forbidden address at connect time (here: a
+    loopback receiver, not on the allow-list, by IP literal and by name), and delivers once it is allow-listed."""
+    from vtn.notifications.models import OutboxRow
+    from vtn.notifications.webhook import WebhookTransport
 
-    async def post(settings: Settings, url: str) -> int:
-        clients = make_http_clients(settings)
+    class NoSignature:
+        async def headers(self, message_id: str, body: bytes) -> dict[str, str]:
+            return {}
+
+    async def send(settings: Settings, url: str) -> int | None:
+        transport = WebhookTransport(settings, NoSignature())  # type: ignore[arg-type]
+        await transport.start()
         try:
-            return (await clients[0].post(url, content=b"{}")).status_code
+            row = OutboxRow.model_construct(callback_url=url, body="{}", message_id="msg_1", bearer_token=None)
+            return (await transport.send(row)).status
         finally:
-            for client in clients:
-                await client.aclose()
+            await transport.stop()
 
     with Receiver() as receiver:
         refused = Settings(database_url="sqlite://", callback_allow_http=True, callback_allowed_networks=[])
-        with pytest.raises(httpx2.ConnectError, match=r"blocked: .* loopback"):
-            asyncio.run(post(refused, receiver.url("/guarded")))
+        with pytest.raises(BlockedAddress, match=r"blocked: 127.0.0.1 is a loopback"):
+            asyncio.run(send(refused, receiver.url("/guarded")))
+        with pytest.raises(aiohttp.ClientConnectorError, match=r"blocked: localhost resolves to loopback"):
+            asyncio.run(send(refused, f"http://localhost:{receiver.port}/guarded"))
         assert receiver.received() == []
-        allowed = refused.model_copy(update={"callback_allowed_networks": ["127.0.0.0/8"]})
-        assert asyncio.run(post(allowed, receiver.url("/guarded"))) == 200
+        allowed = refused.model_copy(update={"callback_allowed_networks": ["127.0.0.0/8", "::1/128"]})
+        assert asyncio.run(send(allowed, receiver.url("/guarded"))) == 200
+        assert asyncio.run(send(allowed, f"http://localhost:{receiver.port}/guarded")) == 200

@@ -7,8 +7,8 @@ import asyncio
 from sqlmodel import select
 
 from vtn.core.database import Database
-from vtn.subscriptions.notification_models import WebhookKeyRow
-from vtn.subscriptions.signing import WebhookSigner, public_key_from, verify
+from vtn.notifications.models import WebhookKeyRow
+from vtn.notifications.signing import WebhookSigner, public_key_from, verify
 
 
 async def test_concurrent_first_use_creates_one_key(database_url: str) -> None:

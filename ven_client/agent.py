@@ -152,6 +152,7 @@ class VenAgent:
         self.receiver: Any = None
         self.last_error: str | None = None
         self._server: Any = None
+        self.mqtt_connected = asyncio.Event()  # mode mqtt: subscribed to this ven's topics
 
     # --- registration -----------------------------------------------------------------------
 
@@ -496,11 +497,12 @@ class VenAgent:
                 delay = min(delay * 2, 60.0)
 
     async def run(self, mode: str | None = None) -> None:
-        """Register, then follow events until stop() (pull or push per config)."""
+        """Register, then follow events until stop() (pull, push or mqtt per config)."""
         mode = mode or self.config.ven.mode
         self._stop.clear()
         await self._register_until_done()
         scheduler = asyncio.get_running_loop().create_task(self._scheduler())
+        listener: asyncio.Task[None] | None = None
         try:
             if mode == "push":
                 await self.start_receiver()
@@ -511,22 +513,31 @@ class VenAgent:
                 # not at the next fallback poll.
                 await self.poll()
                 interval = self.config.push.fallback_poll_interval
+            elif mode == "mqtt":  # OpenADR 3.1.0 MQTT notifier: this ven's topics, and a slow poll
+                from ven_client import mqtt
+
+                await self.poll()
+                listener = asyncio.get_running_loop().create_task(mqtt.listen(self, self.mqtt_connected))
+                interval = self.config.mqtt.fallback_poll_interval
             else:
                 interval = self.config.ven.poll_interval
             while not self._stop.is_set():
                 if mode == "pull":
                     await self.poll()
                 await self._sleep_or_stop(interval)
-                if mode == "push" and not self._stop.is_set():
+                if mode in ("push", "mqtt") and not self._stop.is_set():
                     await self.poll()  # the slow fallback: catches a missed notification
-                    await self._subscribe_missing()
+                    if mode == "push":
+                        await self._subscribe_missing()
         finally:
             self.stop()
             if mode == "push":
                 await self.unsubscribe_all()
                 await self.stop_receiver()
-            scheduler.cancel()
-            await asyncio.gather(scheduler, return_exceptions=True)
+            for task in (scheduler, listener):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
 
     async def _subscribe_missing(self) -> None:
         missing = [p for p in self.programs if p not in self.subscription_ids and self._wanted_program(p)]

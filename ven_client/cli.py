@@ -99,7 +99,7 @@ def _run(coro: Any) -> Any:
 @app.command()
 def run(
     config: ConfigOption = None,
-    mode: Annotated[str | None, typer.Option(help="pull or push (default: [ven] mode).")] = None,
+    mode: Annotated[str | None, typer.Option(help="pull, push or mqtt (default: [ven] mode).")] = None,
     handler: Annotated[str | None, typer.Option(help="module:Class of your event handler (default: [ven] handler).")] = None,
 ) -> None:
     """Register, then follow events until Ctrl-C (pull: poll; push: webhooks plus a slow poll)."""

@@ -4,10 +4,12 @@ Sections and their variables:
 
 - `[vtn]`: `url`, `client_id`, `client_secret` (or `client_secret_file`), `token_url`, `scope`, `ca_file`,
   `client_cert`, `client_key`, `timeout`, `max_retries` → `VEN_VTN_URL`, `VEN_VTN_CLIENT_SECRET`, …
-- `[ven]`: `name`, `mode` (pull|push), `poll_interval`, `programs`, `handler`, `log_level`, `json_logs`,
+- `[ven]`: `name`, `mode` (pull|push|mqtt), `poll_interval`, `programs`, `handler`, `log_level`, `json_logs`,
   `state_file` → `VEN_NAME`, `VEN_MODE`, `VEN_POLL_INTERVAL`, … (no section prefix)
 - `[push]`: `listen_host`, `listen_port`, `path`, `callback_url`, `fallback_poll_interval`, `signatures`
   → `VEN_PUSH_LISTEN_PORT`, `VEN_PUSH_CALLBACK_URL`, …
+- `[mqtt]` (mode mqtt: OpenADR 3.1.0 MQTT notifications): `notifiers_url`, `broker_url`, `username`, `password`,
+  `ca_file`, `client_cert`, `client_key`, `fallback_poll_interval` → `VEN_MQTT_BROKER_URL`, …
 - `[[resources]]`: `name`, `attributes` (a table: payload type → value or list of values).
 - `[gb]` (optional; turns on the GB profile adapter, `ven_client.gb`): `fsp_id`, `operator_id`, `signing_key`,
   `signing_kid`, `require_signature`, `[[gb.operator_keys]]` (`operator`, `file`, `kid`) → `VEN_GB_FSP_ID`, …
@@ -64,7 +66,7 @@ class VtnSettings(Section):
 
 class VenSettings(Section):
     name: str = ""
-    mode: Literal["pull", "push"] = "pull"
+    mode: Literal["pull", "push", "mqtt"] = "pull"
     poll_interval: float = Field(30.0, gt=0, description="seconds between polls in pull mode")
     programs: list[str] = Field(default_factory=list, description="programNames to follow; empty: every visible program")
     handler: str | None = Field(None, description="module:attribute of the event handler class or object")
@@ -85,6 +87,19 @@ class PushSettings(Section):
     @property
     def effective_callback_url(self) -> str:
         return self.callback_url or f"http://{self.listen_host}:{self.listen_port}{self.path}"
+
+
+class MqttSettings(Section):
+    """MQTT notifications (OpenADR 3.1.0): the VTN's GET /notifiers says where the broker is and how to log in."""
+
+    notifiers_url: str | None = Field(None, description="the VTN's 3.1.0 base URL; default: [vtn] url with 3.0.1 → 3.1.0")
+    broker_url: str | None = Field(None, description="override the broker URI the VTN names (mqtt:// or mqtts://)")
+    username: str | None = Field(None, description="broker user; default: as /notifiers says (OAUTH2_BEARER_TOKEN: client id)")
+    password: str | None = Field(None, description="broker password; default with OAUTH2_BEARER_TOKEN: the access token")
+    ca_file: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    fallback_poll_interval: float = Field(300.0, gt=0, description="slow poll that catches missed notifications")
 
 
 class ResourceConfig(Section):
@@ -123,6 +138,7 @@ class VenConfig(Section):
     vtn: VtnSettings = Field(default_factory=VtnSettings)
     ven: VenSettings = Field(default_factory=VenSettings)
     push: PushSettings = Field(default_factory=PushSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
     resources: list[ResourceConfig] = Field(default_factory=list)
     gb: GbSettings | None = None
 
@@ -156,7 +172,7 @@ def _env_value(raw: str, annotation: Any) -> Any:
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     overrides: dict[str, dict[str, Any]] = {}
-    sections: dict[str, type[Section]] = {"vtn": VtnSettings, "push": PushSettings, "gb": GbSettings}
+    sections: dict[str, type[Section]] = {"vtn": VtnSettings, "push": PushSettings, "mqtt": MqttSettings, "gb": GbSettings}
     for section, model in {**sections, "ven": VenSettings}.items():
         for field_name, info in model.model_fields.items():
             key = ENV_PREFIX + (f"{section}_{field_name}" if section in sections else field_name).upper()

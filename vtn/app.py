@@ -37,13 +37,13 @@ from vtn.events.router import admin_router as event_admin_router
 from vtn.events.router import router as events_router
 from vtn.events.router31 import router as events_router_31
 from vtn.gb.router import router as gb_router
+from vtn.notifications.setup import install_notifications, start_notifications, stop_notifications
 from vtn.programs.router import router as programs_router
 from vtn.programs.router31 import router as programs_router_31
 from vtn.reports.router import router as reports_router
 from vtn.reports.router31 import router as reports_router_31
 from vtn.subscriptions.router import router as subscriptions_router
 from vtn.subscriptions.router31 import router as subscriptions_router_31
-from vtn.subscriptions.setup import install_notifications, start_notifications, stop_notifications
 from vtn.vens.router import router as vens_router
 from vtn.vens.router31 import router as vens_router_31
 

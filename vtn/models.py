@@ -8,11 +8,11 @@ from vtn.core.tables import ObjectTarget
 from vtn.delivery.models import DeliveryReportRow, ReadingRow, UnitBaselineRow
 from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
+from vtn.notifications.models import DeliveredRow, HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
 from vtn.signoff.models import SignoffRow
 from vtn.subscriptions.models import SubscriptionRow
-from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [

@@ -344,3 +344,38 @@ async def viewer_for_subscription(
     if cache is not None:
         cache[key] = viewer
     return viewer
+
+
+async def ven_viewers(session: AsyncSession, operator: str) -> list[Viewer]:
+    """Every ven of `operator` as the Viewer it would poll as (grants and stage as `viewer_for_subscription`
+    decides them), in three statements whatever their number: the MQTT notifier tells each ven's own topics
+    only what `visible` lets that ven read."""
+    from vtn.auth.models import ClientRow
+
+    ven, target = VenRow.__table__.c, ObjectTarget.__table__.c  # type: ignore[attr-defined]
+    resource = ResourceRow.__table__.c  # type: ignore[attr-defined]
+    vens = (await session.exec(select(ven.id, ven.ven_name).where(ven.operator == operator))).all()  # type: ignore[call-overload]
+    if not vens:
+        return []
+    of_operator = select(ven.id).where(ven.operator == operator)
+    on_vens = select(target.object_id, target.type, target.value).where(
+        target.object_type == ObjectType.VEN.value, target.object_id.in_(of_operator))
+    on_resources = select(resource.ven_id, target.type, target.value).join(
+        ObjectTarget.__table__, and_(target.object_type == ObjectType.RESOURCE.value, target.object_id == resource.id)  # type: ignore[attr-defined]
+    ).where(resource.ven_id.in_(of_operator))
+    granted: dict[str, set[TargetPair]] = {}
+    for ven_id, target_type, value in (await session.exec(union_all(on_vens, on_resources))).all():  # type: ignore[call-overload]
+        granted.setdefault(ven_id, set()).add((target_type, value))
+    stages: dict[str, set[str]] = {}
+    for ven_name, stage in (await session.exec(select(ClientRow.ven_name, ClientRow.stage).where(  # type: ignore[call-overload]
+            ClientRow.operator == operator, ClientRow.role == Role.VEN.value))).all():
+        stages.setdefault(ven_name, set()).add(str(stage))
+    viewers = []
+    for ven_id, ven_name in vens:
+        known = stages.get(ven_name)
+        stage = Stage.SANDBOX.value if known and Stage.LIVE.value not in known else Stage.LIVE.value
+        principal = Principal(client_id=f"ven:{ven_id}", role=Role.VEN, scopes=frozenset(), ven_name=ven_name,
+                              operator=operator, stage=stage)
+        pairs = frozenset({(VEN_NAME, ven_name), *granted.get(ven_id, ())})
+        viewers.append(Viewer(principal, ven_id, pairs))
+    return viewers

@@ -81,7 +81,7 @@ def new_secret() -> str:
 
 def clients_changed(session: AsyncSession) -> None:
     """Every process reads its cached client rows again once this commits (vtn.auth.authenticator)."""
-    from vtn.subscriptions.notifications import mark_changed
+    from vtn.notifications.outbox import mark_changed
 
     mark_changed(session, CLIENT_REVISION)
 

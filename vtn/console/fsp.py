@@ -48,10 +48,10 @@ from vtn.core.pagination import Page
 from vtn.core.security import Principal, Role, Scope, Stage
 from vtn.core.settings import Settings
 from vtn.events import service as events
+from vtn.notifications import admin
 from vtn.programs import service as programs
 from vtn.reports import service as reports
 from vtn.signoff import service as signoffs
-from vtn.subscriptions import admin
 from vtn.vens import service as vens
 
 log = logging.getLogger("vtn.console")

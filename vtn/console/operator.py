@@ -8,7 +8,7 @@ operator and every unsafe method a valid CSRF token.
 Every read and write goes through the services the REST API uses (programs, events, reports, vens,
 subscriptions) with the operator's BL `Viewer`, so the GB profile enforcement (`vtn.profiles`) and the
 change notifications apply exactly as for a BL client. The notification outbox and last-seen come from
-the operator admin functions (`vtn.subscriptions.admin`), as `/admin/...` serves them.
+the operator admin functions (`vtn.notifications.admin`), as `/admin/...` serves them.
 """
 
 from __future__ import annotations
@@ -53,12 +53,12 @@ from vtn.events import service as events
 from vtn.gb.evidence import build_evidence
 from vtn.gb.keys import fsp_rings, list_fsp_keys, operator_public_keys, operator_ring, report_signature
 from vtn.gb.router import download_name
+from vtn.notifications import admin
 from vtn.profiles import dispatch_warnings, fsp_emergency_stops
 from vtn.programs import service as programs
 from vtn.programs.models import is_sandbox_name
 from vtn.reports import service as reports
 from vtn.signoff import service as signoffs
-from vtn.subscriptions import admin
 from vtn.subscriptions import service as subscriptions
 from vtn.vens import service as vens
 

@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     # GB: how often the background check raises overdue-acknowledgement alarms (0: never; vtn.contracts.acks)
     gb_ack_check_seconds: float = 30.0
 
+    # MQTT notifier (3.1.0 /notifiers, docs/notifications.md): off unless mqtt_url is set
+    mqtt_url: str | None = Field(None, description="Broker the VTN publishes to: mqtt://host:1883 or mqtts://host:8883")
+    mqtt_public_uris: list[str] = Field(default_factory=list, description="Broker URIs told to clients (default: mqtt_url)")
+    mqtt_username: str | None = Field(None, description="The VTN's own broker user (publisher)")
+    mqtt_password: str | None = None
+    mqtt_ca_file: str | None = Field(None, description="mqtts: CA bundle the broker's certificate is checked with")
+    mqtt_cert_file: str | None = Field(None, description="mqtts: the VTN's client certificate (PEM), if the broker wants one")
+    mqtt_key_file: str | None = None
+    mqtt_client_auth: Literal["ANONYMOUS", "OAUTH2_BEARER_TOKEN", "CERTIFICATE"] = Field(
+        "ANONYMOUS", description="How clients authenticate to the broker, as GET /notifiers tells them")
+    mqtt_client_username: str = Field("{clientID}", description="OAUTH2_BEARER_TOKEN: the username clients connect with")
+    mqtt_topic_prefix: str = Field("openadr3", description="First level(s) of every topic the VTN publishes")
+
     # the poll path's memory (docs/benchmarks.md): all bounded
     revision_refresh_seconds: float = Field(
         1.0, ge=0, description="Re-read change revisions at most this often when no LISTEN connection brings them "

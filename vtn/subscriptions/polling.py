@@ -37,7 +37,7 @@ from starlette.responses import Response
 from vtn.core.database import Database, upsert, utcnow
 from vtn.core.responses import JSONText
 from vtn.core.security import Principal, Role
-from vtn.subscriptions.notification_models import HeartbeatRow
+from vtn.notifications.models import HeartbeatRow
 
 log = logging.getLogger("vtn.polling")
 CACHE_CONTROL = "private, no-cache"

@@ -31,7 +31,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from vtn.core.database import Database
-from vtn.subscriptions.notification_models import RevisionRow
+from vtn.notifications.models import RevisionRow
 
 log = logging.getLogger("vtn.revisions")
 PG_CHANNEL = "vtn_revisions"

@@ -2,7 +2,7 @@
 
 3.1.0 differences: programID is optional (a subscription to every program's objects the owner may read, or
 to its own ven), operations are CRUD names in notifications too (a 3.1.0 subscription is told in 3.1.0 form,
-vtn.subscriptions.notifications), clientID is the creating client's, and each callback URL must pass the
+vtn.notifications.outbox), clientID is the creating client's, and each callback URL must pass the
 ownership check (GET `?echo=`, D310:3327) before the subscription is stored.
 """
 

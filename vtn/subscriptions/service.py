@@ -18,8 +18,8 @@ from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.settings import Settings
 from vtn.core.store import ObjectStore, TargetFilter
-from vtn.subscriptions import notifications
-from vtn.subscriptions.callbacks import check_callback_url, verify_callback_owner
+from vtn.notifications import outbox
+from vtn.notifications.callbacks import check_callback_url, verify_callback_owner
 from vtn.subscriptions.models import SubscriptionRow
 
 log = logging.getLogger("vtn.subscriptions")
@@ -28,7 +28,7 @@ store: ObjectStore[SubscriptionRow] = ObjectStore(ObjectType.SUBSCRIPTION, Subsc
 
 def present(viewer: Viewer, document: dict[str, Any], owner_client_id: str | None, owner_ven_id: str | None) -> dict[str, Any]:
     """The document as `viewer` may see it: without bearer tokens unless it owns the subscription."""
-    return document if may_see_secrets(viewer, owner_client_id, owner_ven_id) else notifications.without_bearer_tokens(document)
+    return document if may_see_secrets(viewer, owner_client_id, owner_ven_id) else outbox.without_bearer_tokens(document)
 
 
 def present_row(viewer: Viewer, row: SubscriptionRow) -> dict[str, Any]:
@@ -184,7 +184,7 @@ async def update_subscription(
         change={"program_id": subscription.programID, "owner_ven_id": row.owner_ven_id},
         **columns,
     )
-    await notifications.readdress_outbox(session, subscription_id, previous, row.document)
+    await outbox.readdress_outbox(session, subscription_id, previous, row.document)
     await audit.record_write(session, viewer.principal, "update", ObjectType.SUBSCRIPTION, row.document)
     return shown(viewer, row, api)
 
@@ -200,7 +200,7 @@ async def delete_subscription(
     shown(viewer, row, api)  # 3.0.1 does not delete what it cannot show
     # Its owner removed it: notifications still queued for it would only reach a receiver that no longer
     # expects them (often a restarted VEN, answering 401). Cascades keep theirs (see remember_cascade).
-    await notifications.purge_outbox(session, row.id)
+    await outbox.purge_outbox(session, row.id)
     document = await _delete(session, row)
     await audit.record_write(session, viewer.principal, "delete", ObjectType.SUBSCRIPTION, document)
     return shown(viewer, row, api, document)
@@ -209,7 +209,7 @@ async def delete_subscription(
 async def delete_subscriptions_where(session: AsyncSession, *where: Any, program_id: str | None = None) -> None:
     rows = (await session.exec(select(SubscriptionRow).where(*where))).all()  # type: ignore[call-overload]
     if program_id is not None:  # the program goes too: its deletions are still notified to them
-        notifications.remember_cascade(session, program_id, rows)
+        outbox.remember_cascade(session, program_id, rows)
     for row in rows:
         await _delete(session, row)
 

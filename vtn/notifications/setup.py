@@ -6,12 +6,16 @@ from fastapi import FastAPI
 
 from vtn.auth.privacy import Viewers
 from vtn.core.settings import Settings
-from vtn.subscriptions import notifications  # noqa: F401 - registers the change listener
-from vtn.subscriptions.admin import router as admin_router
-from vtn.subscriptions.delivery import DeliveryWorker
+from vtn.notifications import (
+    mqtt,
+    outbox,  # noqa: F401 - registers the change listener
+)
+from vtn.notifications.admin import router as admin_router
+from vtn.notifications.router import router as notifiers_router
+from vtn.notifications.signing import WebhookSigner, well_known_router
+from vtn.notifications.worker import DeliveryWorker
 from vtn.subscriptions.polling import Heartbeats, Representations, start_heartbeats, stop_heartbeats
 from vtn.subscriptions.revisions import SESSION_KEY, Revisions
-from vtn.subscriptions.signing import WebhookSigner, well_known_router
 
 
 def install_notifications(app: FastAPI, settings: Settings) -> None:
@@ -26,6 +30,10 @@ def install_notifications(app: FastAPI, settings: Settings) -> None:
     app.state.heartbeat_task = None
     app.include_router(admin_router, prefix=settings.base_path)
     app.include_router(well_known_router)
+    if settings.mqtt_url:  # the change listener writes MQTT outbox rows for the sessions of this database
+        app.state.db.info[mqtt.SESSION_KEY] = mqtt.Topics(settings.mqtt_topic_prefix.strip("/"))
+    if settings.base_path_31 and settings.base_path_31 != settings.base_path:  # in the 3.1.0 document, not the 3.0.1 one
+        app.include_router(notifiers_router, prefix=settings.base_path_31, include_in_schema=False)
 
 
 async def start_notifications(app: FastAPI) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from vtn.core.database import Database, utcnow
-from vtn.subscriptions.notification_models import WebhookKeyRow
+from vtn.notifications.models import WebhookKeyRow
 
 SCHEME = "v1a"
 WELL_KNOWN_PATH = "/.well-known/webhook-keys"

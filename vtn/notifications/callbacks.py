@@ -4,23 +4,23 @@ at every connection the delivery worker opens.
 A callback host must be, or resolve only to, globally routable addresses: loopback, private,
 link-local (incl. cloud metadata 169.254.169.254), shared/CGNAT, unspecified, multicast and
 reserved addresses are refused (IPv4-mapped IPv6 is unwrapped first), unless the address lies in
-`settings.callback_allowed_networks`. At delivery the `GuardedBackend` resolves the host once,
-vets every address and connects to the vetted IP, so DNS rebinding has no window; TLS SNI and
-certificate verification still use the URL's host name.
+`settings.callback_allowed_networks`. At delivery the `GuardedResolver` resolves the host once per
+connection, vets every address and has the client connect to the vetted IP, so DNS rebinding has no
+window; TLS SNI and certificate verification still use the URL's host name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import secrets
 import socket
 from collections.abc import Iterable
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore2
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from vtn.core.errors import BadRequest
 from vtn.core.settings import Settings
@@ -67,23 +67,25 @@ ECHO_TIMEOUT_SECONDS = 5.0
 async def verify_callback_owner(url: str, settings: Settings) -> None:
     """The 3.1.0 webhook ownership check (D310:3327): GET the callback URL with `?echo=<random>`; it must answer
     200 with that value in its body, else the subscription is refused (400). Made through the same SSRF guard
-    as deliveries (`check_callback_url` first, then a `GuardedBackend` connection, no redirects)."""
-    import httpx2
+    as deliveries (`check_callback_url` first, then the delivery client: `GuardedResolver`, IP literals vetted,
+    no redirects)."""
+    import aiohttp
 
-    from vtn.subscriptions.delivery import make_http_client
+    from vtn.notifications.webhook import make_session
 
     check_callback_url(url, settings)
     challenge = secrets.token_urlsafe(24)
-    client = make_http_client(settings, keepalive=0)
     try:
-        response = await client.get(url, params={"echo": challenge}, timeout=ECHO_TIMEOUT_SECONDS)
-    except httpx2.HTTPError as exc:
+        check_literal(urlsplit(url).hostname or "", allowed_networks(tuple(settings.callback_allowed_networks)))
+        async with make_session(settings) as session, session.get(
+            url, params={"echo": challenge}, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=ECHO_TIMEOUT_SECONDS)
+        ) as response:
+            status, text = response.status, await response.text(errors="replace")
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise BadRequest(f"callbackUrl {url!r} failed the ownership check (GET with ?echo=): "
                          f"{type(exc).__name__}: {exc}") from exc
-    finally:
-        await client.aclose()
-    if response.status_code != 200 or challenge not in response.text:
-        got = f"status {response.status_code}" if response.status_code != 200 else "a body without the echo value"
+    if status != 200 or challenge not in text:
+        got = f"status {status}" if status != 200 else "a body without the echo value"
         raise BadRequest(f"callbackUrl {url!r} failed the ownership check: GET with ?echo=<value> must answer 200 "
                          f"with the value in its body (OpenADR 3.1.0 Definition, webhook security); it answered {got}")
 
@@ -135,42 +137,57 @@ async def resolve_host_async(host: str, port: int) -> list[str]:
     return await loop.run_in_executor(None, resolve_host, host, port)
 
 
-class BlockedAddress(httpcore2.ConnectError):
+class BlockedAddress(OSError):
     """The callback host is, or resolves to, an address the SSRF policy forbids."""
 
+    def __init__(self, reason: str) -> None:
+        super().__init__(errno.EACCES, reason)  # strerror: what clients (aiohttp) show of an OSError
 
-class GuardedBackend(httpcore2.AsyncNetworkBackend):
-    """httpcore network backend that vets the resolved address and connects to it literally."""
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+async def vetted_addresses(host: str, port: int, allowed: tuple[Network, ...]) -> list[str]:
+    """Every address of `host` (resolved once), or BlockedAddress if any of them is forbidden."""
+    addresses = await resolve_host_async(host, port)
+    if not addresses:
+        raise OSError(errno.ENOENT, f"{host} has no address")
+    for address in addresses:
+        reason = forbidden_reason(ip_address(address), allowed)
+        if reason:
+            shown = "" if address == host else f" resolves to {reason} address {address}"
+            raise BlockedAddress(f"blocked: {host}{shown or f' is a {reason} address'}")
+    return addresses
+
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp resolver of the webhook client: resolves a host once per connection, vets every address and
+    hands aiohttp only vetted IPs to connect to (the URL's host name stays the TLS SNI and certificate name).
+
+    aiohttp does not ask a resolver about IP literals: `WebhookTransport` checks those itself
+    (`check_literal`) before each request.
+    """
 
     def __init__(self, allowed: Iterable[str] = ()) -> None:
         self.allowed = allowed_networks(tuple(allowed))
-        self.inner = httpcore2.AnyIOBackend()
 
-    async def vet(self, host: str, port: int) -> str:
-        try:
-            addresses = await resolve_host_async(host, port)
-        except OSError as exc:
-            raise httpcore2.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        if not addresses:
-            raise httpcore2.ConnectError(f"{host} has no address")
-        for address in addresses:
-            reason = forbidden_reason(ip_address(address), self.allowed)
-            if reason:
-                raise BlockedAddress(f"blocked: {host} resolves to {reason} address {address}")
-        return addresses[0]
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        return [
+            {"hostname": host, "host": address, "port": port, "proto": 0, "flags": socket.AI_NUMERICHOST,
+             "family": socket.AF_INET6 if ":" in address else socket.AF_INET}
+            for address in await vetted_addresses(host, port, self.allowed)
+        ]
 
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        address = await self.vet(host, port)
-        return await self.inner.connect_tcp(
-            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
+    async def close(self) -> None:
+        return None
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:  # noqa: ASYNC109
-        raise BlockedAddress("blocked: unix sockets are never callback targets")
 
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+def check_literal(host: str, allowed: tuple[Network, ...]) -> None:
+    """BlockedAddress if `host` is an IP literal the policy forbids (names go through GuardedResolver)."""
+    try:
+        address = ip_address(host.strip("[]"))
+    except ValueError:
+        return
+    reason = forbidden_reason(address, allowed)
+    if reason:
+        raise BlockedAddress(f"blocked: {host} is a {reason} address")

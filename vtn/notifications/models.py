@@ -41,6 +41,9 @@ class OutboxRow(SQLModel, table=True):
     object_type: str = Field(max_length=16, nullable=False)
     operation: str = Field(max_length=8, nullable=False)
     body: str = Field(sa_type=sa.Text, nullable=False)  # the exact bytes sent (and signed)
+    # which seam delivers it (vtn.notifications.transports); MQTT rows carry their topics as a JSON list
+    transport: str = Field(default="webhook", max_length=16, nullable=False, sa_column_kwargs={"server_default": "webhook"})
+    topics: str | None = Field(default=None, sa_type=sa.Text)
     status: str = Field(default=OutboxStatus.PENDING, max_length=16, nullable=False)
     attempts: int = Field(default=0, nullable=False)
     created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)

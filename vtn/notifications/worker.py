@@ -18,7 +18,7 @@
 - Retries: exponential backoff with equal jitter, `Retry-After` honoured; dead-letter after
   `delivery_max_attempts` or `delivery_max_age_seconds`, and at once on 410 Gone and on 401/403
   (the receiver refuses the subscription's credentials: retrying the same token cannot succeed;
-  a PUT of the subscription re-addresses and re-queues them, `notifications.readdress_outbox`).
+  a PUT of the subscription re-addresses and re-queues them, `outbox.readdress_outbox`).
 - Wake-ups: after a commit in this process (in-process event), LISTEN/NOTIFY from other
   processes (PostgreSQL, a dedicated asyncpg connection), and polling as a safety net.
 """
@@ -33,29 +33,32 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-import httpx2
 from sqlalchemy import and_, bindparam, delete, func, or_, text, tuple_, update
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
 
 from vtn.core.database import Database, UTCDateTime, upsert, utcnow
 from vtn.core.settings import Settings
-from vtn.subscriptions import notifications
-from vtn.subscriptions.callbacks import GuardedBackend
-from vtn.subscriptions.notification_models import BigId, DeliveredRow, OutboxRow, OutboxStatus
-from vtn.subscriptions.signing import WebhookSigner
+from vtn.notifications import outbox
+from vtn.notifications.models import BigId, DeliveredRow, OutboxRow, OutboxStatus
+from vtn.notifications.signing import WebhookSigner
+from vtn.notifications.transports import Transport, build_transports
+from vtn.notifications.webhook import retry_after_seconds
 
 log = logging.getLogger("vtn.delivery")
-USER_AGENT = "gb-openadr3-vtn/0.1 (webhooks)"
 T = OutboxRow
 # Hot-path statements use the Core table: ORM-enabled UPDATE/DELETE … RETURNING spent ~30 ms per
 # claim in session synchronisation and ORM loading, for rows this worker never keeps in a session.
 TABLE = OutboxRow.__table__  # type: ignore[attr-defined]
 C = TABLE.c
-KEEPALIVE_PER_CLIENT = 8
+# PostgreSQL: the worker's own transactions (claims, outcomes) commit without waiting for the WAL flush. A crash
+# can then forget the last few hundred milliseconds of them: a forgotten claim leaves its row pending (claimed
+# again), a forgotten outcome re-sends a delivered notification (at least once, as after any crash). The outbox
+# rows themselves are written by the API's write transactions, which keep synchronous commits. A fan-out commits
+# two transactions per claimed batch, and waiting for each flush left the process idle most of the time.
+ASYNC_COMMIT = "SELECT set_config('synchronous_commit', 'off', true)"
 BATCH = 500  # outcomes per statement (SQLite allows 32766 bound parameters; two per row)
 GONE = 410
 REFUSED = frozenset({401, 403})  # the receiver refuses our credentials: never retried with the same ones
@@ -89,39 +92,7 @@ def backoff_seconds(attempts: int, settings: Settings, retry_after: float | None
     return delay
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    with contextlib.suppress(TypeError, ValueError):
-        return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
-    return None
-
-
-def make_http_client(settings: Settings, keepalive: int = 20) -> httpx2.AsyncClient:
-    in_flight = max(1, settings.delivery_max_in_flight)
-    transport = httpx2.AsyncHTTPTransport(
-        limits=httpx2.Limits(max_connections=max(100, in_flight), max_keepalive_connections=keepalive, keepalive_expiry=30)
-    )
-    # httpx2 exposes no network_backend option: install the SSRF guard on the pool (python-stack-notes §4).
-    transport._pool._network_backend = GuardedBackend(settings.callback_allowed_networks)
-    timeout = httpx2.Timeout(settings.delivery_timeout_seconds, connect=min(5.0, settings.delivery_timeout_seconds))
-    return httpx2.AsyncClient(transport=transport, timeout=timeout, follow_redirects=False)
-
-
-def make_http_clients(settings: Settings) -> list[httpx2.AsyncClient]:
-    """Clients sharing the attempts by callback, each keeping at most KEEPALIVE_PER_CLIENT idle
-    connections.
-
-    One pool is a poor fit for 64 concurrent attempts: with 20 idle connections kept, most
-    attempts to a busy receiver opened a new TCP connection; with 64 kept, the pool checks every
-    connection's socket on each request (O(connections) system calls per request), which then
-    cost more than the HTTP exchange. Small pools keep both costs low. Each client may still open
-    `delivery_max_in_flight` connections, so no attempt ever waits for a pool slot.
-    """
-    count = -(-max(1, settings.delivery_max_in_flight) // KEEPALIVE_PER_CLIENT)
-    return [make_http_client(settings, KEEPALIVE_PER_CLIENT) for _ in range(count)]
+_retry_after = retry_after_seconds  # the name the tests and older callers know
 
 
 class DeliveryWorker:
@@ -130,7 +101,7 @@ class DeliveryWorker:
         self.settings = settings
         self.signer = signer
         self.wake = asyncio.Event()
-        self.clients: list[httpx2.AsyncClient] = []
+        self.transports: dict[str, Transport] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.main: asyncio.Task[None] | None = None
         self.listener: asyncio.Task[None] | None = None
@@ -178,8 +149,10 @@ class DeliveryWorker:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._waker = lambda: loop.call_soon_threadsafe(self.wake.set)
-        notifications.add_waker(self._waker)
-        self.clients = make_http_clients(self.settings)
+        outbox.add_waker(self._waker)
+        self.transports = build_transports(self.settings, self.signer)
+        for transport in self.transports.values():
+            await transport.start()
         if not self.is_postgres and self._try_lock():
             await self._release_all_leases()  # the only deliverer: anything in flight was a dead one's
         if self.is_postgres:
@@ -189,7 +162,7 @@ class DeliveryWorker:
 
     async def stop(self) -> None:
         self.stopping = True
-        notifications.remove_waker(self._waker)
+        outbox.remove_waker(self._waker)
         for task in (self.main, self.listener):
             if task:
                 task.cancel()
@@ -204,8 +177,8 @@ class DeliveryWorker:
                 await self.recorder
         with contextlib.suppress(Exception):  # what is left is re-sent after its lease expires
             await self._flush()
-        for client in self.clients:
-            await client.aclose()
+        for transport in self.transports.values():
+            await transport.stop()
         if self.lock_file is not None:
             self.lock_file.close()  # releases the flock: another process takes over
             self.lock_file = None
@@ -219,7 +192,7 @@ class DeliveryWorker:
             connection = None
             try:
                 connection = await asyncpg.connect(dsn)
-                await connection.add_listener(notifications.PG_CHANNEL, lambda *_a: self.wake.set())
+                await connection.add_listener(outbox.PG_CHANNEL, lambda *_a: self.wake.set())
                 closed = asyncio.Event()
                 connection.add_termination_listener(lambda *_a, closed=closed: closed.set())
                 self.wake.set()  # (re)connected: notifications may have been missed, resync
@@ -335,9 +308,11 @@ class DeliveryWorker:
                 # The planner estimates rows per callback from the average (about one), so for a
                 # callback with a backlog it picks bitmap scan + sort over all that callback's rows
                 # for every probe instead of reading k rows in index order; JIT would only add
-                # compile time to a sub-millisecond query. Both for this transaction only.
+                # compile time to a sub-millisecond query; asynchronous commit: see ASYNC_COMMIT. For this
+                # transaction only.
                 await session.exec(text(  # type: ignore[call-overload]
-                    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true)"
+                    "SELECT set_config('enable_bitmapscan', 'off', true), set_config('jit', 'off', true),"
+                    " set_config('synchronous_commit', 'off', true)"
                 ))
             ids = list((await session.exec(self._eligible(now, limit))).scalars().all())  # type: ignore[call-overload]
             if not ids:
@@ -361,19 +336,12 @@ class DeliveryWorker:
         error: str | None = None
         retry_after: float | None = None
         try:
-            # a callback always uses the same client, so its connections are reused
-            client = self.clients[int(row.callback_key[:8], 16) % len(self.clients)]
-            body = row.body.encode()
-            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
-            headers.update(await self.signer.headers(row.message_id, body))
-            if row.bearer_token:
-                headers["Authorization"] = f"Bearer {row.bearer_token}"
-            response = await client.post(row.callback_url, content=body, headers=headers)
-            status = response.status_code
-            await response.aclose()
-            if not 200 <= status < 300:
-                error = f"HTTP {status}" + (" (redirects are not followed)" if 300 <= status < 400 else "")
-                retry_after = _retry_after(response.headers.get("retry-after"))
+            transport = self.transports.get(row.transport)
+            if transport is None:  # e.g. an MQTT row in a process started without VTN_MQTT_URL
+                error = f"no {row.transport!r} transport configured in this process"
+            else:
+                attempt = await transport.send(row)
+                status, error, retry_after = attempt.status, attempt.error, attempt.retry_after
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -411,13 +379,15 @@ class DeliveryWorker:
         delivered = [(o.row.id, o.row.attempts) for o in batch if o.error is None]
         failed = [o for o in batch if o.error is not None]
         async with self.db.session() as session:
+            if self.is_postgres:
+                await session.exec(text(ASYNC_COMMIT))  # type: ignore[call-overload]
             if delivered:
                 await session.exec(delete(TABLE).where(  # type: ignore[call-overload]
                     C.status == OutboxStatus.IN_FLIGHT, tuple_(C.id, C.attempts).in_(delivered)
                 ))
                 latest: dict[str, datetime] = {}  # newest 2xx per subscription in this batch
                 for o in batch:
-                    if o.error is None:
+                    if o.error is None and o.row.subscription_id:  # webhook rows (MQTT ones have no subscription)
                         latest[o.row.subscription_id] = max(o.at, latest.get(o.row.subscription_id, o.at))
                 await upsert(session, DeliveredRow.__table__, [  # type: ignore[attr-defined]
                     {"subscription_id": sid, "last_delivered_at": at} for sid, at in sorted(latest.items())

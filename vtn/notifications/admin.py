@@ -18,9 +18,9 @@ from vtn.core.pagination import Page, page_params
 from vtn.core.responses import error_responses
 from vtn.core.security import Principal, require_bl
 from vtn.core.store import format_timestamp
-from vtn.subscriptions import notifications
+from vtn.notifications import outbox
+from vtn.notifications.models import DeliveredRow, HeartbeatRow, OutboxRow, OutboxStatus
 from vtn.subscriptions.models import SubscriptionRow
-from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, OutboxRow, OutboxStatus
 from vtn.vens.models import VenRow
 
 DeliveryStatus = Literal["pending", "failing", "dead"]
@@ -116,7 +116,7 @@ async def list_deliveries(session: AsyncSession, operator: str | None, status: s
 
 
 async def _wake(session: AsyncSession) -> None:
-    await notifications.notify_workers(session)
+    await outbox.notify_workers(session)
 
 
 async def redrive(session: AsyncSession, operator: str | None, delivery_id: int) -> OutboxRow:

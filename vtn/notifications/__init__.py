@@ -1,0 +1,1 @@
+"""Notifications: the transactional outbox, matching, and delivery by transport (webhook, MQTT)."""
