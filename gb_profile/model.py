@@ -7,10 +7,11 @@ All instants are timezone-aware; builders emit them in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
 from gb_profile.products import ProductCode, SetpointKind
+from gb_profile.settlement import LONDON, local_to_utc
 
 PROFILE_VERSION = "1.0"
 PROGRAM_TYPE_PREFIX = "GB_FLEX:"
@@ -167,11 +168,70 @@ class ConstraintManagementZone:
         return f"{self.operator_id}:{self.code}"
 
 
+class AcceptanceMode(StrEnum):
+    """How declared availability becomes accepted availability (docs/gb-profile.md §6.5)."""
+
+    AUTO = "AUTO"  # every declaration that passes the checks is accepted as declared
+    MANUAL = "MANUAL"  # the operator accepts (or rejects) each window, with an awarded price in auctions
+
+
+class OutsideWindows(StrEnum):
+    """What the VTN does with a dispatch outside the unit's accepted availability windows."""
+
+    OFF = "OFF"  # not checked (utilisation-only products)
+    WARN = "WARN"  # stored, answered with a GB-Warning header
+    REFUSE = "REFUSE"  # 409
+
+
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+
+
+@dataclass(frozen=True)
+class DeclarationCutoff:
+    """The weekly cut-off for availability declarations, in London local time.
+
+    Declarations for the week commencing Monday M are accepted until `weekday` at `minute` (minutes after
+    local midnight; 1440 = the end of that day) of the week `weeks_before` weeks before M. Flexible Power:
+    "until 23:59 on Tuesday" of the previous week = (1, 1439, 1); "end of Wednesday" = (2, 1440, 1).
+    The cut-off instant itself is late (a declaration must be received strictly before it).
+    """
+
+    weekday: int  # 0 = Monday
+    minute: int  # 0..1440
+    weeks_before: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6 or not 0 <= self.minute <= 1440 or not 0 <= self.weeks_before <= 52:
+            raise ValueError("a declaration cut-off needs weekday 0-6, minute 0-1440 and weeks_before 0-52")
+
+    def for_week(self, week_start: date) -> datetime:
+        """The UTC instant of the cut-off for the week commencing (Monday) `week_start`."""
+        day = week_start - timedelta(weeks=self.weeks_before) + timedelta(days=self.weekday)
+        if self.minute == 1440:  # end of the day: the next local midnight (which always exists in GB)
+            day, minute = day + timedelta(days=1), 0
+        else:
+            minute = self.minute
+        return local_to_utc(datetime.combine(day, time(minute // 60, minute % 60)))
+
+    def __str__(self) -> str:
+        when = "end of" if self.minute == 1440 else f"{self.minute // 60:02d}:{self.minute % 60:02d} on"
+        ahead = {0: "of the same week", 1: "of the week before"}.get(self.weeks_before, f"{self.weeks_before} weeks before")
+        return f"{when} {WEEKDAYS[self.weekday].title()} {ahead}"
+
+
+def week_of(moment: datetime) -> date:
+    """The London-local Monday of the week containing the instant `moment`."""
+    day = moment.astimezone(LONDON).date()
+    return day - timedelta(days=day.weekday())
+
+
 @dataclass(frozen=True)
 class Contract:
-    """A flexibility services contract between a network operator and an FSP.
+    """A flexibility services contract between a network operator and an FSP: the contract terms.
 
-    Run times, sizes and prices are per contract; the profile carries them, it does not fix them.
+    Run times, sizes and prices are per contract; the profile carries them, it does not fix them. The VTN stores
+    them per program and per dispatch unit (`vtn.contracts`, docs/gb-profile.md §2.1): a unit's terms override
+    its program's field by field; `None` means "not set" (no price, no limit).
     """
 
     operator_id: str
@@ -192,10 +252,38 @@ class Contract:
     valid_from: datetime | None = None
     valid_to: datetime | None = None
     terms_url: str | None = None
+    # where the terms are stored (VTN): the program, and the dispatch unit for unit-level terms
+    program_id: str | None = None
+    unit: str | None = None
+    notice: timedelta | None = None  # the contract's notice (None: the product's, products.NoticePeriod)
+    # the availability cycle (§6.5)
+    declaration_cutoff: DeclarationCutoff | None = None  # None: declarations are accepted until the window starts
+    declaration_window_days: int | None = None  # declarations open this many days before the cut-off (None: any time)
+    acceptance_mode: AcceptanceMode = AcceptanceMode.AUTO
+    auction: bool = False  # acceptances carry the FSP's bid and the awarded price
+    operator_managed: bool = False  # the operator enters declarations for the FSP
+    outside_windows: OutsideWindows = OutsideWindows.OFF
+    # delivery RAG: delivered/instructed ≥ green % is GREEN, ≥ amber % AMBER, else RED
+    rag_green_percent: float = 95.0
+    rag_amber_percent: float = 80.0
 
     @property
     def target_value(self) -> str:
         return f"{self.operator_id}:{self.contract_id}"
+
+    def in_force(self, moment: datetime) -> bool:
+        """True when `moment` lies in [valid_from, valid_to) (an open end is unbounded)."""
+        return (self.valid_from is None or self.valid_from <= moment) and (self.valid_to is None or moment < self.valid_to)
+
+    def rag(self, delivered_percent: float) -> str:
+        """GREEN, AMBER or RED for a delivery of `delivered_percent` % of the instructed energy."""
+        if delivered_percent >= self.rag_green_percent:
+            return "GREEN"
+        return "AMBER" if delivered_percent >= self.rag_amber_percent else "RED"
+
+    def cutoff_for(self, week_start: date) -> datetime | None:
+        """The UTC cut-off for declarations of the week commencing `week_start` (None: no weekly cut-off)."""
+        return self.declaration_cutoff.for_week(week_start) if self.declaration_cutoff else None
 
 
 @dataclass(frozen=True)

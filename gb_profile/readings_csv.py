@@ -28,6 +28,9 @@ _HEADERS = {
 }
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|\+00:00)$")
 MAX_ERRORS = 100
+# Readings per GB_READINGS report when a file is sent in chunks (`ven gb readings --csv`): two days of one unit by the
+# minute, about 410 kB of JSON (some 142 bytes a reading), well under the VTN's default 1 MiB request body limit.
+READINGS_CHUNK = 2880
 
 
 class ReadingsCsvError(ValueError):
@@ -147,4 +150,4 @@ def to_readings_csv(readings: list[m.MeterReading], zones: dict[str, str]) -> st
     return out.getvalue()
 
 
-__all__ = ["ReadingsCsvError", "ReadingsFile", "parse_readings_csv", "to_readings_csv"]
+__all__ = ["READINGS_CHUNK", "ReadingsCsvError", "ReadingsFile", "parse_readings_csv", "to_readings_csv"]

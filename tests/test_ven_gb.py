@@ -506,6 +506,12 @@ def test_readings_and_emergency_stop_round_trip(vtn: VtnProcess, programs: dict[
         assert "4 ENERGY_KWH readings, 2 meterable unit(s)" in result.output
         report_id = result.output.split()[1]
         assert b.parse_readings_report(op._request("GET", f"/reports/{report_id}")).readings == parsed_sorted(half_hourly)
+        # a large file goes in chunks, one report each (here 3 + 1 readings)
+        result = runner.invoke(cli.app, ["gb", "readings", "--config", str(config), "--csv", str(csv_file),
+                                         "--chunk-size", "3"])
+        assert result.exit_code == 0, result.output
+        assert "3/4 readings sent" in result.output and "4/4 readings sent" in result.output
+        assert "4 ENERGY_KWH readings, 2 meterable unit(s), in 2 report(s)" in result.output
 
         dispatch_id = op.issue_dispatch(instruction(ProductCode.SU, "CLI-ESTOP", "fsp-pull",
                                                     (datetime.now(UTC) + timedelta(days=15)).replace(minute=0, second=0),

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from gb_profile.readings_csv import READINGS_CHUNK
 from openadr3.models import Report
 from ven_client.agent import EventHandler, LoggingHandler, VenAgent, report_resource
 from ven_client.client import VtnClient, VtnError, VtnUnavailable
@@ -333,9 +334,18 @@ def gb_readings(
     config: ConfigOption = None,
     event_id: EventOption = None,
     operator: OperatorOption = None,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, max=7000,
+                                            help="Readings per report: a large file is sent as several reports.")]
+    = READINGS_CHUNK,
 ) -> None:
-    """Send meter readings from a CSV file as one GB_READINGS report (all lines or none)."""
+    """Send meter readings from a CSV file as GB_READINGS reports, in chunks of --chunk-size readings.
+
+    The whole file is checked first (all lines or none). The VTN keeps readings idempotent by unit, interval and
+    version, so sending the file again after an interruption counts nothing twice; a changed value is a correction.
+    """
     from gb_profile.readings_csv import ReadingsCsvError, parse_readings_csv
+    from ven_client.config import GbSettings
+    from ven_client.gb import GbReporter
 
     settings = _command_config(config)
     try:
@@ -344,9 +354,19 @@ def gb_readings(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     units = len({r.meterable_unit for r in parsed.readings})
-    _gb_send(settings, lambda reporter: reporter.send_readings(parsed.readings, event_id=event_id, operator_id=operator),
-             lambda saved: f"report {saved.id} for event {saved.eventID}: {len(parsed.readings)} {parsed.kind.value} readings, "
-                           f"{units} meterable unit(s)")
+
+    def progress(done: int, total: int, saved: Report) -> None:
+        typer.echo(f"report {saved.id} for event {saved.eventID}: {done}/{total} readings sent")
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            reporter = GbReporter(client, settings.gb or GbSettings(fsp_id=settings.ven.name))
+            sent = await reporter.send_readings_chunked(parsed.readings, chunk_size=chunk_size, event_id=event_id,
+                                                        operator_id=operator, progress=progress)
+            typer.echo(f"{len(parsed.readings)} {parsed.kind.value} readings, {units} meterable unit(s), "
+                       f"in {len(sent)} report(s)")
+
+    _run_gb(main())
 
 
 @gb_app.command("emergency-stop")

@@ -33,7 +33,7 @@ from joserfc.jwk import ECKey
 
 from gb_profile import builders as b
 from gb_profile import model as m
-from gb_profile.readings_csv import parse_readings_csv
+from gb_profile.readings_csv import READINGS_CHUNK, parse_readings_csv
 from gb_profile.signing import KeyRing, SignatureError, read_keys, sign_report, verify_event
 from gb_profile.validator import is_gb_program
 from openadr3.models import Event, Program, Report
@@ -287,6 +287,27 @@ class GbReporter:
         assert event.id is not None
         body = m.MeterReadings(fsp_id=self.fsp_id, operator_id=operator, readings=tuple(readings))
         return await self.submit(b.build_readings_report(body, event.programID, event.id))
+
+    async def send_readings_chunked(self, readings: Iterable[m.MeterReading], *, chunk_size: int = READINGS_CHUNK,
+                                    event_id: str | None = None, operator_id: str | None = None,
+                                    progress: Callable[[int, int, Report], None] | None = None) -> list[Report]:
+        """Readings as several GB_READINGS reports of at most `chunk_size` readings each (a month of per-minute data
+        does not fit one request body). The VTN keeps readings idempotent by (unit, interval, version), so a chunk
+        sent twice (a retry, or the whole file again after a failure) counts once. `progress(done, total, report)`
+        is called after each chunk."""
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be at least 1")
+        event, operator = await self._target(event_id, operator_id)
+        assert event.id is not None
+        ordered = sorted(readings, key=lambda r: (r.meterable_unit, r.start, r.kind))
+        sent: list[Report] = []
+        for index in range(0, len(ordered), chunk_size):
+            body = m.MeterReadings(fsp_id=self.fsp_id, operator_id=operator,
+                                   readings=tuple(ordered[index:index + chunk_size]))
+            sent.append(await self.submit(b.build_readings_report(body, event.programID, event.id)))
+            if progress is not None:
+                progress(min(index + chunk_size, len(ordered)), len(ordered), sent[-1])
+        return sent
 
     async def send_readings_csv(self, source: str | bytes | Path, *, event_id: str | None = None,
                                 operator_id: str | None = None) -> Report:

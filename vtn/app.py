@@ -19,6 +19,7 @@ from vtn.auth.router import router as auth_router
 from vtn.auth.router import well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
+from vtn.contracts.router import router as contracts_router
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
 from vtn.core.logs import configure_logging
@@ -26,6 +27,9 @@ from vtn.core.middleware import BodyGuard
 from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
 from vtn.core.settings import Settings, get_settings
+from vtn.delivery.router import admin_router as delivery_admin_router
+from vtn.delivery.router import router as delivery_router
+from vtn.delivery.worker import start_delivery_reports, stop_delivery_reports
 from vtn.events.router import admin_router as event_admin_router
 from vtn.events.router import router as events_router
 from vtn.gb.router import router as gb_router
@@ -51,8 +55,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
+        start_delivery_reports(app)
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
+        await stop_delivery_reports(app)
         await stop_notifications(app)
         await app.state.db.dispose()
         log.debug("VTN stopped")
@@ -88,7 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix=base)
     app.include_router(audit_router, prefix=base)
     app.include_router(gb_router, prefix=base)
+    app.include_router(contracts_router, prefix=base)
     app.include_router(event_admin_router, prefix=base)
+    app.include_router(delivery_admin_router, prefix=base)
+    app.include_router(delivery_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)

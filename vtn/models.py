@@ -3,7 +3,9 @@
 from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
+from vtn.contracts.models import ContractTermsRow
 from vtn.core.tables import ObjectTarget
+from vtn.delivery.models import DeliveryReportRow, ReadingRow, UnitBaselineRow
 from vtn.events.models import EventRevisionRow, EventRow
 from vtn.gb.models import FspKeyRow
 from vtn.programs.models import ProgramRow
@@ -14,8 +16,30 @@ from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, Ou
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
-    "AuditRow", "ClientRow", "ConsoleInvitation", "ConsoleRecoveryCode", "ConsoleSession", "ConsoleUser", "DeliveredRow",
-    "EventRevisionRow", "EventRow", "FspKeyRow", "HeartbeatRow", "ObjectTarget", "OutboxRow",
-    "ProgramRow", "ReportRow", "ResourceRow", "RevisionRow", "SigningKeyRow", "SignoffRow", "SubscriptionRow", "VenRow",
+    "AuditRow",
+    "ClientRow",
+    "ConsoleInvitation",
+    "ConsoleRecoveryCode",
+    "ConsoleSession",
+    "ConsoleUser",
+    "ContractTermsRow",
+    "DeliveredRow",
+    "DeliveryReportRow",
+    "EventRevisionRow",
+    "EventRow",
+    "FspKeyRow",
+    "HeartbeatRow",
+    "ObjectTarget",
+    "OutboxRow",
+    "ProgramRow",
+    "ReadingRow",
+    "ReportRow",
+    "ResourceRow",
+    "RevisionRow",
+    "SigningKeyRow",
+    "SignoffRow",
+    "SubscriptionRow",
+    "UnitBaselineRow",
+    "VenRow",
     "WebhookKeyRow",
 ]

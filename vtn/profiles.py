@@ -95,6 +95,14 @@ def check_report(
         _flag_readback(report, event)
 
 
+def is_gb_readings(report: dict[str, Any], program: dict[str, Any]) -> bool:
+    """A GB_READINGS report of a GB program: its readings are also kept as versioned rows (vtn.delivery.readings)."""
+    from gb_profile import model as m
+    from gb_profile.validator import is_gb_program
+
+    return report.get("reportName") == m.R_READINGS and is_gb_program(program)
+
+
 async def report_keys(session: AsyncSession, operator: str, report: dict[str, Any], program: dict[str, Any]
                       ) -> KeyRing | None:
     """The keys the report's signer (clientName) registered with `operator` (vtn.gb.keys); None in non-GB programs

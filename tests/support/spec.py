@@ -13,8 +13,8 @@ UNDECLARED_PROBLEMS = {401, 405, 413, 415}
 
 def assert_spec_response(method: str, url: str, response) -> None:  # type: ignore[no-untyped-def]
     path = urlsplit(url).path
-    if not path.startswith(BASE) or path.startswith(BASE + "/admin") or response.status_code == 304:
-        return
+    if not path.startswith(BASE) or path.startswith((BASE + "/admin", BASE + "/gb/")) or response.status_code == 304:
+        return  # /admin and /gb/ are this VTN's extensions (GB profile), not operations of openadr3.yaml
     path = path[len(BASE):] or "/"
     if path == "/auth/token":
         return

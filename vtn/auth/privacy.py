@@ -10,6 +10,7 @@ operators. Within its operator:
 | subscription        | all, r/w  | its own, r/w (webhook bearer tokens only ever shown to their creator) |
 | ven                 | all, r/w  | its own ven object only, r/w (create only under its bound name)       |
 | resource            | all, r/w  | resources of its own ven, r/w                                         |
+| GB delivery report  | all, read | its own FSP's (fsp = its bound venName), read (`fsp_record_clauses`)  |
 | anything else       | nothing   | nothing                                                               |
 
 A VEN's grants are (VEN_NAME, its bound venName) plus the targets a BL wrote on its ven and on its
@@ -215,6 +216,17 @@ def may_see_secrets(viewer: Viewer, owner_client_id: str | None, owner_ven_id: s
     if owner_client_id is not None:
         return viewer.principal.client_id == owner_client_id
     return owner_ven_id is not None and viewer.ven_id == owner_ven_id
+
+
+def fsp_record_clauses(viewer: Viewer, operator_column: Any, fsp_column: Any) -> list[Any]:
+    """GB settlement records of an FSP (delivery reports, statements): the BL sees its operator's, a VEN client
+    those of its own FSP (its bound venName) and nothing else; any other principal nothing (default deny)."""
+    clauses: list[Any] = [operator_column == viewer.operator]
+    if viewer.is_bl:
+        return clauses
+    if viewer.principal.ven_name:
+        return [*clauses, fsp_column == viewer.principal.ven_name]
+    return [false()]
 
 
 CLIENT_NAME_RULE = "VTN-ID-001"

@@ -101,6 +101,14 @@ class Settings(BaseSettings):
     # GB profile: the dispatching network operator whose licence areas meterable units' MPANs must lie in
     # (GB-V-004). One operator for every client for now; with operator tenancy it becomes the client's operator.
     gb_operator: str | None = Field(None, description="Network operator ID (e.g. NGED) for the MPAN licence-area check")
+    # GB delivery reports (vtn/delivery, docs/gb-profile.md §6.7)
+    gb_delivery_reports: bool = Field(True, description="Issue a delivery report per GB dispatch after it ends")
+    gb_delivery_delay_seconds: int = Field(
+        1800, ge=0, le=3300, description="Wait this long after a dispatch's end (readings arrive) before its report; "
+                                         "with the worker interval it stays within the hour")
+    gb_delivery_worker_seconds: float = Field(60.0, gt=0, description="How often the report worker looks for work")
+    gb_delivery_lookback_days: int = Field(14, gt=0, description="Dispatches created this recently are reported")
+    gb_rebound_periods: int = Field(2, ge=0, le=48, description="Settlement periods after a dispatch shown as rebound")
 
     @field_validator("base_path")
     @classmethod

@@ -13,7 +13,8 @@ from vtn.core.errors import Conflict
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore
-from vtn.profiles import check_report, check_report_change, report_keys, report_resources
+from vtn.delivery.readings import record_readings
+from vtn.profiles import check_report, check_report_change, is_gb_readings, report_keys, report_resources
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -45,8 +46,9 @@ async def report_document(session: AsyncSession, viewer: Viewer, report_id: str)
     return (await get_report(session, viewer, report_id)).document
 
 
-async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> str:
-    """Check what the report names and says; returns the operator it belongs to (its event's)."""
+async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, bool]:
+    """Check what the report names and says; returns the operator it belongs to (its event's) and whether it is
+    a GB program's readings report (recorded as versioned meter data, vtn.delivery.readings)."""
     from vtn.events.service import store as events
     from vtn.programs.service import store as programs
 
@@ -60,7 +62,7 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         keys = await report_keys(session, str(event.operator), content, program.document)
         own = await report_resources(session, viewer, content, program.document)
         check_report(content, event.document, program.document, own, keys)
-    return str(event.operator)
+    return str(event.operator), program is not None and is_gb_readings(content, program.document)
 
 
 NAME_COLUMN_LENGTH = 128
@@ -73,7 +75,7 @@ def _columns(report: Report) -> dict[str, Any]:
 
 
 async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
-    operator = await _check_references(session, viewer, report)
+    operator, readings = await _check_references(session, viewer, report)
     row = await store.insert(
         session,
         report.content(),
@@ -82,12 +84,14 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -
         operator=operator,
         **_columns(report),
     )
+    if readings:
+        await record_readings(session, operator, row.id, row.document)
     return row.document
 
 
 async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
-    await _check_references(session, viewer, report)
+    _operator, readings = await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     row = await store.replace(
         session,
@@ -96,6 +100,8 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
         change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
         **_columns(report),
     )
+    if readings:  # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
+        await record_readings(session, row.operator, row.id, row.document)
     return row.document
 
 

@@ -1,0 +1,1 @@
+"""GB contract terms per program and dispatch unit, the availability cycle and acknowledgement deadlines."""
