@@ -484,3 +484,42 @@ def delivery_summary(
         missing_steps=missing,
         skipped_reports=skipped,
     )
+
+
+# --- acknowledgement deadline (docs/gb-profile.md §6.1.1) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AckDeadline:
+    """Whether the latest revision of a dispatch was acknowledged within the contract's acknowledgement period.
+
+    The period runs from the revision's GB_INSTRUCTION_TIME to the VTN's receipt (`createdDateTime`) of the FSP's
+    first acknowledgement of that revision: it measures that the instruction was *received*, not executed.
+    """
+
+    event_id: str | None
+    event_name: str
+    fsp_id: str
+    dispatch_unit: str
+    revision: int
+    instruction_time: datetime
+    deadline: datetime
+    acknowledged: datetime | None  # the VTN's receipt of the first acknowledgement of the revision
+
+    def state(self, now: datetime) -> str:
+        """ON_TIME, LATE (acknowledged after the deadline), OVERDUE (none yet, deadline passed) or WAITING."""
+        if self.acknowledged is not None:
+            return "LATE" if self.acknowledged > self.deadline else "ON_TIME"
+        return "OVERDUE" if now >= self.deadline else "WAITING"
+
+
+def ack_deadline(state: AckStatus, period: timedelta | None) -> AckDeadline | None:
+    """The deadline of `state`'s latest revision under an acknowledgement period (None: no period in the terms)."""
+    if period is None:
+        return None
+    arrivals = [a.created or a.received_time for a in state.acks if a.revision == state.revision]
+    return AckDeadline(
+        event_id=state.event_id, event_name=state.event_name, fsp_id=state.fsp_id, dispatch_unit=state.dispatch_unit,
+        revision=state.revision, instruction_time=state.instruction_time,
+        deadline=b.utc(state.instruction_time) + period, acknowledged=min(arrivals) if arrivals else None,
+    )

@@ -394,6 +394,18 @@ def is_anchor_event(obj: Event | Mapping[str, Any]) -> bool:
     return isinstance(name, str) and name.endswith(f":{m.ANCHOR_REF}")
 
 
+def is_acceptance_event(obj: Event | Mapping[str, Any]) -> bool:
+    """The operator's weekly answer to an FSP's availability declarations (§6.5.2): instructs nothing."""
+    from gb_profile.availability import is_acceptance_event as check
+
+    return check(obj)
+
+
+def is_info_event(obj: Event | Mapping[str, Any]) -> bool:
+    """An event of a GB program that is not a dispatch: the anchor event or an acceptance event."""
+    return is_anchor_event(obj) or is_acceptance_event(obj)
+
+
 # --- revision / stop / cancel ----------------------------------------------------------------
 
 

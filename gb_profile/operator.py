@@ -247,7 +247,7 @@ class Operator:
         """GB dispatch events (anchor and non-profile events skipped)."""
         events = []
         for event in self._all("/events", {"programID": program_id} if program_id else None):
-            if b.is_anchor_event(event):
+            if b.is_info_event(event):
                 continue
             try:
                 b.parse_event(event)

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gb_profile import model as m
-from gb_profile.builders import is_anchor_event
+from gb_profile.builders import is_acceptance_event, is_anchor_event
 from gb_profile.identifiers import NETWORK_OPERATORS, MpanError, check_mpan_licence_area, parse_mpan_core
 from gb_profile.products import PRODUCTS, ProductCode, product_from_program_type
 from gb_profile.signing import KeyRing, SignatureError, signature_header, verify_event, verify_report
@@ -67,6 +67,8 @@ RULES: dict[str, str] = {
     "GB-E-023": "GB_SIGNATURE, if present, MUST be a compact detached ES256 JWS naming a kid, and MUST verify.",
     "GB-E-030": "The anchor event (<NO>:GB_ANCHOR) MUST have no targets, no payloadDescriptors, no intervals and a "
     "GB_HEARTBEAT reportDescriptor with frequency 0.",
+    "GB-E-031": "An acceptance event (<NO>:GB_ACCEPTANCE:<FSP>:<week>) MUST target exactly that one VEN_NAME and carry "
+    "GB_DISPATCH_UNIT and GB_ACCEPTANCE_STATUS in every interval.",
     "GB-E-040": "A revision MUST have a higher GB_DISPATCH_REVISION than the previous one.",
     "GB-E-041": "A revision MUST keep programID, eventName and the VEN_NAME, RESOURCE_NAME and GB_CONTRACT targets.",
     "GB-E-042": "A revision's status MUST be an allowed transition from the previous status.",
@@ -271,6 +273,9 @@ def validate_event(
     if is_anchor_event(event):
         _validate_anchor(event, prog, out)
         return out.items
+    if is_acceptance_event(event):
+        _validate_acceptance(event, out)
+        return out.items
     _validate_dispatch(event, prog, keys, out)
     if previous is not None:
         prev = _parse(Event, previous, out)
@@ -297,6 +302,19 @@ def _validate_anchor(event: Event, prog: Program | None, out: _Collector) -> Non
     heartbeat = [d for d in event.reportDescriptors or () if d.payloadType == m.P_HEARTBEAT and d.frequency == 0]
     if event.targets or event.payloadDescriptors or event.intervals or not heartbeat:
         out.add("GB-E-030", "$", "anchor event must be public, without payloads, with a GB_HEARTBEAT descriptor")
+
+
+def _validate_acceptance(event: Event, out: _Collector) -> None:
+    from gb_profile.availability import P_ACCEPTANCE_STATUS, P_UNIT, STATUSES
+
+    parts = (event.eventName or "").split(":")
+    fsp = _targets(event.targets, m.T_VEN_NAME)
+    if len(parts) < 4 or len(fsp) != 1 or fsp[0].values != [":".join(parts[2:-1])] or len(event.targets or ()) != 1:
+        out.add("GB-E-031", "targets", "an acceptance event targets exactly the VEN_NAME its name carries")
+    for index, interval in enumerate(event.intervals or ()):
+        types = {p.type: p.values for p in interval.payloads}
+        if len(types.get(P_UNIT) or ()) != 1 or (types.get(P_ACCEPTANCE_STATUS) or [None])[0] not in STATUSES:
+            out.add("GB-E-031", f"intervals[{index}]", "needs GB_DISPATCH_UNIT and GB_ACCEPTANCE_STATUS")
 
 
 def _validate_dispatch(event: Event, prog: Program | None, keys: KeyRing | None, out: _Collector) -> None:

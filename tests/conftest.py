@@ -108,7 +108,7 @@ def vtn_test_settings(database_url: str, **overrides: object) -> Settings:
     """The tests' VTN settings: webhooks to loopback allowed, no delivery worker and no console unless asked."""
     values: dict[str, object] = {
         "callback_allow_http": True, "callback_allowed_networks": ["127.0.0.0/8", "::1/128"],
-        "delivery_enabled": False, "console_enabled": False, **overrides,
+        "delivery_enabled": False, "console_enabled": False, "gb_ack_check_seconds": 0, **overrides,
     }
     return Settings(database_url=database_url, **values)  # type: ignore[arg-type]
 

@@ -436,7 +436,7 @@ class GbAdapter(EventHandler):
         try:  # program not (yet) visible: decide by the event itself
             b.parse_event(event)
         except (m.ProfileError, ValueError, IndexError):
-            return b.is_anchor_event(event)
+            return b.is_info_event(event)
         return True
 
     async def _forward(self, name: str, *args: Any) -> None:
@@ -461,7 +461,7 @@ class GbAdapter(EventHandler):
     async def on_event_cancelled(self, event: Event) -> None:
         if not self._is_gb(event):
             return await self._forward("on_event_cancelled", event)
-        if b.is_anchor_event(event) or event.id is None:
+        if b.is_info_event(event) or event.id is None:
             return
         seen = self._seen.get(event.id)
         try:
@@ -482,7 +482,7 @@ class GbAdapter(EventHandler):
         revision it acknowledged was already stopped: both are left alone."""
         if not self._is_gb(event):
             return await self._forward("on_cancelled_event_found", event)
-        if event.id is None or b.is_anchor_event(event) or event.id in self._seen or self.ven is None:
+        if event.id is None or b.is_info_event(event) or event.id in self._seen or self.ven is None:
             return
         try:
             acknowledged = await self.reporter.acknowledged_revisions(event.id)
@@ -532,7 +532,7 @@ class GbAdapter(EventHandler):
         return None
 
     async def _revision(self, event: Event) -> None:
-        if event.id is None or b.is_anchor_event(event):
+        if event.id is None or b.is_info_event(event):
             return
         assert self.settings is not None
         try:

@@ -19,6 +19,7 @@ from vtn.auth.router import router as auth_router
 from vtn.auth.router import well_known
 from vtn.auth.tls import TrustedProxyCertMiddleware
 from vtn.auth.tokens import TokenService
+from vtn.contracts.acks import AckWatcher
 from vtn.contracts.router import router as contracts_router
 from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
@@ -56,8 +57,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
         start_delivery_reports(app)
+        app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
+        app.state.ack_watcher.start()
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
+        await app.state.ack_watcher.stop()
         await stop_delivery_reports(app)
         await stop_notifications(app)
         await app.state.db.dispose()

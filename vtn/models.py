@@ -3,7 +3,7 @@
 from vtn.audit.models import AuditRow
 from vtn.auth.models import ClientRow, SigningKeyRow
 from vtn.console.models import ConsoleInvitation, ConsoleRecoveryCode, ConsoleSession, ConsoleUser
-from vtn.contracts.models import ContractTermsRow
+from vtn.contracts.models import AcceptanceRow, AckAlarmRow, ContractTermsRow
 from vtn.core.tables import ObjectTarget
 from vtn.delivery.models import DeliveryReportRow, ReadingRow, UnitBaselineRow
 from vtn.events.models import EventRevisionRow, EventRow
@@ -16,6 +16,8 @@ from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, Ou
 from vtn.vens.models import ResourceRow, VenRow
 
 __all__ = [
+    "AcceptanceRow",
+    "AckAlarmRow",
     "AuditRow",
     "ClientRow",
     "ConsoleInvitation",

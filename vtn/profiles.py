@@ -67,7 +67,7 @@ def _sandbox_marking(event: dict[str, Any], program: dict[str, Any]) -> list[Any
     from gb_profile.validator import Violation
     from vtn.programs.models import is_sandbox_name
 
-    if b.is_anchor_event(event):
+    if b.is_info_event(event):
         return []  # not a dispatch: it carries readings and emergency stops, and instructs nothing
     contracts = [v for t in event.get("targets") or () if isinstance(t, dict) and t.get("type") == m.T_CONTRACT
                  for v in t.get("values") or ()]
@@ -362,7 +362,7 @@ async def dispatch_warnings(session: AsyncSession, event: dict[str, Any]) -> lis
     from vtn.programs.models import ProgramRow
 
     program = await session.get(ProgramRow, event.get("programID"))  # the caller just wrote the event: visible
-    if program is None or not is_gb_program(program.document) or b.is_anchor_event(event):
+    if program is None or not is_gb_program(program.document) or b.is_info_event(event):
         return []
     try:
         ins = b.parse_event(event)
@@ -370,8 +370,10 @@ async def dispatch_warnings(session: AsyncSession, event: dict[str, Any]) -> lis
         return []
     if ins.status not in m.ACTIVE_STATUSES:
         return []
+    from vtn.contracts.availability import outside_window_warnings
+
     warning = dispatch_warning(ins, await fsp_emergency_stops(session, program.operator, ins.fsp_id))
-    return [warning] if warning else []
+    return ([warning] if warning else []) + await outside_window_warnings(session, program, event)
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:

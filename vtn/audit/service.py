@@ -167,11 +167,11 @@ GB_UPDATE_ACTIONS = {"STOP": "gb.stop", "CANCELLED": "gb.cancel", "EMERGENCY_STO
 
 def _gb_dispatch(document: Mapping[str, Any], program: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The dispatch a GB program's event carries (None for other events and the reporting anchor)."""
-    from gb_profile.builders import is_anchor_event, parse_event
+    from gb_profile.builders import is_info_event, parse_event
     from gb_profile.model import ProfileError
     from gb_profile.validator import is_gb_program
 
-    if program is None or not is_gb_program(program) or is_anchor_event(document):
+    if program is None or not is_gb_program(program) or is_info_event(document):
         return None
     try:
         ins = parse_event(document)

@@ -549,7 +549,7 @@ Dispatch = tuple[dict[str, Any], m.DispatchInstruction]  # the event document an
 async def _dispatches(session: AsyncSession, viewer: Viewer, program_id: str | None = None) -> list[Dispatch]:
     found = []
     for doc in await _all(lambda page: events.list_events(session, viewer, program_id, None, page)):
-        if b.is_anchor_event(doc):
+        if b.is_info_event(doc):
             continue
         try:
             found.append((doc, b.parse_event(doc)))

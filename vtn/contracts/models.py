@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from vtn.core.database import UTCDateTime
@@ -56,3 +56,60 @@ class ContractTermsRow(SQLModel, table=True):
     terms_url: str | None = Field(default=None, max_length=2000)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_by: str = Field(default="", max_length=200, nullable=False)  # audit actor id
+
+
+class AcceptanceRow(SQLModel, table=True):
+    """One declared window of one dispatch unit in one direction, and the operator's answer to it.
+
+    Written when a GB_AVAILABILITY report (the declaration) is stored; replaced when it is PUT, removed when it is
+    deleted. `status` PENDING until the operator decides (MANUAL) or ACCEPTED at once (AUTO).
+    """
+
+    __tablename__ = "gb_acceptance"
+    __table_args__ = (
+        Index("ix_gb_acceptance_week", "operator", "program_id", "week", "ven_name"),
+        Index("ix_gb_acceptance_unit", "operator", "ven_name", "unit", "start"),
+        Index("ix_gb_acceptance_report", "report_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    operator: str = Field(default="", max_length=64, nullable=False)
+    program_id: str = Field(max_length=128, nullable=False)
+    report_id: str = Field(max_length=128, nullable=False)  # the declaration (GB_AVAILABILITY report)
+    ven_name: str = Field(max_length=128, nullable=False)  # the FSP
+    unit: str = Field(max_length=128, nullable=False)
+    week: str = Field(max_length=10, nullable=False)  # the London Monday of the window's start, YYYY-MM-DD
+    start: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    end: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    direction: str = Field(max_length=16, nullable=False)  # TURN_DOWN | TURN_UP
+    declared_kw: float = Field(nullable=False)
+    bid_price: float | None = None  # GBP/MW/h (auctions)
+    status: str = Field(default="PENDING", max_length=8, nullable=False)  # PENDING | ACCEPTED | REJECTED
+    accepted_kw: float | None = None
+    awarded_price: float | None = None  # GBP/MW/h
+    reason: str | None = Field(default=None, max_length=1000)
+    entered_by: str = Field(default="", max_length=200, nullable=False)  # who declared (audit actor id)
+    operator_entered: bool = Field(default=False, nullable=False)  # an operator-managed declaration: read-only to the FSP
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    event_id: str | None = Field(default=None, max_length=128)  # the acceptance event it is published in
+
+
+class AckAlarmRow(SQLModel, table=True):
+    """An acknowledgement overdue: one row per (dispatch event, revision, unit), written once by whichever VTN process
+    noticed first (the unique key makes that safe with several processes); `cleared_at` when the ack arrived."""
+
+    __tablename__ = "gb_ack_alarm"
+    __table_args__ = (UniqueConstraint("event_id", "revision", "unit", name="uq_gb_ack_alarm"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    operator: str = Field(default="", max_length=64, nullable=False)
+    program_id: str = Field(max_length=128, nullable=False)
+    event_id: str = Field(max_length=128, nullable=False)
+    revision: int = Field(nullable=False)
+    ven_name: str = Field(max_length=128, nullable=False)
+    unit: str = Field(default="", max_length=128, nullable=False)
+    deadline: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    raised_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the late acknowledgement's arrival

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from vtn.audit.service import Actor
 from vtn.contracts.service import (
@@ -95,3 +96,150 @@ async def delete_unit_terms(request: Request, principal: BL, programID: ObjectID
 
 
 __all__ = ["TermsBody", "router"]
+
+
+# --- the availability cycle (docs/gb-profile.md §6.5) ----------------------------------------------------------
+
+
+def _week(value: str | None) -> Any:
+    from datetime import date
+
+    from vtn.core.errors import BadRequest
+
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        raise BadRequest(f"week {value!r} is not a date (YYYY-MM-DD, the London Monday)") from None
+    if day.weekday() != 0:
+        raise BadRequest(f"week {value!r} is not a Monday")
+    return day
+
+
+WeekQuery = Annotated[str | None, Query(description="The week commencing (London Monday, YYYY-MM-DD).",
+                                        max_length=10)]
+VenQuery = Annotated[str | None, Query(max_length=128, description="Only this FSP's (venName).")]
+
+
+@router.get("/programs/{programID}/acceptances", operation_id="gbListAcceptances",
+            summary="declared windows and their acceptance (BL)", responses=ERRORS,
+            description="Every declared window of the program (one per unit and direction), with the operator's "
+                        "answer: PENDING, ACCEPTED (accepted kW, awarded price) or REJECTED (reason).")
+async def get_acceptances(request: Request, principal: BL, programID: ObjectIDPath, week: WeekQuery = None,
+                          venName: VenQuery = None) -> JSONResponse:
+    from vtn.contracts.availability import acceptance_item, list_acceptances
+
+    async with _db(request).session(write=False) as session:
+        _, rows = await list_acceptances(session, principal.operator, programID, _week(week), venName)
+    return JSONResponse([acceptance_item(r) for r in rows])
+
+
+@router.get("/programs/{programID}/acceptances.csv", operation_id="gbAcceptancesCsv",
+            summary="a week's acceptances as CSV (BL)", responses=ERRORS,
+            description="One line per declared window of the week: UTC and London times, declared and accepted kW, "
+                        "bid and awarded prices, status, who declared and who decided.")
+async def get_acceptances_csv(request: Request, principal: BL, programID: ObjectIDPath,
+                              week: Annotated[str, Query(max_length=10, description="London Monday, YYYY-MM-DD")],
+                              venName: VenQuery = None) -> Response:
+    from vtn.contracts.availability import acceptances_csv, list_acceptances
+
+    day = _week(week)
+    async with _db(request).session(write=False) as session:
+        program, rows = await list_acceptances(session, principal.operator, programID, day, venName)
+    name = f"acceptances-{program.document.get('programName', program.id)}-{day.isoformat()}.csv"
+    return Response(acceptances_csv(rows), media_type="text/csv",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+class Decision(BaseModel):
+    """The operator's answer to one declared window."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ACCEPTED", "REJECTED"]
+    acceptedKW: float | None = Field(None, ge=0, le=1e7)
+    awardedPrice: float | None = Field(None, ge=0, le=1e6, description="GBP/MW/h")
+    bidPrice: float | None = Field(None, ge=0, le=1e6, description="GBP/MW/h, when the bid came another way")
+    reason: str | None = Field(None, max_length=1000)
+
+
+@router.post("/acceptances/{acceptanceID}", operation_id="gbDecideAcceptance",
+             summary="accept or reject a declared window (BL)", responses=ERRORS,
+             description="ACCEPTED (all the declared kW, or `acceptedKW`; auctions need `awardedPrice`) or REJECTED "
+                         "(with a `reason`). The FSP's acceptance event of that week is rewritten at once.")
+async def post_decision(request: Request, principal: BL,
+                        acceptanceID: Annotated[int, Path(ge=1, le=2**31 - 1)], body: Decision) -> JSONResponse:
+    from vtn.contracts.availability import acceptance_item, decide
+
+    async with _db(request).session() as session:
+        row = await decide(session, Actor.of(principal), principal.operator, acceptanceID, body.status,
+                           body.acceptedKW, body.awardedPrice, body.bidPrice, body.reason)
+        item = acceptance_item(row)
+    return JSONResponse(item)
+
+
+@router.post("/programs/{programID}/declarations", operation_id="gbEnterDeclaration", status_code=201,
+             summary="enter an FSP's availability declaration (BL, operator-managed programs)", responses=ERRORS,
+             description="The operator enters a GB_AVAILABILITY report for the FSP named by its clientName (which "
+                         "must have a ven in this operator). Stored as that FSP's report (its VEN can read it, not "
+                         "change it), attributed to the operator's client in the audit log and the acceptances.")
+async def post_declaration(request: Request, principal: BL, programID: ObjectIDPath,
+                           body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    from pydantic import ValidationError
+    from sqlmodel import select
+
+    from openadr3.models import Report
+    from vtn.auth.privacy import Viewer
+    from vtn.core.errors import BadRequest
+    from vtn.reports.service import create_report
+    from vtn.vens.models import VenRow
+
+    async with _db(request).session() as session:
+        program = await find_program(session, principal.operator, programID)
+        try:
+            report = Report.model_validate({**body, "programID": program.id})
+        except ValidationError as exc:
+            raise BadRequest(f"not a valid report: {exc.errors()[0]['msg']}") from None
+        if report.reportName != "GB_AVAILABILITY":
+            raise BadRequest("an operator enters availability declarations only (reportName GB_AVAILABILITY)")
+        ven = (await session.exec(select(VenRow).where(VenRow.operator == principal.operator,
+                                                       VenRow.ven_name == report.clientName))).first()
+        if ven is None:
+            raise BadRequest(f"no ven {report.clientName!r} in this operator: the FSP registers its ven first")
+        document = await create_report(session, Viewer(principal), report, owner_ven_id=ven.id, operator_entry=True)
+    return JSONResponse(document, status_code=201)
+
+
+# --- acknowledgement deadlines (docs/gb-profile.md §6.1.1) ----------------------------------------------------
+
+
+@router.get("/ack-deadlines", operation_id="gbAckDeadlines", summary="acknowledgement deadlines (BL)",
+            responses=ERRORS,
+            description="The latest revision of every GB dispatch written in the last 7 days whose unit's terms set "
+                        "an ackPeriodSeconds: its deadline (instruction time + period), when the first "
+                        "acknowledgement arrived (the VTN's clock) and its state ON_TIME, LATE, OVERDUE or WAITING, "
+                        "computed on read; `alarmRaisedDateTime` when the background check raised the alarm. "
+                        "`state` filters (e.g. OVERDUE).")
+async def get_ack_deadlines(request: Request, principal: BL,
+                            state: Annotated[str | None, Query(pattern="^(ON_TIME|LATE|OVERDUE|WAITING)$")] = None
+                            ) -> JSONResponse:
+    from vtn.contracts.acks import ack_deadlines, alarm_rows
+    from vtn.core.database import utcnow
+
+    now = utcnow()
+    async with _db(request).session(write=False) as session:
+        deadlines = await ack_deadlines(session, principal.operator, now)
+        alarms = {(a.event_id, a.revision, a.unit): a for a in await alarm_rows(session, principal.operator, False)}
+
+    def z(moment: Any) -> str | None:
+        return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+    items = []
+    for d in deadlines:
+        alarm = alarms.get((d.event_id or "", d.revision, d.dispatch_unit))
+        items.append({"eventID": d.event_id, "eventName": d.event_name, "venName": d.fsp_id,
+                      "resourceName": d.dispatch_unit, "revision": d.revision,
+                      "instructionDateTime": z(d.instruction_time), "deadline": z(d.deadline),
+                      "acknowledgedDateTime": z(d.acknowledged), "state": d.state(now),
+                      "alarmRaisedDateTime": z(alarm.raised_at) if alarm else None})
+    return JSONResponse([i for i in items if state is None or i["state"] == state])

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float | None = None  # default: delivery_timeout_seconds + 30
     delivery_max_in_flight: int = 64
     heartbeat_flush_seconds: float = 10.0
+    # GB: how often the background check raises overdue-acknowledgement alarms (0: never; vtn.contracts.acks)
+    gb_ack_check_seconds: float = 30.0
 
     # the poll path's memory (docs/benchmarks.md): all bounded
     revision_refresh_seconds: float = Field(

@@ -33,7 +33,7 @@ REPORT_PAGE = 50
 
 def _instruction(document: Mapping[str, Any]) -> m.DispatchInstruction | None:
     """The dispatch a version carries; None for the anchor event and anything the profile cannot read."""
-    if b.is_anchor_event(document):
+    if b.is_info_event(document):
         return None
     try:
         return b.parse_event(document)

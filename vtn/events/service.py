@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from openadr3.models import Event, ObjectType
 from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
+from vtn.contracts.availability import outside_window_warnings
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.store import ObjectStore, TargetFilter
@@ -46,6 +47,7 @@ async def create_event(session: AsyncSession, viewer: Viewer, event: Event) -> d
     ensure_can_write(viewer, ObjectType.EVENT)
     program = await require_reference(session, viewer, programs, event.programID, "programID")
     check_event(event.content(), program.document)
+    await outside_window_warnings(session, program, event.content())  # REFUSE: 409 before anything is stored
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.insert(
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
@@ -65,6 +67,7 @@ async def update_event(session: AsyncSession, viewer: Viewer, event_id: str, eve
     moved_from = await programs.get(session, row.program_id) if row.program_id != program.id else program
     check_event(event.content(), program.document, previous=row.document,
                 previous_program=moved_from and moved_from.document)
+    await outside_window_warnings(session, program, event.content())
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID,

@@ -46,9 +46,9 @@ async def report_document(session: AsyncSession, viewer: Viewer, report_id: str)
     return (await get_report(session, viewer, report_id)).document
 
 
-async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, bool]:
-    """Check what the report names and says; returns the operator it belongs to (its event's) and whether it is
-    a GB program's readings report (recorded as versioned meter data, vtn.delivery.readings)."""
+async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, Any, bool]:
+    """Check what the report names and says; returns the operator it belongs to (its event's), its program and
+    whether it is a GB program's readings report (recorded as versioned meter data, vtn.delivery.readings)."""
     from vtn.events.service import store as events
     from vtn.programs.service import store as programs
 
@@ -62,7 +62,7 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         keys = await report_keys(session, str(event.operator), content, program.document)
         own = await report_resources(session, viewer, content, program.document)
         check_report(content, event.document, program.document, own, keys)
-    return str(event.operator), program is not None and is_gb_readings(content, program.document)
+    return str(event.operator), program, program is not None and is_gb_readings(content, program.document)
 
 
 NAME_COLUMN_LENGTH = 128
@@ -74,25 +74,45 @@ def _columns(report: Report) -> dict[str, Any]:
             "report_name": name}
 
 
-async def create_report(session: AsyncSession, viewer: Viewer, report: Report) -> dict[str, Any]:
-    operator, readings = await _check_references(session, viewer, report)
+async def create_report(session: AsyncSession, viewer: Viewer, report: Report, *, owner_ven_id: str | None = None,
+                        operator_entry: bool = False) -> dict[str, Any]:
+    """`owner_ven_id`, `operator_entry`: a declaration the operator enters for an FSP (vtn.contracts.availability),
+    owned by the FSP's ven so its VEN sees it, read-only to it."""
+    operator, program, readings = await _check_references(session, viewer, report)
+    owner = owner_ven_id if operator_entry else viewer.ven_id
     row = await store.insert(
         session,
         report.content(),
-        change={"program_id": report.programID, "owner_ven_id": viewer.ven_id},
-        owner_ven_id=viewer.ven_id,
+        change={"program_id": report.programID, "owner_ven_id": owner},
+        owner_ven_id=owner,
         operator=operator,
         **_columns(report),
     )
     if readings:
         await record_readings(session, operator, row.id, row.document)
+    await _after_write(session, viewer, row.document, program, operator_entry=operator_entry)
     return row.document
+
+
+async def _after_write(session: AsyncSession, viewer: Viewer, document: dict[str, Any], program: Any, *,
+                       operator_entry: bool = False, replacing: bool = False) -> None:
+    """GB: a declaration's windows recorded (and checked) in this transaction; an acknowledgement's timeliness."""
+    from vtn.audit.service import Actor
+    from vtn.contracts.acks import on_acknowledgement
+    from vtn.contracts.availability import on_declaration
+
+    if program is None:
+        return
+    await on_declaration(session, Actor.of(viewer.principal), document, program, operator_entry=operator_entry,
+                         replacing=replacing)
+    await on_acknowledgement(session, document, program)
 
 
 async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
-    _operator, readings = await _check_references(session, viewer, report)
+    _operator, program, readings = await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
+    report_was_declaration = row.document.get("reportName") == "GB_AVAILABILITY"
     row = await store.replace(
         session,
         row,
@@ -102,13 +122,26 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
     )
     if readings:  # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
         await record_readings(session, row.operator, row.id, row.document)
+    if row.document.get("reportName") == "GB_AVAILABILITY" or report_was_declaration:
+        await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)
     return row.document
 
 
 async def delete_report(session: AsyncSession, viewer: Viewer, report_id: str) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
     await check_report_change(session, row, None)  # GB: nor deleted
+    await _before_delete(session, viewer, row)
     return await store.delete(session, row, change={"program_id": row.program_id, "owner_ven_id": row.owner_ven_id})
+
+
+async def _before_delete(session: AsyncSession, viewer: Viewer, row: ReportRow) -> None:
+    from vtn.contracts.availability import on_declaration_deleted
+    from vtn.programs.models import ProgramRow
+
+    if row.document.get("reportName") == "GB_AVAILABILITY":
+        program = await session.get(ProgramRow, row.program_id)
+        if program is not None:
+            await on_declaration_deleted(session, viewer.is_bl, row.document, program)
 
 
 async def delete_reports_where(session: AsyncSession, *where: Any) -> None:
