@@ -36,6 +36,9 @@ from vtn.events.router import router as events_router
 from vtn.gb.router import router as gb_router
 from vtn.programs.router import router as programs_router
 from vtn.reports.router import router as reports_router
+from vtn.statements.router import admin_router as statements_admin_router
+from vtn.statements.router import router as statements_router
+from vtn.statements.worker import start_statements, stop_statements
 from vtn.subscriptions.router import router as subscriptions_router
 from vtn.subscriptions.setup import install_notifications, start_notifications, stop_notifications
 from vtn.vens.router import router as vens_router
@@ -57,11 +60,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
         start_delivery_reports(app)
+        start_statements(app)
         app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
         app.state.ack_watcher.start()
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
         await app.state.ack_watcher.stop()
+        await stop_statements(app)
         await stop_delivery_reports(app)
         await stop_notifications(app)
         await app.state.db.dispose()
@@ -102,6 +107,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(event_admin_router, prefix=base)
     app.include_router(delivery_admin_router, prefix=base)
     app.include_router(delivery_router, prefix=base)
+    app.include_router(statements_admin_router, prefix=base)
+    app.include_router(statements_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)

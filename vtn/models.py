@@ -11,6 +11,7 @@ from vtn.gb.models import FspKeyRow
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
 from vtn.signoff.models import SignoffRow
+from vtn.statements.models import StatementChargesRow, StatementDecisionRow, StatementRow
 from vtn.subscriptions.models import SubscriptionRow
 from vtn.subscriptions.notification_models import DeliveredRow, HeartbeatRow, OutboxRow, RevisionRow, WebhookKeyRow
 from vtn.vens.models import ResourceRow, VenRow
@@ -40,6 +41,9 @@ __all__ = [
     "RevisionRow",
     "SigningKeyRow",
     "SignoffRow",
+    "StatementChargesRow",
+    "StatementDecisionRow",
+    "StatementRow",
     "SubscriptionRow",
     "UnitBaselineRow",
     "VenRow",
