@@ -327,6 +327,18 @@ async def list_statements(session: AsyncSession, viewer: Viewer, month: str | No
     return [_summary(r, latest[(r.operator, r.fsp, r.month)], decided.get(r.id)) for r in rows]
 
 
+async def list_for_operator(session: AsyncSession, operator: str, month: str | None) -> list[dict[str, Any]]:
+    """The latest versions in `operator` (the CLI: no principal, the operator named on the command line)."""
+    query = select(StatementRow).where(StatementRow.operator == operator)
+    if month is not None:
+        query = query.where(StatementRow.month == month_of(month).strftime("%Y-%m"))
+    rows = list((await session.exec(query.order_by(col(StatementRow.month).desc(), col(StatementRow.fsp)))).all())
+    latest = await _latest_versions(session, rows)
+    rows = [r for r in rows if r.version == latest[(r.operator, r.fsp, r.month)]]
+    decided = await decisions_of(session, [r.id for r in rows])
+    return [_summary(r, latest[(r.operator, r.fsp, r.month)], decided.get(r.id)) for r in rows]
+
+
 async def get_row(session: AsyncSession, viewer: Viewer, statement_id: str) -> StatementRow:
     row = (await session.exec(select(StatementRow).where(
         StatementRow.id == statement_id, *fsp_record_clauses(viewer, StatementRow.operator, StatementRow.fsp)))).first()
