@@ -221,7 +221,7 @@ def compute(fsp: str, month: date, windows: Sequence[AcceptedWindow], deliveries
         active_programs.add(w.program_id)
         lines.append(Line(
             Kind.AVAILABILITY,
-            f"{w.unit} available {begin.astimezone(LONDON):%a %d %b %H:%M}–{finish.astimezone(LONDON):%H:%M %Z}",
+            f"{w.unit} available {begin.astimezone(LONDON):%a %d %b %H:%M %Z}–{finish.astimezone(LONDON):%H:%M %Z}",
             amount, {"acceptanceID": w.acceptance_id, "programID": w.program_id, "unit": w.unit},
             {"from": utc_text(begin), "to": utc_text(finish), "fromLondon": london(begin), "toLondon": london(finish),
              "hours": str(hours.normalize()) if hours == hours.to_integral() else str(round(hours, 6)),
