@@ -9,30 +9,53 @@ automatically: availability 0.5 × 5 × 12 = 30.00, fee -25.00, total 5.00.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.examples import FSP, OPERATOR, example_program
-from tests.support.browser import DESKTOP, PASSWORD, PHONE, add_console_user, browser_page, require_browser, screenshot
+from tests.support.browser import DESKTOP, PASSWORD, PHONE, browser_page, require_browser, screenshot
 from tests.support.server import VtnProcess, running_vtn
 from vtn.core.security import Role
 
 
-def _client(vtn: VtnProcess, client_id: str, role: Role, ven_name: str | None = None) -> httpx2.Client:
-    secret = vtn.provision(client_id, role, ven_name=ven_name)
+def _accounts(vtn: VtnProcess) -> dict[str, str]:
+    """API clients and console accounts straight into the running VTN's (already upgraded) database, in-process:
+    the `vtn users add` command would cost a process start each on a loaded machine."""
+    from vtn.auth import service as auth
+    from vtn.console import service as console
+    from vtn.core.database import Database
+
+    async def main() -> dict[str, str]:
+        db = Database(vtn.database_url)
+        try:
+            async with db.session() as session:
+                secrets = {"operator": (await auth.add_client(session, "operator", Role.BL)).secret,
+                           "acme": (await auth.add_client(session, "acme", Role.VEN, ven_name=FSP)).secret}
+                await console.add_user(session, "olive", "operator", PASSWORD)
+                await console.add_user(session, "fiona", "fsp", PASSWORD, [FSP])
+            return {k: str(v) for k, v in secrets.items()}
+        finally:
+            await db.dispose()
+    return asyncio.run(main())
+
+
+def _client(vtn: VtnProcess, client_id: str, secret: str) -> httpx2.Client:
     token = httpx2.post(vtn.base_url + "/auth/token", data={"grant_type": "client_credentials"},
                         auth=(client_id, secret), timeout=10).json()["access_token"]
     return httpx2.Client(base_url=vtn.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
 
 def _month_of_data(vtn: VtnProcess) -> None:
-    with _client(vtn, "operator", Role.BL) as api, _client(vtn, "acme", Role.VEN, ven_name=FSP) as ven:
+    secrets = _accounts(vtn)
+    with _client(vtn, "operator", secrets["operator"]) as api, _client(vtn, "acme", secrets["acme"]) as ven:
         program_id = api.post("/programs", json=example_program("VAOU_15MIN").dump()).json()["id"]
         assert api.put(f"/admin/gb/programs/{program_id}/terms",
                        json={"availabilityPrice": 12.0, "maxCapacityKW": 2000}).status_code == 200
@@ -54,8 +77,15 @@ def _month_of_data(vtn: VtnProcess) -> None:
         assert made.status_code == 201, made.text
 
 
+pytestmark = pytest.mark.slow
+
+
 def _sign_in(page, console: str, user: str, heading: str) -> None:  # type: ignore[no-untyped-def]
+    """Sign out whoever is signed in (one browser for the whole test: a Chromium start costs seconds), then in."""
     page.goto(console)
+    if page.locator("button:has-text('Sign out')").count():
+        page.click("button:has-text('Sign out')")
+        page.wait_for_selector("#username")
     page.fill("#username", user)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
@@ -67,8 +97,6 @@ def test_statement_issue_dispute_finalise_download(tmp_path: Path) -> None:
     reason = "The 28 March window was 500 kW for 6 hours on our clock"
     with running_vtn(tmp_path, env={"VTN_CONSOLE_REQUIRE_MFA": "false"}) as vtn:  # password-only operator
         _month_of_data(vtn)
-        add_console_user(vtn.env, "olive", "operator")
-        add_console_user(vtn.env, "fiona", "fsp", FSP)
         console = vtn.url + "/console/"
         with browser_page(DESKTOP) as page:
             _sign_in(page, console, "olive", "Dashboard")
@@ -86,7 +114,6 @@ def test_statement_issue_dispute_finalise_download(tmp_path: Path) -> None:
             screenshot(page, "statement-operator")
             operator_url = page.url
 
-        with browser_page(DESKTOP) as page:
             _sign_in(page, console, "fiona", "Your VENs")
             page.get_by_role("link", name="Statements").first.click()
             page.click("[data-testid=statements] >> text=2027-03")
@@ -98,7 +125,6 @@ def test_statement_issue_dispute_finalise_download(tmp_path: Path) -> None:
             assert page.locator("[data-testid=approve]").count() == 0  # decided: no buttons any more
             screenshot(page, "statement-fsp-disputed")
 
-        with browser_page(DESKTOP) as page:
             _sign_in(page, console, "olive", "Dashboard")
             page.goto(operator_url)
             assert page.inner_text("[data-testid=decision-reason]") == reason
@@ -106,7 +132,7 @@ def test_statement_issue_dispute_finalise_download(tmp_path: Path) -> None:
             page.wait_for_selector("text=is final (version 2)")
             assert "FINAL" in page.inner_text("main") and page.locator("[data-testid=finalise]").count() == 0
 
-        with browser_page(PHONE) as page:
+            page.set_viewport_size(PHONE)
             _sign_in(page, console, "fiona", "Your VENs")
             page.goto(console + "fsp/statements")
             assert "FINAL" in page.inner_text("[data-testid=statements]")
