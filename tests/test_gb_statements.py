@@ -146,3 +146,34 @@ def test_cli_issues_lists_and_runs(database_url: str, monkeypatch: pytest.Monkey
         assert runner.invoke(cli, ["gb", "statements", "run", "--at", "yesterday"]).exit_code != 0
     finally:
         get_settings.cache_clear()
+
+
+def test_concurrent_rounds_issue_each_version_once(bl: Any, clients: Any) -> None:
+    """Two worker rounds at once (as two VTN processes would run them): on PostgreSQL one holds the advisory lock
+    and the other skips; on SQLite the writes are serialised. Either way one version, not two."""
+    import asyncio
+
+    from vtn.statements.models import StatementRow
+    from vtn.statements.service import run_due
+
+    # something to state in February 2027: an empty on-demand statement makes the FSP known for the month
+    assert bl.post("/admin/gb/statements/issue", json={"month": "2027-02", "fsp": "FSP-ACME"}).status_code == 200
+
+    async def rounds() -> list[int]:
+        db = clients.app.state.db
+
+        async def one() -> int:
+            async with db.session() as session:
+                return len(await run_due(session, utc(2027, 3, 20)))  # after the 15th: final due
+        return list(await asyncio.gather(one(), one()))
+
+    counts = clients._portal_run(rounds)
+    assert sorted(counts) == [0, 1]
+
+    async def versions() -> list[tuple[int, str]]:
+        from sqlmodel import select
+
+        async with clients.app.state.db.session(write=False) as session:
+            rows = (await session.exec(select(StatementRow).order_by(StatementRow.version))).all()
+            return [(r.version, r.kind) for r in rows]
+    assert clients._portal_run(versions) == [(1, "PROVISIONAL"), (2, "FINAL")]

@@ -293,11 +293,18 @@ def _decision_json(decision: StatementDecisionRow | None) -> dict[str, Any] | No
 
 
 async def _latest_versions(session: AsyncSession, rows: list[StatementRow]) -> dict[tuple[str, str, str], int]:
-    keys = {(r.operator, r.fsp, r.month) for r in rows}
+    """The latest version number of each (operator, fsp, month) among `rows`, in one grouped query per operator."""
     out: dict[tuple[str, str, str], int] = {}
-    for operator, fsp, month in keys:
-        out[(operator, fsp, month)] = (await session.exec(select(func.max(StatementRow.version)).where(  # type: ignore[call-overload]
-            StatementRow.operator == operator, StatementRow.fsp == fsp, StatementRow.month == month))).one()
+    by_operator: dict[str, set[str]] = {}
+    for r in rows:
+        by_operator.setdefault(r.operator, set()).add(r.month)
+    for operator, months in by_operator.items():
+        found = (await session.exec(
+            select(StatementRow.fsp, StatementRow.month, func.max(StatementRow.version))  # type: ignore[call-overload]
+            .where(StatementRow.operator == operator, col(StatementRow.month).in_(sorted(months)))
+            .group_by(StatementRow.fsp, StatementRow.month))).all()
+        for fsp, month, version in found:
+            out[(operator, fsp, month)] = version
     return out
 
 
