@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -380,6 +380,79 @@ def evidence(
                f"{len(bundle.get('reports', []))} other report(s), {len(bundle.get('audit', []))} audit line(s)")
     if invalid:  # the bundle is written all the same: it is the evidence of the tampering
         typer.echo(f"warning: INVALID signature on {', '.join(map(str, invalid))}", err=True)
+
+
+@app.command()
+def delivery(
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    event_id: Annotated[str | None, typer.Argument(help="A dispatch event id (default: every report).")] = None,
+    issue: Annotated[bool, typer.Option("--issue", help="Issue the dispatch's report now (a new version).")] = False,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the dispatch's latest report as CSV.")] = None,
+    pdf_out: Annotated[Path | None, typer.Option("--pdf", help="Write the dispatch's latest report as PDF.")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", help="List every version, not the latest.")] = False,
+) -> None:
+    """Delivery reports (docs/gb-profile.md §6.8): one line per report (newest first), or one dispatch's, with
+    `--issue` to issue it now and `--csv` / `--pdf` to export its latest version."""
+    if (issue or csv_out or pdf_out) and not event_id:
+        raise typer.BadParameter("--issue, --csv and --pdf need a dispatch EVENT_ID", param_hint="EVENT_ID")
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            if issue:
+                made = op.issue_delivery_report(str(event_id))
+                typer.echo(f"issued {made['id']} version {made['version']}")
+            rows = op.delivery_reports(event_id, all_versions)
+            for form, target in (("csv", csv_out), ("pdf", pdf_out)):
+                if target is not None:
+                    if not rows:
+                        _fail(OperatorError(f"dispatch {event_id} has no delivery report yet"))
+                    target.write_bytes(op.delivery_report_file(rows[0]["id"], form))
+                    typer.echo(f"{target}: {form.upper()} of report {rows[0]['id']} version {rows[0]['version']}")
+        except OperatorError as exc:
+            _fail(exc)
+    _table(("REPORT", "V", "DISPATCH", "FSP", "UNIT", "FROM (UTC)", "INSTRUCTED", "DELIVERED", "%", "GBP", "RAG"),
+           [(r["id"], str(r["version"]), str(r["eventName"]), str(r["fspID"]), str(r["dispatchUnit"]),
+             str(r["countedFrom"]), str(r["instructedKwh"]), str(r["deliveredKwh"]), str(r["percent"]),
+             str(r["earningsGbp"]), str(r["rag"]) + (" (recomputing)" if r["stale"] else "")) for r in rows])
+
+
+@app.command()
+def baseline(
+    vtn_url: VtnUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    unit: Annotated[str | None, typer.Argument(help="The meterable unit (default: list every unit's).")] = None,
+    static_kw: Annotated[float | None, typer.Option("--static", help="A nominated constant baseline, kW.")] = None,
+    weekly: Annotated[Path | None, typer.Option("--weekly", exists=True, dir_okay=False,
+                                                help="A JSON file {\"mon\": [48 kW by London half hour], …}.")] = None,
+    auto_days: Annotated[int | None, typer.Option("--auto", help="Automatic: the mean of this many like days.")] = None,
+) -> None:
+    """Record a meterable unit's baseline method (exactly one of --static, --weekly, --auto), or list them."""
+    chosen = [x for x in (static_kw, weekly, auto_days) if x is not None]
+    if unit is None and chosen:
+        raise typer.BadParameter("name the meterable UNIT to set", param_hint="UNIT")
+    if unit is not None and len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --static, --weekly, --auto")
+    with _operator(vtn_url, client_id, client_secret) as op:
+        try:
+            if unit is not None:
+                if static_kw is not None:
+                    spec: dict[str, Any] = {"method": "STATIC", "staticKw": static_kw}
+                elif weekly is not None:
+                    try:
+                        spec = {"method": "WEEKLY", "weeklyKw": json.loads(weekly.read_text(encoding="utf-8"))}
+                    except (ValueError, UnicodeDecodeError) as exc:
+                        raise typer.BadParameter(f"{weekly}: not JSON ({exc})", param_hint="--weekly") from None
+                else:
+                    spec = {"method": "AUTO", "autoDays": auto_days}
+                op.set_baseline(unit, spec)
+            rows = op.baselines()
+        except OperatorError as exc:
+            _fail(exc)
+    _table(("UNIT", "METHOD", "STATIC KW", "AUTO DAYS", "UPDATED", "BY"),
+           [(r["unit"], r["method"], str(r.get("staticKw") if r.get("staticKw") is not None else "-"),
+             str(r.get("autoDays")), r["updatedAt"], r["updatedBy"]) for r in rows])
 
 
 def _ack_text(ack: board.RevisionAck | None, state: board.AckStatus) -> str:

@@ -1,4 +1,4 @@
-"""Baselines and per-event delivery reports, computed from stored readings (docs/gb-profile.md §6.7).
+"""Baselines and per-event delivery reports, computed from stored readings (docs/gb-profile.md §6.8).
 
 Pure functions: the VTN (vtn/delivery) loads the readings, the unit baselines and the contract terms and
 stores what these return. All instants are UTC; settlement periods are London half-hours

@@ -228,6 +228,35 @@ class Operator:
         """The dispatch's evidence bundle (`GET /admin/events/{id}/evidence`, docs/gb-profile.md §7.1)."""
         return self._request("GET", f"/admin/events/{event_id}/evidence")
 
+    # --- delivery reports and baselines (docs/gb-profile.md §6.8) -------------------------------
+
+    def delivery_reports(self, event_id: str | None = None, all_versions: bool = False) -> list[dict[str, Any]]:
+        """Delivery report summaries, newest first (latest versions unless `all_versions`)."""
+        params: dict[str, Any] = {"allVersions": str(all_versions).lower()}
+        if event_id:
+            params["eventID"] = event_id
+        return self._all("/admin/gb/delivery-reports", params)
+
+    def delivery_report(self, report_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/admin/gb/delivery-reports/{report_id}")
+
+    def delivery_report_file(self, report_id: str, form: str) -> bytes:
+        """The report as `csv` or `pdf` bytes."""
+        response = self._http.get(f"{self.base_url}/admin/gb/delivery-reports/{report_id}/{form}", headers=self._auth())
+        self._check(response)
+        return response.content
+
+    def issue_delivery_report(self, event_id: str) -> dict[str, Any]:
+        """Issue the dispatch's report now (the next version, from the readings stored now)."""
+        return self._request("POST", f"/admin/gb/events/{event_id}/delivery-report")
+
+    def baselines(self) -> list[dict[str, Any]]:
+        return self._request("GET", "/admin/gb/baselines")
+
+    def set_baseline(self, unit: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Record a meterable unit's baseline method: {"method": "STATIC", "staticKw": …} | WEEKLY | AUTO."""
+        return self._request("PUT", f"/admin/gb/baselines/{unit}", json=spec)
+
     # --- acknowledgements ----------------------------------------------------------------------
 
     def acknowledgements(self, event_id: str) -> list[m.Acknowledgement]:

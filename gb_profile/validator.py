@@ -592,6 +592,9 @@ def readback_mismatches(report: Report | Mapping[str, Any], event: Event | Mappi
     only its current status) and acks too malformed to compare (`validate_report` refuses those).
     """
     out = _Collector()
+    name = report.reportName if isinstance(report, Report) else report.get("reportName")
+    if name != m.R_ACK:
+        return out.items  # before parsing: a readings report of thousands of intervals need not be parsed again
     parsed, ev = _parse(Report, report, _Collector()), _parse(Event, event, _Collector())
     if parsed is None or ev is None or parsed.reportName != m.R_ACK or len(parsed.resources) != 1:
         return out.items

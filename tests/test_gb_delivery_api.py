@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -178,3 +179,87 @@ def test_missing_reading_stays_a_gap(bl: Any, clients: Any) -> None:
     assert ven.post("/reports", json=_readings_report(program_id, event_id, fixed)).status_code == 201
     [again] = _round(clients, END + timedelta(hours=2))
     assert again.document["periods"][2]["deliveredKwh"] == 75.0 and again.document["earningsGbp"] == "90.55"
+
+
+def test_console_pages(database_url: str) -> None:
+    """The operator's and the FSP's console pages: list, detail with the chart, CSV and PDF; another FSP sees 404."""
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import Clients, vtn_test_settings
+    from tests.test_console_auth import add_user, signin
+    from vtn.app import create_app
+
+    settings = vtn_test_settings(database_url, console_enabled=True, console_require_mfa=False,
+                                 console_signin_rate_limit=1000)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as http:
+        clients = Clients(http)
+        bl = clients.bl()
+        ven, program_id, event_id = _setup(bl, clients)
+        readings = _minutes(DAY.replace(hour=16), WORKED)
+        assert ven.post("/reports", json=_readings_report(program_id, event_id, readings)).status_code == 201
+        bl.put(f"/admin/gb/baselines/{METER}", json={"method": "STATIC", "staticKw": 500})
+        [issued] = _round(clients, END + timedelta(hours=1))
+
+        add_user(http, "olive", "operator")
+        add_user(http, "fiona", "fsp", ven_names=[FSP])
+        add_user(http, "otto", "fsp", ven_names=["FSP-OTHER"])
+        assert signin(http, "olive").status_code == 303
+        page = http.get("/console/operator/delivery-reports")
+        assert page.status_code == 200 and issued.id in page.text and "AMBER" in page.text
+        detail = http.get(f"/console/operator/delivery-reports/{issued.id}")
+        assert detail.status_code == 200 and "<svg" in detail.text and "90.55" in detail.text and "SP34" in detail.text
+        assert http.get(f"/console/operator/delivery-reports/{issued.id}/pdf").content.startswith(b"%PDF")
+        http.cookies.clear()
+        assert signin(http, "fiona").status_code == 303
+        assert issued.id in http.get("/console/fsp/delivery-reports").text
+        assert "total" in http.get(f"/console/fsp/delivery-reports/{issued.id}/csv").text
+        assert http.get("/console/operator/delivery-reports").status_code in (403, 404)
+        # the readings upload page: chunks as its script sends them (header + rows, JSON answer), idempotent
+        page = http.get("/console/fsp/readings")
+        assert page.status_code == 200 and "readings.js" in page.text
+        anchor = bl.post("/events", json=b.build_anchor_event(program_id, "NGED", DAY - timedelta(days=30)).dump())
+        target = f"{FSP}|{anchor.json()['id']}"
+        token = re.search(r'name="csrf_token" value="([^"]+)"', http.get("/console/fsp/readings").text).group(1)  # type: ignore[union-attr]
+        header = "Timestamp,Zone,Meterable Unit ID,Power (kW)\n"
+        rows = [f"2026-11-09T00:{i + 1:02d}:00Z,Z1,{METER},-100" for i in range(50)]
+        before = _count_readings(clients)
+
+        def chunk(lines: list[str]) -> Any:
+            return http.post("/console/fsp/readings", data={"csrf_token": token, "target": target},
+                             files={"file": ("chunk.csv", header + "\n".join(lines) + "\n", "text/csv")},
+                             headers={"Accept": "application/json"})
+        first, second = chunk(rows[:30]), chunk(rows[30:])
+        assert first.status_code == 200 and first.json()["readings"] == 30 and second.json()["readings"] == 20
+        assert chunk(rows[:30]).status_code == 200  # sent again: stored as a report, no reading counted twice
+        assert _count_readings(clients) == before + 50
+        bad = chunk(["2026-11-09T00:01:30Z,Z1,MU-1,abc"])
+        assert bad.status_code == 400 and "line 2" in bad.text
+        assert http.post("/console/fsp/readings", data={"csrf_token": token, "target": "FSP-OTHER|x"},
+                         files={"file": ("c.csv", header, "text/csv")}).status_code == 400  # not the account's VEN
+        http.cookies.clear()
+        assert signin(http, "otto").status_code == 303
+        assert issued.id not in http.get("/console/fsp/delivery-reports").text
+        assert http.get(f"/console/fsp/delivery-reports/{issued.id}").status_code == 404
+
+
+def test_concurrent_rounds_issue_one_report(bl: Any, clients: Any) -> None:
+    """Two processes' rounds at once (two sessions here): one report, never two versions 1."""
+    import asyncio
+
+    ven, program_id, event_id = _setup(bl, clients)
+    readings = _minutes(DAY.replace(hour=16), WORKED)
+    assert ven.post("/reports", json=_readings_report(program_id, event_id, readings)).status_code == 201
+
+    async def both() -> list[int]:
+        db, settings = clients.app.state.db, clients.app.state.settings
+
+        async def one() -> int:
+            async with db.session() as session:
+                issued = await issue_due(session, settings, END + timedelta(hours=1))
+                await asyncio.sleep(0.2)  # hold the transaction (and, on PostgreSQL, the lock) a while
+                return len(issued)
+        return list(await asyncio.gather(one(), one()))
+
+    assert sorted(_run(clients, both)) == [0, 1]
+    versions = bl.get("/admin/gb/delivery-reports", params={"allVersions": "true"}).json()
+    assert [(r["eventID"], r["version"]) for r in versions] == [(event_id, 1)]

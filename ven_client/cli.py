@@ -369,6 +369,42 @@ def gb_readings(
     _run_gb(main())
 
 
+@gb_app.command("delivery-reports")
+def gb_delivery_reports(
+    config: ConfigOption = None,
+    event_id: Annotated[str | None, typer.Option("--event", help="Only this dispatch's report.")] = None,
+    report_id: Annotated[str | None, typer.Option("--report", help="Export this report (with --csv / --pdf).")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the report as CSV to this file.")] = None,
+    pdf_out: Annotated[Path | None, typer.Option("--pdf", help="Write the report as PDF to this file.")] = None,
+) -> None:
+    """The operator's delivery reports on this FSP's dispatches (docs/gb-profile.md §6.8): one line each, newest
+    first; with --report and --csv / --pdf, that report's file."""
+    from ven_client.client import _checked
+
+    settings = _command_config(config)
+    if (csv_out or pdf_out) and not report_id:
+        raise typer.BadParameter("--csv and --pdf need --report REPORT_ID", param_hint="--report")
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            for form, target in (("csv", csv_out), ("pdf", pdf_out)):
+                if target is not None:
+                    response = await client.request("GET", f"gb/delivery-reports/{report_id}/{form}")
+                    if response.status_code != 200:
+                        _checked(response)
+                    target.write_bytes(response.content)
+                    typer.echo(f"{target}: {form.upper()} of report {report_id}")
+            rows = await client._call("GET", "gb/delivery-reports", params={"eventID": event_id} if event_id else None)
+            for r in rows:
+                typer.echo(f"{r['id']}  v{r['version']}  {r['eventName']}  {r['dispatchUnit']}  {r['countedFrom']}  "
+                           f"instructed {r['instructedKwh']} kWh  delivered {r['deliveredKwh']} kWh ({r['percent']} %)  "
+                           f"GBP {r['earningsGbp']}  {r['rag']}")
+            if not rows:
+                typer.echo("no delivery report")
+
+    _run_gb(main())
+
+
 @gb_app.command("emergency-stop")
 def gb_emergency_stop(
     unit: Annotated[list[str], typer.Option("--unit", help="Dispatch unit to stop (repeat).")],

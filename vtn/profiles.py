@@ -14,6 +14,7 @@ from sqlalchemy import Text, cast, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from openadr3.models import Report
 from vtn.core.errors import BadRequest, Conflict
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _sandbox_marking(event: dict[str, Any], program: dict[str, Any]) -> list[Any
 
 
 def check_report(
-    report: dict[str, Any], event: dict[str, Any], program: dict[str, Any], own_resources: set[str] | None = None,
+    report: dict[str, Any] | Report, event: dict[str, Any], program: dict[str, Any], own_resources: set[str] | None = None,
     keys: KeyRing | None = None,
 ) -> None:
     """`own_resources`: the posting VEN's resource names (None for BL), so a VEN reports only for its own units.
@@ -177,15 +178,16 @@ async def grant_dispatch_targets(session: Any, event: dict[str, Any], program: A
     await store.replace(session, row, content, change={"owner_ven_id": ven.id})
 
 
-def _flag_readback(report: dict[str, Any], event: dict[str, Any]) -> None:
+def _flag_readback(report: dict[str, Any] | Report, event: dict[str, Any]) -> None:
     """A misread acknowledgement is stored, not refused (GB-R-008): the operator's record of it is this warning
     and the board's "does not match", which gb_profile.board derives from the stored ack and the event."""
     from gb_profile.validator import readback_mismatches
 
     for notice in readback_mismatches(report, event):
+        client = report.clientName if isinstance(report, Report) else report.get("clientName")
         log.warning(
             "%s: acknowledgement by %s of event %s does not match the dispatch: %s",
-            notice.rule, report.get("clientName"), event.get("id"), notice.message,
+            notice.rule, client, event.get("id"), notice.message,
         )
 
 

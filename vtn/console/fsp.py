@@ -62,6 +62,8 @@ NAV: list[tuple[str, str]] = [
     ("VENs", "/fsp/vens"),
     ("Dispatches", "/fsp/events"),
     ("Reports", "/fsp/reports"),
+    ("Readings", "/fsp/readings"),
+    ("Delivery reports", "/fsp/delivery-reports"),
     ("Test dispatch", "/fsp/test"),
     ("Go live", "/fsp/signoff"),
 ]

@@ -70,6 +70,7 @@ NAV: list[tuple[str, str]] = [
     ("Programs", "/operator/programs"),
     ("Dispatch", "/operator/dispatch"),
     ("Board", "/operator/board"),
+    ("Delivery reports", "/operator/delivery-reports"),
     ("VENs", "/operator/vens"),
     ("Audit", "/operator/audit"),
     ("Sign-offs", "/operator/signoffs"),

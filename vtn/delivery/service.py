@@ -1,4 +1,4 @@
-"""Delivery reports: issued per GB dispatch after its end, versioned, never overwritten (docs/gb-profile.md §6.7).
+"""Delivery reports: issued per GB dispatch after its end, versioned, never overwritten (docs/gb-profile.md §6.8).
 
 `issue_due` is the background work (vtn.delivery.worker): every ended dispatch without a report gets version 1,
 every report marked stale by late readings gets the next version. `delivery_report_for` is the stable accessor

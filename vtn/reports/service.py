@@ -61,7 +61,10 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         content = report.content()
         keys = await report_keys(session, str(event.operator), content, program.document)
         own = await report_resources(session, viewer, content, program.document)
-        check_report(content, event.document, program.document, own, keys)
+        # the request's model, already validated, without the provisioned fields (= `content`): a readings report of
+        # thousands of intervals is not parsed again by the profile's validator
+        unprovisioned = report.model_copy(update=dict.fromkeys(("id", "createdDateTime", "modificationDateTime")))
+        check_report(unprovisioned, event.document, program.document, own, keys)
     return str(event.operator), program, program is not None and is_gb_readings(content, program.document)
 
 
