@@ -19,6 +19,7 @@ ACCEPTANCE_REF = "GB_ACCEPTANCE"
 P_ACCEPTANCE_STATUS = "GB_ACCEPTANCE_STATUS"
 P_BID_PRICE = "GB_BID_PRICE"
 P_UNIT = "GB_DISPATCH_UNIT"
+P_DECLARED = "GB_DECLARED_KW"
 PENDING, ACCEPTED, REJECTED = "PENDING", "ACCEPTED", "REJECTED"
 STATUSES = (PENDING, ACCEPTED, REJECTED)
 
@@ -191,6 +192,7 @@ def acceptance_event(program_id: str, operator_id: str, fsp_id: str, week: date,
             {"type": P_UNIT, "values": [a.unit]},
             {"type": P_ACCEPTANCE_STATUS, "values": [a.status]},
             {"type": m.P_UP_AVAILABLE if a.direction is m.Direction.TURN_DOWN else m.P_DOWN_AVAILABLE, "values": [kw]},
+            {"type": P_DECLARED, "values": [a.declared_kw]},
         ]
         if a.bid_price is not None:
             payloads.append({"type": P_BID_PRICE, "values": [a.bid_price]})
@@ -229,8 +231,9 @@ def parse_acceptance_event(event: Mapping[str, Any]) -> tuple[str, date, list[Ac
         direction = m.Direction.TURN_DOWN if m.P_UP_AVAILABLE in payloads else m.Direction.TURN_UP
         kw = float((payloads.get(m.P_UP_AVAILABLE) or payloads.get(m.P_DOWN_AVAILABLE) or [0.0])[0])
         status = str(payloads[P_ACCEPTANCE_STATUS][0])
+        declared = float((payloads.get(P_DECLARED) or [kw])[0])
         found.append(Acceptance(
-            unit=str(payloads[P_UNIT][0]), start=start, end=end, direction=direction, declared_kw=kw, status=status,
+            unit=str(payloads[P_UNIT][0]), start=start, end=end, direction=direction, declared_kw=declared, status=status,
             accepted_kw=kw if status == ACCEPTED else None, bid_price=(payloads.get(P_BID_PRICE) or [None])[0],
             awarded_price=(payloads.get(m.P_PRICE) or [None])[0]))
     return fsp, week, found

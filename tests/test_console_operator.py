@@ -575,3 +575,25 @@ def test_signing_key_from_settings(tmp_path):
     assert from_pem.as_dict(private=False) == from_jwk.as_dict(private=False) == public_jwk(key) | {"kid": "nged-2027"}
     no_kid = operator.signing_key_for(request(gb_signing_key_file=str(pem)))
     assert no_kid is not None and no_kid.kid == key.thumbprint()  # a GB signature must name a kid
+
+
+def test_board_alarms_an_overdue_acknowledgement(olive, bl, fsp_ven):  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from gb_profile.examples import example_instruction
+
+    program_id = make_program(olive)
+    assert bl.put(f"/admin/gb/programs/{program_id}/terms", json={"ackPeriodSeconds": 60}).status_code == 200
+    instructed = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    base = example_instruction()
+    start = instructed + timedelta(days=1)
+    ins = replace(base, operator_id="NGED", dispatch_ref="D-LATE", fsp_id="fsp-1", dispatch_unit="DU-1",
+                  instruction_time=instructed, service_start=start, service_end=start + timedelta(hours=1),
+                  setpoints=(replace(base.setpoints[0], timestamp=start),), cmz=None)
+    document = b.build_event(ins, program_id).dump()
+    document.pop("id", None)
+    event = bl.post("/events", json=document).json()
+    alarm = re.search(r'data-testid="ack-overdue-alarms"(.*?)</section>', olive.get(f"{OP}/board/fragment").text, re.S)
+    assert alarm and "NGED:D-LATE" in alarm.group(1) and "fsp-1 / DU-1" in alarm.group(1)
+    acknowledge(fsp_ven, event)
+    assert 'data-testid="ack-overdue-alarms"' not in olive.get(f"{OP}/board/fragment").text

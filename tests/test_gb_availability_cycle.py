@@ -127,8 +127,22 @@ def test_declaration_checked_accepted_and_seen_in_one_poll(world, bl, clock):  #
                       json={"status": "ACCEPTED", "acceptedKW": 1500, "awardedPrice": 10.5})
     assert decided.status_code == 200, decided.text
     [accepted] = acceptances()
-    assert (accepted.status, accepted.accepted_kw, accepted.awarded_price, accepted.bid_price) == (
-        "ACCEPTED", 1500.0, 10.5, 11.0)
+    assert (accepted.status, accepted.accepted_kw, accepted.awarded_price, accepted.bid_price, accepted.declared_kw) == (
+        "ACCEPTED", 1500.0, 10.5, 11.0, 1800.0)
+
+    # the reference VEN reads them from what its poll returns (GbReporter.acceptances)
+    from openadr3.models import Event
+    from ven_client.config import GbSettings
+    from ven_client.gb import GbReporter
+
+    polled = [Event.model_validate(e) for e in ven.get("/events").json()]
+
+    class Polled:  # the VEN's VtnClient.list_events, answered with what this VTN returned
+        async def list_events(self, program_id: str | None = None) -> list[Event]:
+            return polled
+
+    weeks = bl.http.portal.call(GbReporter(Polled(), GbSettings(fsp_id=FSP, operator_id=OPERATOR)).acceptances)  # type: ignore[arg-type]
+    assert list(weeks) == [WEEK] and weeks[WEEK][0].accepted_kw == 1500.0
 
     # the week's CSV
     text = bl.get(f"/admin/gb/programs/{program_id}/acceptances.csv", params={"week": "2027-03-22"}).text
@@ -159,7 +173,8 @@ def test_dispatch_outside_accepted_windows_warned_or_refused(world, bl, clock): 
     assert "GB-Warning" not in inside.headers
     outside = bl.post("/events", json=_dispatch(program_id, "D-OUT", SUNDAY_4PM + timedelta(hours=2), 2, instructed))
     assert outside.status_code == 201
-    assert av.OUTSIDE in outside.headers["GB-Warning"] and "from 28 Mar 2027 18:00 BST to 28 Mar 2027 20:00 BST" in outside.headers["GB-Warning"]
+    warning = outside.headers["GB-Warning"]
+    assert av.OUTSIDE in warning and "from 28 Mar 2027 18:00 BST to 28 Mar 2027 20:00 BST" in warning
 
     terms = bl.get(f"/admin/gb/programs/{program_id}/terms").json()["stored"][0]
     keep = {k: v for k, v in terms.items() if k not in ("programID", "unit", "updatedDateTime", "updatedBy")}

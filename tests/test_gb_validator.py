@@ -228,6 +228,19 @@ case("GB-E-023", "signature does not verify", tampered_signature)
 case("GB-E-030", "anchor with a target", anchor_with_target)
 
 
+def acceptance_for_another_fsp() -> list[Violation]:
+    from datetime import date
+
+    from gb_profile.availability import acceptance_event
+
+    event = acceptance_event("p", OPERATOR, "FSP-ACME", date(2027, 3, 22), [])
+    event["targets"] = [{"type": "VEN_NAME", "values": ["FSP-OTHER"]}]
+    return validate_event(event)
+
+
+case("GB-E-031", "acceptance event targeting another FSP", acceptance_for_another_fsp)
+
+
 def first_and_second():
     first = example_event("SU")
     return first, b.revise_event(first, SERVICE_START - timedelta(days=2))

@@ -327,6 +327,30 @@ def _gb_send(settings: VenConfig, send: Callable[[Any], Awaitable[Report]], mess
     _run_gb(main())
 
 
+@gb_app.command("acceptances")
+def gb_acceptances(config: ConfigOption = None) -> None:
+    """The operator's answers to this FSP's availability declarations, per week (London times)."""
+    from gb_profile.settlement import LONDON
+    from ven_client.config import GbSettings
+    from ven_client.gb import GbReporter
+
+    settings = _command_config(config)
+
+    async def main() -> None:
+        async with VtnClient.from_config(settings) as client:
+            weeks = await GbReporter(client, settings.gb or GbSettings(fsp_id=settings.ven.name)).acceptances()
+        rows = [[week.isoformat(), a.unit, a.start.astimezone(LONDON).strftime("%a %d %b %H:%M"),
+                 a.end.astimezone(LONDON).strftime("%H:%M %Z"), a.direction.value, a.status,
+                 "" if a.accepted_kw is None else f"{a.accepted_kw:g}", "" if a.awarded_price is None else f"{a.awarded_price:g}"]
+                for week, windows in weeks.items() for a in windows]
+        if rows:
+            typer.echo(_table(rows, ["week", "unit", "from", "to", "direction", "status", "accepted kW", "GBP/MW/h"]))
+        else:
+            typer.echo("no acceptances")
+
+    _run_gb(main())
+
+
 @gb_app.command("readings")
 def gb_readings(
     csv_file: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False,

@@ -25,7 +25,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ from joserfc.jwk import ECKey
 
 from gb_profile import builders as b
 from gb_profile import model as m
+from gb_profile.availability import Acceptance
 from gb_profile.readings_csv import READINGS_CHUNK, parse_readings_csv
 from gb_profile.signing import KeyRing, SignatureError, read_keys, sign_report, verify_event
 from gb_profile.validator import is_gb_program
@@ -251,6 +252,26 @@ class GbReporter:
                 except m.ProfileError:
                     continue
         return found
+
+    # the operator's answers to this FSP's availability declarations (docs/gb-profile.md §6.5.2)
+
+    async def acceptances(self, program_id: str | None = None) -> dict[date, list[Acceptance]]:
+        """This FSP's acceptance events, by week commencing: every declared window with its status (PENDING,
+        ACCEPTED, REJECTED), the accepted kW and, in auctions, the bid and awarded prices. One GET /events: what
+        the VEN's next poll returns anyway."""
+        from gb_profile.availability import parse_acceptance_event
+
+        found: dict[date, list[Acceptance]] = {}
+        for event in await self.client.list_events(program_id=program_id):
+            if not b.is_acceptance_event(event):
+                continue
+            try:
+                fsp, week, windows = parse_acceptance_event(event.model_dump(mode="json"))
+            except (m.ProfileError, ValueError, KeyError, TypeError):
+                continue
+            if fsp == self.fsp_id:
+                found.setdefault(week, []).extend(windows)
+        return dict(sorted(found.items()))
 
     # the event a report goes against
 

@@ -66,6 +66,7 @@ NAV: list[tuple[str, str]] = [
     ("Delivery reports", "/fsp/delivery-reports"),
     ("Test dispatch", "/fsp/test"),
     ("Go live", "/fsp/signoff"),
+    ("Availability", "/fsp/availability"),
 ]
 
 UNIT_LABELS = {"KW": "kW", "KVAR": "kvar"}
@@ -730,3 +731,31 @@ async def submit_signoff(request: Request, account: FspAccount, session: WriteSe
 
 
 __all__ = ["NAV", "Sandbox", "build_test_instruction", "ensure_sandbox_program", "router", "sandbox_of"]
+
+
+# ------------------------------------------------------------------------------------------ availability
+
+
+@router.get("/availability", response_class=HTMLResponse, include_in_schema=False)
+async def availability_page(request: Request, account: FspAccount, session: ReadSession,
+                            week: Annotated[str | None, Query(max_length=10)] = None) -> Response:
+    """The operator's answers to this FSP's declarations for a week: read from the acceptance events its VENs see."""
+    from gb_profile.availability import parse_acceptance_event
+    from vtn.console.calendar import Slot, grid, parse_week
+
+    monday = parse_week(week, datetime.now(UTC))
+    entries = []
+    for _name, viewer in await _viewers(session, account, None):
+        docs, _ = await _all(lambda page, viewer=viewer: events.list_events(session, viewer, None, None, page))  # type: ignore[misc]
+        for doc in docs:
+            if not b.is_acceptance_event(doc):
+                continue
+            try:
+                fsp, doc_week, windows = parse_acceptance_event(doc)
+            except (m.ProfileError, ValueError, KeyError, TypeError):
+                continue
+            if doc_week == monday:
+                entries += [(fsp, a.unit, a.direction.value, Slot(None, a.start, a.end, a.declared_kw, a.status,
+                                                                  a.accepted_kw, a.bid_price, a.awarded_price))
+                            for a in windows]
+    return _page(request, "fsp/availability.html", {"title": "Availability", "calendar": grid(monday, entries)})

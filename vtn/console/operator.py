@@ -74,6 +74,7 @@ NAV: list[tuple[str, str]] = [
     ("VENs", "/operator/vens"),
     ("Audit", "/operator/audit"),
     ("Sign-offs", "/operator/signoffs"),
+    ("Availability", "/operator/availability"),
 ]
 
 BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long
@@ -592,8 +593,13 @@ async def _board_rows(session: AsyncSession, viewer: Viewer, keys: list[ECKey]) 
 
 
 async def _board_context(request: Request, session: AsyncSession, viewer: Viewer) -> dict[str, Any]:
+    from vtn.contracts.acks import ack_deadlines
+
     rows = await _board_rows(session, viewer, _signature_keys(request))
-    return {"rows": rows, "updated": london(now_utc()), "fsp_stops": await fsp_emergency_stops(session, viewer.operator),
+    now = now_utc()
+    overdue = [d for d in await ack_deadlines(session, viewer.operator, now) if d.state(now) == "OVERDUE"]
+    return {"rows": rows, "updated": london(now), "fsp_stops": await fsp_emergency_stops(session, viewer.operator),
+            "ack_overdue": overdue,
             "silent": sum(1 for r in rows if r.phase != "ended" and any(not a.latest_acknowledged for a in r.acks))}
 
 
@@ -1039,3 +1045,74 @@ async def reject_signoff(request: Request, account: OperatorAccount, session: Wr
     log.info("sign-off %s rejected by %s", signoff_id, account.username)
     return redirect(request, "/operator/signoffs", level="info",
                     message=f"Sign-off {signoff_id} rejected: client {row.client_id} stays in the sandbox.")
+
+
+# --------------------------------------------------------------------------------------------- availability
+
+
+@router.get("/availability", response_class=HTMLResponse)
+async def availability_page(request: Request, account: OperatorAccount, session: ReadSession,
+                            program: Annotated[str | None, Query(max_length=128)] = None,
+                            week: Annotated[str | None, Query(max_length=10)] = None) -> Response:
+    """The week calendar of declared windows of one GB program, with accept/reject per window (docs/console.md)."""
+    from vtn.console.calendar import Slot, grid, parse_week
+    from vtn.contracts.availability import list_acceptances
+
+    viewer = await _viewer(session, account)
+    docs = await _all(lambda page: programs.list_programs(session, viewer, None, page))
+    gb = [d for d in docs if is_gb_program(d)]
+    chosen = next((d for d in gb if d["id"] == program), gb[0] if gb else None)
+    monday = parse_week(week, now_utc())
+    context: dict[str, Any] = {"title": "Availability", "programs": gb, "program": chosen, "calendar": None}
+    if chosen is not None:
+        _, rows = await list_acceptances(session, account.operator, chosen["id"], monday)
+        context["calendar"] = grid(monday, [
+            (r.ven_name, r.unit, r.direction, Slot(r.id, r.start, r.end, r.declared_kw, r.status, r.accepted_kw,
+                                                   r.bid_price, r.awarded_price, r.reason, r.entered_by,
+                                                   r.operator_entered)) for r in rows])
+    else:
+        context["calendar"] = grid(monday, [])
+    return _page(request, "operator/availability.html", context)
+
+
+@router.get("/availability.csv")
+async def availability_csv(request: Request, account: OperatorAccount, session: ReadSession,
+                           program: Annotated[str, Query(max_length=128)],
+                           week: Annotated[str, Query(max_length=10)]) -> Response:
+    from vtn.console.calendar import parse_week
+    from vtn.contracts.availability import acceptances_csv, list_acceptances
+
+    monday = parse_week(week, now_utc())
+    found, rows = await list_acceptances(session, account.operator, program, monday)
+    name = f"acceptances-{found.document.get('programName', found.id)}-{monday.isoformat()}.csv"
+    return Response(acceptances_csv(rows), media_type="text/csv",
+                    headers={"content-disposition": f'attachment; filename="{name}"'})
+
+
+@router.post("/availability/{acceptance_id}/decide")
+async def decide_availability(request: Request, account: OperatorAccount, session: WriteSession,
+                              acceptance_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                              status: Annotated[str, Form(pattern="^(ACCEPTED|REJECTED)$")],
+                              program: Annotated[str, Form(max_length=128)], week: Annotated[str, Form(max_length=10)],
+                              accepted_kw: Annotated[str, Form(max_length=20)] = "",
+                              awarded_price: Annotated[str, Form(max_length=20)] = "",
+                              reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    from urllib.parse import urlencode
+
+    from vtn.contracts.availability import decide
+
+    def number(text: str, what: str) -> float | None:
+        try:
+            return float(text) if text.strip() else None
+        except ValueError:
+            raise BadRequest(f"{what} must be a number") from None
+
+    back = "/operator/availability?" + urlencode({"program": program, "week": week})
+    try:
+        row = await decide(session, operator_actor(account), account.operator, acceptance_id, status,
+                           number(accepted_kw, "accepted kW"), number(awarded_price, "awarded price"),
+                           reason=reason or None)
+    except BadRequest as exc:
+        return redirect(request, back, level="error", message=str(exc.detail))
+    return redirect(request, back, level="success",
+                    message=f"{row.unit} {london(row.start)}: {row.status.lower()}.")

@@ -282,6 +282,8 @@ async def decide(session: AsyncSession, actor: Actor, operator: str, acceptance_
     terms = await contract_terms(session, operator, row.program_id, row.unit)
     if status not in (av.ACCEPTED, av.REJECTED):
         raise BadRequest("status must be ACCEPTED or REJECTED")
+    if (awarded_price is not None and awarded_price < 0) or (bid_price is not None and bid_price < 0):
+        raise BadRequest("prices must not be negative")  # every check before the row changes
     if status == av.ACCEPTED:
         kw = row.declared_kw if accepted_kw is None else accepted_kw
         if not 0 <= kw <= row.declared_kw:
@@ -293,8 +295,6 @@ async def decide(session: AsyncSession, actor: Actor, operator: str, acceptance_
         if not reason:
             raise BadRequest("a rejection needs a reason")
         row.accepted_kw, row.reason = None, reason
-    if (awarded_price is not None and awarded_price < 0) or (bid_price is not None and bid_price < 0):
-        raise BadRequest("prices must not be negative")
     row.status, row.decided_by, row.decided_at = status, actor.id, utcnow()
     row.awarded_price = awarded_price if status == av.ACCEPTED else None
     if bid_price is not None:

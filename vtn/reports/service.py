@@ -116,6 +116,8 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
     _operator, program, readings = await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     report_was_declaration = row.document.get("reportName") == "GB_AVAILABILITY"
+    if report_was_declaration and report.reportName != "GB_AVAILABILITY":
+        await _before_delete(session, viewer, row)  # no longer a declaration: its windows go, as on a delete
     row = await store.replace(
         session,
         row,
@@ -125,7 +127,7 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
     )
     if readings:  # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
         await record_readings(session, row.operator, row.id, row.document)
-    if row.document.get("reportName") == "GB_AVAILABILITY" or report_was_declaration:
+    if row.document.get("reportName") == "GB_AVAILABILITY":
         await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)
     return row.document
 
