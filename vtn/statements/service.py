@@ -15,6 +15,8 @@ operator finalises); nothing after FINAL. Rows are never updated.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from datetime import date, datetime
@@ -146,6 +148,51 @@ async def fsps_of_month(session: AsyncSession, month: date, operator: str | None
     return sorted(pairs)
 
 
+RULES_VERSION = 1  # bump when gb_profile.statements computes differently: every open month is then recomputed
+
+
+async def fingerprints(session: AsyncSession, operator: str, month: date, names: list[str], fsp: str | None = None
+                       ) -> dict[str, str]:
+    """Per FSP, a digest of what its statement of `month` is computed from (counts and latest change times of its
+    acceptances, delivery reports and alarms; the operator's charges and contract terms): the worker recomputes
+    a month only for the FSPs whose fingerprint moved since their latest version, so an idle round costs a few
+    grouped queries rather than a statement per FSP. `names`: the FSPs to answer for; `fsp`: read only that one's."""
+    from vtn.contracts.models import ContractTermsRow
+
+    start, end = st.month_bounds(month)
+    parts: dict[str, list[Any]] = {}
+
+    async def grouped(query: Any) -> None:
+        for fsp_name, *values in (await session.exec(query)).all():
+            parts.setdefault(fsp_name, []).append([str(v) for v in values])
+
+    acceptance = select(AcceptanceRow.ven_name, func.count(), func.max(AcceptanceRow.id),  # type: ignore[call-overload]
+                        func.max(AcceptanceRow.created_at), func.max(AcceptanceRow.decided_at),
+                        func.sum(AcceptanceRow.accepted_kw)).where(
+        AcceptanceRow.operator == operator, col(AcceptanceRow.start) < end, col(AcceptanceRow.end) > start)
+    reports = select(DeliveryReportRow.fsp, func.count(), func.max(DeliveryReportRow.issued_at)).where(  # type: ignore[call-overload]
+        DeliveryReportRow.operator == operator, col(DeliveryReportRow.latest),
+        col(DeliveryReportRow.window_start) >= start, col(DeliveryReportRow.window_start) < end)
+    alarms = select(AckAlarmRow.ven_name, func.count(), func.max(AckAlarmRow.id), func.max(AckAlarmRow.cleared_at)).where(  # type: ignore[call-overload]
+        AckAlarmRow.operator == operator, col(AckAlarmRow.deadline) >= start, col(AckAlarmRow.deadline) < end)
+    if fsp is not None:
+        acceptance = acceptance.where(AcceptanceRow.ven_name == fsp)
+        reports = reports.where(DeliveryReportRow.fsp == fsp)
+        alarms = alarms.where(AckAlarmRow.ven_name == fsp)
+    await grouped(acceptance.group_by(AcceptanceRow.ven_name))
+    await grouped(reports.group_by(DeliveryReportRow.fsp))
+    await grouped(alarms.group_by(AckAlarmRow.ven_name))
+    common = [str(v) for v in (await session.exec(select(  # type: ignore[call-overload]
+        func.count(), func.max(StatementChargesRow.updated_at)).where(StatementChargesRow.operator == operator))).one()]
+    common += [str(v) for v in (await session.exec(select(  # type: ignore[call-overload]
+        func.count(), func.max(ContractTermsRow.updated_at)).where(ContractTermsRow.operator == operator))).one()]
+    out = {}
+    for name in names:
+        payload = json.dumps([RULES_VERSION, common, sorted(parts.get(name, []))], separators=(",", ":"))
+        out[name] = hashlib.sha256(payload.encode()).hexdigest()
+    return out
+
+
 # --- versions ------------------------------------------------------------------------------------------------------
 
 
@@ -153,6 +200,12 @@ async def versions(session: AsyncSession, operator: str, fsp: str, month: str) -
     return list((await session.exec(select(StatementRow).where(
         StatementRow.operator == operator, StatementRow.fsp == fsp, StatementRow.month == month)
         .order_by(col(StatementRow.version)))).all())
+
+
+async def _latest(session: AsyncSession, operator: str, fsp: str, month: str) -> StatementRow | None:
+    return (await session.exec(select(StatementRow).where(
+        StatementRow.operator == operator, StatementRow.fsp == fsp, StatementRow.month == month)
+        .order_by(col(StatementRow.version).desc()).limit(1))).first()
 
 
 async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kind: str, reason: str, actor: Actor
@@ -164,6 +217,7 @@ async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kin
     latest = previous[-1] if previous else None
     if latest is not None and latest.kind == FINAL:
         raise Conflict(f"the statement of {fsp} for {label} is final (version {latest.version})")
+    fingerprint = (await fingerprints(session, operator, month, [fsp], fsp))[fsp]
     statement = await compute(session, operator, fsp, month)
     digest = statement.digest()
     if kind == PROVISIONAL and latest is not None and latest.digest == digest:
@@ -173,7 +227,8 @@ async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kin
     row_id = str(uuid.uuid4())
     document = {"id": row_id, "operator": operator, "version": version, "kind": kind, "reason": reason,
                 "issuedAt": st.utc_text(now), "issuedAtLondon": st.london(now), "issuedBy": actor.id,
-                "supersedes": None if latest is None else latest.id, **statement.to_json()}
+                "supersedes": None if latest is None else latest.id, "inputsFingerprint": fingerprint,
+                **statement.to_json()}
     row = StatementRow(id=row_id, operator=operator, fsp=fsp, month=label, version=version, kind=kind,
                        reason=reason[:200], issued_at=now, issued_by=actor.id[:200],
                        total_pence=st.pence(statement.total), digest=digest, document=document)
@@ -223,7 +278,15 @@ async def run_due(session: AsyncSession, now: datetime | None = None, lookback_m
         final = now >= st.final_due(month)
         kind = FINAL if final else PROVISIONAL
         reason = "final: the 15th" if final else "provisional: the 1st, or recomputed after a correction"
-        for operator, fsp in await fsps_of_month(session, month):
+        pairs = await fsps_of_month(session, month)
+        prints: dict[str, dict[str, str]] = {}
+        for operator, fsp in pairs:
+            if operator not in prints:
+                prints[operator] = await fingerprints(session, operator, month, [f for o, f in pairs if o == operator])
+            latest = await _latest(session, operator, fsp, month.strftime("%Y-%m"))
+            if latest is not None and (latest.kind == FINAL or (
+                    not final and latest.document.get("inputsFingerprint") == prints[operator][fsp])):
+                continue  # final already, or nothing it is computed from changed since its latest version
             actor = Actor("system:statements", "SYSTEM", operator)
             try:
                 row, new = await issue(session, operator, fsp, month, kind, reason, actor)
