@@ -243,7 +243,8 @@ async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kin
 
 async def issue_month(session: AsyncSession, operator: str | None, month: date, kind: str, reason: str, actor: Actor,
                       fsp: str | None = None) -> list[tuple[StatementRow, bool]]:
-    """Issue (fsp, month) for every FSP with anything in the month (or the one named); finals skip nothing."""
+    """Issue (fsp, month) for every FSP with anything in the month (or the one named; for it, an empty statement if
+    it has nothing); a statement already final is answered as it is (`new` False)."""
     pairs = [(op_, f) for op_, f in await fsps_of_month(session, month, operator) if fsp is None or f == fsp]
     if fsp is not None and operator is not None and not pairs:
         pairs = [(operator, fsp)]  # an empty statement on demand: says "nothing this month"
@@ -277,7 +278,6 @@ async def run_due(session: AsyncSession, now: datetime | None = None, lookback_m
             continue
         final = now >= st.final_due(month)
         kind = FINAL if final else PROVISIONAL
-        reason = "final: the 15th" if final else "provisional: the 1st, or recomputed after a correction"
         pairs = await fsps_of_month(session, month)
         prints: dict[str, dict[str, str]] = {}
         for operator, fsp in pairs:
@@ -288,6 +288,8 @@ async def run_due(session: AsyncSession, now: datetime | None = None, lookback_m
                     not final and latest.document.get("inputsFingerprint") == prints[operator][fsp])):
                 continue  # final already, or nothing it is computed from changed since its latest version
             actor = Actor("system:statements", "SYSTEM", operator)
+            reason = "final: the 15th" if final else (
+                "provisional: the 1st" if latest is None else "provisional: recomputed, what it is computed from changed")
             try:
                 row, new = await issue(session, operator, fsp, month, kind, reason, actor)
             except Conflict:  # final already
