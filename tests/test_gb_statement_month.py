@@ -298,6 +298,7 @@ def test_one_gb_month_end_to_end(bl: Any, clients: Any, clock: Clock) -> None:
     [v2] = _statement_round(clients, clock.now)
     doc2 = ven.get(f"/gb/statements/{v2.id}").json()
     assert (doc2["version"], doc2["status"], doc2["supersedes"], doc2["totalGbp"]) == (2, "PROVISIONAL", v1.id, "95.78")
+    assert doc["reason"] == "provisional: the 1st" and doc2["reason"].startswith("provisional: recomputed")
     assert doc2["totals"] == {"AVAILABILITY": "80.77", "UTILISATION": "150.00", "PENALTY_DELIVERY": "-9.99",
                               "PENALTY_LATE_ACK": "-100.00", "FEE": "-25.00"}
     [u1] = [line for line in doc2["lines"] if line["refs"].get("eventID") == e1["id"]]
