@@ -92,8 +92,8 @@ def main() -> None:
                      json={"ackPeriodSeconds": 300, "outsideAcceptedWindows": mode}, headers=auth)
             offset = 10_000 if mode == "OFF" else 20_000
             counter = iter(range(offset, offset + 10 * args.repeat))
-            results[mode] = timed(lambda: http.post(base + "/events", json=dispatch(next(counter)), headers=auth)
-                                  .raise_for_status())
+            results[mode] = timed(lambda counter=counter: http.post(  # type: ignore[misc]
+                base + "/events", json=dispatch(next(counter)), headers=auth).raise_for_status())
         print("POST /events (dispatch): median OFF {:.1f} ms, WARN {:.1f} ms".format(
             statistics.median(results["OFF"]), statistics.median(results["WARN"])))
 

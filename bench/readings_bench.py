@@ -1,7 +1,7 @@
 """Meter data at aggregator scale: per-minute readings for many units uploaded in chunks (as `ven gb readings
 --csv` sends them) while other VENs keep polling, against a real `vtn serve` on loopback.
 
-    python bench/readings_bench.py [--units 200] [--days 31] [--fsps 10] [--uploaders 4] [--chunk 2880]
+    python bench/readings_bench.py [--units 200] [--days 31] [--fsps 10] [--uploaders 4] [--chunk 720]
                                    [--pollers 20] [--poll-interval 1.0] [--baseline-seconds 20]
                                    [--database-url postgresql+asyncpg://...] [--workers 1]
 
@@ -166,7 +166,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--fsps", type=int, default=10)
     parser.add_argument("--uploaders", type=int, default=4)
-    parser.add_argument("--chunk", type=int, default=2880)
+    parser.add_argument("--chunk", type=int, default=720)
     parser.add_argument("--pollers", type=int, default=20)
     parser.add_argument("--poll-interval", type=float, default=1.0)
     parser.add_argument("--baseline-seconds", type=float, default=20.0)

@@ -28,9 +28,11 @@ _HEADERS = {
 }
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|\+00:00)$")
 MAX_ERRORS = 100
-# Readings per GB_READINGS report when a file is sent in chunks (`ven gb readings --csv`): two days of one unit by the
-# minute, about 410 kB of JSON (some 142 bytes a reading), well under the VTN's default 1 MiB request body limit.
-READINGS_CHUNK = 2880
+# Readings per GB_READINGS report when a file is sent in chunks (`ven gb readings --csv`, the FSP console): half a day
+# of one unit by the minute, about 100 kB of JSON (some 142 bytes a reading). Measured (docs/benchmarks.md): the VTN's
+# CPU per POST grows with the chunk, and a POST holds the event loop for that long, so smaller chunks keep both the
+# POST's and other VENs' poll latency low; 720 rather than 2 880 (which also fits the 1 MiB body limit).
+READINGS_CHUNK = 720
 
 
 class ReadingsCsvError(ValueError):

@@ -4,6 +4,7 @@ received (the acceptance event)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from gb_profile.examples import example_program
 from gb_profile.settlement import local_window
 from tests.support.browser import DESKTOP, PASSWORD, add_console_user, browser_page, require_browser, screenshot
 from tests.support.server import running_vtn
+from ven_client.client import VtnClient
+from ven_client.config import GbSettings
+from ven_client.gb import GbReporter
 from vtn.core.security import Role
 
 pytestmark = pytest.mark.slow
@@ -46,7 +50,8 @@ def test_week_calendar_operator_accepts_fsp_sees_it(tmp_path: Path) -> None:
         anchor = b.build_anchor_event(program_id, "NGED", datetime(2026, 1, 1, tzinfo=UTC)).dump()
         anchor.pop("id", None)
         anchor_id = api.post("/events", json=anchor).json()["id"]
-        fsp = _client(vtn, FSP, vtn.provision(FSP, Role.VEN, ven_name=FSP))
+        fsp_secret = vtn.provision(FSP, Role.VEN, ven_name=FSP)
+        fsp = _client(vtn, FSP, fsp_secret)
         ven_id = fsp.post("/vens", json={"venName": FSP}).json()["id"]
         unit = b.build_dispatch_unit_resource(m.DispatchUnit(FSP, UNIT, "NGED", max_consumption_kw=2000.0)).dump()
         unit.pop("targets", None)
@@ -54,11 +59,15 @@ def test_week_calendar_operator_accepts_fsp_sees_it(tmp_path: Path) -> None:
         # a Wednesday 16:00-19:00 London window in the week after next: before its cut-off whenever this runs
         week = m.week_of(datetime.now(UTC)) + timedelta(days=14)
         start, end = local_window(week + timedelta(days=2), time(16), time(19))
-        declaration = m.AvailabilityDeclaration(FSP, "NGED", "C-4411", {
-            UNIT: (m.AvailabilityWindow(start, end - start, turn_down_kw=1800.0),)})
-        report = b.build_availability_report(declaration, program_id, anchor_id).dump()
-        report.pop("id", None)
-        assert fsp.post("/reports", json=report).status_code == 201
+        # declared by the reference VEN's library (GbReporter.send_availability), with a bid
+        windows = {UNIT: (m.AvailabilityWindow(start, end - start, turn_down_kw=1800.0),)}
+
+        async def reference_ven(work):  # type: ignore[no-untyped-def]
+            async with VtnClient(vtn.base_url, FSP, fsp_secret) as client:
+                return await work(GbReporter(client, GbSettings(fsp_id=FSP, operator_id="NGED")))
+
+        saved = asyncio.run(reference_ven(lambda r: r.send_availability(windows, "C-4411", bids={(UNIT, start): 9.5})))
+        assert saved.eventID == anchor_id
         add_console_user(vtn.env, "olive", "operator")
         add_console_user(vtn.env, "fiona", "fsp", FSP)
         console = vtn.url + "/console/"
@@ -96,5 +105,10 @@ def test_week_calendar_operator_accepts_fsp_sees_it(tmp_path: Path) -> None:
             assert "ACCEPTED" in text and "1500 kW" in text and "1800 kW declared" in text, text
             assert page.locator("form[action*=decide]").count() == 0  # read-only for the FSP
             screenshot(page, "fsp-availability-1280")
+        # and the reference VEN sees the same through its poll of /events
+        weeks = asyncio.run(reference_ven(lambda r: r.acceptances()))
+        [accepted] = weeks[week]
+        assert (accepted.status, accepted.accepted_kw, accepted.declared_kw, accepted.bid_price) == (
+            "ACCEPTED", 1500.0, 1800.0, 9.5)
         api.close()
         fsp.close()

@@ -1,5 +1,5 @@
 """A real browser uploads a readings file larger than one request may be: the page's script (static/readings.js)
-sends it in chunks, one GB_READINGS report each, and the VTN counts every reading once."""
+sends it in chunks of 720 rows, one GB_READINGS report each, and the VTN counts every reading once."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ FSP, METER = "fsp-acme", "MU-7"
 
 def test_large_readings_file_is_uploaded_in_chunks(tmp_path: Path) -> None:
     require_browser()
-    # a 200 kB request limit: the 7 200-row file (about 300 kB) cannot go in one request, its 2 880-row chunks can
+    # a 200 kB request limit: the 7 200-row file (about 300 kB) cannot go in one request, its 720-row chunks can
     with running_vtn(tmp_path, env={"VTN_MAX_BODY_BYTES": "200000"}) as vtn:
         token = httpx2.post(vtn.base_url + "/auth/token", data={"grant_type": "client_credentials"},
                             auth=("op", vtn.provision("op", Role.BL))).json()["access_token"]
@@ -49,7 +49,7 @@ def test_large_readings_file_is_uploaded_in_chunks(tmp_path: Path) -> None:
             page.goto(vtn.url + "/console/fsp/readings")
             page.set_input_files("#file", str(csv_file))
             page.click("[data-testid=upload]")
-            page.wait_for_selector("[data-testid=progress]:has-text('7200 readings sent in 3 report(s)')", timeout=60_000)
+            page.wait_for_selector("[data-testid=progress]:has-text('7200 readings sent in 10 report(s)')", timeout=60_000)
         reports = [r for r in ven.get("/reports", params={"limit": 50}).json() if r["reportName"] == "GB_READINGS"]
-        assert len(reports) == 3
+        assert len(reports) == 10
         assert sum(len(r["resources"][0]["intervals"]) for r in reports) == 7200

@@ -207,6 +207,15 @@ def test_operator_managed_declarations(world, bl, clock):  # type: ignore[no-unt
     assert (row["status"], row["acceptedKW"], row["decidedBy"]) == ("ACCEPTED", 250.0, "auto")
     [event] = [e for e in ven.get("/events").json() if b.is_acceptance_event(e)]
     assert av.parse_acceptance_event(event)[2][0].status == "ACCEPTED"
+    # the operator corrects its entry before the cut-off, and can withdraw it
+    corrected = bl.put(f"/admin/gb/programs/{program_id}/declarations/{report_id}",
+                       json=_report(_declaration("DU-8", SUNDAY_4PM, 1, 200.0), program_id, anchor_id))
+    assert corrected.status_code == 200, corrected.text
+    assert [r["declaredKW"] for r in bl.get(f"/admin/gb/programs/{program_id}/acceptances").json()] == [200.0]
+    assert bl.delete(f"/admin/gb/programs/{program_id}/declarations/{report_id}").status_code == 200
+    assert bl.get(f"/admin/gb/programs/{program_id}/acceptances").json() == []
+    [event] = [e for e in ven.get("/events").json() if b.is_acceptance_event(e)]
+    assert event["intervals"] == []  # the FSP sees the withdrawal too
     # an unknown FSP, or another report type, is refused
     assert bl.post(f"/admin/gb/programs/{program_id}/declarations",
                    json={**report, "clientName": "FSP-NOBODY"}).status_code == 400
@@ -256,3 +265,30 @@ def test_covered_by_accepted_windows() -> None:
     assert av.covered(t, t + 2 * hour, [(t, t + hour), (t + hour, t + 3 * hour)])
     assert not av.covered(t, t + 2 * hour, [(t, t + hour), (t + hour + timedelta(minutes=30), t + 3 * hour)])
     assert not av.covered(t, t + hour, [])
+
+
+def test_capacity_is_the_sum_of_the_groups_meterable_units(bl, clients, clock):  # type: ignore[no-untyped-def]
+    """The issue's case: a dispatch group whose meterable units add up to 2 000 kW refuses 2 400 kW."""
+    from gb_profile.identifiers import mpan_check_digit
+
+    program_id = bl.post("/programs", json=example_program().dump()).json()["id"]
+    anchor = b.build_anchor_event(program_id, OPERATOR, datetime(2027, 1, 1, tzinfo=UTC)).dump()
+    anchor.pop("id", None)
+    anchor_id = bl.post("/events", json=anchor).json()["id"]
+    ven = clients.ven(FSP)
+    ven_id = ven.post("/vens", json={"venName": FSP}).json()["id"]
+    group = b.build_dispatch_unit_resource(m.DispatchUnit(FSP, "DU-G", OPERATOR, meterable_units=("MU-1", "MU-2"))).dump()
+    for resource in [group] + [b.build_meterable_unit_resource(m.MeterableUnit(
+            FSP, f"MU-{i}", (f"13{i:010d}" + str(mpan_check_digit(f"13{i:010d}")),), dispatch_unit="DU-G")).dump()
+            for i in (1, 2)]:
+        resource.pop("id", None)
+        resource.pop("targets", None)
+        if resource["resourceName"] != "DU-G":  # 1 200 kW import + 0 export, 800 kW import: 2 000 kW in all
+            kw = 1200.0 if resource["resourceName"] == "MU-1" else 800.0
+            resource["attributes"].append({"type": "MAX_POWER_CONSUMPTION", "values": [kw]})
+        made = ven.post(f"/vens/{ven_id}/resources", json=resource)
+        assert made.status_code == 201, made.text
+    refused = ven.post("/reports", json=_report(_declaration("DU-G", SUNDAY_4PM, 1, 2400.0), program_id, anchor_id))
+    assert refused.status_code == 400 and "at most 2000 kW" in refused.json()["detail"]
+    assert ven.post("/reports", json=_report(_declaration("DU-G", SUNDAY_4PM, 1, 2000.0), program_id, anchor_id)
+                    ).status_code == 201

@@ -147,3 +147,10 @@ def test_cli_sets_and_shows_terms(tmp_path, monkeypatch, database_url):  # type:
     bad = runner.invoke(cli, ["gb", "terms", "set", "NGED-SU", "-"], input='{"ackPeriodSeconds": 0}')
     assert bad.exit_code == 1 and "ackPeriodSeconds" in bad.output
     get_settings.cache_clear()
+
+
+def test_acceptance_defaults_to_the_products(bl):  # type: ignore[no-untyped-def]
+    """Unset, the acceptance mode follows the product: variable availability is accepted by the operator."""
+    for code, mode in (("SU", "AUTO"), ("RESTORE", "AUTO"), ("VAOU_WA", "MANUAL"), ("SECURE", "MANUAL")):
+        program_id = bl.post("/programs", json=example_program(code).dump()).json()["id"]
+        assert _terms(bl, program_id).json()["acceptanceMode"] == mode, code

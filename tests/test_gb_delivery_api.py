@@ -263,3 +263,39 @@ def test_concurrent_rounds_issue_one_report(bl: Any, clients: Any) -> None:
     assert sorted(_run(clients, both)) == [0, 1]
     versions = bl.get("/admin/gb/delivery-reports", params={"allVersions": "true"}).json()
     assert [(r["eventID"], r["version"]) for r in versions] == [(event_id, 1)]
+
+
+def test_a_later_revision_does_not_move_the_first_counted_period(bl: Any, clients: Any) -> None:
+    ven, program_id, event_id = _setup(bl, clients)
+    stored = bl.get(f"/events/{event_id}").json()
+    revised = b.revise(b.parse_event(stored), DAY.replace(hour=17, minute=5))  # a revised RUN sent at 17:05
+    put = bl.put(f"/events/{event_id}", json=b.build_event(revised, program_id, event_id=event_id).dump())
+    assert put.status_code == 200, put.text
+    assert ven.post("/reports", json=_readings_report(program_id, event_id,
+                                                      _minutes(DAY.replace(hour=16), WORKED))).status_code == 201
+    bl.put(f"/admin/gb/baselines/{METER}", json={"method": "STATIC", "staticKw": 500})
+    [issued] = _round(clients, END + timedelta(hours=1))
+    assert [p["settlementPeriod"] for p in issued.document["periods"]] == [34, 35, 36]  # still from 16:30
+    assert issued.document["dispatchRevision"] == 2 and issued.document["earningsGbp"] == "90.55"
+
+
+def test_background_task_issues_the_report(database_url: str) -> None:
+    """The app's own task (not a round called by the test) issues the report of an ended dispatch."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from tests.conftest import Clients, vtn_test_settings
+    from vtn.app import create_app
+
+    settings = vtn_test_settings(database_url, gb_delivery_worker_seconds=0.2)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as http:
+        clients = Clients(http)
+        bl = clients.bl()
+        _ven, _program_id, event_id = _setup(bl, clients)
+        deadline = time.monotonic() + 30
+        while not (found := bl.get("/admin/gb/delivery-reports").json()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [(r["eventID"], r["version"], r["reason"]) for r in found] == [
+            (event_id, 1, "issued after the dispatch ended")]
+        assert found[0]["missingPeriods"] == 3  # no readings yet: gaps, not zeros

@@ -327,6 +327,36 @@ def _gb_send(settings: VenConfig, send: Callable[[Any], Awaitable[Report]], mess
     _run_gb(main())
 
 
+@gb_app.command("declare")
+def gb_declare(
+    unit: Annotated[str, typer.Option("--unit", help="The dispatch unit (group).")],
+    start: Annotated[str, typer.Option(help="Window start, London local time (2027-03-28T16:00) or with an offset.")],
+    end: Annotated[str, typer.Option(help="Window end, as --start (whole settlement periods).")],
+    kw: Annotated[float, typer.Option("--kw", help="Available kW (>= 0).")],
+    contract: Annotated[str, typer.Option(help="The contract id (without the operator prefix).")],
+    turn_up: Annotated[bool, typer.Option("--turn-up", help="Turn-up (net import rises) instead of turn-down.")] = False,
+    bid: Annotated[float | None, typer.Option(help="Bid, GBP/MW/h (auction programs).")] = None,
+    config: ConfigOption = None,
+    operator: OperatorOption = None,
+) -> None:
+    """Declare availability for one window (GB_AVAILABILITY against the anchor event); see `ven gb acceptances`."""
+    from datetime import datetime as dt
+
+    from gb_profile import model as gm
+    from gb_profile.settlement import SettlementPeriodError, local_to_utc
+
+    try:
+        begin, finish = (local_to_utc(dt.fromisoformat(t)) for t in (start, end))
+    except (ValueError, SettlementPeriodError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    window = gm.AvailabilityWindow(begin, finish - begin, turn_down_kw=None if turn_up else kw,
+                                   turn_up_kw=kw if turn_up else None)
+    _gb_send(_command_config(config),
+             lambda reporter: reporter.send_availability({unit: (window,)}, contract, operator_id=operator,
+                                                         bids={(unit, begin): bid} if bid is not None else None),
+             lambda saved: f"availability declaration {saved.id} for {unit}: {kw:g} kW")
+
+
 @gb_app.command("acceptances")
 def gb_acceptances(config: ConfigOption = None) -> None:
     """The operator's answers to this FSP's availability declarations, per week (London times)."""

@@ -37,7 +37,7 @@ from gb_profile.availability import Acceptance
 from gb_profile.readings_csv import READINGS_CHUNK, parse_readings_csv
 from gb_profile.signing import KeyRing, SignatureError, read_keys, sign_report, verify_event
 from gb_profile.validator import is_gb_program
-from openadr3.models import Event, Program, Report
+from openadr3.models import Event, Program, Report, ValuesMap
 from ven_client.agent import EventHandler
 from ven_client.client import VtnClient, VtnError, VtnUnavailable
 from ven_client.config import ConfigError, GbSettings, OperatorKeyConfig
@@ -346,6 +346,24 @@ class GbReporter:
         stop = m.EmergencyStop(fsp_id=self.fsp_id, operator_id=operator, dispatch_units=tuple(dispatch_units),
                                effective_time=effective_time or self.clock(), reason=reason, cleared=cleared)
         return await self.submit(b.build_emergency_stop_report(stop, event.programID, event.id))
+
+    async def send_availability(self, windows: dict[str, tuple[m.AvailabilityWindow, ...]], contract_id: str, *,
+                                operator_id: str | None = None, bids: dict[tuple[str, datetime], float] | None = None
+                                ) -> Report:
+        """A GB_AVAILABILITY declaration against the anchor event: per dispatch unit, whole settlement periods with
+        turn-down and/or turn-up kW; `bids` (auctions) per (unit, window start) in GBP/MW/h as PRICE payloads. The
+        VTN checks it against the contract (cut-off, capacity, overlaps) and answers with acceptance events."""
+        event, operator = await self._target(None, operator_id)
+        assert event.id is not None
+        declaration = m.AvailabilityDeclaration(self.fsp_id, operator, contract_id, windows=windows)
+        report = b.build_availability_report(declaration, event.programID, event.id)
+        for resource in report.resources:
+            for interval in resource.intervals:
+                period = interval.intervalPeriod
+                bid = (bids or {}).get((resource.resourceName, b.utc(period.start))) if period else None
+                if bid is not None:
+                    interval.payloads.append(ValuesMap(type=m.P_PRICE, values=[bid]))
+        return await self.submit(report)
 
     async def send_heartbeat(self, operating_states: Iterable[tuple[str, str]] = (), *, operator_id: str | None = None,
                              event_id: str | None = None) -> Report:

@@ -59,15 +59,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await start_notifications(app)
-        start_delivery_reports(app)
-        start_statements(app)
         app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
         app.state.ack_watcher.start()
+        start_delivery_reports(app)
+        start_statements(app)
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
-        await app.state.ack_watcher.stop()
         await stop_statements(app)
         await stop_delivery_reports(app)
+        await app.state.ack_watcher.stop()
         await stop_notifications(app)
         await app.state.db.dispose()
         log.debug("VTN stopped")

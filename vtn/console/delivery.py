@@ -25,7 +25,7 @@ from vtn.core.errors import BadRequest, NotFound
 from vtn.delivery import service
 from vtn.delivery.models import DeliveryReportRow
 from vtn.delivery.render import chart_svg, report_pdf
-from vtn.delivery.router import _file_name
+from vtn.delivery.router import download_name
 from vtn.events import service as events
 from vtn.reports import service as reports
 
@@ -73,9 +73,9 @@ async def _download(session: Any, account: Any, report_id: str, form: str) -> Re
     row = await _find(session, account, report_id)
     if form == "csv":
         return Response(report_csv(row.document), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{_file_name(row.document, "csv")}"'})
+                        headers={"content-disposition": f'attachment; filename="{download_name(row.document, "csv")}"'})
     return Response(report_pdf(row.document), media_type="application/pdf",
-                    headers={"content-disposition": f'attachment; filename="{_file_name(row.document, "pdf")}"'})
+                    headers={"content-disposition": f'attachment; filename="{download_name(row.document, "pdf")}"'})
 
 
 @operator_router.get("/delivery-reports", response_class=HTMLResponse)

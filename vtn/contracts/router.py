@@ -243,3 +243,45 @@ async def get_ack_deadlines(request: Request, principal: BL,
                       "acknowledgedDateTime": z(d.acknowledged), "state": d.state(now),
                       "alarmRaisedDateTime": z(alarm.raised_at) if alarm else None})
     return JSONResponse([i for i in items if state is None or i["state"] == state])
+
+
+@router.put("/programs/{programID}/declarations/{reportID}", operation_id="gbReplaceDeclaration",
+            summary="replace a declaration the operator entered (BL)", responses=ERRORS,
+            description="Before the week's cut-off: the declaration's windows are replaced and checked again.")
+async def put_declaration(request: Request, principal: BL, programID: ObjectIDPath, reportID: ObjectIDPath,
+                          body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
+    from pydantic import ValidationError
+
+    from openadr3.models import Report
+    from vtn.auth.privacy import Viewer
+    from vtn.core.errors import BadRequest
+    from vtn.reports.service import update_report
+
+    async with _db(request).session() as session:
+        program = await find_program(session, principal.operator, programID)
+        try:
+            report = Report.model_validate({**body, "programID": program.id})
+        except ValidationError as exc:
+            raise BadRequest(f"not a valid report: {exc.errors()[0]['msg']}") from None
+        if report.reportName != "GB_AVAILABILITY":
+            raise BadRequest("an operator enters availability declarations only (reportName GB_AVAILABILITY)")
+        document = await update_report(session, Viewer(principal), reportID, report)
+    return JSONResponse(document)
+
+
+@router.delete("/programs/{programID}/declarations/{reportID}", operation_id="gbDeleteDeclaration",
+               summary="withdraw a declaration (BL)", responses=ERRORS,
+               description="Before the week's cut-off; its windows and their acceptances go.")
+async def delete_declaration(request: Request, principal: BL, programID: ObjectIDPath,
+                             reportID: ObjectIDPath) -> JSONResponse:
+    from vtn.auth.privacy import Viewer
+    from vtn.core.errors import NotFound
+    from vtn.reports.service import delete_report, get_report
+
+    async with _db(request).session() as session:
+        program = await find_program(session, principal.operator, programID)
+        row = await get_report(session, Viewer(principal), reportID)
+        if row.program_id != program.id or row.document.get("reportName") != "GB_AVAILABILITY":
+            raise NotFound(f"declaration {reportID!r} not found in program {programID!r}")
+        document = await delete_report(session, Viewer(principal), reportID)
+    return JSONResponse(document)

@@ -187,7 +187,7 @@ def merge(program: ProgramRow, rows: list[ContractTermsRow], unit: str | None) -
         notice=_td(values["notice_minutes"], "minutes"),
         declaration_cutoff=cutoff,
         declaration_window_days=values["declaration_window_days"],
-        acceptance_mode=m.AcceptanceMode(values["acceptance_mode"] or defaults.acceptance_mode),
+        acceptance_mode=m.AcceptanceMode(values["acceptance_mode"] or default_acceptance(product)),
         auction=bool(values["auction"]) if values["auction"] is not None else defaults.auction,
         operator_managed=bool(values["operator_managed"]) if values["operator_managed"] is not None
         else defaults.operator_managed,
@@ -197,6 +197,15 @@ def merge(program: ProgramRow, rows: list[ContractTermsRow], unit: str | None) -
         rag_amber_percent=values["rag_amber_percent"] if values["rag_amber_percent"] is not None
         else defaults.rag_amber_percent,
     )
+
+
+def default_acceptance(product: Any) -> m.AcceptanceMode:
+    """Where the terms say nothing, the product decides: variable availability (VA+OU, legacy Secure and Dynamic) is
+    declared and then accepted by the operator (Flexible Power: the DNO analyses the declarations and issues its
+    requirements); every other product's declared availability is accepted automatically (e.g. Restore)."""
+    from gb_profile.products import AvailabilityMode
+
+    return m.AcceptanceMode.MANUAL if product.availability is AvailabilityMode.VARIABLE else m.AcceptanceMode.AUTO
 
 
 def _check(terms: m.Contract) -> None:

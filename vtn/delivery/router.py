@@ -29,7 +29,7 @@ Skip = Annotated[int, Query(ge=0, le=1_000_000)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def _file_name(document: dict[str, Any], suffix: str) -> str:
+def download_name(document: dict[str, Any], suffix: str) -> str:
     base = re.sub(r"[^A-Za-z0-9._-]", "_", f"delivery-{document.get('eventName')}-v{document.get('version')}")
     return f"{base}.{suffix}"
 
@@ -47,10 +47,10 @@ async def _one(request: Request, principal: Principal, report_id: str, form: str
     document = {**row.document, "latest": row.latest, "stale": row.stale}
     if form == "csv":
         return Response(report_csv(document), media_type="text/csv; charset=utf-8",
-                        headers={"content-disposition": f'attachment; filename="{_file_name(document, "csv")}"'})
+                        headers={"content-disposition": f'attachment; filename="{download_name(document, "csv")}"'})
     if form == "pdf":
         return Response(report_pdf(document), media_type="application/pdf",
-                        headers={"content-disposition": f'attachment; filename="{_file_name(document, "pdf")}"'})
+                        headers={"content-disposition": f'attachment; filename="{download_name(document, "pdf")}"'})
     return JSONResponse(document)
 
 

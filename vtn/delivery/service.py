@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from vtn.core.settings import Settings
 from vtn.delivery.models import DeliveryReportRow, UnitBaselineRow
 from vtn.delivery.readings import load_readings
 from vtn.delivery.terms import terms_for
-from vtn.events.models import EventRow
+from vtn.events.models import EventRevisionRow, EventRow
 from vtn.programs.models import ProgramRow
 from vtn.vens.models import ResourceRow, VenRow
 
@@ -113,6 +114,23 @@ async def _event_windows(session: AsyncSession, operator: str, ins: m.DispatchIn
     return spans
 
 
+async def _with_first_instruction(session: AsyncSession, event: EventRow, ins: m.DispatchInstruction
+                                  ) -> m.DispatchInstruction:
+    """`ins` (the revision in force: setpoints, window) with the instruction time of the dispatch's first revision.
+
+    The first-period rule counts from the dispatch's instruction; a later revision (a revised RUN, a STOP) restates
+    the instruction but does not move that start, so periods already judged stay judged (event_revision, §5.4)."""
+    documents = await session.exec(select(EventRevisionRow.document)  # type: ignore[call-overload]
+                                   .where(EventRevisionRow.event_id == event.id))
+    times = [b.utc(ins.instruction_time)]
+    for document in documents.all():
+        try:
+            times.append(b.utc(b.parse_event(document).instruction_time))
+        except (m.ProfileError, ValueError, IndexError):
+            continue
+    return replace(ins, instruction_time=min(times))
+
+
 def _frozen_json(used: dict[str, dict[datetime, float | None]]) -> dict[str, Any]:
     return {unit: {b.utc_text(t): v for t, v in sorted(values.items())} for unit, values in used.items()}
 
@@ -124,7 +142,7 @@ def _frozen_parse(data: dict[str, Any]) -> dict[str, dict[datetime, float | None
 async def compute(session: AsyncSession, settings: Settings, event: EventRow, frozen: dict[str, Any] | None
                   ) -> tuple[d.DeliveryReport, dict[str, Any], str]:
     """The report of `event` from stored readings now; `frozen`: the baseline an earlier version used."""
-    ins = b.parse_event(event.document)
+    ins = await _with_first_instruction(session, event, b.parse_event(event.document))
     operator = event.operator
     units = await _meterable_units(session, operator, ins)
     baselines = await unit_baselines(session, operator, units)

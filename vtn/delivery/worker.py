@@ -29,13 +29,14 @@ async def run_round(db: Database, settings: Settings) -> int:
 
 async def _loop(db: Database, settings: Settings) -> None:
     while True:
+        # first round one interval after start: a starting process (or a test's app) does no work at once
+        await asyncio.sleep(settings.gb_delivery_worker_seconds)
         try:
             await run_round(db, settings)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("delivery report round failed; retrying next round")
-        await asyncio.sleep(settings.gb_delivery_worker_seconds)
 
 
 def start_delivery_reports(app: FastAPI) -> None:

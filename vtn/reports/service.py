@@ -46,9 +46,8 @@ async def report_document(session: AsyncSession, viewer: Viewer, report_id: str)
     return (await get_report(session, viewer, report_id)).document
 
 
-async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, Any, bool]:
-    """Check what the report names and says; returns the operator it belongs to (its event's), its program and
-    whether it is a GB program's readings report (recorded as versioned meter data, vtn.delivery.readings)."""
+async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, Any]:
+    """Check what the report names and says; returns the operator it belongs to (its event's) and its program."""
     from vtn.events.service import store as events
     from vtn.programs.service import store as programs
 
@@ -65,7 +64,7 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
         # thousands of intervals is not parsed again by the profile's validator
         unprovisioned = report.model_copy(update=dict.fromkeys(("id", "createdDateTime", "modificationDateTime")))
         check_report(unprovisioned, event.document, program.document, own, keys)
-    return str(event.operator), program, program is not None and is_gb_readings(content, program.document)
+    return str(event.operator), program
 
 
 NAME_COLUMN_LENGTH = 128
@@ -91,7 +90,7 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report, *
         operator=operator,
         **_columns(report),
     )
-    if readings:
+    if program is not None and is_gb_readings(row.document, program.document):
         await record_readings(session, operator, row.id, row.document)
     await _after_write(session, viewer, row.document, program, operator_entry=operator_entry)
     return row.document
@@ -113,7 +112,7 @@ async def _after_write(session: AsyncSession, viewer: Viewer, document: dict[str
 
 async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, report: Report) -> dict[str, Any]:
     row = await get_report(session, viewer, report_id, for_update=True)
-    _operator, program, readings = await _check_references(session, viewer, report)
+    _, program = await _check_references(session, viewer, report)
     await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
     report_was_declaration = row.document.get("reportName") == "GB_AVAILABILITY"
     if report_was_declaration and report.reportName != "GB_AVAILABILITY":
@@ -125,7 +124,8 @@ async def update_report(session: AsyncSession, viewer: Viewer, report_id: str, r
         change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
         **_columns(report),
     )
-    if readings:  # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
+    if program is not None and is_gb_readings(row.document, program.document):
+        # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
         await record_readings(session, row.operator, row.id, row.document)
     if row.document.get("reportName") == "GB_AVAILABILITY":
         await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)

@@ -9,7 +9,7 @@ document.addEventListener("DOMContentLoaded", function () {
     var input = form.querySelector("input[type=file]");
     if (!input.files || !input.files.length || !window.fetch) { return; }
     event.preventDefault();
-    var rows = parseInt(form.dataset.chunkRows, 10) || 2880;
+    var rows = parseInt(form.dataset.chunkRows, 10) || 720;
     var token = form.querySelector("input[name=csrf_token]").value;
     var target = form.querySelector("[name=target]").value;
     var button = form.querySelector("button[type=submit]");

@@ -1,7 +1,7 @@
 """gb_reading, gb_unit_baseline, gb_delivery_report: versioned meter data, unit baselines, per-event delivery reports.
 
 Revision ID: 0019
-Revises: 0018 (assigned 0016; chained after ops-a's 0018, merged into this branch)
+Revises: 0018b (assigned 0016; chained after ops-a's 0018 and 0018b, merged into this branch from main)
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from alembic import op
 import vtn.core.database
 
 revision = "0019"
-down_revision = "0018"
+down_revision = "0018b"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """gb_statement, gb_statement_decision (append-only) and gb_statement_charges: monthly statements.
 
 Revision ID: 0024
-Revises: 0018b, 0019 (assigned down_revision 0016; merges the two heads of h-ops-a and h-ops-b in this branch —
-the integrator re-chains it after the last migration)
+Revises: 0019 (assigned down_revision 0016; chained after h-ops-b's 0019, which follows h-ops-a's 0018b, so the
+branch has one head — the integrator re-chains it after the last migration)
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import vtn.core.database
 from vtn.migrations.append_only import create_triggers, drop_triggers
 
 revision = "0024"
-down_revision = ("0018b", "0019")
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
