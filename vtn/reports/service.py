@@ -80,7 +80,7 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report, *
                         operator_entry: bool = False) -> dict[str, Any]:
     """`owner_ven_id`, `operator_entry`: a declaration the operator enters for an FSP (vtn.contracts.availability),
     owned by the FSP's ven so its VEN sees it, read-only to it."""
-    operator, program, readings = await _check_references(session, viewer, report)
+    operator, program = await _check_references(session, viewer, report)
     owner = owner_ven_id if operator_entry else viewer.ven_id
     row = await store.insert(
         session,
