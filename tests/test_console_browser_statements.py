@@ -58,7 +58,7 @@ def _month_of_data(vtn: VtnProcess) -> None:
     with _client(vtn, "operator", secrets["operator"]) as api, _client(vtn, "acme", secrets["acme"]) as ven:
         program_id = api.post("/programs", json=example_program("VAOU_15MIN").dump()).json()["id"]
         assert api.put(f"/admin/gb/programs/{program_id}/terms",
-                       json={"availabilityPrice": 12.0, "maxCapacityKW": 2000}).status_code == 200
+                       json={"availabilityPrice": 12.0, "maxCapacityKW": 2000, "acceptanceMode": "AUTO"}).status_code == 200
         assert api.put(f"/admin/gb/programs/{program_id}/statement-charges",
                        json={"monthlyFeeGbp": "25.00"}).status_code == 200
         anchor = b.build_anchor_event(program_id, OPERATOR, datetime(2027, 1, 1, tzinfo=UTC)).dump()
