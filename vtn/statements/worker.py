@@ -27,13 +27,14 @@ async def run_round(db: Database) -> int:
 
 async def _loop(db: Database, interval: float) -> None:
     while True:
+        # first round one interval after start: a starting process (or a test's app) does no work at once
+        await asyncio.sleep(interval)
         try:
             await run_round(db)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("statement round failed; retrying next round")
-        await asyncio.sleep(interval)
 
 
 def start_statements(app: FastAPI) -> None:
