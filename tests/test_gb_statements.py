@@ -177,3 +177,46 @@ def test_concurrent_rounds_issue_each_version_once(bl: Any, clients: Any) -> Non
             rows = (await session.exec(select(StatementRow).order_by(StatementRow.version))).all()
             return [(r.version, r.kind) for r in rows]
     assert clients._portal_run(versions) == [(1, "PROVISIONAL"), (2, "FINAL")]
+
+
+def test_the_apps_own_task_issues_last_months_statement(database_url: str) -> None:
+    """The background task of a running app (every 0.2 s here) states last month (London) on its own: an accepted
+    window there is enough; provisional before the 15th, final after."""
+    import time
+    from datetime import timedelta
+
+    from fastapi.testclient import TestClient
+    from sqlmodel import select
+
+    from tests.conftest import vtn_test_settings
+    from vtn.app import create_app
+    from vtn.contracts.models import AcceptanceRow
+    from vtn.core.database import utcnow
+    from vtn.statements.models import StatementRow
+
+    now = utcnow()
+    month = st.previous_month(st.first_of(now))
+    start = st.month_bounds(month)[0] + timedelta(days=9, hours=12)
+    app = create_app(vtn_test_settings(database_url, gb_statement_worker_seconds=0.2))
+    with TestClient(app) as http:
+        async def seed() -> None:
+            async with app.state.db.session() as session:
+                session.add(AcceptanceRow(operator="", program_id="P-1", report_id="r-1", ven_name="FSP-ACME", unit="DU-7",
+                                          week=start.date().isoformat(), start=start, end=start + timedelta(hours=2),
+                                          direction="TURN_DOWN", declared_kw=500.0, status="ACCEPTED", accepted_kw=500.0,
+                                          awarded_price=10.0, entered_by="test", created_at=now))
+
+        async def stated() -> list[StatementRow]:
+            async with app.state.db.session(write=False) as session:
+                return list((await session.exec(select(StatementRow))).all())
+
+        assert http.portal is not None
+        http.portal.call(seed)
+        deadline = time.monotonic() + 20
+        rows: list[StatementRow] = []
+        while time.monotonic() < deadline and not rows:
+            time.sleep(0.2)
+            rows = http.portal.call(stated)
+        assert [(r.fsp, r.month, r.version, r.total_pence) for r in rows] == [
+            ("FSP-ACME", month.strftime("%Y-%m"), 1, 1000)]  # 0.5 MW × 2 h × £10
+        assert rows[0].kind == ("FINAL" if now >= st.final_due(month) else "PROVISIONAL")
