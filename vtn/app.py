@@ -42,6 +42,9 @@ from vtn.programs.router import router as programs_router
 from vtn.programs.router31 import router as programs_router_31
 from vtn.reports.router import router as reports_router
 from vtn.reports.router31 import router as reports_router_31
+from vtn.statements.router import admin_router as statements_admin_router
+from vtn.statements.router import router as statements_router
+from vtn.statements.worker import start_statements, stop_statements
 from vtn.subscriptions.router import router as subscriptions_router
 from vtn.subscriptions.router31 import router as subscriptions_router_31
 from vtn.vens.router import router as vens_router
@@ -66,8 +69,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ack_watcher = AckWatcher(app.state.db, settings.gb_ack_check_seconds)
         app.state.ack_watcher.start()
         start_delivery_reports(app)
+        start_statements(app)
         log.info("VTN serving %s on %s", base or "/", app.state.db.dialect)
         yield
+        await stop_statements(app)
         await stop_delivery_reports(app)
         await app.state.ack_watcher.stop()
         await stop_notifications(app)
@@ -109,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(event_admin_router, prefix=base)
     app.include_router(delivery_admin_router, prefix=base)
     app.include_router(delivery_router, prefix=base)
+    app.include_router(statements_admin_router, prefix=base)
+    app.include_router(statements_router, prefix=base)
     if settings.auth_mode == "builtin":
         app.include_router(auth_router, prefix=base)
     app.include_router(well_known)

@@ -26,6 +26,7 @@ _gb_app = __import__("gb_profile.cli", fromlist=["app"]).app
 # Registered here, not in gb_profile (which VENs install without the VTN): these work on the VTN's database.
 _gb_app.add_typer(__import__("vtn.gb.cli", fromlist=["app"]).app, name="fsp-key")
 _gb_app.add_typer(__import__("vtn.contracts.cli", fromlist=["app"]).app, name="terms")
+_gb_app.add_typer(__import__("vtn.statements.cli", fromlist=["app"]).app, name="statements")
 app.add_typer(_gb_app, name="gb")
 app.add_typer(__import__("vtn.console.cli", fromlist=["app"]).app, name="users")
 app.add_typer(__import__("vtn.audit.cli", fromlist=["app"]).app, name="audit")

@@ -12,6 +12,7 @@ from vtn.notifications.models import DeliveredRow, HeartbeatRow, OutboxRow, Revi
 from vtn.programs.models import ProgramRow
 from vtn.reports.models import ReportRow
 from vtn.signoff.models import SignoffRow
+from vtn.statements.models import StatementChargesRow, StatementDecisionRow, StatementRow
 from vtn.subscriptions.models import SubscriptionRow
 from vtn.vens.models import ResourceRow, VenRow
 
@@ -40,6 +41,9 @@ __all__ = [
     "RevisionRow",
     "SigningKeyRow",
     "SignoffRow",
+    "StatementChargesRow",
+    "StatementDecisionRow",
+    "StatementRow",
     "SubscriptionRow",
     "UnitBaselineRow",
     "VenRow",

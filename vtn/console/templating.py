@@ -37,9 +37,10 @@ def nav_for(request: Request, account: Account | None) -> list[dict[str, Any]]:
     """Navigation for the account's role; each stage-2 module owns its own `NAV` list."""
     if account is None:
         return []
-    from vtn.console import fsp, operator
+    from vtn.console import fsp, operator, statements
 
-    entries = [("Home", "/"), *(operator.NAV if account.is_operator else fsp.NAV)]
+    entries = [("Home", "/"), *(operator.NAV if account.is_operator else fsp.NAV),
+               statements.OPERATOR_NAV if account.is_operator else statements.FSP_NAV]
     here = request.url.path
     items = []
     for label, path in entries:

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
                                          "with the worker interval it stays within the hour")
     gb_delivery_worker_seconds: float = Field(60.0, gt=0, description="How often the report worker looks for work")
     gb_delivery_lookback_days: int = Field(14, gt=0, description="Dispatches created this recently are reported")
+    gb_statements: bool = Field(True, description="Issue GB monthly statements (provisional on the 1st, final on the "
+                                "15th, London time) in a background task")
+    gb_statement_worker_seconds: float = Field(300.0, gt=0, description="How often the statement worker looks for work")
     gb_rebound_periods: int = Field(2, ge=0, le=48, description="Settlement periods after a dispatch shown as rebound")
 
     @field_validator("base_path", "base_path_31")

@@ -1,0 +1,1 @@
+"""GB monthly statements (docs/gb-profile.md §6.9)."""
