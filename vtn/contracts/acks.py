@@ -31,7 +31,11 @@ from vtn.core.database import Database, utcnow
 from vtn.programs.models import ProgramRow
 
 log = logging.getLogger("vtn.gb.acks")
-LOOKBACK = timedelta(days=7)  # dispatches last written longer ago are not checked any more (their alarms stay)
+LOOKBACK = timedelta(days=7)  # dispatches last written longer ago are not listed nor checked any more (alarms stay)
+# The background check's lookback beyond the operator's longest ack period: a dispatch written longer ago than that
+# has had its deadline judged by an earlier pass (every `gb_ack_check_seconds`), so re-reading it each pass is waste.
+# The first pass of each process reads the full LOOKBACK, catching deadlines that passed while no VTN ran.
+CHECK_MARGIN = timedelta(hours=1)
 
 
 def system_actor(operator: str) -> Actor:
@@ -126,13 +130,30 @@ async def ack_deadlines(session: AsyncSession, operator: str, now: datetime, loo
     return sorted(result, key=lambda d: (d.deadline, d.event_name))
 
 
-async def raise_overdue(session: AsyncSession, operator: str, now: datetime) -> list[AckAlarmRow]:
+async def check_lookback(session: AsyncSession, operator: str) -> timedelta | None:
+    """The background check's lookback for `operator`: its longest ack period (program or unit terms) plus
+    CHECK_MARGIN, at most LOOKBACK; None when no terms of the operator set an ack period (nothing to check)."""
+    from sqlalchemy import func
+
+    from vtn.contracts.models import ContractTermsRow
+
+    longest = (await session.exec(select(func.max(ContractTermsRow.ack_period_seconds)).where(  # type: ignore[call-overload]
+        ContractTermsRow.operator == operator))).first()
+    if longest is None:
+        return None
+    return min(LOOKBACK, timedelta(seconds=longest) + CHECK_MARGIN)
+
+
+async def raise_overdue(session: AsyncSession, operator: str, now: datetime, lookback: timedelta | None = LOOKBACK
+                        ) -> list[AckAlarmRow]:
     """Write an alarm for every overdue acknowledgement not alarmed yet (each in a savepoint: a row another
-    process wrote first is skipped); returns the new ones."""
+    process wrote first is skipped) among the dispatches written in the last `lookback`; returns the new ones."""
     from vtn.events.models import EventRow
 
     raised = []
-    for d in await ack_deadlines(session, operator, now):
+    if lookback is None:
+        return raised
+    for d in await ack_deadlines(session, operator, now, lookback):
         if d.state(now) != "OVERDUE" or d.event_id is None:
             continue
         exists = (await session.exec(select(AckAlarmRow.id).where(  # type: ignore[call-overload]
@@ -158,8 +179,9 @@ async def raise_overdue(session: AsyncSession, operator: str, now: datetime) -> 
     return raised
 
 
-async def check_once(db: Database, now: datetime | None = None) -> list[AckAlarmRow]:
-    """One pass over every operator that has GB programs."""
+async def check_once(db: Database, now: datetime | None = None, full: bool = True) -> list[AckAlarmRow]:
+    """One pass over every operator that has GB programs: over the last LOOKBACK (`full`) or, for the watcher's
+    routine passes, over each operator's `check_lookback`."""
     now = now or utcnow()
     async with db.session(write=False) as session:
         programs = (await session.exec(select(ProgramRow.operator, ProgramRow.document))).all()  # type: ignore[call-overload]
@@ -167,7 +189,8 @@ async def check_once(db: Database, now: datetime | None = None) -> list[AckAlarm
     raised = []
     for operator in operators:
         async with db.session() as session:
-            raised += await raise_overdue(session, operator, now)
+            lookback = LOOKBACK if full else await check_lookback(session, operator)
+            raised += await raise_overdue(session, operator, now, lookback)
     return raised
 
 
@@ -183,10 +206,12 @@ class AckWatcher:
             self.task = asyncio.create_task(self._run(), name="gb-ack-watcher")
 
     async def _run(self) -> None:
+        full = True  # the first pass catches up on anything that went overdue while no VTN process ran
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await check_once(self.db)
+                await check_once(self.db, full=full)
+                full = False
             except Exception:  # a failed pass must not end the watcher; the next one retries
                 log.exception("acknowledgement deadline check failed")
 
