@@ -6,6 +6,10 @@
   overdue one an alarm row (`gb_ack_alarm`), an audit line `gb.ack.overdue` and a warning in the log, written once
   by the background check (`AckWatcher`) of whichever VTN process sees it first (a unique key: safe with several
   processes on PostgreSQL); the row is cleared when the acknowledgement arrives.
+- Notified: each alarm is also published as a REPORT `GB_ACK_OVERDUE` the VTN writes against the dispatch event
+  (`alarm_report`), owned by no VEN, so only the operator's BL clients can read it; an ordinary write, so a BL
+  subscription to REPORT objects of the program gets it by webhook through the transactional outbox (CREATE when
+  raised, UPDATE with status CLEARED and the arrival time when the late acknowledgement comes).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from vtn.core.database import Database, utcnow
 from vtn.programs.models import ProgramRow
 
 log = logging.getLogger("vtn.gb.acks")
+ALARM_REPORT = "GB_ACK_OVERDUE"  # reportName of the alarm the VTN publishes (docs/gb-profile.md §6.1.1)
+ALARM_CLIENT = "VTN"  # its clientName
 LOOKBACK = timedelta(days=7)  # dispatches last written longer ago are not listed nor checked any more (alarms stay)
 # The background check's lookback beyond the operator's longest ack period: a dispatch written longer ago than that
 # has had its deadline judged by an earlier pass (every `gb_ack_check_seconds`), so re-reading it each pass is waste.
@@ -58,6 +64,47 @@ async def _instruction_time(session: AsyncSession, event_id: str, revision: int)
     return None
 
 
+def alarm_report(row: AckAlarmRow, event_name: str) -> dict[str, Any]:
+    """The alarm as an OpenADR report (content only: the store adds id and timestamps)."""
+    from openadr3.models import Report
+
+    payloads: list[dict[str, Any]] = [
+        {"type": "GB_ALARM_STATUS", "values": ["CLEARED" if row.cleared_at else "OVERDUE"]},
+        {"type": "GB_DISPATCH_REVISION", "values": [row.revision]},
+        {"type": "GB_FSP_ID", "values": [row.ven_name]},
+        {"type": "GB_ACK_DEADLINE", "values": [b.utc_text(row.deadline)]},
+        {"type": "GB_ALARM_RAISED", "values": [b.utc_text(row.raised_at)]},
+    ]
+    if row.cleared_at:
+        payloads.append({"type": "GB_ACK_RECEIVED", "values": [b.utc_text(row.cleared_at)]})
+    document = {
+        "objectType": "REPORT", "programID": row.program_id, "eventID": row.event_id, "clientName": ALARM_CLIENT,
+        "reportName": ALARM_REPORT,
+        "payloadDescriptors": [{"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": p["type"]} for p in payloads],
+        "resources": [{"resourceName": row.unit or event_name,
+                       "intervals": [{"id": 0, "payloads": payloads}]}],
+    }
+    return Report.model_validate(document).content()
+
+
+async def _publish_alarm(session: AsyncSession, row: AckAlarmRow, event_name: str) -> None:
+    """Write (or rewrite, when cleared) the alarm's report: BL subscriptions are notified like for any write."""
+    from vtn.reports.models import ReportRow
+    from vtn.reports.service import store as reports
+
+    content = alarm_report(row, event_name)
+    change = {"program_id": row.program_id, "owner_ven_id": None}
+    existing = await session.get(ReportRow, row.report_id) if row.report_id else None
+    if existing is None:
+        written = await reports.insert(session, content, change=change, owner_ven_id=None, operator=row.operator,
+                                       program_id=row.program_id, event_id=row.event_id, client_name=ALARM_CLIENT,
+                                       report_name=ALARM_REPORT)
+        row.report_id = written.id
+        session.add(row)
+    else:
+        await reports.replace(session, existing, content, change=change)
+
+
 async def on_acknowledgement(session: AsyncSession, document: dict[str, Any], program: ProgramRow) -> None:
     """An acknowledgement just stored: recorded as late (audit line) when its revision's deadline had passed on
     arrival, and any overdue alarm of that revision cleared."""
@@ -75,6 +122,7 @@ async def on_acknowledgement(session: AsyncSession, document: dict[str, Any], pr
     if alarm is not None:
         alarm.cleared_at = received
         session.add(alarm)
+        await _publish_alarm(session, alarm, ack.event_name)
     terms = await contract_terms(session, program.operator, program.id, ack.dispatch_unit)
     issued = await _instruction_time(session, event_id, ack.revision)
     if terms.ack_period is None or issued is None:
@@ -170,6 +218,7 @@ async def raise_overdue(session: AsyncSession, operator: str, now: datetime, loo
                 session.add(row)
         except IntegrityError:  # another VTN process raised it first
             continue
+        await _publish_alarm(session, row, d.event_name)
         await record(session, system_actor(operator), "gb.ack.overdue", "event", d.event_id,
                      detail={"revision": d.revision, "venName": d.fsp_id, "resourceName": d.dispatch_unit,
                              "deadline": b.utc_text(d.deadline)}, operator=operator)

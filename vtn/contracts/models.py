@@ -114,3 +114,4 @@ class AckAlarmRow(SQLModel, table=True):
     deadline: datetime = Field(sa_type=UTCDateTime, nullable=False)
     raised_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the late acknowledgement's arrival
+    report_id: str | None = Field(default=None, max_length=128)  # the GB_ACK_OVERDUE report publishing it
