@@ -75,6 +75,7 @@ NAV: list[tuple[str, str]] = [
     ("Audit", "/operator/audit"),
     ("Sign-offs", "/operator/signoffs"),
     ("Availability", "/operator/availability"),
+    ("Contract terms", "/operator/terms"),
 ]
 
 BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vtn.console import delivery, fsp, operator, service, totp
+from vtn.console import delivery, fsp, operator, service, terms, totp
 from vtn.console.deps import (
     SAFE_METHODS,
     SESSION_COOKIE,
@@ -466,6 +466,8 @@ def create_console_app(parent: FastAPI, settings: Settings) -> FastAPI:
                            dependencies=[Depends(require_operator), Depends(csrf_protect), Depends(refuse_nul)])
     console.include_router(delivery.fsp_router, prefix="/fsp",
                            dependencies=[Depends(require_fsp), Depends(csrf_protect), Depends(refuse_nul)])
+    console.include_router(terms.router, prefix="/operator",
+                           dependencies=[Depends(require_operator), Depends(csrf_protect), Depends(refuse_nul)])
     console.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     return console
 
