@@ -87,3 +87,19 @@ def test_operator_enters_a_declaration_for_the_fsp(olive: TestClient, bl, client
     assert len(bl.get(f"/admin/gb/programs/{program_id}/acceptances").json()) == 1
     garbled = olive.post(f"{OP}/availability/declare", data={**form, "hours": "three"})
     assert garbled.status_code == 200 and "as numbers" in garbled.text
+
+
+def test_console_dispatch_refused_by_run_time_terms_shows_the_rule(olive: TestClient, bl, clients) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_console_operator import dispatch_form
+
+    program_id = make_program(olive, "RESTORE")
+    assert bl.put(f"/admin/gb/programs/{program_id}/terms",
+                  json={"minRunMinutes": 60, "runTimeTerms": "REFUSE"}).status_code == 200
+    ven = clients.ven("fsp-1")
+    ven_id = ven.post("/vens", json={"venName": "fsp-1"}).json()["id"]
+    role = [{"type": "GB_RESOURCE_ROLE", "values": ["DISPATCH_UNIT"]}]
+    assert ven.post(f"/vens/{ven_id}/resources", json={"resourceName": "DU-1", "venID": ven_id,
+                                                       "attributes": role}).status_code == 201
+    refused = olive.post(f"{OP}/dispatch", data=dispatch_form(olive, program_id))  # 30 min < 60
+    assert refused.status_code == 400 and "GB-T-001" in refused.text and "minimum run time of 60 min" in refused.text
+    assert "NGED:D-1" not in [e["eventName"] for e in bl.get("/events").json()]

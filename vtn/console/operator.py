@@ -45,7 +45,7 @@ from vtn.console.deps import OperatorAccount, all_pages, viewer_for_account
 from vtn.console.templating import redirect, render
 from vtn.console.times import london, parse_time
 from vtn.core.deps import ReadSession, WriteSession
-from vtn.core.errors import BadRequest, NotFound
+from vtn.core.errors import BadRequest, Conflict, NotFound
 from vtn.core.pagination import Page
 from vtn.core.security import Role
 from vtn.events import revisions
@@ -85,6 +85,8 @@ FIELD_OF_RULE = {  # where a validator rule is shown on the dispatch form
     "GB-E-001": "ref", "GB-E-002": "units", "GB-E-003": "units", "GB-E-004": "contract", "GB-E-005": "cmz",
     "GB-E-006": "end", "GB-E-013": "end", "GB-E-017": "end", "GB-E-020": "start", "GB-E-014": "volume",
     "GB-E-021": "volume", "GB-E-022": "kind", "GB-E-019": "status", "GB-E-008": "status", "GB-E-023": "signature",
+    # the contract's run-time and notice terms (vtn.contracts.runtime) when they say REFUSE
+    "GB-T-001": "end", "GB-T-002": "end", "GB-T-003": "end", "GB-T-004": "start",
 }
 OPENING_STATUSES = (m.DispatchStatus.PRE_NOTIFY, m.DispatchStatus.RUN, m.DispatchStatus.RUN_NOW)
 # Object ids as the REST API takes them: anything else is a 400 page, never a database error (NUL on PostgreSQL).
@@ -507,7 +509,7 @@ async def dispatch_submit(request: Request, account: OperatorAccount, session: W
     for event in built.events:
         try:
             created.append(await events.create_event(session, viewer, _sign(request, event)))
-        except BadRequest as exc:  # the service's own profile check: show its rule IDs on the form
+        except (BadRequest, Conflict) as exc:  # the service's profile and terms checks: their rule IDs on the form
             for item in exc.extra.get("errors", []):
                 built.errors.setdefault(FIELD_OF_RULE.get(item.get("rule"), "general"), []).append(
                     f"{item.get('rule')}: {item.get('message')}")
