@@ -705,7 +705,7 @@ async def revise_submit(
         return _revise_page(request, doc, ins, [str(exc)], 400)
     try:
         updated = await events.update_event(session, viewer, event_id, following)
-    except BadRequest as exc:
+    except (BadRequest, Conflict) as exc:  # profile checks; the terms' REFUSE (windows, run times) is a 409
         await session.rollback()
         shown = [f"{e.get('rule')}: {e.get('message')}" for e in exc.extra.get("errors", [])] or [exc.detail]
         return _revise_page(request, doc, ins, shown, 400)
