@@ -263,6 +263,9 @@ class Contract:
     auction: bool = False  # acceptances carry the FSP's bid and the awarded price
     operator_managed: bool = False  # the operator enters declarations for the FSP
     outside_windows: OutsideWindows = OutsideWindows.OFF
+    # dispatches against the run-time and notice terms above (min/max run, max weekly run, notice): the same
+    # three answers as for windows; WARN by default, so a limit that is set is never silently ignored
+    run_terms: OutsideWindows = OutsideWindows.WARN
     # delivery RAG: delivered/instructed ≥ green % is GREEN, ≥ amber % AMBER, else RED
     rag_green_percent: float = 95.0
     rag_amber_percent: float = 80.0

@@ -89,3 +89,35 @@ def test_deadline_states() -> None:
     on_time = replace(deadline, acknowledged=deadline.deadline)
     assert on_time.state(datetime(2030, 1, 1, tzinfo=UTC)) == "ON_TIME"
     assert replace(deadline, acknowledged=deadline.deadline + timedelta(seconds=1)).state(deadline.deadline) == "LATE"
+
+
+def test_routine_pass_reads_only_the_longest_ack_period_plus_margin(bl, clients, app):  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from vtn.contracts.acks import CHECK_MARGIN, check_lookback, check_once
+    from vtn.events.models import EventRow
+
+    db = app.state.db
+
+    async def lookback():  # type: ignore[no-untyped-def]
+        async with db.session(write=False) as session:
+            return await check_lookback(session, "")
+
+    program_id = bl.post("/programs", json=example_program().dump()).json()["id"]
+    assert bl.http.portal.call(lookback) is None  # no ack period anywhere: a routine pass reads nothing
+    assert bl.put(f"/admin/gb/programs/{program_id}/terms", json={"ackPeriodSeconds": 120}).status_code == 200
+    assert bl.put(f"/admin/gb/programs/{program_id}/terms/units/DU-9", json={"ackPeriodSeconds": 900}).status_code == 200
+    assert bl.http.portal.call(lookback) == timedelta(seconds=900) + CHECK_MARGIN  # the longest, unit level included
+
+    now = utcnow().replace(microsecond=0)
+    old = bl.post("/events", json=_dispatch(program_id, "D-AGED", now - timedelta(hours=3))).json()
+
+    async def age() -> None:  # written 3 hours ago: beyond 900 s + 1 h
+        async with db.session() as session:
+            await session.exec(update(EventRow).where(EventRow.id == old["id"])  # type: ignore[call-overload]
+                               .values(modified_at=now - timedelta(hours=3)))
+
+    bl.http.portal.call(age)
+    assert bl.http.portal.call(lambda: check_once(db, full=False)) == []  # a routine pass: judged long ago
+    [raised] = bl.http.portal.call(lambda: check_once(db, full=True))  # a process's first pass catches it up
+    assert raised.event_id == old["id"]

@@ -377,10 +377,12 @@ async def stop_warnings(session: AsyncSession, operator: str, ins: Any) -> list[
 
 
 async def dispatch_warnings(session: AsyncSession, event: dict[str, Any], program: Any = None) -> list[str]:
-    """Warnings for a dispatch just written: its unit emergency-stopped by its FSP, or outside its accepted
-    availability windows (WARN terms). Empty for anything that is not an open GB dispatch. `program`: the
+    """Warnings for a dispatch just written: its unit emergency-stopped by its FSP, outside its accepted
+    availability windows (WARN terms), or against its run-time or notice terms (`vtn.contracts.runtime`).
+    Empty for anything that is not an open GB dispatch. `program`: the
     event's program row when the caller has it (no second read of it in the write transaction)."""
     from vtn.contracts.availability import outside_window_warnings
+    from vtn.contracts.runtime import run_term_warnings
     from vtn.programs.models import ProgramRow
 
     if program is None:
@@ -388,7 +390,8 @@ async def dispatch_warnings(session: AsyncSession, event: dict[str, Any], progra
     ins = open_dispatch(program.document, event) if program is not None else None
     if ins is None:
         return []
-    return await stop_warnings(session, program.operator, ins) + await outside_window_warnings(session, program, ins)
+    return (await stop_warnings(session, program.operator, ins) + await outside_window_warnings(session, program, ins)
+            + await run_term_warnings(session, program, ins))
 
 
 def warning_headers(warnings: list[str]) -> list[tuple[str, str]]:

@@ -45,7 +45,7 @@ from vtn.console.deps import OperatorAccount, all_pages, viewer_for_account
 from vtn.console.templating import redirect, render
 from vtn.console.times import london, parse_time
 from vtn.core.deps import ReadSession, WriteSession
-from vtn.core.errors import BadRequest, NotFound
+from vtn.core.errors import BadRequest, Conflict, NotFound
 from vtn.core.pagination import Page
 from vtn.core.security import Role
 from vtn.events import revisions
@@ -75,6 +75,7 @@ NAV: list[tuple[str, str]] = [
     ("Audit", "/operator/audit"),
     ("Sign-offs", "/operator/signoffs"),
     ("Availability", "/operator/availability"),
+    ("Contract terms", "/operator/terms"),
 ]
 
 BOARD_PAST = timedelta(hours=6)  # ended dispatches stay on the board this long
@@ -84,6 +85,8 @@ FIELD_OF_RULE = {  # where a validator rule is shown on the dispatch form
     "GB-E-001": "ref", "GB-E-002": "units", "GB-E-003": "units", "GB-E-004": "contract", "GB-E-005": "cmz",
     "GB-E-006": "end", "GB-E-013": "end", "GB-E-017": "end", "GB-E-020": "start", "GB-E-014": "volume",
     "GB-E-021": "volume", "GB-E-022": "kind", "GB-E-019": "status", "GB-E-008": "status", "GB-E-023": "signature",
+    # the contract's run-time and notice terms (vtn.contracts.runtime) when they say REFUSE
+    "GB-T-001": "end", "GB-T-002": "end", "GB-T-003": "end", "GB-T-004": "start",
 }
 OPENING_STATUSES = (m.DispatchStatus.PRE_NOTIFY, m.DispatchStatus.RUN, m.DispatchStatus.RUN_NOW)
 # Object ids as the REST API takes them: anything else is a 400 page, never a database error (NUL on PostgreSQL).
@@ -506,7 +509,7 @@ async def dispatch_submit(request: Request, account: OperatorAccount, session: W
     for event in built.events:
         try:
             created.append(await events.create_event(session, viewer, _sign(request, event)))
-        except BadRequest as exc:  # the service's own profile check: show its rule IDs on the form
+        except (BadRequest, Conflict) as exc:  # the service's profile and terms checks: their rule IDs on the form
             for item in exc.extra.get("errors", []):
                 built.errors.setdefault(FIELD_OF_RULE.get(item.get("rule"), "general"), []).append(
                     f"{item.get('rule')}: {item.get('message')}")
@@ -702,7 +705,7 @@ async def revise_submit(
         return _revise_page(request, doc, ins, [str(exc)], 400)
     try:
         updated = await events.update_event(session, viewer, event_id, following)
-    except BadRequest as exc:
+    except (BadRequest, Conflict) as exc:  # profile checks; the terms' REFUSE (windows, run times) is a 409
         await session.rollback()
         shown = [f"{e.get('rule')}: {e.get('message')}" for e in exc.extra.get("errors", [])] or [exc.detail]
         return _revise_page(request, doc, ins, shown, 400)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vtn.console import delivery, fsp, operator, service, statements, totp
+from vtn.console import delivery, fsp, operator, service, statements, terms, totp
 from vtn.console.deps import (
     SAFE_METHODS,
     SESSION_COOKIE,
@@ -457,19 +457,13 @@ def create_console_app(parent: FastAPI, settings: Settings) -> FastAPI:
     console.add_exception_handler(IntegrityError, _integrity_error)
     console.add_exception_handler(Exception, _unexpected_error)
     console.include_router(router)
-    # Stage-2 page modules: the role check and CSRF apply to every route they declare.
-    console.include_router(operator.router, prefix="/operator",
-                           dependencies=[Depends(require_operator), Depends(csrf_protect), Depends(refuse_nul)])
-    console.include_router(fsp.router, prefix="/fsp",
-                           dependencies=[Depends(require_fsp), Depends(csrf_protect), Depends(refuse_nul)])
-    console.include_router(delivery.operator_router, prefix="/operator",
-                           dependencies=[Depends(require_operator), Depends(csrf_protect), Depends(refuse_nul)])
-    console.include_router(delivery.fsp_router, prefix="/fsp",
-                           dependencies=[Depends(require_fsp), Depends(csrf_protect), Depends(refuse_nul)])
-    console.include_router(statements.operator_router, prefix="/operator",
-                           dependencies=[Depends(require_operator), Depends(csrf_protect), Depends(refuse_nul)])
-    console.include_router(statements.fsp_router, prefix="/fsp",
-                           dependencies=[Depends(require_fsp), Depends(csrf_protect), Depends(refuse_nul)])
+    # Page modules: the role check and CSRF apply to every route they declare.
+    operator_pages = (operator.router, delivery.operator_router, statements.operator_router, terms.router)
+    fsp_pages = (fsp.router, delivery.fsp_router, statements.fsp_router)
+    for prefix, role, pages in (("/operator", require_operator, operator_pages), ("/fsp", require_fsp, fsp_pages)):
+        for page_router in pages:
+            console.include_router(page_router, prefix=prefix,
+                                   dependencies=[Depends(role), Depends(csrf_protect), Depends(refuse_nul)])
     console.mount("/static", StaticFiles(directory=STATIC, check_dir=False), name="static")
     return console
 

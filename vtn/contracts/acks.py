@@ -6,6 +6,10 @@
   overdue one an alarm row (`gb_ack_alarm`), an audit line `gb.ack.overdue` and a warning in the log, written once
   by the background check (`AckWatcher`) of whichever VTN process sees it first (a unique key: safe with several
   processes on PostgreSQL); the row is cleared when the acknowledgement arrives.
+- Notified: each alarm is also published as a REPORT `GB_ACK_OVERDUE` the VTN writes against the dispatch event
+  (`alarm_report`), owned by no VEN, so only the operator's BL clients can read it; an ordinary write, so a BL
+  subscription to REPORT objects of the program gets it by webhook through the transactional outbox (CREATE when
+  raised, UPDATE with status CLEARED and the arrival time when the late acknowledgement comes).
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from vtn.core.database import Database, utcnow
 from vtn.programs.models import ProgramRow
 
 log = logging.getLogger("vtn.gb.acks")
-LOOKBACK = timedelta(days=7)  # dispatches last written longer ago are not checked any more (their alarms stay)
+ALARM_REPORT = "GB_ACK_OVERDUE"  # reportName of the alarm the VTN publishes (docs/gb-profile.md §6.1.1)
+ALARM_CLIENT = "VTN"  # its clientName
+LOOKBACK = timedelta(days=7)  # dispatches last written longer ago are not listed nor checked any more (alarms stay)
+# The background check's lookback beyond the operator's longest ack period: a dispatch written longer ago than that
+# has had its deadline judged by an earlier pass (every `gb_ack_check_seconds`), so re-reading it each pass is waste.
+# The first pass of each process reads the full LOOKBACK, catching deadlines that passed while no VTN ran.
+CHECK_MARGIN = timedelta(hours=1)
 
 
 def system_actor(operator: str) -> Actor:
@@ -54,6 +64,47 @@ async def _instruction_time(session: AsyncSession, event_id: str, revision: int)
     return None
 
 
+def alarm_report(row: AckAlarmRow, event_name: str) -> dict[str, Any]:
+    """The alarm as an OpenADR report (content only: the store adds id and timestamps)."""
+    from openadr3.models import Report
+
+    payloads: list[dict[str, Any]] = [
+        {"type": "GB_ALARM_STATUS", "values": ["CLEARED" if row.cleared_at else "OVERDUE"]},
+        {"type": "GB_DISPATCH_REVISION", "values": [row.revision]},
+        {"type": "GB_FSP_ID", "values": [row.ven_name]},
+        {"type": "GB_ACK_DEADLINE", "values": [b.utc_text(row.deadline)]},
+        {"type": "GB_ALARM_RAISED", "values": [b.utc_text(row.raised_at)]},
+    ]
+    if row.cleared_at:
+        payloads.append({"type": "GB_ACK_RECEIVED", "values": [b.utc_text(row.cleared_at)]})
+    document = {
+        "objectType": "REPORT", "programID": row.program_id, "eventID": row.event_id, "clientName": ALARM_CLIENT,
+        "reportName": ALARM_REPORT,
+        "payloadDescriptors": [{"objectType": "REPORT_PAYLOAD_DESCRIPTOR", "payloadType": p["type"]} for p in payloads],
+        "resources": [{"resourceName": row.unit or event_name,
+                       "intervals": [{"id": 0, "payloads": payloads}]}],
+    }
+    return Report.model_validate(document).content()
+
+
+async def _publish_alarm(session: AsyncSession, row: AckAlarmRow, event_name: str) -> None:
+    """Write (or rewrite, when cleared) the alarm's report: BL subscriptions are notified like for any write."""
+    from vtn.reports.models import ReportRow
+    from vtn.reports.service import store as reports
+
+    content = alarm_report(row, event_name)
+    change = {"program_id": row.program_id, "owner_ven_id": None}
+    existing = await session.get(ReportRow, row.report_id) if row.report_id else None
+    if existing is None:
+        written = await reports.insert(session, content, change=change, owner_ven_id=None, operator=row.operator,
+                                       program_id=row.program_id, event_id=row.event_id, client_name=ALARM_CLIENT,
+                                       report_name=ALARM_REPORT)
+        row.report_id = written.id
+        session.add(row)
+    else:
+        await reports.replace(session, existing, content, change=change)
+
+
 async def on_acknowledgement(session: AsyncSession, document: dict[str, Any], program: ProgramRow) -> None:
     """An acknowledgement just stored: recorded as late (audit line) when its revision's deadline had passed on
     arrival, and any overdue alarm of that revision cleared."""
@@ -71,6 +122,7 @@ async def on_acknowledgement(session: AsyncSession, document: dict[str, Any], pr
     if alarm is not None:
         alarm.cleared_at = received
         session.add(alarm)
+        await _publish_alarm(session, alarm, ack.event_name)
     terms = await contract_terms(session, program.operator, program.id, ack.dispatch_unit)
     issued = await _instruction_time(session, event_id, ack.revision)
     if terms.ack_period is None or issued is None:
@@ -126,13 +178,30 @@ async def ack_deadlines(session: AsyncSession, operator: str, now: datetime, loo
     return sorted(result, key=lambda d: (d.deadline, d.event_name))
 
 
-async def raise_overdue(session: AsyncSession, operator: str, now: datetime) -> list[AckAlarmRow]:
+async def check_lookback(session: AsyncSession, operator: str) -> timedelta | None:
+    """The background check's lookback for `operator`: its longest ack period (program or unit terms) plus
+    CHECK_MARGIN, at most LOOKBACK; None when no terms of the operator set an ack period (nothing to check)."""
+    from sqlalchemy import func
+
+    from vtn.contracts.models import ContractTermsRow
+
+    longest = (await session.exec(select(func.max(ContractTermsRow.ack_period_seconds)).where(  # type: ignore[call-overload]
+        ContractTermsRow.operator == operator))).first()
+    if longest is None:
+        return None
+    return min(LOOKBACK, timedelta(seconds=longest) + CHECK_MARGIN)
+
+
+async def raise_overdue(session: AsyncSession, operator: str, now: datetime, lookback: timedelta | None = LOOKBACK
+                        ) -> list[AckAlarmRow]:
     """Write an alarm for every overdue acknowledgement not alarmed yet (each in a savepoint: a row another
-    process wrote first is skipped); returns the new ones."""
+    process wrote first is skipped) among the dispatches written in the last `lookback`; returns the new ones."""
     from vtn.events.models import EventRow
 
     raised = []
-    for d in await ack_deadlines(session, operator, now):
+    if lookback is None:
+        return raised
+    for d in await ack_deadlines(session, operator, now, lookback):
         if d.state(now) != "OVERDUE" or d.event_id is None:
             continue
         exists = (await session.exec(select(AckAlarmRow.id).where(  # type: ignore[call-overload]
@@ -149,6 +218,7 @@ async def raise_overdue(session: AsyncSession, operator: str, now: datetime) -> 
                 session.add(row)
         except IntegrityError:  # another VTN process raised it first
             continue
+        await _publish_alarm(session, row, d.event_name)
         await record(session, system_actor(operator), "gb.ack.overdue", "event", d.event_id,
                      detail={"revision": d.revision, "venName": d.fsp_id, "resourceName": d.dispatch_unit,
                              "deadline": b.utc_text(d.deadline)}, operator=operator)
@@ -158,8 +228,9 @@ async def raise_overdue(session: AsyncSession, operator: str, now: datetime) -> 
     return raised
 
 
-async def check_once(db: Database, now: datetime | None = None) -> list[AckAlarmRow]:
-    """One pass over every operator that has GB programs."""
+async def check_once(db: Database, now: datetime | None = None, full: bool = True) -> list[AckAlarmRow]:
+    """One pass over every operator that has GB programs: over the last LOOKBACK (`full`) or, for the watcher's
+    routine passes, over each operator's `check_lookback`."""
     now = now or utcnow()
     async with db.session(write=False) as session:
         programs = (await session.exec(select(ProgramRow.operator, ProgramRow.document))).all()  # type: ignore[call-overload]
@@ -167,7 +238,8 @@ async def check_once(db: Database, now: datetime | None = None) -> list[AckAlarm
     raised = []
     for operator in operators:
         async with db.session() as session:
-            raised += await raise_overdue(session, operator, now)
+            lookback = LOOKBACK if full else await check_lookback(session, operator)
+            raised += await raise_overdue(session, operator, now, lookback)
     return raised
 
 
@@ -183,10 +255,12 @@ class AckWatcher:
             self.task = asyncio.create_task(self._run(), name="gb-ack-watcher")
 
     async def _run(self) -> None:
+        full = True  # the first pass catches up on anything that went overdue while no VTN process ran
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await check_once(self.db)
+                await check_once(self.db, full=full)
+                full = False
             except Exception:  # a failed pass must not end the watcher; the next one retries
                 log.exception("acknowledgement deadline check failed")
 

@@ -18,7 +18,7 @@ TERM_COLUMNS = (
     "max_run_minutes", "max_weekly_run_minutes", "min_capacity_kw", "max_capacity_kw", "ack_period_seconds",
     "valid_from", "valid_to", "cutoff_weekday", "cutoff_minute", "cutoff_weeks_before", "declaration_window_days",
     "acceptance_mode", "auction", "operator_managed", "outside_windows", "rag_green_percent", "rag_amber_percent",
-    "terms_url",
+    "terms_url", "run_terms",
 )
 
 
@@ -54,6 +54,7 @@ class ContractTermsRow(SQLModel, table=True):
     rag_green_percent: float | None = None
     rag_amber_percent: float | None = None
     terms_url: str | None = Field(default=None, max_length=2000)
+    run_terms: str | None = Field(default=None, max_length=8)  # OFF | WARN | REFUSE (run times and notice)
     updated_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     updated_by: str = Field(default="", max_length=200, nullable=False)  # audit actor id
 
@@ -113,3 +114,4 @@ class AckAlarmRow(SQLModel, table=True):
     deadline: datetime = Field(sa_type=UTCDateTime, nullable=False)
     raised_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # the late acknowledgement's arrival
+    report_id: str | None = Field(default=None, max_length=128)  # the GB_ACK_OVERDUE report publishing it

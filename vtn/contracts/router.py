@@ -30,7 +30,8 @@ UnitPath = Annotated[str, Path(min_length=1, max_length=128, description="The di
 ERRORS = error_responses(400, 401, 403, 404, 500)
 TERMS_DOC = ("GB profile contract terms (docs/gb-profile.md §2.1): prices (availability GBP/MW/h, utilisation "
              "GBP/MWh), notice, run times, capacity, acknowledgement period, validity, the weekly declaration "
-             "cut-off in London time, acceptance mode, operator-managed, the outside-window rule and RAG thresholds. "
+             "cut-off in London time, acceptance mode, operator-managed, the outside-window rule, what a dispatch "
+             "against the run-time or notice terms gets (runTimeTerms OFF|WARN|REFUSE, §2.1.1) and RAG thresholds. "
              "A full replacement of this level; BL clients only, within their operator.")
 
 

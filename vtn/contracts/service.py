@@ -72,6 +72,9 @@ class TermsBody(BaseModel):
     ragGreenPercent: float | None = Field(None, ge=0, le=1000)
     ragAmberPercent: float | None = Field(None, ge=0, le=1000)
     termsURL: str | None = Field(None, max_length=2000)
+    runTimeTerms: Literal["OFF", "WARN", "REFUSE"] | None = Field(
+        None, description="A dispatch against the run-time or notice terms: OFF not checked, WARN (default) stored "
+                          "with a GB-Warning header, REFUSE answered 409.")
 
     @field_validator("validFrom", "validTo")
     @classmethod
@@ -117,6 +120,7 @@ def _columns(body: TermsBody) -> dict[str, Any]:
         "auction": body.auction, "operator_managed": body.operatorManaged,
         "outside_windows": body.outsideAcceptedWindows, "rag_green_percent": body.ragGreenPercent,
         "rag_amber_percent": body.ragAmberPercent, "terms_url": body.termsURL,
+        "run_terms": body.runTimeTerms,
     }
 
 
@@ -141,7 +145,7 @@ def row_document(row: ContractTermsRow) -> dict[str, Any]:
         "declarationWindowDays": row.declaration_window_days, "acceptanceMode": row.acceptance_mode,
         "auction": row.auction, "operatorManaged": row.operator_managed, "outsideAcceptedWindows": row.outside_windows,
         "ragGreenPercent": row.rag_green_percent, "ragAmberPercent": row.rag_amber_percent, "termsURL": row.terms_url,
-        "updatedDateTime": _stamp(row.updated_at), "updatedBy": row.updated_by,
+        "runTimeTerms": row.run_terms, "updatedDateTime": _stamp(row.updated_at), "updatedBy": row.updated_by,
     }
 
 
@@ -192,6 +196,7 @@ def merge(program: ProgramRow, rows: list[ContractTermsRow], unit: str | None) -
         operator_managed=bool(values["operator_managed"]) if values["operator_managed"] is not None
         else defaults.operator_managed,
         outside_windows=m.OutsideWindows(values["outside_windows"] or defaults.outside_windows),
+        run_terms=m.OutsideWindows(values["run_terms"] or defaults.run_terms),
         rag_green_percent=values["rag_green_percent"] if values["rag_green_percent"] is not None
         else defaults.rag_green_percent,
         rag_amber_percent=values["rag_amber_percent"] if values["rag_amber_percent"] is not None
@@ -339,6 +344,7 @@ def terms_document(terms: m.Contract) -> dict[str, Any]:
             "weeksBefore": cut.weeks_before, "text": str(cut)},
         "declarationWindowDays": terms.declaration_window_days, "acceptanceMode": terms.acceptance_mode.value,
         "auction": terms.auction, "operatorManaged": terms.operator_managed,
-        "outsideAcceptedWindows": terms.outside_windows.value, "ragGreenPercent": terms.rag_green_percent,
+        "outsideAcceptedWindows": terms.outside_windows.value, "runTimeTerms": terms.run_terms.value,
+        "ragGreenPercent": terms.rag_green_percent,
         "ragAmberPercent": terms.rag_amber_percent, "termsURL": terms.terms_url,
     }

@@ -24,6 +24,7 @@ class EventRow(ObjectRow, table=True):
         Index("ix_event_created", "created_at", "id"),
         Index("ix_event_program", "program_id", "created_at", "id"),
         Index("ix_event_untargeted", "targeted", "created_at"),
+        Index("ix_event_operator_modified", "operator", "modified_at"),  # the ack-deadline check's lookback
     )
 
     program_id: str = Field(max_length=128, foreign_key="program.id", nullable=False)

@@ -14,6 +14,7 @@ from openadr3.models import Event, ObjectType
 from vtn.audit import service as audit
 from vtn.auth.privacy import Viewer, ensure_can_write, find_visible, read_clauses
 from vtn.contracts.availability import outside_window_warnings
+from vtn.contracts.runtime import run_term_warnings
 from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.responses import JSONText
@@ -58,6 +59,7 @@ async def create_event(
     check_event(event.content(), program.document)
     ins = open_dispatch(program.document, event.content())
     outside = await outside_window_warnings(session, program, ins) if ins else []  # REFUSE: 409 before storing
+    outside += await run_term_warnings(session, program, ins) if ins else []  # likewise
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.insert(
         session, event.content(), change={"program_id": event.programID}, program_id=event.programID,
@@ -85,6 +87,7 @@ async def update_event(
                 previous_program=moved_from and moved_from.document)
     ins = open_dispatch(program.document, event.content())
     outside = await outside_window_warnings(session, program, ins) if ins else []  # REFUSE: 409 before storing
+    outside += await run_term_warnings(session, program, ins) if ins else []  # likewise
     await grant_dispatch_targets(session, event.content(), program)
     row = await store.replace(
         session, row, event.content(), change={"program_id": event.programID}, program_id=event.programID,
