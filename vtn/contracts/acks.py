@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from gb_profile.validator import is_gb_program
 from vtn.audit.service import Actor, record
 from vtn.contracts.models import AckAlarmRow
 from vtn.contracts.service import contract_terms
+from vtn.core import background
 from vtn.core.database import Database, utcnow
 from vtn.programs.models import ProgramRow
 
@@ -265,11 +265,8 @@ class AckWatcher:
                 log.exception("acknowledgement deadline check failed")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        await background.cancel(self.task)
+        self.task = None
 
 
 async def alarm_rows(session: AsyncSession, operator: str, open_only: bool = True) -> list[AckAlarmRow]:

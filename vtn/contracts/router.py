@@ -179,6 +179,23 @@ async def post_decision(request: Request, principal: BL,
     return JSONResponse(item)
 
 
+async def _declaration(session: Any, principal: Principal, program_id: str, body: dict[str, Any]) -> Any:
+    """The availability declaration (a GB_AVAILABILITY report) an operator enters in `program_id` for an FSP."""
+    from pydantic import ValidationError
+
+    from openadr3.models import Report
+    from vtn.core.errors import BadRequest
+
+    program = await find_program(session, principal.operator, program_id)
+    try:
+        report = Report.model_validate({**body, "programID": program.id})
+    except ValidationError as exc:
+        raise BadRequest(f"not a valid report: {exc.errors()[0]['msg']}") from None
+    if report.reportName != "GB_AVAILABILITY":
+        raise BadRequest("an operator enters availability declarations only (reportName GB_AVAILABILITY)")
+    return report
+
+
 @router.post("/programs/{programID}/declarations", operation_id="gbEnterDeclaration", status_code=201,
              summary="enter an FSP's availability declaration (BL, operator-managed programs)", responses=ERRORS,
              description="The operator enters a GB_AVAILABILITY report for the FSP named by its clientName (which "
@@ -186,23 +203,15 @@ async def post_decision(request: Request, principal: BL,
                          "change it), attributed to the operator's client in the audit log and the acceptances.")
 async def post_declaration(request: Request, principal: BL, programID: ObjectIDPath,
                            body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
-    from pydantic import ValidationError
     from sqlmodel import select
 
-    from openadr3.models import Report
     from vtn.auth.privacy import Viewer
     from vtn.core.errors import BadRequest
     from vtn.reports.service import create_report
     from vtn.vens.models import VenRow
 
     async with _db(request).session() as session:
-        program = await find_program(session, principal.operator, programID)
-        try:
-            report = Report.model_validate({**body, "programID": program.id})
-        except ValidationError as exc:
-            raise BadRequest(f"not a valid report: {exc.errors()[0]['msg']}") from None
-        if report.reportName != "GB_AVAILABILITY":
-            raise BadRequest("an operator enters availability declarations only (reportName GB_AVAILABILITY)")
+        report = await _declaration(session, principal, programID, body)
         ven = (await session.exec(select(VenRow).where(VenRow.operator == principal.operator,
                                                        VenRow.ven_name == report.clientName))).first()
         if ven is None:
@@ -251,21 +260,12 @@ async def get_ack_deadlines(request: Request, principal: BL,
             description="Before the week's cut-off: the declaration's windows are replaced and checked again.")
 async def put_declaration(request: Request, principal: BL, programID: ObjectIDPath, reportID: ObjectIDPath,
                           body: Annotated[dict[str, Any], Body()]) -> JSONResponse:
-    from pydantic import ValidationError
 
-    from openadr3.models import Report
     from vtn.auth.privacy import Viewer
-    from vtn.core.errors import BadRequest
     from vtn.reports.service import update_report
 
     async with _db(request).session() as session:
-        program = await find_program(session, principal.operator, programID)
-        try:
-            report = Report.model_validate({**body, "programID": program.id})
-        except ValidationError as exc:
-            raise BadRequest(f"not a valid report: {exc.errors()[0]['msg']}") from None
-        if report.reportName != "GB_AVAILABILITY":
-            raise BadRequest("an operator enters availability declarations only (reportName GB_AVAILABILITY)")
+        report = await _declaration(session, principal, programID, body)
         document = await update_report(session, Viewer(principal), reportID, report)
     return JSONResponse(document)
 

@@ -21,6 +21,7 @@ from gb_profile import builders as b
 from gb_profile import delivery as d
 from gb_profile import model as m
 from vtn.auth.privacy import Viewer, fsp_record_clauses
+from vtn.core.background import try_round_lock
 from vtn.core.database import utcnow
 from vtn.core.errors import BadRequest, Conflict, NotFound
 from vtn.core.settings import Settings
@@ -227,12 +228,8 @@ async def issue_due(session: AsyncSession, settings: Settings, now: datetime | N
     Safe with several VTN processes: on PostgreSQL the round holds a transaction advisory lock (a process that
     cannot take it skips the round) and (event, version) is unique; SQLite writes are serialised already.
     """
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        from sqlalchemy import text
-
-        taken = (await session.exec(text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=_LOCK_KEY))).first()  # type: ignore[call-overload]
-        if not taken or not taken[0]:
-            return []
+    if not await try_round_lock(session, _LOCK_KEY):
+        return []
     now = now or utcnow()
     issued = []
     for event in await due_events(session, settings, now):

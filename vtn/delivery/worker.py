@@ -9,12 +9,11 @@ at most delay + interval after the dispatch ends (defaults 30 min + 1 min: withi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from fastapi import FastAPI
 
+from vtn.core import background
 from vtn.core.database import Database
 from vtn.core.settings import Settings
 from vtn.delivery.service import issue_due
@@ -27,29 +26,13 @@ async def run_round(db: Database, settings: Settings) -> int:
         return len(await issue_due(session, settings))
 
 
-async def _loop(db: Database, settings: Settings) -> None:
-    while True:
-        # first round one interval after start: a starting process (or a test's app) does no work at once
-        await asyncio.sleep(settings.gb_delivery_worker_seconds)
-        try:
-            await run_round(db, settings)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("delivery report round failed; retrying next round")
-
-
 def start_delivery_reports(app: FastAPI) -> None:
     settings: Settings = app.state.settings
-    app.state.delivery_report_task = (
-        asyncio.create_task(_loop(app.state.db, settings), name="vtn-delivery-reports")
-        if settings.gb_delivery_reports else None)
+    app.state.delivery_report_task = background.start(
+        settings.gb_delivery_worker_seconds, lambda: run_round(app.state.db, settings), log, "delivery report round",
+        enabled=settings.gb_delivery_reports)
 
 
 async def stop_delivery_reports(app: FastAPI) -> None:
-    task = getattr(app.state, "delivery_report_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await background.cancel(getattr(app.state, "delivery_report_task", None))
     app.state.delivery_report_task = None

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,6 +32,7 @@ from vtn.audit.service import Actor, record
 from vtn.auth.privacy import Viewer, fsp_record_clauses
 from vtn.contracts.models import AcceptanceRow, AckAlarmRow
 from vtn.contracts.service import contract_terms, find_program
+from vtn.core.background import try_round_lock
 from vtn.core.database import utcnow
 from vtn.core.errors import ApiError, BadRequest, Conflict, NotFound
 from vtn.delivery.models import DeliveryReportRow
@@ -266,10 +267,8 @@ async def run_due(session: AsyncSession, now: datetime | None = None, lookback_m
     a process that cannot take it skips the round) and (operator, fsp, month, version) is unique; SQLite writes
     are serialised already.
     """
-    if session.bind.dialect.name == "postgresql":  # type: ignore[union-attr]
-        taken = (await session.exec(text("SELECT pg_try_advisory_xact_lock(:key)").bindparams(key=_LOCK_KEY))).first()  # type: ignore[call-overload]
-        if not taken or not taken[0]:
-            return []
+    if not await try_round_lock(session, _LOCK_KEY):
+        return []
     now = now or utcnow()
     issued = []
     current = st.first_of(now)

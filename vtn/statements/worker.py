@@ -8,12 +8,11 @@ writer serialises rounds and each round re-reads the latest versions inside its 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from fastapi import FastAPI
 
+from vtn.core import background
 from vtn.core.database import Database
 from vtn.statements.service import run_due
 
@@ -25,29 +24,13 @@ async def run_round(db: Database) -> int:
         return len(await run_due(session))
 
 
-async def _loop(db: Database, interval: float) -> None:
-    while True:
-        # first round one interval after start: a starting process (or a test's app) does no work at once
-        await asyncio.sleep(interval)
-        try:
-            await run_round(db)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("statement round failed; retrying next round")
-
-
 def start_statements(app: FastAPI) -> None:
     settings = app.state.settings
-    app.state.statement_task = (
-        asyncio.create_task(_loop(app.state.db, settings.gb_statement_worker_seconds), name="vtn-statements")
-        if settings.gb_statements else None)
+    app.state.statement_task = background.start(
+        settings.gb_statement_worker_seconds, lambda: run_round(app.state.db), log, "statement round",
+        enabled=settings.gb_statements)
 
 
 async def stop_statements(app: FastAPI) -> None:
-    task = getattr(app.state, "statement_task", None)
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    await background.cancel(getattr(app.state, "statement_task", None))
     app.state.statement_task = None

@@ -34,6 +34,7 @@ from urllib.parse import parse_qsl
 
 from starlette.responses import Response
 
+from vtn.core import background
 from vtn.core.database import Database, upsert, utcnow
 from vtn.core.responses import JSONText
 from vtn.core.security import Principal, Role
@@ -197,9 +198,6 @@ async def start_heartbeats(state: Any, db: Database, every: float) -> asyncio.Ta
 
 
 async def stop_heartbeats(task: asyncio.Task[None] | None, state: Any, db: Database) -> None:
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await background.cancel(task)
     with contextlib.suppress(Exception):
         await state.heartbeats.flush(db)

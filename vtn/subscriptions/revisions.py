@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from vtn.core import background
 from vtn.core.database import Database
 from vtn.notifications.models import RevisionRow
 
@@ -129,11 +130,8 @@ class Revisions:
             self.task = asyncio.create_task(self.listen(db), name="vtn-revisions-listen")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        await background.cancel(self.task)
+        self.task = None
         self.listening = False
 
     async def listen(self, db: Database) -> None:
