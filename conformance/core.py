@@ -32,8 +32,6 @@ NOT_IN_310: dict[str, str] = {
     "C077": "3.1.0 GET /subscriptions has no targets parameter (D006-* check the target filter per list)",
     "C090": "3.1.0 makes subscription.programID optional",
     "D008-EVT": "3.1.0 makes event intervals optional",
-    "D003-SUB": "3.1.0 GET /subscriptions has no targets parameter",
-    "D005-SUB": "3.1.0 GET /subscriptions has no targets parameter",
     "D006-SUB": "3.1.0 GET /subscriptions has no targets parameter",
 }
 

@@ -43,6 +43,10 @@ class Adapter:
     def outgoing(self, method: str, path: str, params: Any, body: Any, as_bl: bool = True) -> tuple[str, Any, Any]:
         return path, params, body
 
+    def target_filter(self, collection: str) -> bool:
+        """Whether the list at `collection` (3.0.1 path) takes a target filter."""
+        return True
+
     def incoming(self, method: str, path: str, data: Any) -> Any:
         return data
 
@@ -85,6 +89,9 @@ class Adapter310(Adapter):
         super().__init__()
         self.program_of_event: dict[str, str] = {}  # 3.1.0 reports name no program: the event's (convert.py)
         self.bare_descriptors: set[str] = set()  # descriptors sent without objectType (3.1.0 requires it)
+
+    def target_filter(self, collection: str) -> bool:
+        return _collection(collection) != "subscriptions"  # 3.1.0 GET /subscriptions: programID, clientName, objects
 
     # ---- requests ---------------------------------------------------------------------------------------
     def outgoing(self, method: str, path: str, params: Any, body: Any, as_bl: bool = True) -> tuple[str, Any, Any]:
