@@ -205,7 +205,7 @@ class Session:
             "ven": config.ven_name or config.ven_client[0],
             "ven2": config.ven2_name or (config.ven2_client[0] if config.ven2_client else ""),
         }
-        from conformance.versions import adapter
+        from openadr3.wire import adapter
 
         self.adapter = adapter(config.version)  # the version differences, written once
         for who in ("ven", "ven2"):

@@ -50,6 +50,8 @@ class VtnSettings(Section):
     client_key: Path | None = None
     timeout: float = 10.0
     max_retries: int = 5
+    api_version: Literal["3.0.1", "3.1.0"] = Field(
+        "3.0.1", description="OpenADR version of the API at `url` (3.1.0: the wire form is converted, openadr3.wire)")
 
     @model_validator(mode="after")
     def _secret_file(self) -> VtnSettings:
