@@ -137,6 +137,7 @@ def ven(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report here")] = None,
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
+    version: Annotated[str, typer.Option(help="OpenADR version the suite's VTN speaks: 3.0.1 or 3.1.0")] = "3.0.1",
 ) -> None:
     """Play the VTN for a VEN under test: start it, wait for the VEN, run the V checks; exit 1 on a failure."""
     from conformance.ven_suite import VenSuiteConfig, run_ven_suite, seed_program
@@ -145,6 +146,8 @@ def ven(
 
     if mode not in ("pull", "push"):
         raise typer.BadParameter("--mode must be pull or push")
+    if version not in ("3.0.1", "3.1.0"):
+        raise typer.BadParameter("--version must be 3.0.1 or 3.1.0")
     if (tls_cert is None) != (tls_key is None) or (client_ca and not tls_cert):
         raise typer.BadParameter("--tls-cert and --tls-key go together; --client-ca needs them")
     host, sep, port = listen.rpartition(":")
@@ -169,7 +172,8 @@ def ven(
         only=[p for item in (only or []) for p in item.split(",") if p],
     )
     vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),
-                      public_url=public_url, tls_cert=config.tls_cert, tls_key=config.tls_key, client_ca=config.client_ca)
+                      public_url=public_url, tls_cert=config.tls_cert, tls_key=config.tls_key, client_ca=config.client_ca,
+                      api_version=version)
     vtn.start()
     seed_program(config, vtn)
     typer.echo(f"The suite's VTN is listening: point the VEN at {vtn.url} (client {client[0]}, {mode} mode); "

@@ -89,6 +89,7 @@ class Adapter310(Adapter):
         super().__init__()
         self.program_of_event: dict[str, str] = {}  # 3.1.0 reports name no program: the event's (convert.py)
         self.bare_descriptors: set[str] = set()  # descriptors sent without objectType (3.1.0 requires it)
+        self.explicit_descriptors: set[str] = set()  # and those sent with it
 
     def target_filter(self, collection: str) -> bool:
         return _collection(collection) != "subscriptions"  # 3.1.0 GET /subscriptions: programID, clientName, objects
@@ -152,16 +153,25 @@ class Adapter310(Adapter):
         descriptors = body.get("payloadDescriptors")
         if isinstance(descriptors, list) and all(isinstance(d, dict) for d in descriptors):
             self.bare_descriptors.update(_key(d) for d in descriptors if "objectType" not in d)
+            self.explicit_descriptors.update(_key(d) for d in descriptors if "objectType" in d)
             body["payloadDescriptors"] = cv._payload_descriptors(descriptors, kind)
 
-    def _descriptors_in(self, obj: dict[str, Any]) -> None:
-        """The objectType this adapter added is not shown back (the check sent none)."""
+    def _descriptors_in(self, obj: dict[str, Any], default: str | None) -> None:
+        """3.1.0 requires each descriptor's objectType, 3.0.1 has it optional: it is left out again where this side
+        sent none, and where it is the default of an event's or report's descriptors (unless sent so), so a 3.0.1
+        document comes back as it was written (its GB signature covers those bytes, gb_profile.signing)."""
         descriptors = obj.get("payloadDescriptors")
-        if isinstance(descriptors, list):
-            obj["payloadDescriptors"] = [
-                {k: v for k, v in d.items() if k != "objectType"}
-                if isinstance(d, dict) and _key({k: v for k, v in d.items() if k != "objectType"}) in self.bare_descriptors
-                else d for d in descriptors]
+        if not isinstance(descriptors, list):
+            return
+        out = []
+        for d in descriptors:
+            if isinstance(d, dict) and "objectType" in d:
+                bare = {k: v for k, v in d.items() if k != "objectType"}
+                if _key(bare) in self.bare_descriptors or (
+                        d["objectType"] == default and _key(d) not in self.explicit_descriptors):
+                    d = bare
+            out.append(d)
+        obj["payloadDescriptors"] = out
 
     # ---- answers ----------------------------------------------------------------------------------------
     def incoming(self, method: str, path: str, data: Any) -> Any:
@@ -177,8 +187,9 @@ class Adapter310(Adapter):
     def _object_in(self, collection: str, obj: dict[str, Any]) -> dict[str, Any]:
         out = dict(obj)
         _targets_in(out)
-        self._descriptors_in(out)
         kind = out.get("objectType")
+        self._descriptors_in(out, {"events": "EVENT_PAYLOAD_DESCRIPTOR", "reports": "REPORT_PAYLOAD_DESCRIPTOR"}.get(
+            collection) or {"EVENT": "EVENT_PAYLOAD_DESCRIPTOR", "REPORT": "REPORT_PAYLOAD_DESCRIPTOR"}.get(str(kind)))
         if kind == "PROGRAM" or collection == "programs":
             kept = []
             for attribute in out.pop("attributes", None) or []:
