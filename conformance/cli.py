@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from conformance.core import Config, run_suite, selected, stderr_progress
+from conformance.core import VERSIONS, Config, run_suite, selected, stderr_progress
 
 app = typer.Typer(help="Black-box OpenADR 3.0.1 VTN conformance suite.", no_args_is_help=True, add_completion=False)
 
@@ -47,7 +47,6 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
 ) -> None:
     """Run the checks; exit 0 when nothing failed, 1 otherwise."""
-    from conformance.core import VERSIONS
 
     if version not in VERSIONS:
         raise typer.BadParameter(f"--version must be one of {', '.join(VERSIONS)}")
@@ -201,10 +200,13 @@ def faults_run(
     notify_timeout: Annotated[float, typer.Option(help="Seconds to wait for each expected notification")] = 5.0,
     fault: Annotated[list[str] | None, typer.Option(help="Only these faults (ID glob; repeatable)")] = None,
     min_score: Annotated[float, typer.Option(help="Exit 1 below this share of faults caught")] = 0.95,
+    version: Annotated[str, typer.Option(help="OpenADR version of the API at --vtn-url: 3.0.1 or 3.1.0")] = "3.0.1",
 ) -> None:
     """Run the suite clean, then once per fault; print which checks caught each fault and the score."""
     from conformance.faults import run_campaign, selected_faults
 
+    if version not in VERSIONS:
+        raise typer.BadParameter(f"--version must be one of {', '.join(VERSIONS)}")
     config = Config(
         vtn_url=vtn_url,
         bl_client=_pair(bl_client, "--bl-client"),  # type: ignore[arg-type]
@@ -213,6 +215,7 @@ def faults_run(
         bl2_client=_pair(bl2_client, "--bl2-client"),
         privacy=privacy,
         notify_timeout=notify_timeout,
+        version=version,
     )
     campaign = run_campaign(config, selected_faults(fault), progress=typer.echo)
     caught = sum(s.caught for s in campaign.scores)
