@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from conformance.core import Config, run_suite, selected, stderr_progress
+from conformance.core import VERSIONS, Config, run_suite, selected, stderr_progress
 
 app = typer.Typer(help="Black-box OpenADR 3.0.1 VTN conformance suite.", no_args_is_help=True, add_completion=False)
 
@@ -47,7 +47,6 @@ def run(
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
 ) -> None:
     """Run the checks; exit 0 when nothing failed, 1 otherwise."""
-    from conformance.core import VERSIONS
 
     if version not in VERSIONS:
         raise typer.BadParameter(f"--version must be one of {', '.join(VERSIONS)}")
@@ -137,6 +136,7 @@ def ven(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write a Markdown report here")] = None,
     quiet: Annotated[bool, typer.Option(help="No live progress line")] = False,
+    version: Annotated[str, typer.Option(help="OpenADR version the suite's VTN speaks: 3.0.1 or 3.1.0")] = "3.0.1",
 ) -> None:
     """Play the VTN for a VEN under test: start it, wait for the VEN, run the V checks; exit 1 on a failure."""
     from conformance.ven_suite import VenSuiteConfig, run_ven_suite, seed_program
@@ -145,6 +145,8 @@ def ven(
 
     if mode not in ("pull", "push"):
         raise typer.BadParameter("--mode must be pull or push")
+    if version not in ("3.0.1", "3.1.0"):
+        raise typer.BadParameter("--version must be 3.0.1 or 3.1.0")
     if (tls_cert is None) != (tls_key is None) or (client_ca and not tls_cert):
         raise typer.BadParameter("--tls-cert and --tls-key go together; --client-ca needs them")
     host, sep, port = listen.rpartition(":")
@@ -169,7 +171,8 @@ def ven(
         only=[p for item in (only or []) for p in item.split(",") if p],
     )
     vtn = ScriptedVtn(client[0], client[1], token_lifetime=token_lifetime, host=host, port=int(port),
-                      public_url=public_url, tls_cert=config.tls_cert, tls_key=config.tls_key, client_ca=config.client_ca)
+                      public_url=public_url, tls_cert=config.tls_cert, tls_key=config.tls_key, client_ca=config.client_ca,
+                      api_version=version)
     vtn.start()
     seed_program(config, vtn)
     typer.echo(f"The suite's VTN is listening: point the VEN at {vtn.url} (client {client[0]}, {mode} mode); "
@@ -197,10 +200,13 @@ def faults_run(
     notify_timeout: Annotated[float, typer.Option(help="Seconds to wait for each expected notification")] = 5.0,
     fault: Annotated[list[str] | None, typer.Option(help="Only these faults (ID glob; repeatable)")] = None,
     min_score: Annotated[float, typer.Option(help="Exit 1 below this share of faults caught")] = 0.95,
+    version: Annotated[str, typer.Option(help="OpenADR version of the API at --vtn-url: 3.0.1 or 3.1.0")] = "3.0.1",
 ) -> None:
     """Run the suite clean, then once per fault; print which checks caught each fault and the score."""
     from conformance.faults import run_campaign, selected_faults
 
+    if version not in VERSIONS:
+        raise typer.BadParameter(f"--version must be one of {', '.join(VERSIONS)}")
     config = Config(
         vtn_url=vtn_url,
         bl_client=_pair(bl_client, "--bl-client"),  # type: ignore[arg-type]
@@ -209,6 +215,7 @@ def faults_run(
         bl2_client=_pair(bl2_client, "--bl2-client"),
         privacy=privacy,
         notify_timeout=notify_timeout,
+        version=version,
     )
     campaign = run_campaign(config, selected_faults(fault), progress=typer.echo)
     caught = sum(s.caught for s in campaign.scores)

@@ -89,7 +89,7 @@ def receiver(s: Session) -> Receiver:
     if s._receiver is None:
         host, _, port = s.config.callback_host.rpartition(":")
         try:
-            s._receiver = Receiver(host or "127.0.0.1", int(port or 0), s.config.callback_url)
+            s._receiver = Receiver(host or "127.0.0.1", int(port or 0), s.config.callback_url, s.adapter.notification)
         except OSError as exc:
             raise Skip(f"cannot listen on --callback-host {s.config.callback_host}: {exc}") from exc
     return s._receiver

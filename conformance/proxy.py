@@ -122,7 +122,7 @@ class FaultProxy:
                 raw = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if self.path.startswith(NOTIFY):
-                    status, out_headers, data = outer._notify(self.path[len(NOTIFY) :], headers, raw)
+                    status, out_headers, data = outer._notify(self.path[len(NOTIFY) :], headers, raw, self.command)
                 else:
                     status, out_headers, data = outer._proxy(self.command, self.path, headers, raw)
                 self.send_response(status)
@@ -230,11 +230,19 @@ class FaultProxy:
             data = resp.text.encode()
         return resp.status, resp.headers, data
 
-    def _notify(self, token: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _notify(self, token: str, headers: dict[str, str], raw: bytes,
+                method: str = "POST") -> tuple[int, dict[str, str], bytes]:
+        token, _, query = token.partition("?")
         try:
-            target = _unb64(token.split("?")[0])
+            target = _unb64(token)
         except ValueError:
             return 404, {"content-type": "text/plain"}, b"unknown callback"
+        if method == "GET":  # the 3.1.0 callback ownership check (GET ?echo=): the receiver answers it
+            try:
+                r = self.http.get(target + ("?" + query if query else ""))
+            except httpx2.HTTPError:
+                return 502, {"content-type": "text/plain"}, b"receiver unreachable"
+            return r.status_code, {"content-type": r.headers.get("content-type", "text/plain")}, r.content
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:

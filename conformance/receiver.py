@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -18,13 +19,15 @@ class Delivery:
     headers: dict[str, str]
     body: str
     received: float
+    convert: Callable[[Any], Any] | None = None  # the version adapter's view (conformance.versions)
 
     @property
     def json(self) -> Any:
         try:
-            return json.loads(self.body)
+            data = json.loads(self.body)
         except ValueError:
             return None
+        return self.convert(data) if self.convert else data
 
     def summary(self) -> str:
         auth = self.headers.get("authorization", "")
@@ -33,7 +36,8 @@ class Delivery:
 
 
 class Receiver:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, public_url: str | None = None,
+                 convert: Callable[[Any], Any] | None = None) -> None:
         self.deliveries: list[Delivery] = []
         self.lock = threading.Condition()
         self.status_for: dict[str, int] = {}  # path prefix → status to answer
@@ -43,10 +47,21 @@ class Receiver:
             disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK wait between them
 
             def _handle(self) -> None:
+                echo = parse_qs(urlsplit(self.path).query).get("echo") if self.command == "GET" else None
+                if echo:
+                    # 3.1.0 callback ownership check (Definition, webhook security): answer the value back
+                    answer = echo[0].encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                    return
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
                 delivery = Delivery(
-                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic()
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic(),
+                    convert,
                 )
                 with outer.lock:
                     outer.deliveries.append(delivery)

@@ -116,5 +116,5 @@ def _rebase_refs(node: Any) -> Any:
 
 
 @cache
-def load_spec() -> Spec:
-    return Spec()
+def load_spec(version: str = openadr3.SPEC_VERSION) -> Spec:
+    return Spec(openadr3.spec_path(version))

@@ -671,6 +671,6 @@ def run_ven_suite(config: VenSuiteConfig, vtn: ScriptedVtn,
             if progress:
                 progress(i, len(checks), result)
     core_config = Config(vtn_url=vtn.url, bl_client=("", ""), ven_client=config.ven_client, ven_name=config.ven_name,
-                         profile="gb")
+                         profile="gb", version=vtn.api_version)
     return Run(core_config, results, started, datetime.now(UTC), [], f"ven-{config.mode}",
                suite="VEN", subject=f"VEN {config.ven_name!r} ({config.mode} mode) via {vtn.url}")

@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from openadr3.convert import V301, V310, VERB_TO_CRUD, report_from_v31, subscription_from_v31, to_v31, ven_from_v31
 from openadr3.models import Event, Program, Report, Resource, Subscription, Ven
 
 BASE_PATH = "/openadr3/3.0.1"
@@ -139,8 +140,15 @@ class Store:
 class ScriptedVtn:
     def __init__(self, client_id: str, client_secret: str, *, token_lifetime: float = 60.0,
                  host: str = "127.0.0.1", port: int = 0, public_url: str | None = None,
-                 tls_cert: str | None = None, tls_key: str | None = None, client_ca: str | None = None) -> None:
+                 tls_cert: str | None = None, tls_key: str | None = None, client_ca: str | None = None,
+                 api_version: str = V301) -> None:
         self.client_id, self.client_secret = client_id, client_secret
+        # the store holds 3.0.1 documents; a 3.1.0 VTN converts at the wire (openadr3.convert), so every check reads
+        # what the VEN sent in the same terms whichever version it speaks
+        if api_version not in (V301, V310):
+            raise ValueError(f"api_version must be {V301} or {V310}")
+        self.api_version = api_version
+        self.base_path = f"/openadr3/{api_version}"
         self.token_lifetime = token_lifetime
         self.host, self.port = host, port
         self.public_url = public_url
@@ -163,8 +171,8 @@ class ScriptedVtn:
         self._http = httpx2.Client(timeout=10.0)
         routes = [Route(WELL_KNOWN_KEYS, self.webhook_keys, methods=["GET"]),
                   Route(TERMS_PATH + "/{contract}", self.contract_terms, methods=["GET"]),
-                  Route(BASE_PATH + "/auth/token", self.token, methods=["POST"]),
-                  Route(BASE_PATH + "/{path:path}", self.api, methods=["GET", "POST", "PUT", "DELETE"])]
+                  Route(self.base_path + "/auth/token", self.token, methods=["POST"]),
+                  Route(self.base_path + "/{path:path}", self.api, methods=["GET", "POST", "PUT", "DELETE"])]
         self.app = Starlette(routes=routes)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -172,11 +180,11 @@ class ScriptedVtn:
     @property
     def url(self) -> str:
         scheme = "https" if self.tls else "http"
-        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/") + BASE_PATH
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/") + self.base_path
 
     @property
     def root_url(self) -> str:
-        return self.url.removesuffix(BASE_PATH)
+        return self.url.removesuffix(self.base_path)
 
     def publish_terms(self, contract_id: str, document: dict[str, Any]) -> str:
         """Publish a contract's terms; returns the URL a program links them by (programDescriptions[].URL)."""
@@ -265,6 +273,8 @@ class ScriptedVtn:
                           sign: bool = True, tamper_signature: bool = False, note: str = "") -> Delivery:
         """POST a notification; an empty `bearer` sends no Authorization header (as for a subscription without a
         bearerToken), `sign=False` leaves the webhook-* headers out, `tamper_signature` signs other bytes."""
+        if self.api_version == V310:  # CRUD operation names, the object in its 3.1.0 form
+            operation, obj = VERB_TO_CRUD.get(operation, operation), to_v31(object_type, obj)
         body = json.dumps({"objectType": object_type, "operation": operation, "object": obj}).encode()
         headers = {"content-type": "application/json"}
         if bearer:
@@ -292,7 +302,7 @@ class ScriptedVtn:
                 if object_type in (op.get("objects") or []) and operation in (op.get("operations") or []):
                     # subscriptions name CREATE/UPDATE/DELETE; a 3.0.1 notification carries the HTTP method
                     self.send_notification(op.get("callbackUrl", ""), op.get("bearerToken") or "", object_type,
-                                           NOTIFIED_AS[operation], obj)
+                                           NOTIFIED_AS[operation], obj)  # 3.1.0: back to CRUD in send_notification
 
     # --- endpoints --------------------------------------------------------------------------
 
@@ -310,7 +320,8 @@ class ScriptedVtn:
         return JSONResponse(document)
 
     def _record(self, request: Request, status: int, body: Any = None, token: str | None = None, note: str = "") -> None:
-        path = request.url.path[len(BASE_PATH):] if request.url.path.startswith(BASE_PATH) else request.url.path
+        base = self.base_path
+        path = request.url.path[len(base):] if request.url.path.startswith(base) else request.url.path
         headers = {k: v for k, v in request.headers.items() if k in ("if-none-match", "content-type", "user-agent")}
         cert = None
         if self.tls:
@@ -382,9 +393,37 @@ class ScriptedVtn:
             except ValueError:
                 self._record(request, 400, token=issued.token, note="body is not JSON")
                 return self._problem(400, "body is not JSON")
+        if self.api_version == V310 and isinstance(body, dict):
+            body = self._from_v31(path, body)
         response, note = self._route(request, path, body)
         self._record(request, response.status_code, body, issued.token, note)
+        if self.api_version == V310 and response.status_code < 300 and response.media_type == "application/json":
+            response = self._to_v31(path, response)
         return response
+
+    def _from_v31(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A 3.1.0 request body in the 3.0.1 terms of the store (reports take their event's programID)."""
+        collection = path.strip("/").split("/")[0]
+        if collection == "reports":
+            with self.lock:
+                event = self.store.objects["events"].get(str(body.get("eventID")), {})
+            return report_from_v31(body, str(event.get("programID") or ""), self.client_id)[0]
+        if collection == "subscriptions":
+            return subscription_from_v31(body, self.client_id)[0]
+        if collection in ("vens", "resources"):
+            return ven_from_v31(body, None)[0]
+        return body
+
+    def _to_v31(self, path: str, response: Response) -> Response:
+        collection = path.strip("/").split("/")[0]
+        object_type = OBJECT_TYPES.get(collection)
+        data = json.loads(bytes(response.body))
+        if object_type is None:
+            return response
+        convert = lambda o: to_v31(object_type, o) if isinstance(o, dict) and "id" in o else o  # noqa: E731
+        data = [convert(o) for o in data] if isinstance(data, list) else convert(data)
+        headers = {k: v for k, v in response.headers.items() if k.lower() == "etag"}
+        return JSONResponse(data, status_code=response.status_code, headers=headers)
 
     def _route(self, request: Request, path: str, body: Any) -> tuple[Response, str]:
         parts = path.strip("/").split("/")

@@ -139,19 +139,19 @@ def test_broken_vtn_is_reported_with_evidence(broken_vtn: str) -> None:
 
 
 def test_version_310_runs_only_the_checks_that_apply(broken_vtn: str) -> None:
-    """`--version 3.1.0`: the auth checks (unchanged in 3.1.0) and the 3.1.0-only ones run, the checks written for
-    3.0.1 objects are skipped with that reason, and the report names 3.1.0."""
+    """`--version 3.1.0`: the object checks run too (through the version adapter), the 3.0.1 schema checks and the
+    checks of rules 3.1.0 dropped are skipped with their reason, and the report names 3.1.0."""
     from conformance import report
 
     config = Config(vtn_url=broken_vtn, bl_client=("bl", "s"), ven_client=("ven", "s"), version="3.1.0",
-                    only=["C007", "C009", "C022", "C029", "S-001", "D011"])
+                    only=["C007", "C009", "C022", "C038", "S-001", "S31-001"])
     run = run_suite(config)
     by_id = {r.check.id: r for r in run.results}
     assert by_id["C009"].outcome == Outcome.FAIL  # ran: the broken VTN answers 200 without a token
     assert by_id["C007"].outcome == Outcome.FAIL  # ran (3.1.0 only): no /auth/server
-    for check_id in ("C022", "C029", "S-001", "D011"):
-        assert by_id[check_id].outcome == Outcome.SKIP
-        assert "not yet written for 3.1.0 objects" in by_id[check_id].message
+    assert by_id["C022"].outcome != Outcome.SKIP  # an object check, run in 3.1.0 form
+    assert by_id["S-001"].outcome == Outcome.SKIP and "3.0.1 only" in by_id["S-001"].message
+    assert by_id["C038"].outcome == Outcome.SKIP and "intervals optional" in by_id["C038"].message
     assert json.loads(report.to_json(run))["specVersion"] == "3.1.0"
     assert report.terminal(run).startswith("OpenADR 3.1.0 VTN conformance")
     # and 3.0.1 (the default) skips the 3.1.0-only check
@@ -162,8 +162,8 @@ def test_version_310_runs_only_the_checks_that_apply(broken_vtn: str) -> None:
 
 
 def test_suite_against_our_31_mount(conformance_vtn: ConformanceVtn) -> None:
-    """One VTN, both versions, reported apart: with --version 3.1.0 the checks that apply pass against the 3.1.0
-    mount (docs/openadr-3.1.md). Skipped on a VTN without that mount (before the 3.1.0 branch is merged)."""
+    """One VTN, both versions, reported apart: with --version 3.1.0 the object checks run through the version
+    adapter (conformance.versions) against the 3.1.0 mount and pass, the schema checks against the 3.1.0 YAML."""
     import httpx2
 
     from conformance import report
@@ -173,10 +173,17 @@ def test_suite_against_our_31_mount(conformance_vtn: ConformanceVtn) -> None:
         pytest.skip("this VTN serves no OpenADR 3.1.0 mount")
     clients = conformance_vtn.clients
     run = run_suite(Config(vtn_url=base, version="3.1.0", bl_client=clients["bl"], ven_client=clients["ven"],
-                           ven2_client=clients["ven2"], bl2_client=clients["bl2"], notify_timeout=5))
-    ran = {r.check.id: r for r in run.results if r.outcome != Outcome.SKIP}
-    assert all(r.outcome == Outcome.PASS for r in ran.values()), report.terminal(run)
-    assert {"C001", "C007", "C009", "C011", "A003"} <= set(ran) and {r.check.area for r in ran.values()} == {"auth"}
+                           ven2_client=clients["ven2"], bl2_client=clients["bl2"], privacy=True, profile="gb",
+                           notify_timeout=5))
+    bad = [r for r in run.results if r.outcome in (Outcome.FAIL, Outcome.ERROR)]
+    assert not bad, "\n".join(f"{r.check.id} {r.outcome} {r.message} {r.evidence[:1]}" for r in bad)
+    passed = {r.check.id for r in run.results if r.outcome == Outcome.PASS}
+    # the object areas really ran on 3.1.0, and the schema checks validated against the 3.1.0 YAML
+    assert {"C001", "C007", "C022", "C029", "C072", "C073", "C074", "C080", "C085", "C094", "A003"} <= passed
+    assert {"S31-001", "S31-101"} <= passed and not passed & {"S-001", "S-101"}
+    assert {r.check.area for r in run.results if r.outcome == Outcome.PASS} >= {"auth", "lifecycle", "filters",
+                                                                                 "notifications", "schema"}
+    assert not run.cleanup_problems
     data = json.loads(report.to_json(run))
     assert data["specVersion"] == "3.1.0" and data["vtnUrl"] == base
 

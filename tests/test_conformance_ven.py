@@ -72,14 +72,16 @@ def _send_reports(vtn: ScriptedVtn, ven: object, done: threading.Event) -> None:
 def run_against_reference(operator: tuple[object, Path, Path], *, mode: str = "pull", only: list[str] | None = None,
                           prepare: Callable[[VenAgent], None] | None = None, reports: bool = False,
                           ack_period: float = 5.0, tls: dict[str, str] | None = None,
-                          vtn_options: dict[str, object] | None = None) -> Run:
+                          vtn_options: dict[str, object] | None = None, version: str = "3.0.1") -> Run:
     """The suite (`only` checks) against the reference VEN; `tls` (tls_cert, tls_key, client_ca) makes the suite's
     VTN speak HTTPS, `vtn_options` are the VEN's extra `[vtn]` settings."""
     key, public, fsp_key = operator
     config = VenSuiteConfig(ven_client=(NAME, SECRET), ven_name=NAME, mode=mode, operator_key=key,  # type: ignore[arg-type]
                             token_lifetime=4.0, ack_period=ack_period, start_timeout=20.0, settle=1.5, poll_wait=3.0,
                             report_wait=5.0 if reports else 0.0, only=only or [], **(tls or {}))
-    vtn = ScriptedVtn(NAME, SECRET, token_lifetime=config.token_lifetime, **(tls or {}))
+    vtn = ScriptedVtn(NAME, SECRET, token_lifetime=config.token_lifetime, api_version=version, **(tls or {}))
+    if version != "3.0.1":
+        vtn_options = {**(vtn_options or {}), "api_version": version}
     vtn.start()
     seed_program(config, vtn)
     gb = GbSettings(fsp_id=NAME, operator_id="NGED", require_signature=True, signing_key=fsp_key,
@@ -109,9 +111,10 @@ def failures(run: Run) -> str:
     return report.terminal(run)
 
 
-@pytest.mark.parametrize("mode", ["pull", "push"])
-def test_reference_ven_passes(operator: tuple[object, Path, Path], mode: str, tmp_path: Path) -> None:
-    run = run_against_reference(operator, mode=mode, reports=True)
+@pytest.mark.parametrize("mode,version", [("pull", "3.0.1"), ("push", "3.0.1"), ("pull", "3.1.0"), ("push", "3.1.0")])
+def test_reference_ven_passes(operator: tuple[object, Path, Path], mode: str, version: str, tmp_path: Path) -> None:
+    """Both versions (issue 17): the suite's VTN speaks 3.1.0 to the reference VEN run with --api-version 3.1.0."""
+    run = run_against_reference(operator, mode=mode, reports=True, version=version)
     got = outcomes(run)
     assert set(got) == set(VEN_CHECKS)
     # V021 (mTLS) needs the suite's VTN on HTTPS: test_mtls_ven_passes_and_one_without_certificate_is_caught
@@ -127,7 +130,7 @@ def test_reference_ven_passes(operator: tuple[object, Path, Path], mode: str, tm
     signoff.check_report(data, NAME)  # what a VTN's sandbox sign-off accepts (vtn.signoff): the real report passes
     suite = ET.fromstring(report.to_junit(run))
     assert suite.get("name") == "oadr-conformance-ven" and suite.get("failures") == "0"
-    assert "# OpenADR 3.0.1 VEN conformance report" in report.to_markdown(run)
+    assert f"# OpenADR {version} VEN conformance report" in report.to_markdown(run)
     assert "VEN conformance" in report.terminal(run)
 
 

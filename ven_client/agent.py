@@ -444,7 +444,7 @@ class VenAgent:
         push = self.config.push
         keys = KeyStore(self._fetch_webhook_keys) if push.signatures != "off" else None
         self.receiver = WebhookReceiver(self.bearer_token, self._on_notification, keys, push.signatures, push.path,
-                                        push.timestamp_tolerance)
+                                        push.timestamp_tolerance, convert=self.client.wire.notification)
         config = uvicorn.Config(self.receiver.app, host=push.listen_host, port=push.listen_port, log_level="warning",
                                 lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)

@@ -101,9 +101,15 @@ def run(
     config: ConfigOption = None,
     mode: Annotated[str | None, typer.Option(help="pull, push or mqtt (default: [ven] mode).")] = None,
     handler: Annotated[str | None, typer.Option(help="module:Class of your event handler (default: [ven] handler).")] = None,
+    api_version: Annotated[str | None, typer.Option(
+        "--api-version", help="3.0.1 or 3.1.0: the OpenADR version of [vtn] url (default: [vtn] api_version).")] = None,
 ) -> None:
     """Register, then follow events until Ctrl-C (pull: poll; push: webhooks plus a slow poll)."""
+    if api_version not in (None, "3.0.1", "3.1.0"):
+        raise typer.BadParameter("--api-version must be 3.0.1 or 3.1.0")
     settings = _config(config)
+    if api_version is not None:
+        settings.vtn.api_version = api_version  # type: ignore[assignment]
     setup_logging(settings.ven.log_level, settings.ven.json_logs)
     spec = handler or settings.ven.handler
     base_dir = config.resolve().parent if config and not handler else Path.cwd()

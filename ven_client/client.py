@@ -39,6 +39,7 @@ from openadr3.models import (
     Subscription,
     Ven,
 )
+from openadr3.wire import adapter as wire_adapter
 
 log = logging.getLogger("ven_client.client")
 T = TypeVar("T", bound=OpenADRObject)
@@ -110,8 +111,12 @@ class VtnClient:
         backoff_max: float = 30.0,
         transport: httpx2.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        api_version: str = "3.0.1",
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # the VEN works in 3.0.1 terms; against a 3.1.0 API each request and answer passes through this adapter
+        self.wire = wire_adapter(api_version)
+        self.api_version = self.wire.version
         self.client_id, self.client_secret = client_id, client_secret
         self.token_url = token_url or f"{self.base_url}/auth/token"
         self.token_auth, self.scope = token_auth, scope
@@ -140,7 +145,8 @@ class VtnClient:
             context = make_ssl_context(vtn.ca_file, vtn.client_cert, vtn.client_key)
         return cls(
             vtn.url, vtn.client_id, vtn.client_secret or None, token_url=vtn.token_url, token_auth=vtn.token_auth,
-            scope=vtn.scope, ssl_context=context, timeout=vtn.timeout, max_retries=vtn.max_retries, **kwargs,
+            scope=vtn.scope, ssl_context=context, timeout=vtn.timeout, max_retries=vtn.max_retries,
+            api_version=vtn.api_version, **kwargs,
         )
 
     async def __aenter__(self) -> VtnClient:
@@ -237,15 +243,17 @@ class VtnClient:
         raise AssertionError("unreachable")
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
+        path, params, json = self.wire.outgoing(method, "/" + path.lstrip("/"), params, json, as_bl=False)
         response = await self.request(method, path, json=json, params=params)
-        return _checked(response)
+        return self.wire.incoming(method, path, _checked(response))
 
     async def get_json(self, path: str, params: dict[str, Any] | None = None,
                        cache: dict[str, Any] | None = None) -> tuple[Any, bool]:
         """GET with If-None-Match; returns (body, changed). `changed` is False on a 304, i.e. unchanged since the
         last GET that used the same `cache` (default: the poller's)."""
         etags = self._etags if cache is None else cache
-        request = self._http.build_request("GET", f"{self.base_url}/{path.lstrip('/')}", params=_clean(params))
+        path, params, _ = self.wire.outgoing("GET", "/" + path.lstrip("/"), _clean(params), None, as_bl=False)
+        request = self._http.build_request("GET", f"{self.base_url}/{path.lstrip('/')}", params=params)
         key = str(request.url)
         cached = etags.get(key)
         headers = {"If-None-Match": cached.etag} if cached else {}
@@ -253,7 +261,7 @@ class VtnClient:
         if response.status_code == 304 and cached is not None:
             self.not_modified += 1
             return cached.body, False
-        body = _checked(response)
+        body = self.wire.incoming("GET", path, _checked(response))
         etag = response.headers.get("etag")
         if etag:
             etags[key] = _CachedGet(etag, body)

@@ -3,7 +3,7 @@
 Sections and their variables:
 
 - `[vtn]`: `url`, `client_id`, `client_secret` (or `client_secret_file`), `token_url`, `scope`, `ca_file`,
-  `client_cert`, `client_key`, `timeout`, `max_retries` → `VEN_VTN_URL`, `VEN_VTN_CLIENT_SECRET`, …
+  `client_cert`, `client_key`, `timeout`, `max_retries`, `api_version` (3.0.1|3.1.0) → `VEN_VTN_URL`, …
 - `[ven]`: `name`, `mode` (pull|push|mqtt), `poll_interval`, `programs`, `handler`, `log_level`, `json_logs`,
   `state_file` → `VEN_NAME`, `VEN_MODE`, `VEN_POLL_INTERVAL`, … (no section prefix)
 - `[push]`: `listen_host`, `listen_port`, `path`, `callback_url`, `fallback_poll_interval`, `signatures`
@@ -52,6 +52,8 @@ class VtnSettings(Section):
     client_key: Path | None = None
     timeout: float = 10.0
     max_retries: int = 5
+    api_version: Literal["3.0.1", "3.1.0"] = Field(
+        "3.0.1", description="OpenADR version of the API at `url` (3.1.0: the wire form is converted, openadr3.wire)")
 
     @model_validator(mode="after")
     def _secret_file(self) -> VtnSettings:

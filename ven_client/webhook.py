@@ -163,8 +163,9 @@ class WebhookReceiver:
 
     def __init__(self, bearer_token: str, on_notification: NotificationHandler, keys: KeyStore | None,
                  signatures: str = "require", path: str = "/openadr/notifications", tolerance: float = 300.0,
-                 dedupe_size: int = 4096) -> None:
+                 dedupe_size: int = 4096, convert: Callable[[Any], Any] | None = None) -> None:
         self.bearer_token = bearer_token
+        self.convert = convert  # a 3.1.0 notification in the VEN's 3.0.1 terms (openadr3.wire)
         self.on_notification = on_notification
         self.keys = keys
         self.signatures = signatures
@@ -176,7 +177,15 @@ class WebhookReceiver:
         self.duplicates = 0
         self.accepted = 0
         self.app = Starlette(routes=[Route(path, self.handle, methods=["POST"]),
+                                     Route(path, self.echo, methods=["GET"]),
                                      Route("/health", self.health, methods=["GET"])])
+
+    async def echo(self, request: Request) -> Response:
+        """The 3.1.0 callback ownership check (Definition, webhook security): GET ?echo=<value> answers the value."""
+        value = request.query_params.get("echo")
+        if value is None:
+            return JSONResponse({"error": "POST notifications here"}, status_code=405)
+        return Response(value, media_type="text/plain")
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -224,7 +233,8 @@ class WebhookReceiver:
             self.duplicates += 1
             return Response(status_code=204)
         try:
-            notification = Notification.model_validate(json.loads(body))
+            data = json.loads(body)
+            notification = Notification.model_validate(self.convert(data) if self.convert else data)
         except (ValueError, ValidationError) as exc:
             return self._reject(400, f"not an OpenADR notification: {exc}")
         if message_id:

@@ -772,8 +772,27 @@ def c071(s: Session) -> str | None:
     return None
 
 
-register("C072", "/resources top-level endpoint", area=VE, source="Y310:1054-1196", versions=ONLY_310)
-register("C073", "POST /resources with unknown venID → 404", area=VE, source="Y310:1157-1160", versions=ONLY_310, severity="I")
+@check("C072", "/resources top-level endpoint: create, list by venID, GET, delete", area=VE, source="Y310:1054-1196",
+       versions=ONLY_310)
+def c072(s: Session) -> str | None:
+    ven = fx.bl_ven(s)
+    made = s.create("/resources", {"resourceName": s.name("c072"), "venID": ven["id"]})
+    ensure(made.get("venID") == ven["id"], f"venID {made.get('venID')!r}, expected {ven['id']!r}")
+    listed = ids(expect(s.get("/resources", params={"venID": ven["id"]}), 200, "GET /resources?venID="))
+    ensure(made["id"] in listed, f"/resources?venID={ven['id']} misses {made['id']}")
+    expect(s.get(f"/resources/{made['id']}"), 200, "GET /resources/{id}")
+    expect(s.delete(f"/resources/{made['id']}"), 200, "DELETE /resources/{id}")
+    s.forget(f"/resources/{made['id']}")
+    expect(s.get(f"/resources/{made['id']}"), 404, "GET the deleted resource")
+    return None
+
+
+@check("C073", "POST /resources with unknown venID → 404", area=VE, source="Y310:1157-1160", versions=ONLY_310,
+       severity="I")
+def c073(s: Session) -> str | None:
+    resp = s.post("/resources", {"resourceName": s.name("c073"), "venID": "doesnotexist" + s.prefix.replace("-", "")})
+    expect(resp, {404, 400}, "POST /resources with an unknown venID")
+    return None if resp.status == 404 else "400 (the spec names 404 for an unknown ven; 400 accepted)"
 
 __all__ = ["Fail"]
 

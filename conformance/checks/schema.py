@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable
 
 from conformance import fixtures as fx
-from conformance.core import Response, Session, Skip, ensure, register
-from conformance.schema import Operation, load_spec
+from conformance.core import ONLY_301, ONLY_310, Response, Session, Skip, ensure, register
+from conformance.schema import Operation, Spec, load_spec
 
 SPEC = load_spec()
+SPEC_310 = load_spec("3.1.0")
 OWNER = {"reportID": "ven"}
 
 
@@ -37,7 +38,7 @@ def _path_for(s: Session, op: Operation) -> tuple[str, str]:
     return path, who
 
 
-def _seen(s: Session, op: Operation, success: bool) -> list[Response]:
+def _seen(s: Session, op: Operation, success: bool, spec: Spec) -> list[Response]:
     out = []
     for r in s.recorded:
         if r.method != op.method:
@@ -45,7 +46,7 @@ def _seen(s: Session, op: Operation, success: bool) -> list[Response]:
         if op.operation_id == "fetchToken":
             if not r.url.startswith(s.token_url):
                 continue
-        elif SPEC.find(r.method, r.path) is not op:
+        elif spec.find(r.method, r.path) is not op:
             continue
         if success == (200 <= r.status < 300) and r.status != 304:
             out.append(r)
@@ -75,12 +76,22 @@ def _exercise_err(s: Session, op: Operation) -> None:
         s.post(path, {}, who)
 
 
-def _make(op: Operation, success: bool) -> Callable[[Session], str | None]:
+# A defect of the 3.1.0 YAML (as tests/support/spec.py): `ven` and `resource` are objectMetadata (objectType VEN,
+# RESOURCE) AND Bl*Request (objectType BL_VEN_REQUEST, BL_RESOURCE_REQUEST), which no object satisfies. That one
+# error is waived; every other property is checked.
+UNSATISFIABLE_310 = ("['BL_VEN_REQUEST']", "['BL_RESOURCE_REQUEST']")
+
+
+def _waived(spec: Spec, error: str) -> bool:
+    return spec is SPEC_310 and error.split(":", 1)[0].endswith("objectType") and any(w in error for w in UNSATISFIABLE_310)
+
+
+def _make(op: Operation, success: bool, spec: Spec = SPEC) -> Callable[[Session], str | None]:
     def run(s: Session) -> str | None:
-        seen = _seen(s, op, success)
+        seen = _seen(s, op, success, spec)
         if not seen:
             (_exercise_ok if success else _exercise_err)(s, op)
-            seen = _seen(s, op, success)
+            seen = _seen(s, op, success, spec)
         if not seen:
             raise Skip(f"no {'success' if success else 'error'} response to {op.method} {op.template} observed")
         bad = []
@@ -90,8 +101,8 @@ def _make(op: Operation, success: bool) -> Callable[[Session], str | None]:
                 if success:
                     bad.append(f"status {r.status} is not declared for {op.operation_id}: {r.method} {r.url}")
                     continue
-                schema = SPEC.component("authError" if op.operation_id == "fetchToken" and r.status in (400, 401) else "problem")
-            problems = SPEC.errors(schema, r.json)
+                schema = spec.component("authError" if op.operation_id == "fetchToken" and r.status in (400, 401) else "problem")
+            problems = [e for e in spec.errors(schema, r.json) if not _waived(spec, e)]
             if problems:
                 bad.append(f"{r.method} {r.url} → {r.status}: {'; '.join(problems)}")
         ensure(not bad, f"{len(bad)} of {len(seen)} responses do not validate: " + " | ".join(bad[:3]))
@@ -107,6 +118,7 @@ for _i, _op in enumerate(SPEC.operations, 1):
         f"{_op.operation_id}: success responses fit the YAML schema",
         area="schema",
         source=_where,
+        versions=ONLY_301,
         func=_make(_op, True),
     )
     register(
@@ -114,7 +126,16 @@ for _i, _op in enumerate(SPEC.operations, 1):
         f"{_op.operation_id}: error responses fit the YAML schema",
         area="schema",
         source=_where,
+        versions=ONLY_301,
         func=_make(_op, False),
     )
+
+# the same against the 3.1.0 YAML, on the 3.1.0 wire form (the raw answers, before the version adapter)
+for _i, _op in enumerate(SPEC_310.operations, 1):
+    _where = f"{_op.method} {_op.template} ({_op.operation_id}, Y310:{_op.line})"
+    register(f"S31-{_i:03d}", f"{_op.operation_id}: success responses fit the 3.1.0 YAML schema", area="schema",
+             source=_where, versions=ONLY_310, func=_make(_op, True, SPEC_310))
+    register(f"S31-{100 + _i:03d}", f"{_op.operation_id}: error responses fit the 3.1.0 YAML schema", area="schema",
+             source=_where, versions=ONLY_310, func=_make(_op, False, SPEC_310))
 
 __all__ = ["OWNER"]
