@@ -243,7 +243,8 @@ class VtnClient:
         raise AssertionError("unreachable")
 
     async def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
-        path, params, json = self.wire.outgoing(method, "/" + path.lstrip("/"), params, json, as_bl=False)
+        if not path.startswith(("http://", "https://")):  # an absolute URL (e.g. the 3.1.0 /notifiers) goes as it is
+            path, params, json = self.wire.outgoing(method, "/" + path.lstrip("/"), params, json, as_bl=False)
         response = await self.request(method, path, json=json, params=params)
         return self.wire.incoming(method, path, _checked(response))
 

@@ -16,22 +16,20 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiomqtt
 
-from openadr3.convert import event_from_v31, program_from_v31, targets_from_v31
+from openadr3.convert import V310
 from openadr3.models import Notification
+from openadr3.wire import Adapter, adapter
 
 if TYPE_CHECKING:
     from ven_client.agent import VenAgent
 
 log = logging.getLogger("ven.mqtt")
 # 3.1.0 notifications name operations like subscriptions do; the agent speaks the 3.0.1 verbs
-VERBS = {"CREATE": "POST", "UPDATE": "PUT", "DELETE": "DELETE", "READ": "GET"}
-FROM_V31 = {"EVENT": event_from_v31, "PROGRAM": program_from_v31}  # what this ven's topics carry
-METADATA = ("id", "createdDateTime", "modificationDateTime", "objectType")
 
 
 @dataclass
@@ -83,22 +81,22 @@ def _tls(agent: VenAgent, scheme: str) -> ssl.SSLContext | None:
     return context
 
 
-def to_notification(payload: bytes) -> Notification:
-    """A 3.1.0 notification (CRUD operation, the object in 3.1.0 form) as the 3.0.1 one the agent handles."""
-    body: dict[str, Any] = json.loads(payload)
-    body["operation"] = VERBS.get(str(body.get("operation")), body.get("operation"))
-    convert = FROM_V31.get(str(body.get("objectType")))
-    if convert is not None and isinstance(body.get("object"), dict):
-        metadata = {k: v for k, v in body["object"].items() if k in METADATA}  # request converters leave them out
-        body["object"] = {**metadata, **convert(body["object"])[0]}
-    if body.get("targets") is not None:
-        body["targets"] = targets_from_v31(body["targets"])
-    return Notification.model_validate(body)
+def to_notification(payload: bytes, wire: Adapter) -> Notification:
+    """A 3.1.0 notification (CRUD operation, the object in 3.1.0 form) as the 3.0.1 one the agent handles, through
+    the same adapter as the 3.1.0 API's answers and webhooks (openadr3.wire)."""
+    return Notification.model_validate(wire.notification(json.loads(payload)))
+
+
+def _wire(agent: VenAgent) -> Adapter:
+    """MQTT payloads are 3.1.0 whatever API the VEN polls: its own adapter on 3.1.0 (which also learns each event's
+    program, for the reports it answers with), else one of its own."""
+    return agent.client.wire if agent.client.api_version == V310 else adapter(V310)
 
 
 async def listen(agent: VenAgent, connected: asyncio.Event | None = None) -> None:
     """Follow this ven's topics until cancelled; reconnects (with a fresh discovery) when the broker drops."""
     delay = 1.0
+    wire = _wire(agent)
     while True:
         try:
             binding = await discover(agent)
@@ -115,7 +113,7 @@ async def listen(agent: VenAgent, connected: asyncio.Event | None = None) -> Non
                 agent.request_poll()  # whatever was published while we were not subscribed
                 async for message in client.messages:
                     try:
-                        notification = to_notification(bytes(message.payload))  # type: ignore[arg-type]
+                        notification = to_notification(bytes(message.payload), wire)  # type: ignore[arg-type]
                     except ValueError as exc:
                         log.warning("mqtt message ignored", extra={"topic": str(message.topic), "error": str(exc)})
                         continue

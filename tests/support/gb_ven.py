@@ -94,9 +94,10 @@ def gb_ven_config(vtn: VtnProcess, name: str, secret: str, *, mode: str = "pull"
                   poll_interval: float = 0.2, gb: GbSettings | None = None, listen_port: int | None = None,
                   vtn_options: dict[str, Any] | None = None) -> VenConfig:
     """A reference-VEN config for `name` against `vtn`, with dispatch-unit resources (push: `listen_port`, default
-    a free one); `vtn_options` adds `[vtn]` settings (e.g. `ca_file`, `client_cert`, `client_key`)."""
+    a free one); `vtn_options` adds or overrides `[vtn]` settings (e.g. `ca_file`, `client_cert`, `client_key`;
+    `url` and `api_version` for the 3.1.0 API)."""
     return VenConfig(
-        vtn=VtnSettings(url=vtn.base_url, client_id=name, client_secret=secret, **(vtn_options or {})),
+        vtn=VtnSettings(**{"url": vtn.base_url, "client_id": name, "client_secret": secret, **(vtn_options or {})}),
         ven=VenSettings(name=name, mode=mode, poll_interval=poll_interval),  # type: ignore[arg-type]
         push=PushSettings(listen_port=listen_port or free_port(), fallback_poll_interval=30),
         resources=[ResourceConfig(name=r, attributes={m.A_ROLE: m.ResourceRole.DISPATCH_UNIT.value}) for r in resources],
