@@ -101,5 +101,5 @@ def test_console_dispatch_refused_by_run_time_terms_shows_the_rule(olive: TestCl
     assert ven.post(f"/vens/{ven_id}/resources", json={"resourceName": "DU-1", "venID": ven_id,
                                                        "attributes": role}).status_code == 201
     refused = olive.post(f"{OP}/dispatch", data=dispatch_form(olive, program_id))  # 30 min < 60
-    assert refused.status_code == 400 and "GB-T-001" in refused.text and "minimum run time of 60 min" in refused.text
+    assert refused.status_code == 400 and "VTN-RT-001" in refused.text and "minimum run time of 60 min" in refused.text
     assert "NGED:D-1" not in [e["eventName"] for e in bl.get("/events").json()]

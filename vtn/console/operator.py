@@ -86,7 +86,7 @@ FIELD_OF_RULE = {  # where a validator rule is shown on the dispatch form
     "GB-E-006": "end", "GB-E-013": "end", "GB-E-017": "end", "GB-E-020": "start", "GB-E-014": "volume",
     "GB-E-021": "volume", "GB-E-022": "kind", "GB-E-019": "status", "GB-E-008": "status", "GB-E-023": "signature",
     # the contract's run-time and notice terms (vtn.contracts.runtime) when they say REFUSE
-    "GB-T-001": "end", "GB-T-002": "end", "GB-T-003": "end", "GB-T-004": "start",
+    "VTN-RT-001": "end", "VTN-RT-002": "end", "VTN-RT-003": "end", "VTN-RT-004": "start",
 }
 OPENING_STATUSES = (m.DispatchStatus.PRE_NOTIFY, m.DispatchStatus.RUN, m.DispatchStatus.RUN_NOW)
 # Object ids as the REST API takes them: anything else is a 400 page, never a database error (NUL on PostgreSQL).

@@ -21,10 +21,10 @@ from vtn.contracts.service import contract_terms
 from vtn.core.errors import Conflict
 from vtn.programs.models import ProgramRow
 
-RULE_MIN_RUN = "GB-T-001"
-RULE_MAX_RUN = "GB-T-002"
-RULE_WEEKLY = "GB-T-003"
-RULE_NOTICE = "GB-T-004"
+RULE_MIN_RUN = "VTN-RT-001"
+RULE_MAX_RUN = "VTN-RT-002"
+RULE_WEEKLY = "VTN-RT-003"
+RULE_NOTICE = "VTN-RT-004"
 
 
 def _minutes(span: timedelta) -> str:
