@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from gb_profile.delivery import report_csv
 from vtn.auth.privacy import resolve_viewer
 from vtn.core.deps import ObjectIDPath
+from vtn.core.records import Limit, Skip, add_record_routes
 from vtn.core.responses import error_responses
 from vtn.core.security import Principal, Scope, require_bl, requires
 from vtn.delivery import service
@@ -23,10 +24,7 @@ from vtn.delivery.render import report_pdf
 admin_router = APIRouter(prefix="/admin/gb", tags=["admin"], dependencies=[Depends(require_bl)])
 router = APIRouter(prefix="/gb", tags=["gb"])
 
-ReportId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 UnitName = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")]
-Skip = Annotated[int, Query(ge=0, le=1_000_000)]
-Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 def download_name(document: dict[str, Any], suffix: str) -> str:
@@ -100,25 +98,9 @@ async def set_baseline(request: Request, principal: Annotated[Principal, Depends
         return JSONResponse(await service.set_baseline(session, principal.operator, unit, body, principal.client_id))
 
 
-for _form, _suffix in (("json", ""), ("csv", "/csv"), ("pdf", "/pdf")):
-    def _make(form: str) -> Any:
-        async def admin_get(request: Request, principal: Annotated[Principal, Depends(require_bl)],
-                            reportID: ReportId) -> Response:
-            return await _one(request, principal, reportID, form)
-
-        async def own_get(request: Request, principal: Annotated[Principal, requires(Scope.READ_ALL)],
-                          reportID: ReportId) -> Response:
-            return await _one(request, principal, reportID, form)
-        return admin_get, own_get
-
-    _admin, _own = _make(_form)
-    _summary = {"json": "a delivery report", "csv": "a delivery report as CSV", "pdf": "a delivery report as PDF"}[_form]
-    admin_router.add_api_route(f"/delivery-reports/{{reportID}}{_suffix}", _admin, methods=["GET"],
-                               operation_id=f"gbAdminDeliveryReport{_form.upper()}", summary=f"{_summary} (BL)",
-                               responses=error_responses(401, 403, 404, 500))
-    router.add_api_route(f"/delivery-reports/{{reportID}}{_suffix}", _own, methods=["GET"],
-                         operation_id=f"gbDeliveryReport{_form.upper()}", summary=f"{_summary} (own FSP)",
-                         responses=error_responses(401, 403, 404, 500))
+add_record_routes(admin_router, router, "delivery-reports", "reportID", _one, {
+    "json": "a delivery report", "csv": "a delivery report as CSV", "pdf": "a delivery report as PDF"},
+    "DeliveryReport")
 
 
 @router.get("/delivery-reports", operation_id="gbDeliveryReports", summary="the caller's delivery reports",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +17,7 @@ from gb_profile.statements import statement_csv
 from vtn.audit.service import Actor
 from vtn.auth.privacy import resolve_viewer
 from vtn.core.deps import ObjectIDPath
+from vtn.core.records import Limit, RecordID, Skip, add_record_routes
 from vtn.core.responses import error_responses
 from vtn.core.security import Principal, Scope, require_bl, requires
 from vtn.statements import service
@@ -26,10 +27,8 @@ from vtn.statements.render import file_name, statement_xlsx
 admin_router = APIRouter(prefix="/admin/gb", tags=["admin"], dependencies=[Depends(require_bl)])
 router = APIRouter(prefix="/gb", tags=["gb"])
 
-StatementId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
 MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (London calendar month)")]
-Skip = Annotated[int, Query(ge=0, le=1_000_000)]
-Limit = Annotated[int, Query(ge=1, le=500)]
 BL = Annotated[Principal, Depends(require_bl)]
 Reader = Annotated[Principal, requires(Scope.READ_ALL)]
 Writer = Annotated[Principal, requires(Scope.WRITE_REPORTS)]
@@ -113,23 +112,8 @@ async def set_charges(request: Request, principal: BL, programID: ObjectIDPath,
         return JSONResponse(await service.set_charges(session, Actor.of(principal), principal.operator, programID, body))
 
 
-for _form, _suffix in (("json", ""), ("csv", "/csv"), ("xlsx", "/xlsx")):
-    def _make(form: str) -> Any:
-        async def admin_get(request: Request, principal: BL, statementID: StatementId) -> Response:
-            return await _one(request, principal, statementID, form)
-
-        async def own_get(request: Request, principal: Reader, statementID: StatementId) -> Response:
-            return await _one(request, principal, statementID, form)
-        return admin_get, own_get
-
-    _admin, _own = _make(_form)
-    _summary = {"json": "a statement", "csv": "a statement as CSV", "xlsx": "a statement as XLSX"}[_form]
-    admin_router.add_api_route(f"/statements/{{statementID}}{_suffix}", _admin, methods=["GET"],
-                               operation_id=f"gbAdminStatement{_form.upper()}", summary=f"{_summary} (BL)",
-                               responses=error_responses(401, 403, 404, 500))
-    router.add_api_route(f"/statements/{{statementID}}{_suffix}", _own, methods=["GET"],
-                         operation_id=f"gbStatement{_form.upper()}", summary=f"{_summary} (own FSP)",
-                         responses=error_responses(401, 403, 404, 500))
+add_record_routes(admin_router, router, "statements", "statementID", _one, {
+    "json": "a statement", "csv": "a statement as CSV", "xlsx": "a statement as XLSX"}, "Statement")
 
 
 @router.get("/statements", operation_id="gbStatements", summary="the caller's monthly statements",
@@ -151,12 +135,12 @@ async def _decide(request: Request, principal: Principal, statement_id: str, dec
 @router.post("/statements/{statementID}/approve", operation_id="gbApproveStatement",
              summary="approve the latest provisional version (own FSP)",
              responses=error_responses(401, 403, 404, 409, 500))
-async def approve(request: Request, principal: Writer, statementID: StatementId) -> JSONResponse:
+async def approve(request: Request, principal: Writer, statementID: RecordID) -> JSONResponse:
     return await _decide(request, principal, statementID, APPROVED, None)
 
 
 @router.post("/statements/{statementID}/reject", operation_id="gbRejectStatement",
              summary="reject (dispute) the latest provisional version with a reason (own FSP)",
              responses=error_responses(400, 401, 403, 404, 409, 500))
-async def reject(request: Request, principal: Writer, statementID: StatementId, body: RejectBody) -> JSONResponse:
+async def reject(request: Request, principal: Writer, statementID: RecordID, body: RejectBody) -> JSONResponse:
     return await _decide(request, principal, statementID, REJECTED, body.reason)
