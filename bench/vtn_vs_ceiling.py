@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -116,21 +116,58 @@ async def fetch_all(base: str, items: list[tuple[str, str]], concurrency: int = 
         return list(await asyncio.gather(*(one(p, t) for p, t in items)))
 
 
+def process_tree(pid: int) -> list[int]:
+    """The VTN process and its workers (Linux /proc)."""
+    pids = [pid]
+    for p in pids:
+        try:
+            pids += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
 def memory(pid: int | None) -> str:
-    """Resident and peak resident memory of the VTN process and its workers (Linux /proc)."""
+    """Resident and peak resident memory of the VTN process and its workers."""
     if pid is None:
         return "rss ?"
-    pids, rss, hwm = [pid], 0, 0
+    pids, rss, hwm = process_tree(pid), 0, 0
     for p in pids:
         try:
             status = Path(f"/proc/{p}/status").read_text()
-            pids += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         rss += int(fields.get("VmRSS", "0 kB").split()[0])
         hwm += int(fields.get("VmHWM", "0 kB").split()[0])
     return f"rss {rss / 1024:.0f} MiB, peak {hwm / 1024:.0f} MiB ({len(pids)} process(es))"
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of the VTN process and its workers so far (what the machine's other load does not
+    inflate; per request it is the VTN's own cost)."""
+    total = 0
+    for p in process_tree(pid) if pid is not None else []:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def vtn_cpu(pid: int | None) -> Iterator[Callable[[dict[str, Any]], dict[str, Any]]]:
+    """Adds to a workload's result the VTN's CPU time per request (ms) and its share of one core."""
+    began, cpu_began = time.perf_counter(), cpu_seconds(pid)
+
+    def add(result: dict[str, Any]) -> dict[str, Any]:
+        used, wall = cpu_seconds(pid) - cpu_began, time.perf_counter() - began
+        requests = result.get("rps", 0) * wall
+        return {**result, "vtn_cpu_ms_per_request": round(1000 * used / requests, 2) if requests else None,
+                "vtn_cores": round(used / wall, 2)}
+
+    yield add
 
 
 def load_average() -> str:
@@ -222,8 +259,8 @@ def main() -> None:
                     if args.warmup:
                         wrk(vtn.url, workloads[label], args.warmup, args.connections, tmp)
                     profile = args.profile / f"{label}.speedscope.json" if args.profile else None
-                    with py_spy(pid, profile, args.seconds):
-                        results[("vtn", label)] = wrk(vtn.url, workloads[label], args.seconds, args.connections, tmp)
+                    with py_spy(pid, profile, args.seconds), vtn_cpu(pid) as cpu:
+                        results[("vtn", label)] = cpu(wrk(vtn.url, workloads[label], args.seconds, args.connections, tmp))
                     print(f"VTN {label}: {results[('vtn', label)]}  (load {load_average()}; {memory(pid)})", flush=True)
             if "paced" in args.only:
                 # 10 000 VENs polling every 10 s is 1 000 requests/s: wrk's delay() paces each connection; every
@@ -233,16 +270,16 @@ def main() -> None:
                 if args.warmup:
                     wrk(vtn.url, paced, args.warmup, connections, tmp, delay_ms=1000 * connections / args.rate)
                 profile = args.profile / "paced.speedscope.json" if args.profile else None
-                with py_spy(pid, profile, args.seconds):
-                    results[("vtn", "paced")] = wrk(vtn.url, paced, args.seconds, connections, tmp,
-                                                    delay_ms=1000 * connections / args.rate)
+                with py_spy(pid, profile, args.seconds), vtn_cpu(pid) as cpu:
+                    results[("vtn", "paced")] = cpu(wrk(vtn.url, paced, args.seconds, connections, tmp,
+                                                        delay_ms=1000 * connections / args.rate))
                 print(f"VTN paced ({args.rate:g}/s offered, {connections} connections): {results[('vtn', 'paced')]}  "
                       f"(load {load_average()}; {memory(pid)})", flush=True)
             if "P3" in args.only:
                 profile = args.profile / "P3.speedscope.json" if args.profile else None
-                with py_spy(pid, profile, args.seconds):
-                    results[("vtn", "P3")] = wrk(vtn.url, [f"POST\t{BASE}/events\t{tokens['bench-bl']}\t"],
-                                                 args.seconds, args.connections, tmp, body=event_body(program1, 1))
+                with py_spy(pid, profile, args.seconds), vtn_cpu(pid) as cpu:
+                    results[("vtn", "P3")] = cpu(wrk(vtn.url, [f"POST\t{BASE}/events\t{tokens['bench-bl']}\t"],
+                                                     args.seconds, args.connections, tmp, body=event_body(program1, 1)))
                 print(f"VTN P3: {results[('vtn', 'P3')]}  (load {load_average()}; {memory(pid)})", flush=True)
         (tmp / "bodies.json").write_text(json.dumps(bodies))
         port = free_port()
