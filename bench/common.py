@@ -1,9 +1,12 @@
-"""Pieces every load generator here shares: an OAuth2 client-credentials token and latency statistics."""
+"""Pieces every load generator here shares: an OAuth2 client-credentials token, latency statistics and the VTN's own
+CPU time."""
 
 from __future__ import annotations
 
 import math
+import os
 import statistics
+from pathlib import Path
 
 import httpx2
 
@@ -31,3 +34,27 @@ def latency_stats(latencies: list[float], elapsed: float) -> dict[str, float]:
         "p50_ms": statistics.median(ordered) * 1000 if ordered else math.nan,
         "p99_ms": percentile(ordered, 0.99) * 1000,
     }
+
+
+def process_tree(pid: int) -> list[int]:
+    """The VTN process and its workers (Linux /proc)."""
+    pids = [pid]
+    for p in pids:
+        try:
+            pids += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of the VTN process and its workers so far (what the machine's other load does not
+    inflate; per request it is the VTN's own cost)."""
+    total = 0
+    for p in process_tree(pid) if pid is not None else []:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")

@@ -18,18 +18,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fetch_token, latency_stats
+from bench.common import cpu_seconds, fetch_token, latency_stats
 from gb_profile import builders as b
 from gb_profile.examples import example_program
 from tests.support.server import running_vtn
@@ -56,25 +58,7 @@ def chunk_body(program_id: str, event_id: str, fsp: str, unit: str, first_minute
     }, separators=(",", ":")).encode()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` and its children (uvicorn workers), from /proc: a measure of the
-    VTN's own cost that the machine's other load does not inflate."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for task in Path("/proc").iterdir():
-        if not task.name.isdigit():
-            continue
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if task.name == str(pid) or fields[1] == str(pid):  # the process, or a direct child
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
-async def poller(client: httpx2.AsyncClient, token: str, interval: float, stop: asyncio.Event,
-                 latencies: list[float]) -> None:
+async def poller(client: httpx2.AsyncClient, token: str, interval: float, stop: Any, latencies: list[float]) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         began = time.perf_counter()
@@ -82,6 +66,39 @@ async def poller(client: httpx2.AsyncClient, token: str, interval: float, stop: 
         latencies.append(time.perf_counter() - began)
         response.raise_for_status()
         await asyncio.sleep(max(0.0, interval - (time.perf_counter() - began)))
+
+
+def _polling_process(base: str, tokens: list[str], interval: float, stop: Any, out: Any) -> None:
+    """The polling VENs, in a process of their own: their latencies are not delayed by the uploaders' body
+    generation, which would otherwise share their event loop."""
+
+    async def main() -> list[float]:
+        latencies: list[float] = []
+        async with httpx2.AsyncClient(base_url=base, limits=httpx2.Limits(max_connections=len(tokens) + 2),
+                                      timeout=120) as client:
+            await asyncio.gather(*(poller(client, t, interval, stop, latencies) for t in tokens))
+        return latencies
+
+    out.put(asyncio.run(main()))
+
+
+class Polling:
+    """Polling VENs in a separate process from `start()` until `stop()`, which returns their latencies."""
+
+    def __init__(self, base: str, tokens: list[str], interval: float) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop, self._out = context.Event(), context.Queue()
+        self._process = context.Process(target=_polling_process, args=(base, tokens, interval, self._stop, self._out))
+
+    def start(self) -> Polling:
+        self._process.start()
+        return self
+
+    def stop(self) -> list[float]:
+        self._stop.set()
+        latencies: list[float] = self._out.get(timeout=120)
+        self._process.join(timeout=30)
+        return latencies
 
 
 async def uploader(client: httpx2.AsyncClient, token: str, jobs: asyncio.Queue[tuple[str, str, int, int]],
@@ -103,14 +120,11 @@ async def uploader(client: httpx2.AsyncClient, token: str, jobs: asyncio.Queue[t
 
 async def run(pid: int, base: str, args: argparse.Namespace, program_id: str, event_id: str, fsp_tokens: dict[str, str],
               units: dict[str, list[str]], poll_tokens: list[str]) -> None:
-    limits = httpx2.Limits(max_connections=args.pollers + args.uploaders + 4)
+    limits = httpx2.Limits(max_connections=args.uploaders + 4)
     async with httpx2.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
-        alone: list[float] = []
-        stop = asyncio.Event()
-        tasks = [asyncio.create_task(poller(client, t, args.poll_interval, stop, alone)) for t in poll_tokens]
+        polling = Polling(base, poll_tokens, args.poll_interval).start()
         await asyncio.sleep(args.baseline_seconds)
-        stop.set()
-        await asyncio.gather(*tasks)
+        alone = polling.stop()
         before = latency_stats(alone, args.baseline_seconds)
         load_before = os.getloadavg()
 
@@ -123,11 +137,10 @@ async def run(pid: int, base: str, args: argparse.Namespace, program_id: str, ev
                 for first in range(0, minutes, args.chunk):
                     queue.put_nowait((fsp, unit, first, min(args.chunk, minutes - first)))
             queues[fsp] = queue
-        during: list[float] = []
         posts: list[float] = []
         progress = [0]
-        stop = asyncio.Event()
-        pollers = [asyncio.create_task(poller(client, t, args.poll_interval, stop, during)) for t in poll_tokens]
+        polling = Polling(base, poll_tokens, args.poll_interval).start()
+        await asyncio.sleep(2)  # the polling process started and polling
         began = time.monotonic()
         cpu_began = cpu_seconds(pid)
         pending = list(queues)
@@ -140,8 +153,7 @@ async def run(pid: int, base: str, args: argparse.Namespace, program_id: str, ev
         await asyncio.gather(*(lane() for _ in range(args.uploaders)))
         elapsed = time.monotonic() - began
         cpu = cpu_seconds(pid) - cpu_began
-        stop.set()
-        await asyncio.gather(*pollers)
+        during = polling.stop()
         load_during = os.getloadavg()
         uploads = latency_stats(posts, elapsed)
         after = latency_stats(during, elapsed)

@@ -52,6 +52,7 @@ import httpx2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import cpu_seconds, process_tree  # noqa: E402
 from bench.seed import GROUPS, event_body, mint_tokens, seed  # noqa: E402
 from tests.support.server import free_port, running_vtn  # noqa: E402
 from vtn.core.migrate import upgrade  # noqa: E402
@@ -116,17 +117,6 @@ async def fetch_all(base: str, items: list[tuple[str, str]], concurrency: int = 
         return list(await asyncio.gather(*(one(p, t) for p, t in items)))
 
 
-def process_tree(pid: int) -> list[int]:
-    """The VTN process and its workers (Linux /proc)."""
-    pids = [pid]
-    for p in pids:
-        try:
-            pids += [int(c) for t in Path(f"/proc/{p}/task").iterdir() for c in (t / "children").read_text().split()]
-        except OSError:
-            continue
-    return pids
-
-
 def memory(pid: int | None) -> str:
     """Resident and peak resident memory of the VTN process and its workers."""
     if pid is None:
@@ -141,19 +131,6 @@ def memory(pid: int | None) -> str:
         rss += int(fields.get("VmRSS", "0 kB").split()[0])
         hwm += int(fields.get("VmHWM", "0 kB").split()[0])
     return f"rss {rss / 1024:.0f} MiB, peak {hwm / 1024:.0f} MiB ({len(pids)} process(es))"
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of the VTN process and its workers so far (what the machine's other load does not
-    inflate; per request it is the VTN's own cost)."""
-    total = 0
-    for p in process_tree(pid) if pid is not None else []:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager

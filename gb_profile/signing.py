@@ -223,13 +223,19 @@ def signature_header(signature: str) -> dict[str, Any]:
     return header
 
 
+# joserfc bounds a JWS payload at 128 000 bytes by default; a signed day of per-minute readings is ~200 KB of canonical
+# JSON. What reaches a verifier is bounded by the request body limit (VTN_MAX_BODY_BYTES) before it gets here.
+_VERIFYING = jws.JWSRegistry(algorithms=[ALGORITHM])
+_VERIFYING.max_payload_length = 64 * 1024 * 1024
+
+
 def verify_detached(signature: str, payload: bytes, key: ECKey, cty: str) -> None:
     header = signature_header(signature)
     if header.get("cty") != cty:
         raise SignatureError(f"signature is for {header.get('cty')!r}, not {cty!r}")
     head, _, sig = signature.split(".")
     try:
-        jws.deserialize_compact(f"{head}.{_b64(payload)}.{sig}", key, algorithms=[ALGORITHM])
+        jws.deserialize_compact(f"{head}.{_b64(payload)}.{sig}", key, registry=_VERIFYING)
     except (JoseError, ValueError) as exc:
         raise SignatureError(f"signature does not verify: {exc.__class__.__name__}") from None
 

@@ -26,6 +26,7 @@ from vtn.core.database import Database
 from vtn.core.errors import install_error_handlers, problem_response
 from vtn.core.logs import configure_logging
 from vtn.core.middleware import BodyGuard
+from vtn.core.offload import CpuPool
 from vtn.core.openapi import install_openapi
 from vtn.core.security import Scope
 from vtn.core.settings import Settings, get_settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await stop_delivery_reports(app)
         await app.state.ack_watcher.stop()
         await stop_notifications(app)
+        app.state.offload.close()
         await app.state.db.dispose()
         log.debug("VTN stopped")
 
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     app.state.tokens = tokens
     app.state.scopes = {s.value for s in Scope}
+    app.state.offload = CpuPool(settings.offload_processes, settings.offload_concurrency)
     app.state.authenticator = build_authenticator(settings, db, tokens)
 
     install_error_handlers(app)

@@ -96,6 +96,14 @@ def check_report(
         _flag_readback(report, event)
 
 
+def check_report_body(report: Report, event: dict[str, Any], program: dict[str, Any],
+                      own_resources: set[str] | None = None, keys: KeyRing | None = None) -> None:
+    """`check_report` of a request's validated body, its provisioned fields set aside (what is stored): the model as
+    it is, so a readings report of thousands of intervals is not parsed again by the profile's validator."""
+    unprovisioned = report.model_copy(update=dict.fromkeys(("id", "createdDateTime", "modificationDateTime")))
+    check_report(unprovisioned, event, program, own_resources, keys)
+
+
 def is_gb_readings(report: dict[str, Any], program: dict[str, Any]) -> bool:
     """A GB_READINGS report of a GB program: its readings are also kept as versioned rows (vtn.delivery.readings)."""
     from gb_profile import model as m

@@ -5,16 +5,21 @@ All `async def`: FastAPI runs a plain `def` dependency in its thread pool, a thr
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from openadr3.models import OBJECT_ID_PATTERN
 from vtn.core.database import Database
 from vtn.core.errors import BadRequest
 from vtn.core.store import TargetFilter
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 async def get_database(request: Request) -> Database:
@@ -62,3 +67,27 @@ ObjectIDPath = Annotated[
     str,
     Path(min_length=1, max_length=128, pattern=OBJECT_ID_PATTERN, description="Object ID (URL safe, VTN assigned)"),
 ]
+
+
+def validated_body(model: type[ModelT], raw: bytes) -> ModelT:
+    """A JSON request body as `model`, refused exactly as FastAPI refuses a declared body parameter (400 from the
+    same `RequestValidationError` handler): for operations that read their body themselves (vtn.core.offload)."""
+    if not raw:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        position = getattr(exc, "pos", 0)
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body", position), "msg": "JSON decode error",
+                                       "input": {}, "ctx": {"error": getattr(exc, "msg", str(exc))}}]) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from exc
+
+
+def request_body_schema(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """The OpenAPI `requestBody` FastAPI writes for `Annotated[model, Body(description=…)]`, for the operations that
+    read their body themselves (`openapi_extra`)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}", "description": description}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

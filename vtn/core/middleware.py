@@ -105,7 +105,7 @@ class BodyGuard:
             except UnicodeError:
                 await self._reject(scope, receive, send, 400, f"request body is not valid {encoding}")
                 return
-        if JSON_NUL_ESCAPE.search(body) or b"\x00" in body:
+        if b"\x00" in body or (b"\\u0000" in body and JSON_NUL_ESCAPE.search(body)):  # the regex only where it can match
             await self._reject(scope, receive, send, 400, f"request body: {NUL_DETAIL}")
             return
         if content_type is None:

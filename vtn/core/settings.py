@@ -25,6 +25,11 @@ class Settings(BaseSettings):
     workers: int = 1
     public_url: str | None = Field(None, description="External URL of the VTN, used as token issuer")
     max_body_bytes: int = 1_048_576
+    # Large uploads (GB readings) are parsed and checked in worker processes, off the event loop that answers polls
+    # (vtn.core.offload): bodies of at least offload_body_bytes, offload_concurrency at a time per VTN process.
+    offload_processes: int = Field(1, ge=0, le=32, description="Worker processes for large uploads (0: in the request's process)")
+    offload_body_bytes: int = Field(65_536, ge=0)
+    offload_concurrency: int = Field(1, ge=1, le=64)
     default_page_limit: int = 50
     db_pool_size: int = 10
     log_level: str = Field("info", description="critical, error, warning, info, debug or trace (vtn.* loggers and uvicorn)")

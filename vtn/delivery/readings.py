@@ -9,12 +9,14 @@ A MISSING or BAD reading is stored as a gap (value NULL), never as zero.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from sqlalchemy import insert, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -22,8 +24,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from gb_profile import builders as b
 from gb_profile import model as m
 from gb_profile.delivery import UNUSABLE_QUALITIES, Reading
+from openadr3.models import Report
 from vtn.core.database import utcnow
+from vtn.core.errors import ApiError
+from vtn.core.offload import CpuPool, Problem
 from vtn.delivery.models import DeliveryReportRow, ReadingRow
+
+if TYPE_CHECKING:
+    from gb_profile.signing import KeyRing
 
 log = logging.getLogger("vtn.delivery")
 
@@ -67,10 +75,81 @@ def _items(document: Mapping[str, Any]) -> list[_Item]:
     return items
 
 
-async def record_readings(session: AsyncSession, operator: str, report_id: str, document: Mapping[str, Any]) -> int:
-    """Store the readings of a GB_READINGS report document; returns how many rows (new versions) were written."""
+# --- a large upload, parsed and checked off the event loop (vtn.core.offload) --------------------------------------
+
+
+def parse_upload(raw: bytes) -> dict[str, Any] | None:
+    """Worker process: the content (`Report.content()`) of a GB_READINGS report body; None for anything else, an
+    invalid body included (the request's process then parses it as any body and answers its errors)."""
     try:
-        readings = _items(document)
+        report = Report.model_validate(json.loads(raw))
+    except (ValueError, ValidationError):
+        return None
+    return report.content() if report.reportName == m.R_READINGS else None
+
+
+def check_upload(raw: bytes, event: dict[str, Any], program: dict[str, Any], own_resources: set[str] | None,
+                 keys: dict[str, tuple[str, dict[str, Any]]] | None) -> list[_Item] | Problem:
+    """Worker process: the profile's checks of an upload `parse_upload` accepted (`check_report_body`, as for any
+    report), then its readings, ready for `record_readings`."""
+    from gb_profile.signing import KeyRing
+    from vtn.profiles import check_report_body
+
+    report = Report.model_validate(json.loads(raw))
+    ring = None
+    if keys is not None:
+        ring = KeyRing()
+        for party, key in keys.values():
+            ring.add(party, key)
+    try:
+        check_report_body(report, event, program, own_resources, ring)
+    except ApiError as exc:
+        return Problem.of(exc)
+    return _items(report.content())
+
+
+@dataclass(frozen=True)
+class ReadingsUpload:
+    """A large GB_READINGS report body as the reports service takes it in place of the `Report` model: its header and
+    stored content (from `parse_upload`), and `checked`, which runs the profile's checks off the event loop too."""
+
+    raw: bytes
+    document: dict[str, Any]
+    pool: CpuPool
+
+    @property
+    def programID(self) -> str:  # the model's field names
+        return str(self.document["programID"])
+
+    @property
+    def eventID(self) -> str:
+        return str(self.document["eventID"])
+
+    @property
+    def clientName(self) -> str:
+        return str(self.document["clientName"])
+
+    @property
+    def reportName(self) -> str | None:
+        return self.document.get("reportName")
+
+    def content(self) -> dict[str, Any]:
+        return self.document
+
+    async def checked(self, event: dict[str, Any], program: dict[str, Any], own_resources: set[str] | None,
+                      keys: KeyRing | None) -> list[_Item]:
+        """The readings, once the profile's checks passed (else their 400/409, as for an in-process check)."""
+        shipped = None if keys is None else {kid: (party, key.as_dict(private=False))
+                                             for kid, (party, key) in keys.keys.items()}
+        return await self.pool.run(check_upload, self.raw, event, program, own_resources, shipped)
+
+
+async def record_readings(session: AsyncSession, operator: str, report_id: str, document: Mapping[str, Any],
+                          items: list[_Item] | None = None) -> int:
+    """Store the readings of a GB_READINGS report document (`items`: already taken from it, by `check_upload`);
+    returns how many rows (new versions) were written."""
+    try:
+        readings = _items(document) if items is None else items
     except (KeyError, TypeError, ValueError, AttributeError) as exc:  # validated before: not expected
         log.warning("report %s: readings not recorded (%s)", report_id, exc)
         return 0
@@ -110,8 +189,9 @@ async def record_readings(session: AsyncSession, operator: str, report_id: str, 
         corrected_from = key[2] if corrected_from is None else min(corrected_from, key[2])
         corrected_to = end if corrected_to is None else max(corrected_to, end)
         touched.add(r.meterable_unit)
-    for index in range(0, len(rows), INSERT_BATCH):
-        await session.exec(insert(ReadingRow), params=rows[index:index + INSERT_BATCH])  # type: ignore[call-overload]
+    table = ReadingRow.__table__  # type: ignore[attr-defined]
+    for index in range(0, len(rows), INSERT_BATCH):  # Core, not the ORM's bulk insert: no per-row mapper work
+        await session.exec(insert(table), params=rows[index:index + INSERT_BATCH])  # type: ignore[call-overload]
     if rows and corrected_from is not None and corrected_to is not None:
         await mark_stale(session, operator, fsp, touched, corrected_from, corrected_to)
     return len(rows)

@@ -14,8 +14,8 @@ from vtn.core.pagination import Page
 from vtn.core.references import require_reference
 from vtn.core.responses import JSONText
 from vtn.core.store import ObjectStore
-from vtn.delivery.readings import record_readings
-from vtn.profiles import check_report, check_report_change, is_gb_readings, report_keys, report_resources
+from vtn.delivery.readings import ReadingsUpload, record_readings
+from vtn.profiles import check_report_body, check_report_change, is_gb_readings, report_keys, report_resources
 from vtn.reports.models import ReportRow
 
 store: ObjectStore[ReportRow] = ObjectStore(ObjectType.REPORT, ReportRow)
@@ -52,8 +52,11 @@ async def report_document(session: AsyncSession, viewer: Viewer, report_id: str)
     return (await get_report(session, viewer, report_id)).document
 
 
-async def _check_references(session: AsyncSession, viewer: Viewer, report: Report) -> tuple[str, Any]:
-    """Check what the report names and says; returns the operator it belongs to (its event's) and its program."""
+async def _check_references(
+    session: AsyncSession, viewer: Viewer, report: Report | ReadingsUpload, content: dict[str, Any]
+) -> tuple[str, Any, list[Any] | None]:
+    """Check what the report names and says (`content`: its `content()`); returns the operator it belongs to (its
+    event's), its program, and for a `ReadingsUpload` its readings (taken out by the checks, off the event loop)."""
     from vtn.events.service import store as events
     from vtn.programs.service import store as programs
 
@@ -62,21 +65,23 @@ async def _check_references(session: AsyncSession, viewer: Viewer, report: Repor
     if event.program_id != report.programID:
         raise Conflict(f"event {report.eventID!r} belongs to program {event.program_id!r}, not {report.programID!r}")
     program = await programs.get(session, event.program_id)
+    items = None
     if program is not None:
-        content = report.content()
         keys = await report_keys(session, str(event.operator), content, program.document)
         own = await report_resources(session, viewer, content, program.document)
-        # the request's model, already validated, without the provisioned fields (= `content`): a readings report of
-        # thousands of intervals is not parsed again by the profile's validator
-        unprovisioned = report.model_copy(update=dict.fromkeys(("id", "createdDateTime", "modificationDateTime")))
-        check_report(unprovisioned, event.document, program.document, own, keys)
-    return str(event.operator), program
+        if isinstance(report, ReadingsUpload):
+            items = await report.checked(event.document, program.document, own, keys)
+        else:
+            check_report_body(report, event.document, program.document, own, keys)
+    elif isinstance(report, ReadingsUpload):
+        raise Conflict(f"event {report.eventID!r} belongs to no program")  # the event's program went: not expected
+    return str(event.operator), program, items
 
 
 NAME_COLUMN_LENGTH = 128
 
 
-def _columns(report: Report) -> dict[str, Any]:
+def _columns(report: Report | ReadingsUpload) -> dict[str, Any]:
     name = report.reportName if report.reportName and len(report.reportName) <= NAME_COLUMN_LENGTH else None
     return {"program_id": report.programID, "event_id": report.eventID, "client_name": report.clientName,
             "report_name": name}
@@ -90,16 +95,19 @@ async def program_of_event(session: AsyncSession, viewer: Viewer, event_id: str)
     return str((await require_reference(session, viewer, events, event_id, "eventID")).program_id)
 
 
-async def create_report(session: AsyncSession, viewer: Viewer, report: Report, extra: dict[str, Any] | None = None, *,
-                        owner_ven_id: str | None = None, operator_entry: bool = False) -> dict[str, Any]:
+async def create_report(
+    session: AsyncSession, viewer: Viewer, report: Report | ReadingsUpload, extra: dict[str, Any] | None = None, *,
+    owner_ven_id: str | None = None, operator_entry: bool = False,
+) -> dict[str, Any]:
     """`extra`: what only 3.1.0 can say (openadr3.convert). `owner_ven_id`, `operator_entry`: a declaration the
     operator enters for an FSP (vtn.contracts.availability), owned by the FSP's ven so its VEN sees it, read-only
     to it."""
-    operator, program = await _check_references(session, viewer, report)
+    content = report.content()
+    operator, program, items = await _check_references(session, viewer, report, content)
     owner = owner_ven_id if operator_entry else viewer.ven_id
     row = await store.insert(
         session,
-        report.content(),
+        content,
         change={"program_id": report.programID, "owner_ven_id": owner},
         owner_ven_id=owner,
         operator=operator,
@@ -107,7 +115,7 @@ async def create_report(session: AsyncSession, viewer: Viewer, report: Report, e
         **_columns(report),
     )
     if program is not None and is_gb_readings(row.document, program.document):
-        await record_readings(session, operator, row.id, row.document)
+        await record_readings(session, operator, row.id, row.document, items)
     await _after_write(session, viewer, row.document, program, operator_entry=operator_entry)
     return row.document
 
@@ -127,26 +135,28 @@ async def _after_write(session: AsyncSession, viewer: Viewer, document: dict[str
 
 
 async def update_report(
-    session: AsyncSession, viewer: Viewer, report_id: str, report: Report, extra: dict[str, Any] | None = None
+    session: AsyncSession, viewer: Viewer, report_id: str, report: Report | ReadingsUpload,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`extra` (3.1.0 only, openadr3.convert) replaces the stored one; None (a 3.0.1 PUT) keeps it."""
     row = await get_report(session, viewer, report_id, for_update=True)
-    _, program = await _check_references(session, viewer, report)
-    await check_report_change(session, row, report.content())  # GB: an acknowledgement is never changed
+    content = report.content()
+    _, program, items = await _check_references(session, viewer, report, content)
+    await check_report_change(session, row, content)  # GB: an acknowledgement is never changed
     report_was_declaration = row.document.get("reportName") == "GB_AVAILABILITY"
     if report_was_declaration and report.reportName != "GB_AVAILABILITY":
         await _before_delete(session, viewer, row)  # no longer a declaration: its windows go, as on a delete
     row = await store.replace(
         session,
         row,
-        report.content(),
+        content,
         change={"program_id": report.programID, "owner_ven_id": row.owner_ven_id},
         **({} if extra is None else {"extra": extra}),
         **_columns(report),
     )
     if program is not None and is_gb_readings(row.document, program.document):
         # a PUT of a readings report: changed values are corrections (new versions), the rest no-ops
-        await record_readings(session, row.operator, row.id, row.document)
+        await record_readings(session, row.operator, row.id, row.document, items)
     if row.document.get("reportName") == "GB_AVAILABILITY":
         await _after_write(session, viewer, row.document, program, operator_entry=viewer.is_bl, replacing=True)
     return row.document
