@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import statistics
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
@@ -58,3 +62,18 @@ def cpu_seconds(pid: int | None) -> float:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def py_spy(pid: int | None, out: Path | None, seconds: float) -> Iterator[None]:
+    """A py-spy profile (speedscope JSON) of the VTN and its child processes for `seconds`, if `out` is given."""
+    if pid is None or out is None or shutil.which("py-spy") is None:
+        yield
+        return
+    recorder = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", f"{seconds:g}",
+                                 "--rate", "200", "--format", "speedscope", "--output", str(out), "--nonblocking"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        recorder.wait(timeout=seconds + 60)

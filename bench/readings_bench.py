@@ -31,7 +31,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_seconds, fetch_token, latency_stats
+from bench.common import cpu_seconds, fetch_token, latency_stats, py_spy
 from gb_profile import builders as b
 from gb_profile.examples import example_program
 from tests.support.server import running_vtn
@@ -150,7 +150,8 @@ async def run(pid: int, base: str, args: argparse.Namespace, program_id: str, ev
                 fsp = pending.pop(0)
                 await uploader(client, fsp_tokens[fsp], queues[fsp], program_id, event_id, posts, progress)
 
-        await asyncio.gather(*(lane() for _ in range(args.uploaders)))
+        with py_spy(pid, args.profile, args.profile_seconds):
+            await asyncio.gather(*(lane() for _ in range(args.uploaders)))
         elapsed = time.monotonic() - began
         cpu = cpu_seconds(pid) - cpu_began
         during = polling.stop()
@@ -184,6 +185,8 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=20.0)
     parser.add_argument("--database-url")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--profile", type=Path, help="a py-spy profile (speedscope JSON) of the VTN during the upload")
+    parser.add_argument("--profile-seconds", type=float, default=10.0)
     args = parser.parse_args()
     env = {"VTN_LOG_LEVEL": "warning", "VTN_WORKERS": str(args.workers), "VTN_GB_DELIVERY_REPORTS": "false"}
     with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url, env=env) as vtn:

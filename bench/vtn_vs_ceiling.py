@@ -52,7 +52,7 @@ import httpx2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, process_tree  # noqa: E402
+from bench.common import cpu_seconds, process_tree, py_spy  # noqa: E402
 from bench.seed import GROUPS, event_body, mint_tokens, seed  # noqa: E402
 from tests.support.server import free_port, running_vtn  # noqa: E402
 from vtn.core.migrate import upgrade  # noqa: E402
@@ -91,20 +91,6 @@ def wrk(
     env = {**os.environ, **({"BENCH_DELAY_MS": f"{delay_ms:g}"} if delay_ms else {})}
     output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     return parse_wrk(output)
-
-
-@contextmanager
-def py_spy(pid: int | None, out: Path | None, seconds: float) -> Iterator[None]:
-    if pid is None or out is None or shutil.which("py-spy") is None:
-        yield
-        return
-    recorder = subprocess.Popen(["py-spy", "record", "--pid", str(pid), "--subprocesses", "--duration", f"{seconds:g}",
-                                 "--rate", "200", "--format", "speedscope", "--output", str(out), "--nonblocking"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        recorder.wait(timeout=seconds + 60)
 
 
 async def fetch_all(base: str, items: list[tuple[str, str]], concurrency: int = 16) -> list[httpx2.Response]:
