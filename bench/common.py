@@ -51,6 +51,22 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
+def memory(pid: int | None) -> str:
+    """Resident and peak resident memory of the VTN process and its workers."""
+    if pid is None:
+        return "rss ?"
+    pids, rss, hwm = process_tree(pid), 0, 0
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        rss += int(fields.get("VmRSS", "0 kB").split()[0])
+        hwm += int(fields.get("VmHWM", "0 kB").split()[0])
+    return f"rss {rss / 1024:.0f} MiB, peak {hwm / 1024:.0f} MiB ({len(pids)} process(es))"
+
+
 def cpu_seconds(pid: int | None) -> float:
     """User + system CPU time of the VTN process and its workers so far (what the machine's other load does not
     inflate; per request it is the VTN's own cost)."""

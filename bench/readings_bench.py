@@ -31,7 +31,7 @@ import httpx2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import cpu_seconds, fetch_token, latency_stats, py_spy
+from bench.common import cpu_seconds, fetch_token, latency_stats, memory, py_spy
 from gb_profile import builders as b
 from gb_profile.examples import example_program
 from tests.support.server import running_vtn
@@ -169,6 +169,7 @@ async def run(pid: int, base: str, args: argparse.Namespace, program_id: str, ev
               f"p99 {after['p99_ms']:.1f} ms ({after['requests']} polls)")
         print(f"  ratio during/alone: p50 x{after['p50_ms'] / before['p50_ms']:.2f}  "
               f"p99 x{after['p99_ms'] / before['p99_ms']:.2f}")
+        print(f"VTN resident memory after the upload: {memory(pid)}")
         print(f"load average (1, 5, 15 min): before the upload {load_before[0]:.1f} {load_before[1]:.1f} "
               f"{load_before[2]:.1f}; after it {load_during[0]:.1f} {load_during[1]:.1f} {load_during[2]:.1f}")
 

@@ -52,7 +52,7 @@ import httpx2
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import cpu_seconds, process_tree, py_spy  # noqa: E402
+from bench.common import cpu_seconds, memory, py_spy  # noqa: E402
 from bench.seed import GROUPS, event_body, mint_tokens, seed  # noqa: E402
 from tests.support.server import free_port, running_vtn  # noqa: E402
 from vtn.core.migrate import upgrade  # noqa: E402
@@ -101,22 +101,6 @@ async def fetch_all(base: str, items: list[tuple[str, str]], concurrency: int = 
             async with semaphore:
                 return await client.get(path, headers={"Authorization": f"Bearer {token}"})
         return list(await asyncio.gather(*(one(p, t) for p, t in items)))
-
-
-def memory(pid: int | None) -> str:
-    """Resident and peak resident memory of the VTN process and its workers."""
-    if pid is None:
-        return "rss ?"
-    pids, rss, hwm = process_tree(pid), 0, 0
-    for p in pids:
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        rss += int(fields.get("VmRSS", "0 kB").split()[0])
-        hwm += int(fields.get("VmHWM", "0 kB").split()[0])
-    return f"rss {rss / 1024:.0f} MiB, peak {hwm / 1024:.0f} MiB ({len(pids)} process(es))"
 
 
 @contextmanager
