@@ -58,13 +58,17 @@ def chunk_body(program_id: str, event_id: str, fsp: str, unit: str, first_minute
     }, separators=(",", ":")).encode()
 
 
-async def poller(client: httpx2.AsyncClient, token: str, interval: float, stop: Any, latencies: list[float]) -> None:
+async def poller(client: httpx2.AsyncClient, token: str, interval: float, stop: Any, latencies: list[float],
+                 errors: list[str]) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         began = time.perf_counter()
-        response = await client.get("/events", headers=headers)
-        latencies.append(time.perf_counter() - began)
-        response.raise_for_status()
+        try:
+            response = await client.get("/events", headers=headers)
+            response.raise_for_status()
+            latencies.append(time.perf_counter() - began)
+        except httpx2.HTTPError as exc:  # counted and shown, not fatal: a reused connection the server had closed
+            errors.append(f"{exc.__class__.__name__}: {exc}")
         await asyncio.sleep(max(0.0, interval - (time.perf_counter() - began)))
 
 
@@ -72,12 +76,13 @@ def _polling_process(base: str, tokens: list[str], interval: float, stop: Any, o
     """The polling VENs, in a process of their own: their latencies are not delayed by the uploaders' body
     generation, which would otherwise share their event loop."""
 
-    async def main() -> list[float]:
+    async def main() -> tuple[list[float], list[str]]:
         latencies: list[float] = []
+        errors: list[str] = []
         async with httpx2.AsyncClient(base_url=base, limits=httpx2.Limits(max_connections=len(tokens) + 2),
                                       timeout=120) as client:
-            await asyncio.gather(*(poller(client, t, interval, stop, latencies) for t in tokens))
-        return latencies
+            await asyncio.gather(*(poller(client, t, interval, stop, latencies, errors) for t in tokens))
+        return latencies, errors
 
     out.put(asyncio.run(main()))
 
@@ -96,9 +101,11 @@ class Polling:
 
     def stop(self) -> list[float]:
         self._stop.set()
-        latencies: list[float] = self._out.get(timeout=120)
+        latencies, errors = self._out.get(timeout=120)
         self._process.join(timeout=30)
-        return latencies
+        if errors:
+            print(f"  polls that failed: {len(errors)} (first: {errors[0]})")
+        return list(latencies)
 
 
 async def uploader(client: httpx2.AsyncClient, token: str, jobs: asyncio.Queue[tuple[str, str, int, int]],

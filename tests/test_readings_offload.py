@@ -88,3 +88,18 @@ def test_signed_uploads_verify_against_the_fsps_key_in_the_worker(bl: Any, clien
     forged = sign_report(report, other_key).dump()
     assert ven.post("/reports", json=forged).status_code == 400
     assert datetime.now(UTC) > DAY  # the readings are of a past day
+
+
+def test_a_31_upload_is_schema_checked_in_the_worker_with_the_same_answers(bl: Any, clients: Any) -> None:
+    ven, program_id, event_id = _setup(bl, clients)
+    body = _readings_report(program_id, event_id, _minutes(DAY, DAY_OF_MINUTES))
+    body31 = {k: v for k, v in body.items() if k != "programID"}  # a 3.1.0 report names no program
+    body31["payloadDescriptors"] = [{**d, "objectType": "REPORT_PAYLOAD_DESCRIPTOR"} for d in body["payloadDescriptors"]]
+    created = ven.v31().post("/reports", json=body31)
+    assert created.status_code == 201, created.text
+    assert _count_readings(clients) == 1440
+    # the 3.1.0 schema's refusal, computed in the worker, is the same 400 as in the request's process
+    wrong = {**body31, "payloadDescriptors": body["payloadDescriptors"]}  # objectType missing
+    refused = ven.v31().post("/reports", json=wrong)
+    assert refused.status_code == 400 and "reportRequest schema" in refused.json()["detail"]
+    assert "objectType" in refused.json()["errors"][0]["message"]

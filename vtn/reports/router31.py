@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +20,7 @@ from vtn.core.deps import ObjectIDPath, WriteSession
 from vtn.core.pagination import Page, page_params
 from vtn.core.responses import object_response
 from vtn.core.security import Scope
-from vtn.core.versions import check_v31, model_of
+from vtn.core.versions import check_v31_off_loop, model_of
 from vtn.reports import service
 
 router = APIRouter(tags=["reports"])
@@ -28,8 +28,8 @@ ReadVenObjects = ReadContextFor(Scope.READ_VEN_OBJECTS)
 Body31 = Annotated[dict[str, Any], Body(description="reportRequest (OpenADR 3.1.0)")]
 
 
-async def _report(session: AsyncSession, viewer: Viewer, body: Any) -> tuple[Report, dict[str, Any]]:
-    body = check_v31("reportRequest", body, "report")
+async def _report(request: Request, session: AsyncSession, viewer: Viewer, body: Any) -> tuple[Report, dict[str, Any]]:
+    body = await check_v31_off_loop(request, "reportRequest", body, "report")  # a chunk of meter readings: off the loop
     program_id = await service.program_of_event(session, viewer, body["eventID"])
     content, extra = report_from_v31(body, program_id, viewer.principal.client_id)
     return model_of(Report, content), extra
@@ -50,8 +50,10 @@ async def search_all_reports(
 
 
 @router.post("/reports", operation_id="createReport", status_code=201)
-async def create_report(session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), body: Body31) -> JSONResponse:
-    report, extra = await _report(session, viewer, body)
+async def create_report(
+    request: Request, session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), body: Body31
+) -> JSONResponse:
+    report, extra = await _report(request, session, viewer, body)
     return object_response(report_to_v31(await service.create_report(session, viewer, report, extra), extra), status=201)
 
 
@@ -66,9 +68,10 @@ async def search_report_by_id(read: ReadVenObjects, reportID: ObjectIDPath) -> R
 
 @router.put("/reports/{reportID}", operation_id="updateReport")
 async def update_report(
-    session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), reportID: ObjectIDPath, body: Body31
+    request: Request, session: WriteSession, viewer: ViewerFor(Scope.WRITE_REPORTS), reportID: ObjectIDPath,
+    body: Body31,
 ) -> JSONResponse:
-    report, extra = await _report(session, viewer, body)
+    report, extra = await _report(request, session, viewer, body)
     return object_response(report_to_v31(await service.update_report(session, viewer, reportID, report, extra), extra))
 
 
