@@ -360,6 +360,8 @@ def adjustments(recomputed: Statement, final: dict[str, Any], carried: Iterable[
     for line in (line.to_json() for line in recomputed.lines):
         now.setdefault(line_key(line), line)  # keys are unique in one statement (one line per key)
     for line in final.get("lines") or ():
+        if line["kind"] == Kind.ADJUSTMENT:
+            continue  # what the final carried for earlier months is their account, not this month's
         stated.setdefault(line_key(line), line)
         paid[line_key(line)] = paid.get(line_key(line), ZERO) + Decimal(line["amountGbp"])
     for line in carried:
