@@ -25,6 +25,15 @@ statement charges: monthly fee £25.00, late acknowledgement £50.00; DU-7's met
   v1 (provisional, 1 April): 80.77 + (45 + 60 + 30) - (8.40 + 9.99) - 100 - 25 = 72.38  → rejected by the FSP
   v2 (after the correction):  80.77 + (60 + 60 + 30) - 9.99 - 100 - 25 = 95.78          → approved
   v3 (final, 15 April 00:00 BST = 14 April 23:00 UTC): 95.78
+After the final, corrections are paid in the next open statement as prior-period ADJUSTMENT lines (recomputed −
+what March's final and the finals since paid for the line):
+  20 April, E3's readings corrected (100 kW metered → 400 kWh, 100 % GREEN → £120.00, no penalty)
+  April v1 (provisional, 1 May 00:00 BST): D's April hour 0.4 × 1 × 10 = 4.00, fee -25.00,
+     ADJUSTMENT 120.00 - 30.00 = +90.00, ADJUSTMENT 0.00 - (-9.99) = +9.99          → 78.99; final on 15 May: 78.99
+  May: nothing of its own, March paid in full by March's final + April's final → no statement
+  2 June, E2's readings corrected (450 kW metered → 100 kWh of 200, 50 % RED → £30.00; B forfeited for the two
+     elapsed hours 00:30-02:30 UTC of the clock-change night: -(0.5 × 2 × 12) = -12.00)
+  May v1 (provisional, 2 June): ADJUSTMENT 30.00 - 60.00 = -30.00, ADJUSTMENT -12.00 - 0.00 = -12.00 → -42.00
 """
 
 from __future__ import annotations
@@ -422,5 +431,26 @@ def test_one_gb_month_end_to_end(bl: Any, clients: Any, clock: Clock, monkeypatc
     owed: dict[Any, str] = {}
     assert _statement_round(clients, utc(2027, 5, 31, 23, 5), owed) == [] and computed == [date(2027, 5, 1)]
     assert _statement_round(clients, utc(2027, 6, 1, 9), owed) == [] and computed == [date(2027, 5, 1)]
-    [may] = bl.post("/admin/gb/statements/issue", json={"month": "2027-05", "fsp": FSP}).json()
-    assert (may["lines"], may["totalGbp"]) == ([], "0.00")  # on demand: not carried again
+    # 2 June: E2 of 28 March (the clock change) corrected: 450 kW metered → 100 kWh of 200, 50 % RED → £30.00, and
+    # B's availability forfeited for the 2 elapsed hours 00:30-02:30 UTC (00:30 GMT-03:30 BST on the wall clock):
+    # -(0.5 × 2 × 12.00) = -12.00. May has nothing of its own: it is stated for these adjustments alone.
+    clock.now = utc(2027, 6, 2, 10)
+    _readings(ven, e2, utc(2027, 3, 28, 0, 30), [(120, 450.0)])
+    [r2b] = _delivery_round(clients, utc(2027, 6, 2, 10, 5))
+    assert (r2b.version, r2b.document["deliveredKwh"], r2b.document["rag"], r2b.document["earningsGbp"]) == (
+        2, 100.0, "RED", "30.00")
+    [m1] = _statement_round(clients, utc(2027, 6, 2, 10, 10), owed)  # the memory does not hide what moved
+    may = ven.get(f"/gb/statements/{m1.id}").json()
+    assert (may["month"], may["version"], may["totalGbp"], may["totals"]["ADJUSTMENT"]) == (
+        "2027-05", 1, "-42.00", "-42.00")
+    assert _lines(may) == [("ADJUSTMENT", "-30.00"), ("ADJUSTMENT", "-12.00")]  # no fee: no line of its own
+    cut, forfeit = may["lines"]
+    assert (cut["refs"]["eventID"], cut["refs"]["deliveryReportVersion"], cut["refs"]["finalStatementID"],
+            cut["figures"]["recomputedGbp"], cut["figures"]["finalGbp"]) == (e2["id"], 2, v3.id, "30.00", "60.00")
+    assert (forfeit["refs"]["adjustsKind"], forfeit["refs"]["acceptanceID"], forfeit["figures"]["from"],
+            forfeit["figures"]["to"], forfeit["figures"]["recomputedGbp"], forfeit["figures"]["finalGbp"]) == (
+        "PENALTY_DELIVERY", ids["B"], "2027-03-28T00:30:00Z", "2027-03-28T02:30:00Z", "-12.00", "0.00")
+    assert Decimal(forfeit["figures"]["hours"]) == 2
+    # 30 March's correction is not carried again: April's final paid it
+    [same] = bl.post("/admin/gb/statements/issue", json={"month": "2027-05", "fsp": FSP}).json()
+    assert (same["id"], same["new"]) == (m1.id, False)

@@ -10,7 +10,10 @@ Inputs, all of one operator (tenant) and one FSP (its venName):
 Lifecycle: version 1 PROVISIONAL on the 1st of the next month (London), a new PROVISIONAL version whenever a
 recomputation changes a line (a late reading correction → a new delivery report version → a new statement
 version), the FSP's approval or rejection (with a reason) of a provisional version, FINAL on the 15th (or when the
-operator finalises); nothing after FINAL. Rows are never updated.
+operator finalises); nothing after FINAL. A correction that reaches a month after its final is paid or recovered
+in the FSP's next open statement: computing a month also recomputes the final months of the 12 before it and
+adds an ADJUSTMENT line per difference from what was paid (gb_profile.statements.adjustments). Rows are never
+updated.
 """
 
 from __future__ import annotations
