@@ -73,16 +73,19 @@ def test_statement_pages_are_per_fsp_and_per_operator(http: TestClient, clients:
 
     from vtn.contracts.models import AcceptanceRow
 
-    async def late_acceptance() -> None:
-        start = datetime(2027, 2, 10, 12, tzinfo=UTC)
+    async def acceptances() -> None:  # February's, decided late, and one of March (an ordinary line beside it)
         async with clients.app.state.db.session() as session:
-            session.add(AcceptanceRow(operator="NGED", program_id="P-1", report_id="r-1", ven_name="ven-a", unit="DU-7",
-                                      week="2027-02-08", start=start, end=start + timedelta(hours=2),
-                                      direction="TURN_DOWN", declared_kw=500.0, status="ACCEPTED", accepted_kw=500.0,
-                                      awarded_price=10.0, entered_by="test", created_at=datetime(2027, 3, 20, tzinfo=UTC)))
-    clients._portal_run(late_acceptance)
+            for start, week in ((datetime(2027, 2, 10, 12, tzinfo=UTC), "2027-02-08"),
+                                (datetime(2027, 3, 10, 12, tzinfo=UTC), "2027-03-08")):
+                session.add(AcceptanceRow(operator="NGED", program_id="P-1", report_id="r-1", ven_name="ven-a",
+                                          unit="DU-7", week=week, start=start, end=start + timedelta(hours=2),
+                                          direction="TURN_DOWN", declared_kw=500.0, status="ACCEPTED", accepted_kw=500.0,
+                                          awarded_price=10.0, entered_by="test",
+                                          created_at=datetime(2027, 3, 20, tzinfo=UTC)))
+    clients._portal_run(acceptances)
     [march] = bl.post("/admin/gb/statements/issue", json={"month": "2027-03", "fsp": "ven-a"}).json()
-    assert [(line["kind"], line["amountGbp"]) for line in march["lines"]] == [("ADJUSTMENT", "10.00")]
+    assert [(line["kind"], line["amountGbp"]) for line in march["lines"]] == [("AVAILABILITY", "10.00"),
+                                                                              ("ADJUSTMENT", "10.00")]
     shown = page(http, f"/operator/statements/{march['id']}")
     [february_final] = bl.get("/admin/gb/statements", params={"month": "2027-02"}).json()
     assert february_final["status"] == "FINAL"
