@@ -134,9 +134,9 @@ async def _month(session: AsyncSession, operator: str, fsp: str, month: date, ch
     return st.compute(fsp, month, windows, deliveries, late, charges)
 
 
-def _lookback_start(month: date) -> str:
-    """The earliest month a statement of `month` still adjusts (YYYY-MM)."""
-    return st.months_back(month, ADJUSTMENT_LOOKBACK_MONTHS + 1)[-1].strftime("%Y-%m")
+def _lookback_start(month: date) -> date:
+    """The earliest month a statement of `month` still adjusts."""
+    return st.months_back(month, ADJUSTMENT_LOOKBACK_MONTHS + 1)[-1]
 
 
 async def compute(session: AsyncSession, operator: str, fsp: str, month: date) -> st.Statement:
@@ -147,7 +147,7 @@ async def compute(session: AsyncSession, operator: str, fsp: str, month: date) -
     label = month.strftime("%Y-%m")
     finals = (await session.exec(select(StatementRow).where(
         StatementRow.operator == operator, StatementRow.fsp == fsp, StatementRow.kind == FINAL,
-        col(StatementRow.month) >= _lookback_start(month), StatementRow.month != label)
+        col(StatementRow.month) >= _lookback_start(month).strftime("%Y-%m"), StatementRow.month != label)
         .order_by(col(StatementRow.month)))).all()
     adjusted: list[st.Line] = []
     for final in finals:
@@ -189,7 +189,7 @@ async def adjusted_fsps(session: AsyncSession, month: date, operator: str | None
     """(operator, FSP) pairs with a final statement in the months `month` adjusts: a statement of `month` may owe
     them adjustments even with nothing of their own in it."""
     query = select(StatementRow.operator, StatementRow.fsp).where(  # type: ignore[call-overload]
-        StatementRow.kind == FINAL, col(StatementRow.month) >= _lookback_start(month),
+        StatementRow.kind == FINAL, col(StatementRow.month) >= _lookback_start(month).strftime("%Y-%m"),
         col(StatementRow.month) < month.strftime("%Y-%m"))
     if operator is not None:
         query = query.where(StatementRow.operator == operator)
@@ -244,14 +244,13 @@ async def fingerprints(session: AsyncSession, operator: str, month: date, names:
     # adjustments: the finals in the lookback (a new final changes what was paid) and what their months hold now
     finals_query = select(StatementRow.fsp, func.count(), func.max(StatementRow.issued_at)).where(  # type: ignore[call-overload]
         StatementRow.operator == operator, StatementRow.kind == FINAL,
-        col(StatementRow.month) >= _lookback_start(month), StatementRow.month != month.strftime("%Y-%m"))
+        col(StatementRow.month) >= _lookback_start(month).strftime("%Y-%m"), StatementRow.month != month.strftime("%Y-%m"))
     if fsp is not None:
         finals_query = finals_query.where(StatementRow.fsp == fsp)
     finals = {name: [str(v) for v in values]
               for name, *values in (await session.exec(finals_query.group_by(StatementRow.fsp))).all()}
     adjusted = [name for name in names if name in finals]
-    earlier = await _input_parts(session, operator, st.month_bounds(st.parse_month(_lookback_start(month)))[0], start,
-                                 adjusted, fsp)
+    earlier = await _input_parts(session, operator, st.month_bounds(_lookback_start(month))[0], start, adjusted, fsp)
     common = [str(v) for v in (await session.exec(select(  # type: ignore[call-overload]
         func.count(), func.max(StatementChargesRow.updated_at)).where(StatementChargesRow.operator == operator))).one()]
     common += [str(v) for v in (await session.exec(select(  # type: ignore[call-overload]
