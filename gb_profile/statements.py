@@ -14,6 +14,8 @@ per line; the total is the sum of the rounded lines, so each figure recomputes b
   PENALTY_LATE_ACK   −(the program's late-acknowledgement penalty) per acknowledgement that missed its deadline
                      (an ack alarm whose deadline falls in the month), acknowledged late or never
   FEE                −(the program's monthly fee) for each program in which the FSP has any other line
+  ADJUSTMENT         a line of an earlier month whose statement is final, recomputed now: recomputed − what the final
+                     and the final statements since paid for it (`adjustments`); carried by the next open statement
 Hours are real elapsed hours (UTC instants), not wall-clock hours: a London 00:00-06:00 window pays 5 hours on
 28 March 2027 (clocks go forward) and 7 on 31 October 2027 (clocks go back).
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -42,6 +44,18 @@ class Kind:
     PENALTY_DELIVERY = "PENALTY_DELIVERY"
     PENALTY_LATE_ACK = "PENALTY_LATE_ACK"
     FEE = "FEE"
+    ADJUSTMENT = "ADJUSTMENT"
+
+
+# What identifies a line across recomputations of its month (an adjustment compares the lines of one key): the
+# delivery report's id and version are left out, since a correction is exactly a new version of the same line.
+_IDENTITY: dict[str, tuple[str, ...]] = {
+    Kind.AVAILABILITY: ("acceptanceID",),
+    Kind.UTILISATION: ("eventID",),
+    Kind.PENALTY_DELIVERY: ("eventID", "acceptanceID"),
+    Kind.PENALTY_LATE_ACK: ("ackAlarmID",),
+    Kind.FEE: ("programID",),
+}
 
 
 def pounds(value: Decimal) -> Decimal:
@@ -169,13 +183,14 @@ class Statement:
     fsp: str
     month: date
     lines: tuple[Line, ...]
+    charges: dict[str, ProgramCharges] = field(default_factory=dict)  # of the programs it charged, as applied
 
     @property
     def totals(self) -> dict[str, Decimal]:
         totals = {k: ZERO for k in (Kind.AVAILABILITY, Kind.UTILISATION, Kind.PENALTY_DELIVERY, Kind.PENALTY_LATE_ACK,
                                     Kind.FEE)}
         for line in self.lines:
-            totals[line.kind] += line.amount_gbp
+            totals[line.kind] = totals.get(line.kind, ZERO) + line.amount_gbp  # ADJUSTMENT only when there is one
         return totals
 
     @property
@@ -190,6 +205,9 @@ class Statement:
             "periodStartLondon": london(start), "periodEndLondon": london(end),
             "lines": [line.to_json() for line in self.lines],
             "totals": {k: str(v) for k, v in self.totals.items()}, "totalGbp": str(self.total),
+            "charges": {program: {"monthlyFeeGbp": str(pounds(c.monthly_fee_gbp)),
+                                  "lateAckPenaltyGbp": str(pounds(c.late_ack_penalty_gbp))}
+                        for program, c in sorted(self.charges.items())},
         }
 
     def digest(self) -> str:
@@ -277,12 +295,105 @@ def compute(fsp: str, month: date, windows: Sequence[AcceptedWindow], deliveries
         if fee:
             lines.append(Line(Kind.FEE, "monthly fee", -pounds(fee), {"programID": program_id},
                               {"feeGbp": str(pounds(fee))}))
-    return Statement(fsp, month, tuple(lines))
+    applied = {program_id: charges.get(program_id, ProgramCharges()) for program_id in active_programs}
+    return Statement(fsp, month, tuple(lines), applied)
+
+
+# --- prior-period adjustments ---------------------------------------------------------------------------------------
+
+
+def line_key(line: dict[str, Any]) -> tuple[Any, ...]:
+    """(kind, identifying refs) of a stored line; an ADJUSTMENT answers for the line it adjusts."""
+    refs = line.get("refs") or {}
+    kind = refs.get("adjustsKind") if line["kind"] == Kind.ADJUSTMENT else line["kind"]
+    return (kind, *(refs.get(name) for name in _IDENTITY.get(kind, ())))
+
+
+def stated_charges(document: dict[str, Any], current: dict[str, ProgramCharges]) -> dict[str, ProgramCharges]:
+    """The fees and penalties a stated month was computed with, so that a later change of the charges is not paid
+    again for a final month: the document's `charges` (written since adjustments exist), else what its FEE and
+    PENALTY_LATE_ACK lines show; a program the document did not charge takes `current`."""
+    out = dict(current)
+    if "charges" in document:
+        for program, c in (document["charges"] or {}).items():
+            out[program] = ProgramCharges(Decimal(c["monthlyFeeGbp"]), Decimal(c["lateAckPenaltyGbp"]))
+        return out
+    for line in document.get("lines") or ():
+        program, figures = (line.get("refs") or {}).get("programID"), line.get("figures") or {}
+        if line["kind"] == Kind.FEE:
+            out[program] = replace(out.get(program, ProgramCharges()), monthly_fee_gbp=Decimal(figures["feeGbp"]))
+        elif line["kind"] == Kind.PENALTY_LATE_ACK:
+            out[program] = replace(out.get(program, ProgramCharges()),
+                                   late_ack_penalty_gbp=Decimal(figures["penaltyGbp"]))
+    return out
+
+
+def stated_prices(windows: Sequence[AcceptedWindow], document: dict[str, Any]) -> list[AcceptedWindow]:
+    """`windows` with the contract price (or none) a stated month paid each of them at, so that a later change of
+    the contract's availability price is not paid again; an awarded price is the acceptance's own and stays."""
+    stated = {}
+    for line in document.get("lines") or ():
+        figures = line.get("figures") or {}
+        if line["kind"] == Kind.AVAILABILITY and figures.get("priceSource") in ("contract", "none"):
+            price = figures.get("priceGbpPerMwH")
+            stated[line["refs"]["acceptanceID"]] = (None if price is None else Decimal(price), figures["priceSource"])
+    return [w if w.price_source == "awarded" or w.acceptance_id not in stated else
+            replace(w, price_gbp_per_mw_h=stated[w.acceptance_id][0], price_source=stated[w.acceptance_id][1])
+            for w in windows]
+
+
+# what an ADJUSTMENT adds to the refs and figures of the line it adjusts (dropped when a carried one is the origin)
+_ADJUSTMENT_REFS = ("adjustsKind", "adjustsMonth", "finalStatementID", "finalStatementVersion")
+_ADJUSTMENT_FIGURES = ("recomputedGbp", "finalGbp", "carriedGbp")
+
+
+def adjustments(recomputed: Statement, final: dict[str, Any], carried: Iterable[dict[str, Any]]) -> list[Line]:
+    """ADJUSTMENT lines for a month whose statement `final` (a stored FINAL document) is final: per line, what the
+    month's recomputation says minus what was paid for it (the final's line plus the `carried` ADJUSTMENT lines of
+    later final statements); a line new since the final is adjusted by its full amount, a line gone by minus what was
+    paid; no difference, no line. Each keeps the refs of the line it adjusts and names the final it corrects."""
+    month = final["month"]
+    now: dict[tuple[Any, ...], dict[str, Any]] = {}
+    stated: dict[tuple[Any, ...], dict[str, Any]] = {}
+    paid: dict[tuple[Any, ...], Decimal] = {}
+    carried_gbp: dict[tuple[Any, ...], Decimal] = {}
+    for line in (line.to_json() for line in recomputed.lines):
+        now.setdefault(line_key(line), line)  # keys are unique in one statement (one line per key)
+    for line in final.get("lines") or ():
+        if line["kind"] == Kind.ADJUSTMENT:
+            continue  # what the final carried for earlier months is their account, not this month's
+        stated.setdefault(line_key(line), line)
+        paid[line_key(line)] = paid.get(line_key(line), ZERO) + Decimal(line["amountGbp"])
+    for line in carried:
+        stated.setdefault(line_key(line), line)
+        carried_gbp[line_key(line)] = carried_gbp.get(line_key(line), ZERO) + Decimal(line["amountGbp"])
+    out = []
+    for key in [*now, *(k for k in stated if k not in now)]:
+        recomputed_gbp = Decimal(now[key]["amountGbp"]) if key in now else ZERO
+        final_gbp, carried_sum = paid.get(key, ZERO), carried_gbp.get(key, ZERO)
+        amount = pounds(recomputed_gbp - final_gbp - carried_sum)
+        if not amount:
+            continue
+        origin = now.get(key) or stated[key]
+        kind = key[0]
+        what = origin["description"] if key in now else f"{origin['description']} (no longer due)"
+        refs = {name: value for name, value in (origin.get("refs") or {}).items()
+                if name not in _ADJUSTMENT_REFS}
+        figures = {name: value for name, value in (origin.get("figures") or {}).items()
+                   if name not in _ADJUSTMENT_FIGURES}
+        out.append(Line(
+            Kind.ADJUSTMENT, f"{month} {kind} adjusted: {what}; paid {final_gbp + carried_sum}, now {recomputed_gbp}",
+            amount, {**refs, "adjustsKind": kind, "adjustsMonth": month, "finalStatementID": final["id"],
+                     "finalStatementVersion": final["version"]},
+            {**figures, "recomputedGbp": str(recomputed_gbp), "finalGbp": str(final_gbp),
+             "carriedGbp": str(pounds(carried_sum))}))
+    return out
 
 
 CSV_HEADER = ("fsp", "month", "statement_id", "version", "status", "kind", "description", "amount_gbp",
               "acceptance_id", "event_id", "delivery_report_id", "delivery_report_version", "ack_alarm_id",
-              "program_id", "unit", "figures")
+              "program_id", "unit", "figures", "adjusts_month", "adjusts_kind", "final_statement_id",
+              "final_statement_version")
 
 
 def rows(document: dict[str, Any]) -> Iterable[list[Any]]:
@@ -295,8 +406,10 @@ def rows(document: dict[str, Any]) -> Iterable[list[Any]]:
         yield [*head, line["kind"], line["description"], line["amountGbp"], refs.get("acceptanceID"),
                refs.get("eventID"), refs.get("deliveryReportID"), refs.get("deliveryReportVersion"),
                refs.get("ackAlarmID"), refs.get("programID"), refs.get("unit"),
-               json.dumps(line.get("figures") or {}, sort_keys=True)]
-    yield [*head, "TOTAL", "", document.get("totalGbp"), None, None, None, None, None, None, None, ""]
+               json.dumps(line.get("figures") or {}, sort_keys=True), refs.get("adjustsMonth"), refs.get("adjustsKind"),
+               refs.get("finalStatementID"), refs.get("finalStatementVersion")]
+    yield [*head, "TOTAL", "", document.get("totalGbp"), None, None, None, None, None, None, None, "", None, None,
+           None, None]
 
 
 def statement_csv(document: dict[str, Any]) -> str:

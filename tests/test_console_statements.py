@@ -1,6 +1,7 @@
 """Statement pages in the console, in process: an FSP account sees and decides only its own VEN's statements (another
 FSP's account gets 404 pages, as its token would in the API), an operator account only its operator's; bad form
-input is a 400 page, never a 500. The browser walk-through is tests/test_console_browser_statements.py."""
+input is a 400 page, never a 500; a prior-period ADJUSTMENT line shows the month and line it adjusts. The browser
+walk-through is tests/test_console_browser_statements.py."""
 
 from __future__ import annotations
 
@@ -65,3 +66,28 @@ def test_statement_pages_are_per_fsp_and_per_operator(http: TestClient, clients:
     again = http.post(f"/console/operator/statements/{issued['id']}/finalise", data={"csrf_token": csrf_of(http)},
                       follow_redirects=False)
     assert again.status_code == 409
+
+    # an acceptance of February decided after February's final: March's statement pays it as an adjustment of
+    # February (0.5 MW × 2 h × £10 = 10.00), shown with the month and the line it adjusts
+    from datetime import UTC, datetime, timedelta
+
+    from vtn.contracts.models import AcceptanceRow
+
+    async def acceptances() -> None:  # February's, decided late, and one of March (an ordinary line beside it)
+        async with clients.app.state.db.session() as session:
+            for start, week in ((datetime(2027, 2, 10, 12, tzinfo=UTC), "2027-02-08"),
+                                (datetime(2027, 3, 10, 12, tzinfo=UTC), "2027-03-08")):
+                session.add(AcceptanceRow(operator="NGED", program_id="P-1", report_id="r-1", ven_name="ven-a",
+                                          unit="DU-7", week=week, start=start, end=start + timedelta(hours=2),
+                                          direction="TURN_DOWN", declared_kw=500.0, status="ACCEPTED", accepted_kw=500.0,
+                                          awarded_price=10.0, entered_by="test",
+                                          created_at=datetime(2027, 3, 20, tzinfo=UTC)))
+    clients._portal_run(acceptances)
+    [march] = bl.post("/admin/gb/statements/issue", json={"month": "2027-03", "fsp": "ven-a"}).json()
+    assert [(line["kind"], line["amountGbp"]) for line in march["lines"]] == [("AVAILABILITY", "10.00"),
+                                                                              ("ADJUSTMENT", "10.00")]
+    shown = page(http, f"/operator/statements/{march['id']}")
+    [february_final] = bl.get("/admin/gb/statements", params={"month": "2027-02"}).json()
+    assert february_final["status"] == "FINAL"
+    assert "ADJUSTMENT" in shown and "AVAILABILITY of 2027-02" in shown and february_final["id"] in shown
+    assert march["totalGbp"] in shown

@@ -25,6 +25,15 @@ statement charges: monthly fee £25.00, late acknowledgement £50.00; DU-7's met
   v1 (provisional, 1 April): 80.77 + (45 + 60 + 30) - (8.40 + 9.99) - 100 - 25 = 72.38  → rejected by the FSP
   v2 (after the correction):  80.77 + (60 + 60 + 30) - 9.99 - 100 - 25 = 95.78          → approved
   v3 (final, 15 April 00:00 BST = 14 April 23:00 UTC): 95.78
+After the final, corrections are paid in the next open statement as prior-period ADJUSTMENT lines (recomputed −
+what March's final and the finals since paid for the line):
+  20 April, E3's readings corrected (100 kW metered → 400 kWh, 100 % GREEN → £120.00, no penalty)
+  April v1 (provisional, 1 May 00:00 BST): D's April hour 0.4 × 1 × 10 = 4.00, fee -25.00,
+     ADJUSTMENT 120.00 - 30.00 = +90.00, ADJUSTMENT 0.00 - (-9.99) = +9.99          → 78.99; final on 15 May: 78.99
+  May: nothing of its own, March paid in full by March's final + April's final → no statement
+  2 June, E2's readings corrected (450 kW metered → 100 kWh of 200, 50 % RED → £30.00; B forfeited for the two
+     elapsed hours 00:30-02:30 UTC of the clock-change night: -(0.5 × 2 × 12) = -12.00)
+  May v1 (provisional, 2 June): ADJUSTMENT 30.00 - 60.00 = -30.00, ADJUSTMENT -12.00 - 0.00 = -12.00 → -42.00
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -45,7 +54,8 @@ from tests.conftest import vtn_test_settings
 from vtn.contracts.acks import check_once
 from vtn.core.settings import Settings
 from vtn.delivery.service import issue_due
-from vtn.statements.service import run_due
+from vtn.statements import service
+from vtn.statements.service import fingerprints, run_due
 
 UNIT, METER = "DU-7", "MU-7"
 MINUTE = timedelta(minutes=1)
@@ -90,10 +100,17 @@ def _delivery_round(clients: Any, now: datetime) -> list[Any]:
     return _run(clients, go)
 
 
-def _statement_round(clients: Any, now: datetime) -> list[Any]:
+def _statement_round(clients: Any, now: datetime, nothing_owed: dict[Any, str] | None = None) -> list[Any]:
     async def go() -> list[Any]:
         async with clients.app.state.db.session() as session:
-            return await run_due(session, now)
+            return await run_due(session, now, nothing_owed=nothing_owed)
+    return _run(clients, go)
+
+
+def _fingerprint(clients: Any, month: date) -> str:
+    async def go() -> str:
+        async with clients.app.state.db.session(write=False) as session:
+            return (await fingerprints(session, "", month, [FSP], FSP))[FSP]
     return _run(clients, go)
 
 
@@ -145,7 +162,7 @@ def _lines(document: dict[str, Any]) -> list[tuple[str, str]]:
     return [(line["kind"], line["amountGbp"]) for line in document["lines"]]
 
 
-def test_one_gb_month_end_to_end(bl: Any, clients: Any, clock: Clock) -> None:
+def test_one_gb_month_end_to_end(bl: Any, clients: Any, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
     # --- the contract: a VAOU program, its terms, its statement charges; the FSP's unit and meter -------------
     program_id = bl.post("/programs", json=example_program(PRODUCT).dump()).json()["id"]
     terms = {"ackPeriodSeconds": 300, "declarationCutoff": {"weekday": "TUESDAY", "time": "23:59"},
@@ -353,3 +370,87 @@ def test_one_gb_month_end_to_end(bl: Any, clients: Any, clock: Clock) -> None:
             return str(exc)
         return "updated"
     assert "append-only" in _run(clients, overwrite)
+
+    # --- after the final: a late correction of 30 March is paid in April's statement, as adjustments ----------
+    # 20 April: E3's meter (SP33-34 of 30 March) really read 100 kW: 400 kWh of 400, GREEN → £120.00, no penalty
+    april_print = _fingerprint(clients, date(2027, 4, 1))
+    clock.now = utc(2027, 4, 20, 10)
+    _readings(ven, e3, utc(2027, 3, 30, 15), [(60, 100.0)])
+    [r3b] = _delivery_round(clients, utc(2027, 4, 20, 10, 5))
+    assert (r3b.event_id, r3b.version, r3b.document["deliveredKwh"], r3b.document["rag"], r3b.document["earningsGbp"]
+            ) == (e3["id"], 2, 400.0, "GREEN", "120.00")
+    assert _fingerprint(clients, date(2027, 4, 1)) != april_print  # March is final: what April adjusts moved
+    assert _statement_round(clients, utc(2027, 4, 20, 10, 10)) == []  # March final, April not due before 1 May
+    assert ven.get(f"/gb/statements/{v3.id}").json()["totalGbp"] == "95.78"  # the final is never changed
+    # 1 May 00:00 BST (30 April 23:00 UTC): April's provisional statement
+    clock.now = utc(2027, 4, 30, 23, 5)
+    [a1] = _statement_round(clients, clock.now)
+    april = ven.get(f"/gb/statements/{a1.id}").json()
+    assert (april["month"], april["version"], april["status"]) == ("2027-04", 1, "PROVISIONAL")
+    assert _lines(april) == [("AVAILABILITY", "4.00"),  # window D's hour in April: 0.4 × 1 × 10
+                             ("FEE", "-25.00"), ("ADJUSTMENT", "90.00"), ("ADJUSTMENT", "9.99")]
+    assert april["totals"] == {"AVAILABILITY": "4.00", "UTILISATION": "0.00", "PENALTY_DELIVERY": "0.00",
+                               "PENALTY_LATE_ACK": "0.00", "FEE": "-25.00", "ADJUSTMENT": "99.99"}
+    assert april["totalGbp"] == "78.99" and a1.total_pence == 7899  # 4.00 - 25.00 + 90.00 + 9.99
+    utilisation, penalty = april["lines"][2:]
+    final_refs = {"adjustsMonth": "2027-03", "finalStatementID": v3.id, "finalStatementVersion": 3}
+    assert utilisation["refs"] == {"eventID": e3["id"], "deliveryReportID": r3b.id, "deliveryReportVersion": 2,
+                                   "programID": program_id, "unit": UNIT, "adjustsKind": "UTILISATION", **final_refs}
+    assert penalty["refs"] == {"eventID": e3["id"], "deliveryReportID": r3.id, "deliveryReportVersion": 1,
+                               "programID": program_id, "unit": UNIT, "acceptanceID": ids["C"],
+                               "adjustsKind": "PENALTY_DELIVERY", **final_refs}
+    # each recomputes by hand: recomputed - what March's final paid - what was carried since
+    assert [(line["figures"]["recomputedGbp"], line["figures"]["finalGbp"], line["figures"]["carriedGbp"])
+            for line in (utilisation, penalty)] == [("120.00", "30.00", "0.00"), ("0.00", "-9.99", "0.00")]
+    assert utilisation["figures"]["payableKwh"] == "400.0" and utilisation["figures"]["rag"] == "GREEN"
+    # nothing changed: nothing recomputed, nothing issued
+    computed: list[date] = []
+    real_compute = service.compute
+
+    async def counted(session: Any, operator: str, fsp: str, month: date) -> Any:
+        computed.append(month)
+        return await real_compute(session, operator, fsp, month)
+    monkeypatch.setattr(service, "compute", counted)
+    assert _statement_round(clients, utc(2027, 5, 1, 9)) == [] and computed == []
+    again = bl.post("/admin/gb/statements/issue", json={"month": "2027-04"})
+    assert [(s["version"], s["new"]) for s in again.json()] == [(1, False)]
+    # the CSV shows them like any other line, with the month they adjust
+    table = list(csv.DictReader(io.StringIO(ven.get(f"/gb/statements/{a1.id}/csv").text)))
+    assert [(row["kind"], row["amount_gbp"], row["adjusts_month"], row["adjusts_kind"], row["final_statement_id"])
+            for row in table if row["kind"] == "ADJUSTMENT"] == [
+        ("ADJUSTMENT", "90.00", "2027-03", "UTILISATION", v3.id),
+        ("ADJUSTMENT", "9.99", "2027-03", "PENALTY_DELIVERY", v3.id)]
+    assert table[-1]["kind"] == "TOTAL" and table[-1]["amount_gbp"] == "78.99"
+    assert ven.post(f"/gb/statements/{a1.id}/approve").json()["status"] == "APPROVED"
+    # April final on 15 May 00:00 BST (14 May 23:00 UTC): it carries them; March stays as it was
+    [a2] = _statement_round(clients, utc(2027, 5, 14, 23, 1))
+    assert (a2.month, a2.version, a2.kind, a2.total_pence) == ("2027-04", 2, "FINAL", 7899)
+    # 1 June: May has nothing of its own and March was paid in full by April's final: nothing to state, and the
+    # worker's memory keeps it from recomputing May again while nothing moves
+    computed.clear()
+    owed: dict[Any, str] = {}
+    assert _statement_round(clients, utc(2027, 5, 31, 23, 5), owed) == [] and computed == [date(2027, 5, 1)]
+    assert _statement_round(clients, utc(2027, 6, 1, 9), owed) == [] and computed == [date(2027, 5, 1)]
+    # 2 June: E2 of 28 March (the clock change) corrected: 450 kW metered → 100 kWh of 200, 50 % RED → £30.00, and
+    # B's availability forfeited for the 2 elapsed hours 00:30-02:30 UTC (00:30 GMT-03:30 BST on the wall clock):
+    # -(0.5 × 2 × 12.00) = -12.00. May has nothing of its own: it is stated for these adjustments alone.
+    clock.now = utc(2027, 6, 2, 10)
+    _readings(ven, e2, utc(2027, 3, 28, 0, 30), [(120, 450.0)])
+    [r2b] = _delivery_round(clients, utc(2027, 6, 2, 10, 5))
+    assert (r2b.version, r2b.document["deliveredKwh"], r2b.document["rag"], r2b.document["earningsGbp"]) == (
+        2, 100.0, "RED", "30.00")
+    [m1] = _statement_round(clients, utc(2027, 6, 2, 10, 10), owed)  # the memory does not hide what moved
+    may = ven.get(f"/gb/statements/{m1.id}").json()
+    assert (may["month"], may["version"], may["totalGbp"], may["totals"]["ADJUSTMENT"]) == (
+        "2027-05", 1, "-42.00", "-42.00")
+    assert _lines(may) == [("ADJUSTMENT", "-30.00"), ("ADJUSTMENT", "-12.00")]  # no fee: no line of its own
+    cut, forfeit = may["lines"]
+    assert (cut["refs"]["eventID"], cut["refs"]["deliveryReportVersion"], cut["refs"]["finalStatementID"],
+            cut["figures"]["recomputedGbp"], cut["figures"]["finalGbp"]) == (e2["id"], 2, v3.id, "30.00", "60.00")
+    assert (forfeit["refs"]["adjustsKind"], forfeit["refs"]["acceptanceID"], forfeit["figures"]["from"],
+            forfeit["figures"]["to"], forfeit["figures"]["recomputedGbp"], forfeit["figures"]["finalGbp"]) == (
+        "PENALTY_DELIVERY", ids["B"], "2027-03-28T00:30:00Z", "2027-03-28T02:30:00Z", "-12.00", "0.00")
+    assert Decimal(forfeit["figures"]["hours"]) == 2
+    # 30 March's correction is not carried again: April's final paid it
+    [same] = bl.post("/admin/gb/statements/issue", json={"month": "2027-05", "fsp": FSP}).json()
+    assert (same["id"], same["new"]) == (m1.id, False)

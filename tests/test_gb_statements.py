@@ -5,6 +5,7 @@ tests/test_gb_statement_month.py."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -92,6 +93,59 @@ def test_penalties_and_fees() -> None:
     csv_text = st.statement_csv({"fsp": "F", "month": "2027-10", "id": "s-1", "version": 1, "status": "PROVISIONAL",
                                  "totalGbp": str(statement.total), **statement.to_json()})
     assert csv_text.splitlines()[-1].split(",")[5:8] == ["TOTAL", "", "-16.20"]
+
+
+def _stored(statement: st.Statement, ident: str, version: int) -> dict[str, Any]:
+    return {"id": ident, "version": version, "kind": "FINAL", **statement.to_json()}
+
+
+def test_adjustments_against_a_final_and_what_later_finals_carried() -> None:
+    """A final month recomputed later: each line's difference from what was paid for it (the final, plus adjustments
+    carried by later finals), new lines in full, vanished lines reversed, a charges change not paid again."""
+    october = date(2027, 10, 1)
+    window = _window(utc(2027, 10, 5, 16), utc(2027, 10, 5, 19), kw=800.0, price="10.50", ident=7)
+    red = st.Delivery("ev-1", "NGED:D-1", "P-1", "DU-7", "dr-1", 1, utc(2027, 10, 5, 16, 30), utc(2027, 10, 5, 17, 30),
+                      Decimal("40"), Decimal("300"), Decimal("12.00"), 40.0, "RED")
+    charges = {"P-1": st.ProgramCharges(Decimal("25"), Decimal("50"))}
+    final = _stored(st.compute("F", october, [window], [red], [], charges), "s-oct", 3)
+    assert final["charges"] == {"P-1": {"monthlyFeeGbp": "25.00", "lateAckPenaltyGbp": "50.00"}}
+    # nothing changed (and the fee went up since, which a final month does not pay again): no adjustment
+    dearer = {"P-1": st.ProgramCharges(Decimal("40"), Decimal("80"))}
+    same = st.compute("F", october, [window], [red], [], st.stated_charges(final, dearer))
+    assert st.adjustments(same, final, []) == []
+    # the readings corrected (GREEN, £30.00) and a late alarm found: +18.00, +8.40 (penalty gone), -50.00 (new)
+    green = replace(red, report_version=2, payable_kwh=Decimal("100"), earnings_gbp=Decimal("30.00"), percent=100.0,
+                    rag="GREEN")
+    late = st.LateAck(4, "ev-1", "P-1", "DU-7", utc(2027, 10, 5, 16, 5), None)
+    now = st.compute("F", october, [window], [green], [late], st.stated_charges(final, dearer))
+    lines = st.adjustments(now, final, [])
+    assert [(line.refs["adjustsKind"], line.amount_gbp) for line in lines] == [
+        ("UTILISATION", Decimal("18.00")), ("PENALTY_LATE_ACK", Decimal("-50.00")),
+        ("PENALTY_DELIVERY", Decimal("8.40"))]
+    assert lines[0].refs == {"eventID": "ev-1", "deliveryReportID": "dr-1", "deliveryReportVersion": 2,
+                             "programID": "P-1", "unit": "DU-7", "adjustsKind": "UTILISATION",
+                             "adjustsMonth": "2027-10", "finalStatementID": "s-oct", "finalStatementVersion": 3}
+    assert (lines[2].refs["deliveryReportVersion"], lines[2].refs["acceptanceID"]) == (1, 7)  # the penalty paid
+    assert [(x.figures["recomputedGbp"], x.figures["finalGbp"], x.figures["carriedGbp"]) for x in lines] == [
+        ("30.00", "12.00", "0.00"), ("-50.00", "0.00", "0.00"), ("0.00", "-8.40", "0.00")]
+    # November's final carried them: December owes nothing more, however November's own lines read
+    november = {"id": "s-nov", "version": 2, "kind": "FINAL", "month": "2027-11",
+                "lines": [line.to_json() for line in lines]}
+    assert st.adjustments(now, final, november["lines"]) == []
+    # November itself recomputed: its carried lines are October's account, not November's
+    assert st.adjustments(st.compute("F", date(2027, 11, 1), [], [], [], charges), november, []) == []
+    # a second correction after that (RED again, £6.00): only the new difference, against final + carried
+    worse = replace(red, report_version=3, payable_kwh=Decimal("20"), earnings_gbp=Decimal("6.00"), percent=20.0)
+    third = st.compute("F", october, [window], [worse], [late], st.stated_charges(final, dearer))
+    assert [(x.refs["adjustsKind"], x.amount_gbp, x.figures["carriedGbp"])
+            for x in st.adjustments(third, final, november["lines"])] == [
+        ("UTILISATION", Decimal("-24.00"), "18.00"), ("PENALTY_DELIVERY", Decimal("-8.40"), "8.40")]
+    # a contract price changed after the final is not paid again either
+    contract = replace(window, price_gbp_per_mw_h=Decimal("9.00"), price_source="contract")
+    stated = _stored(st.compute("F", october, [contract], [], [], {}), "s-oct", 3)
+    dearer_contract = replace(contract, price_gbp_per_mw_h=Decimal("11.00"))
+    assert st.stated_prices([dearer_contract], stated) == [contract]
+    assert st.stated_prices([window], stated) == [window]  # an awarded price is the acceptance's own
 
 
 # --- through the API and the command line -------------------------------------------------------------------------

@@ -19,7 +19,8 @@ Operator = Annotated[str, typer.Option(help="The network operator (tenant), e.g.
 def issue(
     month: Annotated[str, typer.Argument(help="YYYY-MM, a London calendar month.")],
     fsp: Annotated[str | None, typer.Option(help="One FSP (venName); default every FSP with anything in the month.")] = None,
-    final: Annotated[bool, typer.Option("--final", help="Issue the final version (nothing is issued after it).")] = False,
+    final: Annotated[bool, typer.Option("--final", help="Issue the final version (nothing is issued after it; a later "
+                                                        "correction is adjusted in the next open statement).")] = False,
     operator: Operator = "",
 ) -> None:
     """Issue the month's statements now: a new provisional version where a line changed, or the final one."""

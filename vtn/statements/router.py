@@ -35,7 +35,8 @@ Writer = Annotated[Principal, requires(Scope.WRITE_REPORTS)]
 
 LIST_DESCRIPTION = ("GB profile: monthly statements (docs/gb-profile.md §6.9), the latest version of each FSP and "
                     "month unless allVersions; newest month first. `status`: PROVISIONAL, APPROVED, DISPUTED "
-                    "(rejected by the FSP), FINAL or SUPERSEDED.")
+                    "(rejected by the FSP), FINAL or SUPERSEDED. A final statement is never changed: a later "
+                    "correction of its month appears as `ADJUSTMENT` lines in the FSP's next open statement.")
 
 
 class IssueBody(BaseModel):
@@ -81,9 +82,13 @@ async def admin_list(request: Request, principal: BL, month: MonthQuery = None,
 
 @admin_router.post("/statements/issue", operation_id="gbIssueStatements", status_code=200,
                    summary="issue a month's statements now (BL)", responses=error_responses(400, 401, 403, 409, 500),
-                   description="Computes each FSP's statement of the month from what is stored now. PROVISIONAL: a "
-                               "new version only where a line changed; FINAL: a final version (nothing is issued "
-                               "after it). Answers the statements (`new`: whether this call issued the version).")
+                   description="Computes each FSP's statement of the month from what is stored now, with an "
+                               "`ADJUSTMENT` line for every line of the 12 months before whose statement is final "
+                               "and whose recomputation differs from what was paid for it (a correction after a "
+                               "final is paid or recovered in the next open statement, traced to that final). "
+                               "PROVISIONAL: a new version only where a line changed; FINAL: a final version "
+                               "(nothing is issued after it for that month). Answers the statements (`new`: whether "
+                               "this call issued the version).")
 async def admin_issue(request: Request, principal: BL, body: IssueBody) -> JSONResponse:
     month = service.month_of(body.month)
     async with request.app.state.db.session() as session:

@@ -10,7 +10,10 @@ Inputs, all of one operator (tenant) and one FSP (its venName):
 Lifecycle: version 1 PROVISIONAL on the 1st of the next month (London), a new PROVISIONAL version whenever a
 recomputation changes a line (a late reading correction → a new delivery report version → a new statement
 version), the FSP's approval or rejection (with a reason) of a provisional version, FINAL on the 15th (or when the
-operator finalises); nothing after FINAL. Rows are never updated.
+operator finalises); nothing after FINAL. A correction that reaches a month after its final is paid or recovered
+in the FSP's next open statement: computing a month also recomputes the final months of the 12 before it and
+adds an ADJUSTMENT line per difference from what was paid (gb_profile.statements.adjustments). Rows are never
+updated.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import hashlib
 import json
 import logging
 import uuid
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -50,6 +54,8 @@ from vtn.statements.models import (
 log = logging.getLogger("vtn.statements")
 ACCEPTED = "ACCEPTED"
 _LOCK_KEY = 0x6762_7374_6D74  # an arbitrary constant: one statement round at a time across processes
+# a statement adjusts the finals of the 12 months before its own; an older month's correction is settled outside
+ADJUSTMENT_LOOKBACK_MONTHS = 12
 
 
 def month_of(text_value: str) -> date:
@@ -116,12 +122,42 @@ async def _charges(session: AsyncSession, operator: str) -> dict[str, st.Program
             for r in rows}
 
 
-async def compute(session: AsyncSession, operator: str, fsp: str, month: date) -> st.Statement:
+async def _month(session: AsyncSession, operator: str, fsp: str, month: date, charges: dict[str, st.ProgramCharges],
+                 stated: dict[str, Any] | None = None) -> st.Statement:
+    """The lines of one month from what is stored now; `stated`: the month's final, whose prices and charges hold."""
     start, end = st.month_bounds(month)
     windows = await _windows(session, operator, fsp, start, end)
+    if stated is not None:
+        windows, charges = st.stated_prices(windows, stated), st.stated_charges(stated, charges)
     deliveries = [_delivery(r) for r in await reports_between(session, operator, start, end, fsp)]
     late = await _late_acks(session, operator, fsp, start, end)
-    return st.compute(fsp, month, windows, deliveries, late, await _charges(session, operator))
+    return st.compute(fsp, month, windows, deliveries, late, charges)
+
+
+def _lookback_start(month: date) -> date:
+    """The earliest month a statement of `month` still adjusts."""
+    return st.months_back(month, ADJUSTMENT_LOOKBACK_MONTHS + 1)[-1]
+
+
+async def compute(session: AsyncSession, operator: str, fsp: str, month: date) -> st.Statement:
+    """The month's lines, then an ADJUSTMENT for every line of the ADJUSTMENT_LOOKBACK_MONTHS before it whose
+    statement is final and whose recomputation differs from what that final and the finals since paid for it."""
+    charges = await _charges(session, operator)
+    statement = await _month(session, operator, fsp, month, charges)
+    label = month.strftime("%Y-%m")
+    finals = (await session.exec(select(StatementRow).where(
+        StatementRow.operator == operator, StatementRow.fsp == fsp, StatementRow.kind == FINAL,
+        col(StatementRow.month) >= _lookback_start(month).strftime("%Y-%m"), StatementRow.month != label)
+        .order_by(col(StatementRow.month)))).all()
+    adjusted: list[st.Line] = []
+    for final in finals:
+        if final.month > label:
+            break  # a later month's final only carries adjustments (read below), it is not adjusted here
+        carried = [line for later in finals if later.month > final.month for line in later.document["lines"]
+                   if line["kind"] == st.Kind.ADJUSTMENT and line["refs"].get("adjustsMonth") == final.month]
+        recomputed = await _month(session, operator, fsp, st.parse_month(final.month), charges, final.document)
+        adjusted += st.adjustments(recomputed, final.document, carried)
+    return replace(statement, lines=statement.lines + tuple(adjusted))
 
 
 async def fsps_of_month(session: AsyncSession, month: date, operator: str | None = None) -> list[tuple[str, str]]:
@@ -149,47 +185,80 @@ async def fsps_of_month(session: AsyncSession, month: date, operator: str | None
     return sorted(pairs)
 
 
-RULES_VERSION = 1  # bump when gb_profile.statements computes differently: every open month is then recomputed
+async def adjusted_fsps(session: AsyncSession, month: date, operator: str | None = None) -> list[tuple[str, str]]:
+    """(operator, FSP) pairs with a final statement in the months `month` adjusts: a statement of `month` may owe
+    them adjustments even with nothing of their own in it."""
+    query = select(StatementRow.operator, StatementRow.fsp).where(  # type: ignore[call-overload]
+        StatementRow.kind == FINAL, col(StatementRow.month) >= _lookback_start(month).strftime("%Y-%m"),
+        col(StatementRow.month) < month.strftime("%Y-%m"))
+    if operator is not None:
+        query = query.where(StatementRow.operator == operator)
+    return sorted((op_, fsp) for op_, fsp in (await session.exec(query.distinct())).all())
+
+
+RULES_VERSION = 2  # bump when gb_profile.statements computes differently: every open month is then recomputed
+
+
+async def _input_parts(session: AsyncSession, operator: str, start: datetime, end: datetime, names: list[str] | None,
+                       fsp: str | None) -> dict[str, list[Any]]:
+    """Per FSP (of `names`, or every one when None), counts and latest change times of its acceptances, delivery
+    reports and alarms in [start, end): in a few grouped queries, whatever the number of FSPs."""
+    parts: dict[str, list[Any]] = {}
+    if names is not None and not names:
+        return parts
+
+    async def grouped(query: Any, column: Any) -> None:
+        if fsp is not None:
+            query = query.where(column == fsp)
+        elif names is not None:
+            query = query.where(col(column).in_(names))
+        for fsp_name, *values in (await session.exec(query.group_by(column))).all():
+            parts.setdefault(fsp_name, []).append([str(v) for v in values])
+
+    await grouped(select(AcceptanceRow.ven_name, func.count(), func.max(AcceptanceRow.id),  # type: ignore[call-overload]
+                         func.max(AcceptanceRow.created_at), func.max(AcceptanceRow.decided_at),
+                         func.sum(AcceptanceRow.accepted_kw)).where(
+        AcceptanceRow.operator == operator, col(AcceptanceRow.start) < end, col(AcceptanceRow.end) > start),
+        AcceptanceRow.ven_name)
+    await grouped(select(DeliveryReportRow.fsp, func.count(), func.max(DeliveryReportRow.issued_at)).where(  # type: ignore[call-overload]
+        DeliveryReportRow.operator == operator, col(DeliveryReportRow.latest),
+        col(DeliveryReportRow.window_start) >= start, col(DeliveryReportRow.window_start) < end), DeliveryReportRow.fsp)
+    await grouped(select(AckAlarmRow.ven_name, func.count(), func.max(AckAlarmRow.id), func.max(AckAlarmRow.cleared_at)).where(  # type: ignore[call-overload]
+        AckAlarmRow.operator == operator, col(AckAlarmRow.deadline) >= start, col(AckAlarmRow.deadline) < end),
+        AckAlarmRow.ven_name)
+    return parts
 
 
 async def fingerprints(session: AsyncSession, operator: str, month: date, names: list[str], fsp: str | None = None
                        ) -> dict[str, str]:
     """Per FSP, a digest of what its statement of `month` is computed from (counts and latest change times of its
-    acceptances, delivery reports and alarms; the operator's charges and contract terms): the worker recomputes
-    a month only for the FSPs whose fingerprint moved since their latest version, so an idle round costs a few
-    grouped queries rather than a statement per FSP. `names`: the FSPs to answer for; `fsp`: read only that one's."""
+    acceptances, delivery reports and alarms; the operator's charges and contract terms) and, for an FSP with a final
+    statement in the adjustment lookback, of what its adjustments are computed from (the same of the lookback's
+    months, and its final statements): the worker recomputes a month only for the FSPs whose fingerprint moved since
+    their latest version, so an idle round costs a few grouped queries rather than a statement per FSP.
+    `names`: the FSPs to answer for; `fsp`: read only that one's."""
     from vtn.contracts.models import ContractTermsRow
 
     start, end = st.month_bounds(month)
-    parts: dict[str, list[Any]] = {}
-
-    async def grouped(query: Any) -> None:
-        for fsp_name, *values in (await session.exec(query)).all():
-            parts.setdefault(fsp_name, []).append([str(v) for v in values])
-
-    acceptance = select(AcceptanceRow.ven_name, func.count(), func.max(AcceptanceRow.id),  # type: ignore[call-overload]
-                        func.max(AcceptanceRow.created_at), func.max(AcceptanceRow.decided_at),
-                        func.sum(AcceptanceRow.accepted_kw)).where(
-        AcceptanceRow.operator == operator, col(AcceptanceRow.start) < end, col(AcceptanceRow.end) > start)
-    reports = select(DeliveryReportRow.fsp, func.count(), func.max(DeliveryReportRow.issued_at)).where(  # type: ignore[call-overload]
-        DeliveryReportRow.operator == operator, col(DeliveryReportRow.latest),
-        col(DeliveryReportRow.window_start) >= start, col(DeliveryReportRow.window_start) < end)
-    alarms = select(AckAlarmRow.ven_name, func.count(), func.max(AckAlarmRow.id), func.max(AckAlarmRow.cleared_at)).where(  # type: ignore[call-overload]
-        AckAlarmRow.operator == operator, col(AckAlarmRow.deadline) >= start, col(AckAlarmRow.deadline) < end)
+    parts = await _input_parts(session, operator, start, end, None, fsp)
+    # adjustments: the finals in the lookback (a new final changes what was paid) and what their months hold now
+    finals_query = select(StatementRow.fsp, func.count(), func.max(StatementRow.issued_at)).where(  # type: ignore[call-overload]
+        StatementRow.operator == operator, StatementRow.kind == FINAL,
+        col(StatementRow.month) >= _lookback_start(month).strftime("%Y-%m"), StatementRow.month != month.strftime("%Y-%m"))
     if fsp is not None:
-        acceptance = acceptance.where(AcceptanceRow.ven_name == fsp)
-        reports = reports.where(DeliveryReportRow.fsp == fsp)
-        alarms = alarms.where(AckAlarmRow.ven_name == fsp)
-    await grouped(acceptance.group_by(AcceptanceRow.ven_name))
-    await grouped(reports.group_by(DeliveryReportRow.fsp))
-    await grouped(alarms.group_by(AckAlarmRow.ven_name))
+        finals_query = finals_query.where(StatementRow.fsp == fsp)
+    finals = {name: [str(v) for v in values]
+              for name, *values in (await session.exec(finals_query.group_by(StatementRow.fsp))).all()}
+    adjusted = [name for name in names if name in finals]
+    earlier = await _input_parts(session, operator, st.month_bounds(_lookback_start(month))[0], start, adjusted, fsp)
     common = [str(v) for v in (await session.exec(select(  # type: ignore[call-overload]
         func.count(), func.max(StatementChargesRow.updated_at)).where(StatementChargesRow.operator == operator))).one()]
     common += [str(v) for v in (await session.exec(select(  # type: ignore[call-overload]
         func.count(), func.max(ContractTermsRow.updated_at)).where(ContractTermsRow.operator == operator))).one()]
     out = {}
     for name in names:
-        payload = json.dumps([RULES_VERSION, common, sorted(parts.get(name, []))], separators=(",", ":"))
+        prior = [finals[name], sorted(earlier.get(name, []))] if name in finals else []
+        payload = json.dumps([RULES_VERSION, common, sorted(parts.get(name, [])), prior], separators=(",", ":"))
         out[name] = hashlib.sha256(payload.encode()).hexdigest()
     return out
 
@@ -209,10 +278,11 @@ async def _latest(session: AsyncSession, operator: str, fsp: str, month: str) ->
         .order_by(col(StatementRow.version).desc()).limit(1))).first()
 
 
-async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kind: str, reason: str, actor: Actor
-                ) -> tuple[StatementRow, bool]:
+async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kind: str, reason: str, actor: Actor,
+                unless_empty: bool = False) -> tuple[StatementRow | None, bool]:
     """The next version of (fsp, month) if the recomputation differs (PROVISIONAL) or always (FINAL); returns the
-    row and whether it is new. After a FINAL version nothing more is issued (409)."""
+    row and whether it is new. After a FINAL version nothing more is issued (409). `unless_empty`: no first version
+    without a line (an FSP stated only for adjustments that come to nothing): (None, False)."""
     label = month.strftime("%Y-%m")
     previous = await versions(session, operator, fsp, label)
     latest = previous[-1] if previous else None
@@ -223,6 +293,8 @@ async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kin
     digest = statement.digest()
     if kind == PROVISIONAL and latest is not None and latest.digest == digest:
         return latest, False
+    if unless_empty and latest is None and not statement.lines:
+        return None, False
     version = latest.version + 1 if latest else 1
     now = utcnow()
     row_id = str(uuid.uuid4())
@@ -244,24 +316,32 @@ async def issue(session: AsyncSession, operator: str, fsp: str, month: date, kin
 
 async def issue_month(session: AsyncSession, operator: str | None, month: date, kind: str, reason: str, actor: Actor,
                       fsp: str | None = None) -> list[tuple[StatementRow, bool]]:
-    """Issue (fsp, month) for every FSP with anything in the month (or the one named; for it, an empty statement if
-    it has nothing); a statement already final is answered as it is (`new` False)."""
+    """Issue (fsp, month) for every FSP with anything in the month, or owed an adjustment of an earlier final month
+    (or the one named; for it, an empty statement if it has nothing); a statement already final is answered as it
+    is (`new` False)."""
     pairs = [(op_, f) for op_, f in await fsps_of_month(session, month, operator) if fsp is None or f == fsp]
     if fsp is not None and operator is not None and not pairs:
         pairs = [(operator, fsp)]  # an empty statement on demand: says "nothing this month"
+    adjusted_only = set() if fsp is not None else set(await adjusted_fsps(session, month, operator)) - set(pairs)
     out = []
-    for op_, name in pairs:
+    for op_, name in sorted({*pairs, *adjusted_only}):
         latest = (await versions(session, op_, name, month.strftime("%Y-%m")) or [None])[-1]
         if latest is not None and latest.kind == FINAL:
             out.append((latest, False))
             continue
-        out.append(await issue(session, op_, name, month, kind, reason, actor))
+        row, new = await issue(session, op_, name, month, kind, reason, actor, (op_, name) in adjusted_only)
+        if row is not None:
+            out.append((row, new))
     return out
 
 
-async def run_due(session: AsyncSession, now: datetime | None = None, lookback_months: int = 2) -> list[StatementRow]:
+async def run_due(session: AsyncSession, now: datetime | None = None, lookback_months: int = 2,
+                  nothing_owed: dict[tuple[str, str, str], str] | None = None) -> list[StatementRow]:
     """One round of the worker, in the caller's write transaction: for the last `lookback_months` months whose
     provisional date has passed, a provisional version when anything changed, a final one once the 15th has passed.
+    An FSP with nothing of its own in a month but a final statement in the months it adjusts is stated only when
+    it is owed an adjustment; `nothing_owed` (the worker's, kept between its rounds) remembers the fingerprint at
+    which it was not, so it is not recomputed again until that moves.
 
     Safe with several VTN processes: on PostgreSQL the round holds a transaction advisory lock (taken with try-lock,
     a process that cannot take it skips the round) and (operator, fsp, month, version) is unique; SQLite writes
@@ -272,28 +352,42 @@ async def run_due(session: AsyncSession, now: datetime | None = None, lookback_m
     now = now or utcnow()
     issued = []
     current = st.first_of(now)
-    for month in st.months_back(st.previous_month(current), lookback_months):
+    months = st.months_back(st.previous_month(current), lookback_months)
+    if nothing_owed is not None:
+        labels = {month.strftime("%Y-%m") for month in months}
+        for key in [key for key in nothing_owed if key[2] not in labels]:
+            del nothing_owed[key]  # a month out of the rounds' reach
+    for month in months:
         if now < st.provisional_due(month):
             continue
         final = now >= st.final_due(month)
         kind = FINAL if final else PROVISIONAL
+        label = month.strftime("%Y-%m")
         pairs = await fsps_of_month(session, month)
+        adjusted_only = set(await adjusted_fsps(session, month)) - set(pairs)
+        everyone = sorted({*pairs, *adjusted_only})
         prints: dict[str, dict[str, str]] = {}
-        for operator, fsp in pairs:
+        for operator, fsp in everyone:
             if operator not in prints:
-                prints[operator] = await fingerprints(session, operator, month, [f for o, f in pairs if o == operator])
-            latest = await _latest(session, operator, fsp, month.strftime("%Y-%m"))
+                prints[operator] = await fingerprints(session, operator, month, [f for o, f in everyone if o == operator])
+            latest = await _latest(session, operator, fsp, label)
             if latest is not None and (latest.kind == FINAL or (
                     not final and latest.document.get("inputsFingerprint") == prints[operator][fsp])):
                 continue  # final already, or nothing it is computed from changed since its latest version
+            if nothing_owed is not None and nothing_owed.get((operator, fsp, label)) == prints[operator][fsp]:
+                continue  # stated only for adjustments, which came to nothing, and nothing moved since
             actor = Actor("system:statements", "SYSTEM", operator)
             reason = "final: the 15th" if final else (
                 "provisional: the 1st" if latest is None else "provisional: recomputed, what it is computed from changed")
             try:
-                row, new = await issue(session, operator, fsp, month, kind, reason, actor)
+                row, new = await issue(session, operator, fsp, month, kind, reason, actor,
+                                       (operator, fsp) in adjusted_only)
             except Conflict:  # final already
                 continue
-            if new:
+            if row is None:
+                if nothing_owed is not None:
+                    nothing_owed[(operator, fsp, label)] = prints[operator][fsp]
+            elif new:
                 issued.append(row)
     return issued
 

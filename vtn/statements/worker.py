@@ -19,15 +19,16 @@ from vtn.statements.service import run_due
 log = logging.getLogger("vtn.statements")
 
 
-async def run_round(db: Database) -> int:
+async def run_round(db: Database, nothing_owed: dict[tuple[str, str, str], str]) -> int:
     async with db.session() as session:
-        return len(await run_due(session))
+        return len(await run_due(session, nothing_owed=nothing_owed))
 
 
 def start_statements(app: FastAPI) -> None:
     settings = app.state.settings
+    nothing_owed: dict[tuple[str, str, str], str] = {}  # this process's rounds: FSPs owed no adjustment (run_due)
     app.state.statement_task = background.start(
-        settings.gb_statement_worker_seconds, lambda: run_round(app.state.db), log, "statement round",
+        settings.gb_statement_worker_seconds, lambda: run_round(app.state.db, nothing_owed), log, "statement round",
         enabled=settings.gb_statements)
 
 
