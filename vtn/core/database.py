@@ -84,10 +84,15 @@ async def get_or_404(session: AsyncSession, model: type[RowT], key: Any, what: s
     return row
 
 
+UPSERT_CHUNK = 500
+
+
 async def upsert(
     session: AsyncSession, table: Any, rows: list[dict[str, Any]], key: list[str], update_columns: list[str]
 ) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE for many rows in one executemany (SQLite and PostgreSQL)."""
+    """INSERT … ON CONFLICT (key) DO UPDATE for many rows (SQLite and PostgreSQL), an executemany per UPSERT_CHUNK
+    rows: binding the parameters is Python work on the event loop, and 10 000 VENs' heartbeats in one statement
+    would hold every poll for tens of milliseconds; in chunks, polls are answered between them."""
     if not rows:
         return
     module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
@@ -95,7 +100,8 @@ async def upsert(
     statement = statement.on_conflict_do_update(
         index_elements=key, set_={name: statement.excluded[name] for name in update_columns}
     )
-    await session.exec(statement, params=rows)  # type: ignore[call-overload]
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        await session.exec(statement, params=rows[start:start + UPSERT_CHUNK])  # type: ignore[call-overload]
 
 
 async def all_rows(session: AsyncSession, model: type[RowT], order_by: Any) -> list[RowT]:
