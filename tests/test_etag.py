@@ -229,3 +229,37 @@ def test_heartbeat_writes_nothing_per_request(app, clients):  # type: ignore[no-
     assert app.state.heartbeats.seen[v1.client_id][2] > first[v1.client_id]
     assert portal.call(app.state.heartbeats.flush, app.state.db) == 1  # one row for all of them
     assert portal.call(stored)[v1.client_id] > first[v1.client_id]
+
+
+def test_a_flush_of_more_heartbeats_than_one_chunk_stores_each(app, clients):  # type: ignore[no-untyped-def]
+    """10 000 VENs' heartbeats are written in chunks (vtn.core.database.upsert), so polls are answered between
+    them: every row is stored, and a second flush updates each one."""
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from vtn.core.database import UPSERT_CHUNK, utcnow
+    from vtn.core.security import Principal, Role
+    from vtn.notifications.models import HeartbeatRow
+
+    count = 2 * UPSERT_CHUNK + 7
+    heartbeats = app.state.heartbeats
+    portal = clients.bl().http.portal
+    if app.state.heartbeat_task is not None:
+        portal.call(app.state.heartbeat_task.cancel)
+    portal.call(heartbeats.flush, app.state.db)
+    for n in range(count):
+        heartbeats.record(Principal(client_id=f"chunk-{n}", role=Role.VEN, scopes=frozenset(), ven_name=f"chunk-{n}"))
+
+    async def stored():  # type: ignore[no-untyped-def]
+        async with app.state.db.session(write=False) as session:
+            rows = (await session.exec(select(HeartbeatRow).where(HeartbeatRow.client_id.like("chunk-%")))).all()
+            return {r.client_id: r.last_seen for r in rows}
+
+    assert portal.call(heartbeats.flush, app.state.db) == count
+    first = portal.call(stored)
+    assert len(first) == count
+    later = utcnow() + timedelta(seconds=5)
+    heartbeats.pending = {k: (v[0], v[1], later) for k, v in heartbeats.seen.items() if k.startswith("chunk-")}
+    assert portal.call(heartbeats.flush, app.state.db) == count
+    assert all(seen >= later - timedelta(microseconds=1) for seen in portal.call(stored).values())
