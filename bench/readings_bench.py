@@ -195,8 +195,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="a py-spy profile (speedscope JSON) of the VTN during the upload")
     parser.add_argument("--profile-seconds", type=float, default=10.0)
+    parser.add_argument("--env", nargs="*", default=[], metavar="VTN_X=value",
+                        help="settings for the VTN, e.g. VTN_OFFLOAD_PROCESSES=0 (uploads parsed on the event loop)")
     args = parser.parse_args()
-    env = {"VTN_LOG_LEVEL": "warning", "VTN_WORKERS": str(args.workers), "VTN_GB_DELIVERY_REPORTS": "false"}
+    env = {"VTN_LOG_LEVEL": "warning", "VTN_WORKERS": str(args.workers), "VTN_GB_DELIVERY_REPORTS": "false",
+           **dict(item.split("=", 1) for item in args.env)}
     with tempfile.TemporaryDirectory() as tmp, running_vtn(Path(tmp), database_url=args.database_url, env=env) as vtn:
         base = vtn.base_url
         bl = {"Authorization": f"Bearer {fetch_token(base, 'op', vtn.provision('op', Role.BL))}"}
